@@ -102,8 +102,12 @@ public sealed class PostgresFixture : IAsyncLifetime
     }
 }
 
-[CollectionDefinition(Name)]
-public sealed class PostgresCollection : ICollectionFixture<PostgresFixture>
+/// <summary>
+/// The collection name shared by every spec that needs the server. xunit reads collection
+/// definitions from the test assembly only, so each test project declares
+/// <c>[CollectionDefinition(PostgresCollection.Name)] class X : ICollectionFixture&lt;PostgresFixture&gt;;</c>.
+/// </summary>
+public static class PostgresCollection
 {
     public const string Name = "PostgreSQL";
 }

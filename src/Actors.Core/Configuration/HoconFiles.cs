@@ -24,6 +24,9 @@ public static class HoconFiles
     }
 
     /// <summary>The first file wins where two set the same key.</summary>
-    public static Config Combine(params Config[] configs) =>
-        configs.Aggregate(Config.Empty, (acc, next) => acc.WithFallback(next));
+    public static Config Combine(params Config[] configs)
+    {
+        var present = configs.Where(c => !c.IsEmpty).ToArray();
+        return present.Length == 0 ? Config.Empty : present.Skip(1).Aggregate(present[0], (acc, next) => acc.WithFallback(next));
+    }
 }
