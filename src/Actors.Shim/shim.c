@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -538,6 +539,7 @@ static int connect_locked(void)
 	struct reader_args *args;
 	pthread_t thread;
 	pthread_attr_t attr;
+	sigset_t all, saved;
 	bool transport;
 	int sock, err;
 
@@ -572,10 +574,14 @@ static int connect_locked(void)
 	}
 	args->sock = sock;
 	args->generation = generation;
+	/* The program's signals must not land in our thread: it starts with all of them blocked. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &saved);
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	err = pthread_create(&thread, &attr, reader_main, args);
 	pthread_attr_destroy(&attr);
+	pthread_sigmask(SIG_SETMASK, &saved, NULL);
 	if (err) {
 		free(args);
 		real_close(sock);

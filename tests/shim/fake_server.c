@@ -458,6 +458,10 @@ static void serve_ioctl(struct conn *c, struct frame *req)
 		reply_ioctl(c, req, 0, 0, &cmd, sizeof(cmd));
 		return;
 	}
+	case TEST_DROP:
+		/* the emulator goes away in the middle of a call: no reply, the connection ends */
+		shutdown(c->sock, SHUT_RDWR);
+		return;
 	default:
 		reply_ioctl(c, req, ENOTTY, 0, NULL, 0);
 		return;
@@ -471,6 +475,8 @@ static void serve_hello(struct conn *c, struct frame *req)
 
 	if (req->len < 16 || wire_get32(req->body) != WIRE_VERSION)
 		err = EPROTO;
+	else if (wire_get64(req->body + 8))
+		err = ENOENT;	/* this server keeps no sessions to resume */
 	wire_put32(b, (uint32_t)err);
 	wire_put32(b + 4, WIRE_VERSION);
 	wire_put32(b + 8, MAX_FRAME);

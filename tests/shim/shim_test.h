@@ -17,6 +17,7 @@
 #define TEST_TRIGGER		_IO(';', 0xf2)
 #define TEST_ASYNC_DMA		_IO(';', 0xf3)
 #define TEST_FD_KIND		_IO(';', 0xf4)
+#define TEST_DROP		_IO(';', 0xf5)
 
 /* The kernel's struct iommu_ioas_alloc. */
 struct iommu_ioas_alloc {
