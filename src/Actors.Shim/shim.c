@@ -75,7 +75,9 @@ struct waiter {
 };
 
 /* state_lock guards the connection fields and the waiter list; send_lock serialises writes of
- * whole frames to the socket. Neither is ever held while taking the other. */
+ * whole frames to the socket. Neither is ever taken while the other is held (the HELLO, sent
+ * under state_lock, goes on a socket nobody else knows yet, without send_lock), so fork's
+ * handlers can take both. */
 static pthread_mutex_t state_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t send_lock = PTHREAD_MUTEX_INITIALIZER;
 static int conn_sock = -1;
@@ -233,18 +235,27 @@ static int recv_all(int sock, void *buf, size_t len)
 	return 0;
 }
 
-/* One whole frame, header and body, under send_lock so frames of different threads never mix. */
-static int send_frame(int sock, uint16_t kind, uint16_t flags, uint64_t seq, const void *body,
-		      uint32_t len)
+static int send_frame_unlocked(int sock, uint16_t kind, uint16_t flags, uint64_t seq,
+			       const void *body, uint32_t len)
 {
 	uint8_t h[WIRE_HEADER_LEN];
 	int err;
 
 	wire_header(h, len, kind, flags, seq);
-	pthread_mutex_lock(&send_lock);
 	err = send_all(sock, h, sizeof(h));
 	if (!err)
 		err = send_all(sock, body, len);
+	return err;
+}
+
+/* One whole frame, header and body, under send_lock so frames of different threads never mix. */
+static int send_frame(int sock, uint16_t kind, uint16_t flags, uint64_t seq, const void *body,
+		      uint32_t len)
+{
+	int err;
+
+	pthread_mutex_lock(&send_lock);
+	err = send_frame_unlocked(sock, kind, flags, seq, body, len);
 	pthread_mutex_unlock(&send_lock);
 	return err;
 }
@@ -505,7 +516,8 @@ static int say_hello(int sock, uint64_t token, bool *transport)
 	wire_put32(hello + 4, (uint32_t)getpid());
 	wire_put64(hello + 8, token);
 	memcpy(hello + 16, name, name_len);
-	err = send_frame(sock, WIRE_HELLO, 0, 0, hello, 16 + name_len);
+	/* Nobody else knows this socket yet, so no send_lock (state_lock is held: see above). */
+	err = send_frame_unlocked(sock, WIRE_HELLO, 0, 0, hello, 16 + name_len);
 	free(hello);
 	if (!err)
 		err = recv_frame(sock, &kind, &flags, &seq, &reply, &len);
