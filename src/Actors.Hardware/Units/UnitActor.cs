@@ -1,0 +1,138 @@
+using System.Collections.Immutable;
+using Akka.Actor;
+using Akka.Persistence;
+using IommuActors.Hardware.Platform;
+using static IommuActors.Hardware.Units.UnitProtocol;
+
+namespace IommuActors.Hardware.Units;
+
+/// <summary>
+/// One IOMMU unit. Persists what software programmed and replies after the write; the IOTLB and
+/// fault handlers are volatile, as a real unit's are after reset.
+/// </summary>
+public sealed class UnitActor : ReceivePersistentActor
+{
+    private readonly UnitState _state;
+    private readonly int _snapshotEvery;
+    private readonly Dictionary<int, IActorRef> _faultHandlers = new();
+    private readonly Dictionary<long, (Dma Request, IActorRef Sender)> _pending = new();
+    private long _nextCookie = 1;
+
+    public static Props Props(UnitSpec spec, IReadOnlyList<DeviceSpec> devices, int snapshotEvery = 1000) =>
+        Akka.Actor.Props.Create(() => new UnitActor(spec, devices, snapshotEvery));
+
+    public override string PersistenceId { get; }
+
+    public UnitActor(UnitSpec spec, IReadOnlyList<DeviceSpec> devices, int snapshotEvery)
+    {
+        _state = new UnitState(spec, devices.Where(d => d.Unit == spec.Name).ToList());
+        _snapshotEvery = Math.Max(1, snapshotEvery);
+        PersistenceId = $"unit-{spec.Name}";
+        var unit = spec.Name;
+
+        Recover<SnapshotOffer>(o => { if (o.Snapshot is UnitSnapshot s) _state.Restore(s); });
+        Recover<RecoveryCompleted>(_ => _state.AfterRecovery());
+        Recover<object>(e => _state.Apply(e));
+
+        Command<AllocateDomain>(m => Guarded(unit, _state.CheckAllocate(m),
+            new DomainAllocated(_state.NextDomainId, m.Kind, m.ParentId, m.DirtyTracking, m.Iopf, m.Stage1.IsDefault ? [] : m.Stage1),
+            e => new DomainAllocatedReply(unit, e.DomainId)));
+        Command<FreeDomain>(m => Guarded(unit, _state.CheckFree(m.DomainId), new DomainFreed(m.DomainId), _ => new Done(unit)));
+        Command<MapRange>(m => Guarded(unit, _state.CheckMap(m), new RangeMapped(m.DomainId, m.Iova, m.Length, m.Address, m.Access), _ => new Done(unit)));
+        Command<UnmapRange>(m =>
+        {
+            var errno = _state.CheckUnmap(m);
+            if (errno != 0) { Sender.Tell(new Failed(unit, errno)); return; }
+            var before = _state.Domains[m.DomainId].Table.MappedBytes;
+            Guarded(unit, 0, new RangeUnmapped(m.DomainId, m.Iova, m.Length), _ =>
+            {
+                if (m.Flush) _state.Iotlb.InvalidateRange(m.DomainId, m.Iova, m.Length);
+                return new Unmapped(unit, m.DomainId, before - _state.Domains[m.DomainId].Table.MappedBytes);
+            });
+        });
+        Command<AttachDevice>(m => Guarded(unit, _state.CheckAttach(m), new DeviceAttached(m.Pci, m.Pasid, m.DomainId), _ => new Done(unit)));
+        Command<DetachDevice>(m => Guarded(unit, _state.CheckDetach(m), new DeviceDetached(m.Pci, m.Pasid), _ =>
+        {
+            // Tearing down a PASID entry drains what the unit cached for it.
+            if (m.Pasid != NoPasid) _state.Iotlb.InvalidatePasid(m.Pasid);
+            return new Done(unit);
+        }));
+        Command<SetDirtyTracking>(m => Guarded(unit, _state.CheckDirty(m.DomainId), new DirtyTrackingSet(m.DomainId, m.Enabled), _ => new Done(unit)));
+
+        Command<Invalidate>(m => Sender.Tell(new Invalidated(unit, m.Scope switch
+        {
+            InvalidateScope.All => _state.Iotlb.InvalidateAll(),
+            InvalidateScope.Domain => _state.Iotlb.InvalidateDomain(m.DomainId),
+            InvalidateScope.Range => _state.Iotlb.InvalidateRange(m.DomainId, m.Iova, m.Length),
+            _ => _state.Iotlb.InvalidatePasid(m.Pasid),
+        })));
+        Command<ReadDirty>(m =>
+        {
+            var errno = _state.CheckDirty(m.DomainId);
+            if (errno != 0) { Sender.Tell(new Failed(unit, errno)); return; }
+            Sender.Tell(new DirtyPages(unit, m.DomainId, [.. _state.Domains[m.DomainId].Table.ReadDirty(m.Iova, m.Length, m.Clear)]));
+        });
+        Command<RegisterFaultHandler>(m =>
+        {
+            if (!_state.Domains.ContainsKey(m.DomainId)) { Sender.Tell(new Failed(unit, Errno.ENOENT)); return; }
+            _faultHandlers[m.DomainId] = m.Handler;
+            Sender.Tell(new Done(unit));
+        });
+        Command<Dma>(m => HandleDma(unit, m, Sender, retried: false));
+        Command<PageResponse>(m =>
+        {
+            if (!_pending.Remove(m.Cookie, out var p)) { Sender.Tell(new Failed(unit, Errno.EINVAL)); return; }
+            Sender.Tell(new Done(unit));
+            if (m.Success) HandleDma(unit, p.Request, p.Sender, retried: true);
+            else p.Sender.Tell(new DmaFaulted(unit, new Fault(FaultKind.PageResponseFailed, p.Request.Pci, p.Request.Pasid,
+                _state.Contexts.GetValueOrDefault((p.Request.Pci, p.Request.Pasid)), p.Request.Iova,
+                p.Request.Direction == DmaDirection.Write ? Access.Write : Access.Read, m.Cookie)));
+        });
+
+        Command<GetUnitInfo>(_ => Sender.Tell(new UnitInfo(_state.Spec, _state.Domains.Count, _state.Contexts.Count,
+            _state.Iotlb.Count, _state.Iotlb.Hits, _state.Iotlb.Misses)));
+        Command<GetPasidReferences>(m => Sender.Tell(new PasidReferences(unit, m.Pasid,
+            [.. _state.Contexts.Where(c => c.Key.Pasid == m.Pasid).OrderBy(c => c.Key.Pci).Select(c => new ContextRef(c.Key.Pci, c.Key.Pasid, c.Value))],
+            _state.Iotlb.Entries.Count(e => e.Pasid == m.Pasid))));
+        Command<GetDomainMappings>(m =>
+        {
+            if (!_state.Domains.TryGetValue(m.DomainId, out var d)) { Sender.Tell(new Failed(unit, Errno.ENOENT)); return; }
+            Sender.Tell(new DomainMappings(unit, m.DomainId, [.. d.Table.Leaves.Select(p => new MappingRecord(p.Iova, p.Address, p.PageSize, p.Access))]));
+        });
+        Command<SaveSnapshotSuccess>(_ => { });
+        Command<SaveSnapshotFailure>(_ => { });
+    }
+
+    private void Guarded<TEvent>(string unit, int errno, TEvent evt, Func<TEvent, object> reply) where TEvent : notnull
+    {
+        if (errno != 0) { Sender.Tell(new Failed(unit, errno)); return; }
+        var sender = Sender;
+        Persist(evt, e =>
+        {
+            _state.Apply(e);
+            sender.Tell(reply(e));
+            if (LastSequenceNr % _snapshotEvery == 0) SaveSnapshot(_state.Snapshot());
+        });
+    }
+
+    private void HandleDma(string unit, Dma m, IActorRef sender, bool retried)
+    {
+        var (segments, fault) = _state.Translate(m.Pci, m.Pasid, m.Iova, m.Length, m.Direction);
+        if (fault is null) { sender.Tell(new DmaCompleted(unit, m.Pci, segments)); return; }
+        var domain = fault.DomainId != 0 ? _state.Domains.GetValueOrDefault(fault.DomainId) : null;
+        var device = _state.Device(m.Pci);
+        // A not-present fault in an IOPF domain from a PRI device waits for the page response.
+        if (!retried && fault.Kind == FaultKind.NotPresent && domain is { Iopf: true } && device is { Pri: true }
+            && _faultHandlers.TryGetValue(domain.Id, out var handler))
+        {
+            var cookie = _nextCookie++;
+            _pending[cookie] = (m, sender);
+            handler.Tell(new FaultRaised(unit, fault with { Cookie = cookie }));
+            return;
+        }
+        if (domain is not null && _faultHandlers.TryGetValue(domain.Id, out var h))
+            h.Tell(new FaultRaised(unit, fault));
+        sender.Tell(new DmaFaulted(unit, fault));
+    }
+
+}

@@ -1,0 +1,92 @@
+using System.Collections.Immutable;
+using Akka.Actor;
+using IommuActors.Core.Messaging;
+using IommuActors.Hardware.Platform;
+
+namespace IommuActors.Hardware.Units;
+
+/// <summary>Linux errno values the unit answers with.</summary>
+public static class Errno
+{
+    public const int ENOENT = 2;
+    public const int EBUSY = 16;
+    public const int EEXIST = 17;
+    public const int ENODEV = 19;
+    public const int EINVAL = 22;
+    public const int ERANGE = 34;
+    public const int EOPNOTSUPP = 95;
+}
+
+public enum DomainKind { Paging, Blocking, Identity, NestParent, Nested }
+
+public enum DmaDirection { Read, Write }
+
+public enum FaultKind { NotPresent, Permission, Blocked, NoContext, PasidNotAllowed, PageResponseFailed }
+
+public enum InvalidateScope { All, Domain, Range, Pasid }
+
+/// <summary>One stage-1 leaf of a nested domain: IOVA page to guest-physical (stage-2 input) address.</summary>
+public sealed record Stage1Entry(ulong Iova, ulong Gpa, ulong PageSize, Access Access);
+
+public sealed record Segment(ulong Iova, ulong Address, ulong Length);
+
+public static class UnitProtocol
+{
+    public const int NoPasid = -1;
+
+    // Commands (persisted when accepted).
+    public sealed record AllocateDomain(string Unit, DomainKind Kind, int ParentId, bool DirtyTracking, bool Iopf,
+        ImmutableArray<Stage1Entry> Stage1) : IEntityMessage { public string EntityId => Unit; }
+    public sealed record FreeDomain(string Unit, int DomainId) : IEntityMessage { public string EntityId => Unit; }
+    public sealed record MapRange(string Unit, int DomainId, ulong Iova, ulong Length, ulong Address, Access Access) : IEntityMessage { public string EntityId => Unit; }
+    /// <summary>Flush = true is iommu_unmap's normal path (IOTLB flushed before return); false leaves stale entries.</summary>
+    public sealed record UnmapRange(string Unit, int DomainId, ulong Iova, ulong Length, bool Flush) : IEntityMessage { public string EntityId => Unit; }
+    public sealed record AttachDevice(string Unit, string Pci, int Pasid, int DomainId) : IEntityMessage { public string EntityId => Unit; }
+    public sealed record DetachDevice(string Unit, string Pci, int Pasid) : IEntityMessage { public string EntityId => Unit; }
+    public sealed record SetDirtyTracking(string Unit, int DomainId, bool Enabled) : IEntityMessage { public string EntityId => Unit; }
+
+    // Volatile commands.
+    public sealed record Invalidate(string Unit, InvalidateScope Scope, int DomainId, ulong Iova, ulong Length, int Pasid) : IEntityMessage { public string EntityId => Unit; }
+    public sealed record ReadDirty(string Unit, int DomainId, ulong Iova, ulong Length, bool Clear) : IEntityMessage { public string EntityId => Unit; }
+    public sealed record RegisterFaultHandler(string Unit, int DomainId, IActorRef Handler) : IEntityMessage { public string EntityId => Unit; }
+    public sealed record Dma(string Unit, string Pci, int Pasid, ulong Iova, ulong Length, DmaDirection Direction) : IEntityMessage { public string EntityId => Unit; }
+    public sealed record PageResponse(string Unit, long Cookie, bool Success) : IEntityMessage { public string EntityId => Unit; }
+
+    // Queries.
+    public sealed record GetUnitInfo(string Unit) : IEntityMessage { public string EntityId => Unit; }
+    public sealed record GetPasidReferences(string Unit, int Pasid) : IEntityMessage { public string EntityId => Unit; }
+    public sealed record GetDomainMappings(string Unit, int DomainId) : IEntityMessage { public string EntityId => Unit; }
+
+    // Replies.
+    public sealed record Failed(string Unit, int Errno) : IClusterMessage;
+    public sealed record DomainAllocatedReply(string Unit, int DomainId) : IClusterMessage;
+    public sealed record Done(string Unit) : IClusterMessage;
+    public sealed record Unmapped(string Unit, int DomainId, ulong Bytes) : IClusterMessage;
+    public sealed record Invalidated(string Unit, int Entries) : IClusterMessage;
+    public sealed record DirtyPages(string Unit, int DomainId, ImmutableArray<ulong> Iovas) : IClusterMessage;
+    public sealed record DmaCompleted(string Unit, string Pci, ImmutableArray<Segment> Segments) : IClusterMessage;
+    public sealed record DmaFaulted(string Unit, Fault Fault) : IClusterMessage;
+    public sealed record UnitInfo(UnitSpec Spec, int Domains, int ContextEntries, int IotlbEntries, long IotlbHits, long IotlbMisses) : IClusterMessage;
+    public sealed record ContextRef(string Pci, int Pasid, int DomainId);
+    public sealed record PasidReferences(string Unit, int Pasid, ImmutableArray<ContextRef> Contexts, int IotlbEntries) : IClusterMessage;
+    public sealed record MappingRecord(ulong Iova, ulong Address, ulong PageSize, Access Access);
+    public sealed record DomainMappings(string Unit, int DomainId, ImmutableArray<MappingRecord> Mappings) : IClusterMessage;
+
+    /// <summary>A fault record; Cookie identifies a pending IOPF that a PageResponse completes (0 when none).</summary>
+    public sealed record Fault(FaultKind Kind, string Pci, int Pasid, int DomainId, ulong Address, Access Requested, long Cookie);
+    /// <summary>Sent to the registered fault handler of the domain.</summary>
+    public sealed record FaultRaised(string Unit, Fault Fault) : IClusterMessage;
+
+    // Journal events.
+    public sealed record DomainAllocated(int DomainId, DomainKind Kind, int ParentId, bool DirtyTracking, bool Iopf, ImmutableArray<Stage1Entry> Stage1) : IPersistedEvent;
+    public sealed record DomainFreed(int DomainId) : IPersistedEvent;
+    public sealed record RangeMapped(int DomainId, ulong Iova, ulong Length, ulong Address, Access Access) : IPersistedEvent;
+    public sealed record RangeUnmapped(int DomainId, ulong Iova, ulong Length) : IPersistedEvent;
+    public sealed record DeviceAttached(string Pci, int Pasid, int DomainId) : IPersistedEvent;
+    public sealed record DeviceDetached(string Pci, int Pasid) : IPersistedEvent;
+    public sealed record DirtyTrackingSet(int DomainId, bool Enabled) : IPersistedEvent;
+
+    public sealed record DomainSnapshot(int DomainId, DomainKind Kind, int ParentId, bool DirtyTracking, bool Iopf,
+        ImmutableArray<Stage1Entry> Stage1, ImmutableArray<MappingRecord> Mappings);
+    public sealed record UnitSnapshot(int NextDomainId, ImmutableArray<DomainSnapshot> Domains, ImmutableArray<ContextRef> Contexts) : IPersistedSnapshot;
+}
