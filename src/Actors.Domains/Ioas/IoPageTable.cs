@@ -1,0 +1,488 @@
+using IommuActors.Domains.Pages;
+
+namespace IommuActors.Domains.Ioas;
+
+/// <summary>Read/write permissions of an area (IOMMU_IOAS_MAP_READABLE / _WRITEABLE).</summary>
+[Flags]
+public enum Protection
+{
+    None = 0,
+    Read = 1,
+    Write = 2,
+}
+
+/// <summary>An inclusive IOVA range [Start, Last], as the kernel's interval trees keep them.</summary>
+public readonly record struct IovaRange(ulong Start, ulong Last)
+{
+    public bool Overlaps(ulong start, ulong last) => Start <= last && start <= Last;
+}
+
+/// <summary>One mapped area: IOVA range backed by [PagesOffset, PagesOffset+Length) of a PinnedPages.</summary>
+public sealed class IoArea(ulong iova, ulong length, PinnedPages pages, ulong pagesOffset, Protection protection)
+{
+    public ulong Iova { get; } = iova;
+    public ulong Length { get; } = length;
+    public ulong Last => Iova + Length - 1;
+    public PinnedPages Pages { get; } = pages;
+    public ulong PagesOffset { get; } = pagesOffset;
+    public Protection Protection { get; } = protection;
+
+    /// <summary>How many access pins hold this area (the kernel's area->num_accesses).</summary>
+    public int AccessPins { get; internal set; }
+}
+
+/// <summary>A piece of pinned pages handed from a copy source to its destination.</summary>
+public readonly record struct PagesSlice(PinnedPages Pages, ulong Offset, ulong Length);
+
+/// <summary>
+/// The io_pagetable: non-overlapping areas keyed by IOVA, reserved ranges by owner, allowed ranges,
+/// and the IOVA alignment raised by owners. Every operation answers the kernel's errno in the
+/// kernel's order and changes nothing when it fails.
+/// </summary>
+public sealed class IoPageTable(LockedMemoryAccount account)
+{
+    public const ulong MaxIova = ulong.MaxValue;
+
+    private readonly SortedSet<IoArea> _areas = new(Comparer<IoArea>.Create((a, b) => a.Iova.CompareTo(b.Iova)));
+    private readonly List<(IovaRange Range, string Owner)> _reserved = [];
+    private readonly Dictionary<string, ulong> _alignments = new();
+    private readonly Dictionary<string, PinnedPages> _pages = new();
+    private List<IovaRange> _allowed = [];
+
+    public LockedMemoryAccount Account { get; } = account;
+    public bool LargePagesDisabled { get; private set; }
+    public int AreaCount => _areas.Count;
+    public IEnumerable<IoArea> Areas => _areas;
+    public IReadOnlyList<IovaRange> Allowed => _allowed;
+    public IEnumerable<(IovaRange Range, string Owner)> Reserved => _reserved;
+    public IReadOnlyDictionary<string, ulong> AlignmentOwners => _alignments;
+    public IReadOnlyDictionary<string, PinnedPages> PinnedPages => _pages;
+
+    /// <summary>A fresh table has alignment 1; attached owners raise it (iopt_calculate_iova_alignment).</summary>
+    public ulong IovaAlignment => _alignments.Count == 0 ? 1 : _alignments.Values.Max();
+
+    /// <summary>Map user memory: the pages are created and charged once, then an area refers to them.</summary>
+    public int Map(string pagesId, ulong userAddress, ulong length, Protection protection, ulong? fixedIova, out ulong iova)
+    {
+        iova = 0;
+        // iopt_alloc_user_pages: an empty or wrapping user range is refused before any IOVA work.
+        if (length == 0)
+            return Errno.EINVAL;
+        if (userAddress > ulong.MaxValue - length)
+            return Errno.EOVERFLOW;
+        if (_pages.ContainsKey(pagesId))
+            return Errno.EEXIST;
+        var pages = new PinnedPages(pagesId, userAddress, length);
+        return MapSlices([new PagesSlice(pages, 0, length)], protection, fixedIova, out iova);
+    }
+
+    /// <summary>Map pieces of existing pages contiguously (IOAS_COPY's destination side).</summary>
+    public int MapSlices(IReadOnlyList<PagesSlice> slices, Protection protection, ulong? fixedIova, out ulong iova)
+    {
+        iova = 0;
+        if ((protection & (Protection.Read | Protection.Write)) == 0)
+            return Errno.EINVAL;
+        ulong length = 0;
+        foreach (var s in slices)
+            length += s.Length;
+        if (length == 0)
+            return Errno.EINVAL;
+        var first = slices[0];
+        var userAddress = first.Pages.UserAddress + first.Offset;
+        var rc = fixedIova is { } want ? CheckFixedIova(want, length) : AllocateIova(userAddress, length, out want);
+        if (rc != Errno.Ok)
+            return rc;
+
+        var fresh = slices.Select(s => s.Pages).Where(p => !_pages.ContainsKey(p.Id)).DistinctBy(p => p.Id).ToList();
+        ulong charge = 0;
+        foreach (var p in fresh)
+            charge += p.PageCount;
+        rc = Account.Charge(charge);
+        if (rc != Errno.Ok)
+            return rc;
+        foreach (var p in fresh)
+            _pages[p.Id] = p;
+        foreach (var s in slices)
+            _usersInThisTable[s.Pages.Id] = _usersInThisTable.GetValueOrDefault(s.Pages.Id) + 1;
+
+        var at = want;
+        foreach (var s in slices)
+        {
+            _areas.Add(new IoArea(at, s.Length, s.Pages, s.Offset, protection));
+            s.Pages.AddUser();
+            at += s.Length;
+        }
+        iova = want;
+        return Errno.Ok;
+    }
+
+    /// <summary>iopt_check_iova: alignment, overflow, reserved (EINVAL), then existing areas (EEXIST).</summary>
+    private int CheckFixedIova(ulong iova, ulong length)
+    {
+        var mask = IovaAlignment - 1;
+        if ((iova & mask) != 0 || (length & mask) != 0)
+            return Errno.EINVAL;
+        if (iova > ulong.MaxValue - (length - 1))
+            return Errno.EOVERFLOW;
+        var last = iova + length - 1;
+        if (_reserved.Any(r => r.Range.Overlaps(iova, last)))
+            return Errno.EINVAL;
+        if (FirstAreaTouching(iova, last) is not null)
+            return Errno.EEXIST;
+        return Errno.Ok;
+    }
+
+    /// <summary>
+    /// iopt_alloc_iova: length must honour the alignment (EINVAL); the IOVA keeps the user address's
+    /// offset in its page and, unless large pages are disabled, a natural alignment up to the
+    /// length's power of two; it lies in the allowed ranges, off reserved ranges and areas (ENOSPC).
+    /// </summary>
+    private int AllocateIova(ulong userAddress, ulong length, out ulong iova)
+    {
+        iova = 0;
+        var tableAlignment = IovaAlignment;
+        if ((length & (tableAlignment - 1)) != 0)
+            return Errno.EINVAL;
+        if (length - 1 > ulong.MaxValue - userAddress)
+            return Errno.EOVERFLOW;
+        var alignment = tableAlignment;
+        if (!LargePagesDisabled)
+        {
+            var natural = RoundUpPowerOfTwo(length);
+            var pageAligned = userAddress - userAddress % PinnedPagesPageSize;
+            if (pageAligned != 0)
+                natural = Math.Min(natural, pageAligned & (~pageAligned + 1));
+            alignment = Math.Max(alignment, Math.Max(natural, PinnedPagesPageSize));
+        }
+        var pageOffset = alignment >= PinnedPagesPageSize ? userAddress % PinnedPagesPageSize : 0;
+
+        foreach (var hole in FreeHoles())
+        {
+            if (TryPlace(hole, alignment, pageOffset, length, out iova))
+                return Errno.Ok;
+        }
+        return Errno.ENOSPC;
+    }
+
+    private const ulong PinnedPagesPageSize = Pages.PinnedPages.PageSize;
+
+    private static bool TryPlace(IovaRange hole, ulong alignment, ulong pageOffset, ulong length, out ulong iova)
+    {
+        iova = 0;
+        var baseStart = hole.Start <= pageOffset ? 0 : hole.Start - pageOffset;
+        var rem = baseStart % alignment;
+        if (rem != 0)
+        {
+            if (baseStart > ulong.MaxValue - (alignment - rem))
+                return false;
+            baseStart += alignment - rem;
+        }
+        if (baseStart > ulong.MaxValue - pageOffset)
+            return false;
+        var start = baseStart + pageOffset;
+        if (start < hole.Start || start > hole.Last || hole.Last - start < length - 1)
+            return false;
+        iova = start;
+        return true;
+    }
+
+    /// <summary>Holes free of areas and reservations inside the allowed ranges; the space after the last area first, as a fast path.</summary>
+    private IEnumerable<IovaRange> FreeHoles()
+    {
+        var allowed = _allowed.Count == 0 ? [new IovaRange(0, MaxIova)] : _allowed;
+        var blocked = _reserved.Select(r => r.Range).OrderBy(r => r.Start).ToList();
+        if (_areas.Count > 0)
+        {
+            var tail = _areas.Max!;
+            if (tail.Last < MaxIova)
+            {
+                foreach (var piece in Subtract(allowed, new IovaRange(tail.Last + 1, MaxIova), blocked))
+                    yield return piece;
+            }
+        }
+        foreach (var a in allowed)
+        {
+            var cursor = a.Start;
+            foreach (var area in _areas.GetViewBetween(Probe(0), Probe(a.Last)))
+            {
+                if (area.Last < cursor)
+                    continue;
+                if (area.Iova > cursor)
+                    foreach (var piece in SubtractBlocked(new IovaRange(cursor, area.Iova - 1), blocked))
+                        yield return piece;
+                if (area.Last >= a.Last)
+                {
+                    cursor = a.Last;
+                    goto nextAllowed;
+                }
+                cursor = area.Last + 1;
+            }
+            foreach (var piece in SubtractBlocked(new IovaRange(cursor, a.Last), blocked))
+                yield return piece;
+            nextAllowed:;
+        }
+    }
+
+    private static IEnumerable<IovaRange> Subtract(IEnumerable<IovaRange> allowed, IovaRange window, List<IovaRange> blocked)
+    {
+        foreach (var a in allowed)
+        {
+            if (!a.Overlaps(window.Start, window.Last))
+                continue;
+            var clipped = new IovaRange(Math.Max(a.Start, window.Start), Math.Min(a.Last, window.Last));
+            foreach (var piece in SubtractBlocked(clipped, blocked))
+                yield return piece;
+        }
+    }
+
+    private static IEnumerable<IovaRange> SubtractBlocked(IovaRange range, List<IovaRange> blocked)
+    {
+        var cursor = range.Start;
+        foreach (var b in blocked)
+        {
+            if (b.Last < cursor || b.Start > range.Last)
+                continue;
+            if (b.Start > cursor)
+                yield return new IovaRange(cursor, b.Start - 1);
+            if (b.Last >= range.Last)
+                yield break;
+            cursor = b.Last + 1;
+        }
+        yield return new IovaRange(cursor, range.Last);
+    }
+
+    private static ulong RoundUpPowerOfTwo(ulong value)
+    {
+        if (value > 1UL << 63)
+            return 1UL << 63;
+        return System.Numerics.BitOperations.RoundUpToPowerOf2(value);
+    }
+
+    private static IoArea Probe(ulong iova) => new(iova, 1, ProbePages, 0, Protection.None);
+
+    private static readonly PinnedPages ProbePages = new("", 0, 1);
+
+    private IoArea? FirstAreaTouching(ulong start, ulong last)
+    {
+        if (_areas.Count == 0)
+            return null;
+        var before = _areas.GetViewBetween(Probe(0), Probe(start)).Max;
+        if (before is not null && before.Last >= start)
+            return before;
+        if (start == MaxIova)
+            return null;
+        return _areas.GetViewBetween(Probe(start + 1), Probe(last)).Min;
+    }
+
+    /// <summary>Areas touching [start, last], in IOVA order.</summary>
+    public List<IoArea> AreasTouching(ulong start, ulong last)
+    {
+        var found = new List<IoArea>();
+        if (_areas.Count == 0)
+            return found;
+        var before = _areas.GetViewBetween(Probe(0), Probe(start)).Max;
+        if (before is not null && before.Last >= start)
+            found.Add(before);
+        if (start < MaxIova)
+            found.AddRange(_areas.GetViewBetween(Probe(start + 1), Probe(last)));
+        return found;
+    }
+
+    /// <summary>
+    /// iopt_unmap_iova: length 0 is EINVAL, a wrapping range EOVERFLOW; then every area touched must
+    /// lie wholly inside (else ENOENT, nothing changed), at least one must exist (ENOENT), and none may
+    /// be held by an access (EBUSY).
+    /// </summary>
+    public int Unmap(ulong iova, ulong length, out ulong unmapped)
+    {
+        unmapped = 0;
+        if (length == 0)
+            return Errno.EINVAL;
+        if (iova > ulong.MaxValue - (length - 1))
+            return Errno.EOVERFLOW;
+        return UnmapRange(iova, iova + length - 1, out unmapped);
+    }
+
+    /// <summary>iopt_unmap_all: everything goes; an empty table is not an error.</summary>
+    public int UnmapAll(out ulong unmapped)
+    {
+        var rc = UnmapRange(0, MaxIova, out unmapped);
+        return rc == Errno.ENOENT ? Errno.Ok : rc;
+    }
+
+    /// <summary>The areas an unmap of [start, last] would remove that accesses still hold.</summary>
+    public List<IoArea> PinnedAreasIn(ulong start, ulong last) =>
+        AreasTouching(start, last).Where(a => a.AccessPins > 0).ToList();
+
+    private int UnmapRange(ulong start, ulong last, out ulong unmapped)
+    {
+        unmapped = 0;
+        var touched = AreasTouching(start, last);
+        if (touched.Count == 0)
+            return Errno.ENOENT;
+        foreach (var area in touched)
+        {
+            if (area.Iova < start || area.Last > last)
+                return Errno.ENOENT;
+        }
+        if (touched.Any(a => a.AccessPins > 0))
+            return Errno.EBUSY;
+        foreach (var area in touched)
+        {
+            _areas.Remove(area);
+            unmapped += area.Length;
+            area.Pages.RemoveUser();
+            var left = _usersInThisTable[area.Pages.Id] - 1;
+            if (left > 0)
+            {
+                _usersInThisTable[area.Pages.Id] = left;
+                continue;
+            }
+            // The last area of this table on these pages lets the pin and its charge go.
+            _usersInThisTable.Remove(area.Pages.Id);
+            _pages.Remove(area.Pages.Id);
+            Account.Uncharge(area.Pages.PageCount);
+        }
+        return Errno.Ok;
+    }
+
+    private readonly Dictionary<string, int> _usersInThisTable = new();
+
+    /// <summary>
+    /// iopt_get_pages (IOAS_COPY's source side): [iova, iova+length) must be covered by contiguous
+    /// areas (ENOENT otherwise); answers the pieces of pinned pages behind it.
+    /// </summary>
+    public int GetSlices(ulong iova, ulong length, out List<PagesSlice> slices)
+    {
+        slices = [];
+        if (length == 0)
+            return Errno.EINVAL;
+        if (iova > ulong.MaxValue - (length - 1))
+            return Errno.EOVERFLOW;
+        var last = iova + length - 1;
+        var cursor = iova;
+        foreach (var area in AreasTouching(iova, last))
+        {
+            if (area.Iova > cursor)
+                return Errno.ENOENT;
+            var from = cursor - area.Iova;
+            var to = Math.Min(area.Last, last);
+            slices.Add(new PagesSlice(area.Pages, area.PagesOffset + from, to - cursor + 1));
+            if (to == last)
+                return Errno.Ok;
+            cursor = to + 1;
+        }
+        slices = [];
+        return Errno.ENOENT;
+    }
+
+    /// <summary>IOAS_ALLOW_IOVAS: ranges must be well formed and disjoint (EINVAL) and clear of every reservation (EADDRINUSE).</summary>
+    public int SetAllowed(IReadOnlyList<IovaRange> ranges)
+    {
+        var sorted = ranges.OrderBy(r => r.Start).ToList();
+        for (var i = 0; i < sorted.Count; i++)
+        {
+            if (sorted[i].Start > sorted[i].Last)
+                return Errno.EINVAL;
+            if (i > 0 && sorted[i - 1].Last >= sorted[i].Start)
+                return Errno.EINVAL;
+        }
+        foreach (var r in sorted)
+        {
+            if (_reserved.Any(x => x.Range.Overlaps(r.Start, r.Last)))
+                return Errno.EADDRINUSE;
+        }
+        _allowed = sorted;
+        return Errno.Ok;
+    }
+
+    /// <summary>iopt_reserve_iova: a reservation may not cover an area or an allowed range (EADDRINUSE).</summary>
+    public int AddReserved(string owner, IReadOnlyList<IovaRange> ranges)
+    {
+        foreach (var r in ranges)
+        {
+            if (r.Start > r.Last)
+                return Errno.EINVAL;
+            if (FirstAreaTouching(r.Start, r.Last) is not null)
+                return Errno.EADDRINUSE;
+            if (_allowed.Any(a => a.Overlaps(r.Start, r.Last)))
+                return Errno.EADDRINUSE;
+        }
+        foreach (var r in ranges)
+            _reserved.Add((r, owner));
+        return Errno.Ok;
+    }
+
+    /// <summary>iopt_remove_reserved_iova: an owner's reservations go all at once.</summary>
+    public void RemoveReserved(string owner) => _reserved.RemoveAll(r => r.Owner == owner);
+
+    /// <summary>
+    /// iopt_check_iova_alignment: the alignment is a power of two (EINVAL), and raising it over
+    /// areas that would violate it is EADDRINUSE.
+    /// </summary>
+    public int SetAlignment(string owner, ulong alignment)
+    {
+        if (alignment == 0 || (alignment & (alignment - 1)) != 0)
+            return Errno.EINVAL;
+        var mask = Math.Max(alignment, IovaAlignmentWithout(owner)) - 1;
+        foreach (var a in _areas)
+        {
+            if ((a.Iova & mask) != 0 || (a.Length & mask) != 0)
+                return Errno.EADDRINUSE;
+        }
+        _alignments[owner] = alignment;
+        return Errno.Ok;
+    }
+
+    public void RemoveAlignment(string owner) => _alignments.Remove(owner);
+
+    private ulong IovaAlignmentWithout(string owner) =>
+        _alignments.Where(kv => kv.Key != owner).Select(kv => kv.Value).DefaultIfEmpty(1UL).Max();
+
+    /// <summary>IOMMU_OPTION_HUGE_PAGES: cannot change while areas exist (EINVAL).</summary>
+    public int SetLargePages(bool enabled)
+    {
+        if (LargePagesDisabled == !enabled)
+            return Errno.Ok;
+        if (_areas.Count > 0)
+            return Errno.EINVAL;
+        LargePagesDisabled = !enabled;
+        return Errno.Ok;
+    }
+
+    /// <summary>IOAS_IOVA_RANGES: the holes between reserved ranges over the whole IOVA space.</summary>
+    public List<IovaRange> UsableRanges() =>
+        SubtractBlocked(new IovaRange(0, MaxIova), _reserved.Select(r => r.Range).OrderBy(r => r.Start).ToList())
+            .Where(r => r.Start <= r.Last).ToList();
+
+    /// <summary>An access pins [iova, iova+length): contiguous areas must cover it (ENOENT), with the permission asked (EPERM).</summary>
+    public int PinForAccess(ulong iova, ulong length, bool write)
+    {
+        if (length == 0)
+            return Errno.EINVAL;
+        if (iova > ulong.MaxValue - (length - 1))
+            return Errno.EOVERFLOW;
+        var rc = GetSlices(iova, length, out _);
+        if (rc != Errno.Ok)
+            return rc;
+        var areas = AreasTouching(iova, iova + length - 1);
+        if (write && areas.Any(a => (a.Protection & Protection.Write) == 0))
+            return Errno.EPERM;
+        foreach (var a in areas)
+            a.AccessPins++;
+        return Errno.Ok;
+    }
+
+    /// <summary>An access lets go of a range it pinned before; ENOENT if nothing there was pinned.</summary>
+    public int UnpinForAccess(ulong iova, ulong length)
+    {
+        if (length == 0 || iova > ulong.MaxValue - (length - 1))
+            return Errno.EINVAL;
+        var areas = AreasTouching(iova, iova + length - 1);
+        if (areas.Count == 0 || areas.Any(a => a.AccessPins == 0))
+            return Errno.ENOENT;
+        foreach (var a in areas)
+            a.AccessPins--;
+        return Errno.Ok;
+    }
+}

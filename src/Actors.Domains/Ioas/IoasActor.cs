@@ -1,0 +1,332 @@
+using System.Collections.Immutable;
+using Akka.Actor;
+using Akka.Persistence;
+using IommuActors.Core.Messaging;
+using IommuActors.Domains.Pages;
+using static IommuActors.Domains.Ioas.IoasProtocol;
+
+namespace IommuActors.Domains.Ioas;
+
+/// <summary>
+/// One IOAS: owns an IoPageTable, validates each command against it, applies it, persists the
+/// event (group commit) and replies after the write. Unmaps over pages held by accesses wait for
+/// the accesses to let go, stashing everything else.
+/// </summary>
+public sealed class IoasActor : ReceivePersistentActor
+{
+    private readonly string _ioasId;
+    private readonly ulong _limitPages;
+    private readonly int _snapshotEvery;
+    private readonly TimeSpan _accessGrace;
+    private IoPageTable _table;
+    private long _pagesCounter;
+    private int _inFlight;
+    private int _sinceSnapshot;
+    private readonly Dictionary<string, (IActorRef Ref, List<(ulong Iova, ulong Length)> Pins)> _accesses = new();
+    private (IActorRef ReplyTo, UnmapRange Command, HashSet<string> Waiting)? _pendingUnmap;
+    private (IActorRef ReplyTo, CopyRange Command)? _pendingCopy;
+
+    public override string PersistenceId { get; }
+
+    public static Props Props(string ioasId, ulong limitPages, int snapshotEvery = 1000, TimeSpan? accessGrace = null) =>
+        Akka.Actor.Props.Create(() => new IoasActor(ioasId, limitPages, snapshotEvery, accessGrace ?? TimeSpan.FromSeconds(5)));
+
+    public IoasActor(string ioasId, ulong limitPages, int snapshotEvery, TimeSpan accessGrace)
+    {
+        _ioasId = ioasId;
+        _limitPages = limitPages;
+        _snapshotEvery = snapshotEvery;
+        _accessGrace = accessGrace;
+        _table = new IoPageTable(new LockedMemoryAccount(limitPages));
+        PersistenceId = $"ioas-{ioasId}";
+        Recovering();
+        Active();
+    }
+
+    private void Recovering()
+    {
+        Recover<SnapshotOffer>(offer =>
+        {
+            if (offer.Snapshot is IoasSnapshot s)
+                Restore(s);
+        });
+        Recover<RangeMapped>(Apply);
+        Recover<SlicesMapped>(Apply);
+        Recover<RangeUnmapped>(e => _table.Unmap(e.Iova, e.Length, out _));
+        Recover<AllUnmapped>(_ => _table.UnmapAll(out ulong _));
+        Recover<AllowedSet>(e => _table.SetAllowed(ToRanges(e.Ranges)));
+        Recover<ReservedAdded>(e => _table.AddReserved(e.Owner, ToRanges(e.Ranges)));
+        Recover<ReservedRemoved>(e => _table.RemoveReserved(e.Owner));
+        Recover<AlignmentRaised>(e => _table.SetAlignment(e.Owner, e.Alignment));
+        Recover<AlignmentDropped>(e => _table.RemoveAlignment(e.Owner));
+        Recover<OptionChanged>(e => ApplyOption(e.OptionId, e.Value));
+    }
+
+    private void Active()
+    {
+        Command<MapRange>(OnMap);
+        Command<UnmapRange>(c => OnUnmap(c, Sender, retried: false));
+        Command<CopyRange>(OnCopy);
+        Command<GetPagesForCopy>(OnGetPagesForCopy);
+        Command<AllowIovas>(c =>
+        {
+            var rc = _table.SetAllowed(ToRanges(c.Ranges));
+            Reply(rc, new AllowedSet(c.Ranges), new AllowIovasResult(_ioasId, rc));
+        });
+        Command<GetIovaRanges>(_ => Sender.Tell(new IovaRanges(_ioasId,
+            [.. _table.UsableRanges().Select(r => new IovaSpan(r.Start, r.Last))], _table.IovaAlignment)));
+        Command<SetOption>(c =>
+        {
+            var rc = ApplyOption(c.OptionId, c.Value);
+            Reply(rc, new OptionChanged(c.OptionId, c.Value), new OptionResult(_ioasId, rc));
+        });
+        Command<AddReserved>(c =>
+        {
+            var rc = _table.AddReserved(c.Owner, ToRanges(c.Ranges));
+            Reply(rc, new ReservedAdded(c.Owner, c.Ranges), new ReservedResult(_ioasId, rc));
+        });
+        Command<RemoveReserved>(c =>
+        {
+            _table.RemoveReserved(c.Owner);
+            Reply(Errno.Ok, new ReservedRemoved(c.Owner), new ReservedResult(_ioasId, Errno.Ok));
+        });
+        Command<RaiseAlignment>(c =>
+        {
+            var rc = _table.SetAlignment(c.Owner, c.Alignment);
+            Reply(rc, new AlignmentRaised(c.Owner, c.Alignment), new AlignmentResult(_ioasId, rc, _table.IovaAlignment));
+        });
+        Command<DropAlignment>(c =>
+        {
+            _table.RemoveAlignment(c.Owner);
+            Reply(Errno.Ok, new AlignmentDropped(c.Owner), new AlignmentResult(_ioasId, Errno.Ok, _table.IovaAlignment));
+        });
+        Command<PinPages>(OnPin);
+        Command<UnpinPages>(OnUnpin);
+        Command<GetMappings>(_ => Sender.Tell(CurrentMappings()));
+        Command<SaveSnapshotSuccess>(s => DeleteSnapshots(new SnapshotSelectionCriteria(s.Metadata.SequenceNr - 1)));
+        Command<SaveSnapshotFailure>(_ => { });
+        Command<DeleteSnapshotsSuccess>(_ => { });
+        Command<DeleteSnapshotsFailure>(_ => { });
+    }
+
+    private void OnMap(MapRange c)
+    {
+        var pagesId = $"{_ioasId}/{_pagesCounter}";
+        var rc = _table.Map(pagesId, c.UserAddress, c.Length, c.Protection, c.FixedIova ? c.Iova : null, out var iova);
+        if (rc == Errno.Ok)
+            _pagesCounter++;
+        Reply(rc, new RangeMapped(iova, c.Protection, pagesId, c.UserAddress, c.Length), new MapResult(_ioasId, rc, iova));
+    }
+
+    private void OnUnmap(UnmapRange c, IActorRef replyTo, bool retried)
+    {
+        ulong unmapped;
+        var all = c.Iova == 0 && c.Length == ulong.MaxValue;
+        // IOAS_UNMAP: 0..U64_MAX means everything; otherwise values at U64_MAX overflow.
+        var rc = all ? _table.UnmapAll(out unmapped)
+            : c.Iova >= ulong.MaxValue || c.Length >= ulong.MaxValue ? Fail(Errno.EOVERFLOW, out unmapped)
+            : _table.Unmap(c.Iova, c.Length, out unmapped);
+        if (rc == Errno.EBUSY && !retried)
+        {
+            AskAccessesToLetGo(c, replyTo);
+            return;
+        }
+        IPersistedEvent e = all ? new AllUnmapped(unmapped) : new RangeUnmapped(c.Iova, c.Length);
+        Reply(rc, e, new UnmapResult(_ioasId, rc, unmapped), replyTo);
+    }
+
+    private static int Fail(int rc, out ulong unmapped)
+    {
+        unmapped = 0;
+        return rc;
+    }
+
+    /// <summary>iommufd_access_notify_unmap: every access holding pages in the range is asked to unpin before the unmap retries.</summary>
+    private void AskAccessesToLetGo(UnmapRange c, IActorRef replyTo)
+    {
+        var last = c.Iova == 0 && c.Length == ulong.MaxValue ? ulong.MaxValue : c.Iova + c.Length - 1;
+        var holders = _accesses.Where(a => a.Value.Pins.Any(p => p.Iova <= last && c.Iova <= p.Iova + p.Length - 1)).ToList();
+        _pendingUnmap = (replyTo, c, holders.Select(h => h.Key).ToHashSet());
+        foreach (var h in holders)
+            h.Value.Ref.Tell(new AccessUnmapRequested(_ioasId, c.Iova, c.Length));
+        SetReceiveTimeout(_accessGrace);
+        Become(WaitingForAccesses);
+    }
+
+    private void WaitingForAccesses()
+    {
+        Command<UnpinPages>(OnUnpin);
+        Command<AccessUnmapDone>(d =>
+        {
+            _pendingUnmap!.Value.Waiting.Remove(d.AccessId);
+            if (_pendingUnmap.Value.Waiting.Count == 0)
+                FinishUnmapAfterAccesses();
+        });
+        Command<ReceiveTimeout>(_ => FinishUnmapAfterAccesses());
+        Command<GetMappings>(_ => Sender.Tell(CurrentMappings()));
+        CommandAny(_ => Stash.Stash());
+    }
+
+    private void FinishUnmapAfterAccesses()
+    {
+        SetReceiveTimeout(null);
+        var (replyTo, command, _) = _pendingUnmap!.Value;
+        _pendingUnmap = null;
+        Become(Active);
+        OnUnmap(command, replyTo, retried: true);
+        Stash.UnstashAll();
+    }
+
+    private void OnCopy(CopyRange c)
+    {
+        _pendingCopy = (Sender, c);
+        c.Source.Tell(new GetPagesForCopy(c.Source.Path.Name, c.SourceIova, c.Length));
+        Become(WaitingForSource);
+    }
+
+    /// <summary>The destination of a copy waits for the source's pages; its own table is untouched meanwhile.</summary>
+    private void WaitingForSource()
+    {
+        Command<PagesForCopy>(OnPagesForCopy);
+        Command<GetPagesForCopy>(OnGetPagesForCopy);
+        Command<GetMappings>(_ => Sender.Tell(CurrentMappings()));
+        CommandAny(_ => Stash.Stash());
+    }
+
+    private void OnPagesForCopy(PagesForCopy p)
+    {
+        var (replyTo, c) = _pendingCopy!.Value;
+        _pendingCopy = null;
+        Become(Active);
+        if (p.Errno != Errno.Ok)
+        {
+            replyTo.Tell(new CopyResult(_ioasId, p.Errno, 0));
+        }
+        else
+        {
+            var slices = p.Slices.Select(ToSlice).ToList();
+            var rc = _table.MapSlices(slices, c.Protection, c.FixedIova ? c.DestinationIova : null, out var iova);
+            Reply(rc, new SlicesMapped(iova, c.Protection, p.Slices), new CopyResult(_ioasId, rc, iova), replyTo);
+        }
+        Stash.UnstashAll();
+    }
+
+    private void OnGetPagesForCopy(GetPagesForCopy g)
+    {
+        // IOAS_COPY checks the values before the source range is looked up.
+        if (g.Iova >= ulong.MaxValue || g.Length >= ulong.MaxValue)
+        {
+            Sender.Tell(new PagesForCopy(_ioasId, Errno.EOVERFLOW, []));
+            return;
+        }
+        var rc = _table.GetSlices(g.Iova, g.Length, out var slices);
+        Sender.Tell(new PagesForCopy(_ioasId, rc, [.. slices.Select(s =>
+            new SliceRecord(s.Pages.Id, s.Pages.UserAddress, s.Pages.Length, s.Offset, s.Length))]));
+    }
+
+    private void OnPin(PinPages c)
+    {
+        var rc = _table.PinForAccess(c.Iova, c.Length, c.Write);
+        if (rc == Errno.Ok)
+        {
+            if (!_accesses.TryGetValue(c.AccessId, out var entry))
+                _accesses[c.AccessId] = entry = (c.Access, []);
+            entry.Pins.Add((c.Iova, c.Length));
+        }
+        Sender.Tell(new PinResult(_ioasId, c.AccessId, rc));
+    }
+
+    private void OnUnpin(UnpinPages c)
+    {
+        var rc = Errno.ENOENT;
+        if (_accesses.TryGetValue(c.AccessId, out var entry) && entry.Pins.Remove((c.Iova, c.Length)))
+        {
+            rc = _table.UnpinForAccess(c.Iova, c.Length);
+            if (entry.Pins.Count == 0)
+                _accesses.Remove(c.AccessId);
+        }
+        Sender.Tell(new UnpinResult(_ioasId, c.AccessId, rc));
+    }
+
+    private int ApplyOption(int optionId, ulong value)
+    {
+        if (value > 1)
+            return Errno.EINVAL;
+        return optionId switch
+        {
+            OptionHugePages => _table.SetLargePages(value == 1),
+            OptionRlimitMode => _table.Account.SetMode((RlimitMode)value),
+            _ => Errno.EOPNOTSUPP,
+        };
+    }
+
+    /// <summary>Persist the change already applied and reply once it is written; failures are answered at once.</summary>
+    private void Reply(int rc, IPersistedEvent e, object reply, IActorRef? replyTo = null)
+    {
+        var to = replyTo ?? Sender;
+        if (rc != Errno.Ok)
+        {
+            to.Tell(reply);
+            return;
+        }
+        _inFlight++;
+        PersistAsync(e, _ =>
+        {
+            _inFlight--;
+            _sinceSnapshot++;
+            to.Tell(reply);
+            // Only when nothing is in flight does the table equal what the journal holds.
+            if (_inFlight == 0 && _sinceSnapshot >= _snapshotEvery)
+            {
+                _sinceSnapshot = 0;
+                SaveSnapshot(TakeSnapshot());
+            }
+        });
+    }
+
+    private void Apply(RangeMapped e)
+    {
+        _table.Map(e.PagesId, e.UserAddress, e.Length, e.Protection, e.Iova, out _);
+        _pagesCounter++;
+    }
+
+    private void Apply(SlicesMapped e) =>
+        _table.MapSlices(e.Slices.Select(ToSlice).ToList(), e.Protection, e.Iova, out _);
+
+    private PagesSlice ToSlice(SliceRecord r) =>
+        new(_table.PinnedPages.TryGetValue(r.PagesId, out var known) ? known : new PinnedPages(r.PagesId, r.UserAddress, r.PagesLength), r.Offset, r.Length);
+
+    private static List<IovaRange> ToRanges(ImmutableArray<IovaSpan> spans) => [.. spans.Select(s => new IovaRange(s.Start, s.Last))];
+
+    private static ImmutableArray<IovaSpan> ToSpans(IEnumerable<IovaRange> ranges) => [.. ranges.Select(r => new IovaSpan(r.Start, r.Last))];
+
+    private Mappings CurrentMappings() => new(_ioasId,
+        [.. _table.Areas.Select(a => new MappingView(a.Iova, a.Length, a.Protection, a.Pages.Id, a.PagesOffset))],
+        _table.Account.Charged);
+
+    private IoasSnapshot TakeSnapshot() => new(
+        [.. _table.Areas.Select(a => new AreaRecord(a.Iova, a.Protection,
+            new SliceRecord(a.Pages.Id, a.Pages.UserAddress, a.Pages.Length, a.PagesOffset, a.Length)))],
+        ToSpans(_table.Allowed),
+        _table.Reserved.GroupBy(r => r.Owner).ToImmutableDictionary(g => g.Key, g => ToSpans(g.Select(r => r.Range))),
+        _table.AlignmentOwners.ToImmutableDictionary(),
+        _table.LargePagesDisabled,
+        (int)_table.Account.Mode,
+        _pagesCounter);
+
+    /// <summary>Rebuild the table from a snapshot: areas first, then the limits that were set over them.</summary>
+    private void Restore(IoasSnapshot s)
+    {
+        _table = new IoPageTable(new LockedMemoryAccount(_limitPages));
+        _table.Account.SetMode((RlimitMode)s.RlimitMode);
+        _table.SetLargePages(!s.LargePagesDisabled);
+        foreach (var a in s.Areas)
+            _table.MapSlices([ToSlice(a.Slice)], a.Protection, a.Iova, out _);
+        _table.SetAllowed(ToRanges(s.Allowed));
+        foreach (var (owner, spans) in s.Reserved)
+            _table.AddReserved(owner, ToRanges(spans));
+        foreach (var (owner, alignment) in s.Alignments)
+            _table.SetAlignment(owner, alignment);
+        _pagesCounter = s.PagesCounter;
+    }
+}

@@ -1,0 +1,81 @@
+using System.Collections.Immutable;
+using Akka.Actor;
+using IommuActors.Core.Messaging;
+
+namespace IommuActors.Domains.Ioas;
+
+/// <summary>The vocabulary of one IOAS actor: commands, replies, access notifications, events, snapshot.</summary>
+public static class IoasProtocol
+{
+    /// <summary>IOMMU_OPTION ids the IOAS serves.</summary>
+    public const int OptionRlimitMode = 0;
+    public const int OptionHugePages = 1;
+
+    public sealed record IovaSpan(ulong Start, ulong Last);
+
+    public sealed record MapRange(string EntityId, ulong UserAddress, ulong Length, Protection Protection, bool FixedIova, ulong Iova) : IEntityMessage;
+    public sealed record MapResult(string IoasId, int Errno, ulong Iova) : IClusterMessage;
+
+    public sealed record UnmapRange(string EntityId, ulong Iova, ulong Length) : IEntityMessage;
+    public sealed record UnmapResult(string IoasId, int Errno, ulong Unmapped) : IClusterMessage;
+
+    /// <summary>Sent to the destination IOAS; it asks the source for the pages by message.</summary>
+    public sealed record CopyRange(string EntityId, IActorRef Source, ulong SourceIova, ulong Length, Protection Protection, bool FixedIova, ulong DestinationIova) : IEntityMessage;
+    public sealed record CopyResult(string IoasId, int Errno, ulong DestinationIova) : IClusterMessage;
+
+    public sealed record SliceRecord(string PagesId, ulong UserAddress, ulong PagesLength, ulong Offset, ulong Length);
+    public sealed record GetPagesForCopy(string EntityId, ulong Iova, ulong Length) : IEntityMessage;
+    public sealed record PagesForCopy(string IoasId, int Errno, ImmutableArray<SliceRecord> Slices) : IClusterMessage;
+
+    public sealed record AllowIovas(string EntityId, ImmutableArray<IovaSpan> Ranges) : IEntityMessage;
+    public sealed record AllowIovasResult(string IoasId, int Errno) : IClusterMessage;
+
+    public sealed record GetIovaRanges(string EntityId) : IEntityMessage;
+    public sealed record IovaRanges(string IoasId, ImmutableArray<IovaSpan> Ranges, ulong Alignment) : IClusterMessage;
+
+    public sealed record SetOption(string EntityId, int OptionId, ulong Value) : IEntityMessage;
+    public sealed record OptionResult(string IoasId, int Errno) : IClusterMessage;
+
+    public sealed record AddReserved(string EntityId, string Owner, ImmutableArray<IovaSpan> Ranges) : IEntityMessage;
+    public sealed record RemoveReserved(string EntityId, string Owner) : IEntityMessage;
+    public sealed record ReservedResult(string IoasId, int Errno) : IClusterMessage;
+
+    public sealed record RaiseAlignment(string EntityId, string Owner, ulong Alignment) : IEntityMessage;
+    public sealed record DropAlignment(string EntityId, string Owner) : IEntityMessage;
+    public sealed record AlignmentResult(string IoasId, int Errno, ulong Alignment) : IClusterMessage;
+
+    public sealed record PinPages(string EntityId, string AccessId, IActorRef Access, ulong Iova, ulong Length, bool Write) : IEntityMessage;
+    public sealed record PinResult(string IoasId, string AccessId, int Errno) : IClusterMessage;
+    public sealed record UnpinPages(string EntityId, string AccessId, ulong Iova, ulong Length) : IEntityMessage;
+    public sealed record UnpinResult(string IoasId, string AccessId, int Errno) : IClusterMessage;
+
+    /// <summary>To an access: an unmap needs [Iova, Iova+Length); unpin what you hold there, then answer AccessUnmapDone.</summary>
+    public sealed record AccessUnmapRequested(string IoasId, ulong Iova, ulong Length) : IClusterMessage;
+    public sealed record AccessUnmapDone(string EntityId, string AccessId) : IEntityMessage;
+
+    public sealed record GetMappings(string EntityId) : IEntityMessage;
+    public sealed record MappingView(ulong Iova, ulong Length, Protection Protection, string PagesId, ulong PagesOffset);
+    public sealed record Mappings(string IoasId, ImmutableArray<MappingView> Areas, ulong ChargedPages) : IClusterMessage;
+
+    public sealed record AreaRecord(ulong Iova, Protection Protection, SliceRecord Slice);
+
+    public sealed record RangeMapped(ulong Iova, Protection Protection, string PagesId, ulong UserAddress, ulong Length) : IPersistedEvent;
+    public sealed record SlicesMapped(ulong Iova, Protection Protection, ImmutableArray<SliceRecord> Slices) : IPersistedEvent;
+    public sealed record RangeUnmapped(ulong Iova, ulong Length) : IPersistedEvent;
+    public sealed record AllUnmapped(ulong Unmapped) : IPersistedEvent;
+    public sealed record AllowedSet(ImmutableArray<IovaSpan> Ranges) : IPersistedEvent;
+    public sealed record ReservedAdded(string Owner, ImmutableArray<IovaSpan> Ranges) : IPersistedEvent;
+    public sealed record ReservedRemoved(string Owner) : IPersistedEvent;
+    public sealed record AlignmentRaised(string Owner, ulong Alignment) : IPersistedEvent;
+    public sealed record AlignmentDropped(string Owner) : IPersistedEvent;
+    public sealed record OptionChanged(int OptionId, ulong Value) : IPersistedEvent;
+
+    public sealed record IoasSnapshot(
+        ImmutableArray<AreaRecord> Areas,
+        ImmutableArray<IovaSpan> Allowed,
+        ImmutableDictionary<string, ImmutableArray<IovaSpan>> Reserved,
+        ImmutableDictionary<string, ulong> Alignments,
+        bool LargePagesDisabled,
+        int RlimitMode,
+        long PagesCounter) : IPersistedSnapshot;
+}
