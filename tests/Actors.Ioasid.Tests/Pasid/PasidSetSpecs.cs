@@ -1,0 +1,169 @@
+using FsCheck.Xunit;
+using IommuActors.Ioasid.Pasid;
+using Xunit;
+
+namespace IommuActors.Ioasid.Tests.Pasid;
+
+public sealed class PasidSetSpecs
+{
+    private static PasidSet SetWith(params int[] pasids)
+    {
+        var set = new PasidSet("pasid-set-vm1", 4);
+        foreach (var p in pasids)
+            Assert.Equal(PasidErrno.Ok, set.Admit(p));
+        return set;
+    }
+
+    [Fact]
+    public void A_set_at_quota_answers_EDQUOT_not_ENOSPC()
+    {
+        var set = new PasidSet("pasid-set-vm1", 1);
+        set.Admit(7);
+        Assert.Equal(PasidErrno.EDQUOT, set.CheckRoom());
+        Assert.Equal(PasidErrno.EDQUOT, set.Admit(8));
+    }
+
+    [Fact]
+    public void Alloc_gives_one_reference_and_the_pasid_is_idle()
+    {
+        Assert.Equal(new PasidEntry(7, PasidState.Idle, 1, 0, null, false), SetWith(7).Find(7));
+    }
+
+    [Fact]
+    public void Free_with_other_references_is_deferred_until_the_last_put()
+    {
+        var set = SetWith(7);
+        set.Get(7);
+        Assert.Equal((PasidErrno.Ok, FreeOutcome.NowPending, false), set.Free(7, awaitAcks: false));
+        Assert.Equal(PasidErrno.ENOENT, set.Get(7));
+        Assert.Equal((PasidErrno.Ok, true), set.Put(7));
+    }
+
+    [Fact]
+    public void A_second_free_while_pending_succeeds_without_a_new_transition()
+    {
+        var set = SetWith(7);
+        set.Get(7);
+        set.Free(7, false);
+        Assert.Equal((PasidErrno.Ok, FreeOutcome.AlreadyPending, false), set.Free(7, false));
+    }
+
+    [Fact]
+    public void A_free_pending_pasid_waits_for_acknowledgements_as_well_as_references()
+    {
+        var set = SetWith(7);
+        Assert.Equal((PasidErrno.Ok, FreeOutcome.NowPending, false), set.Free(7, awaitAcks: true));
+        Assert.True(set.Acknowledged(7));
+    }
+
+    [Fact]
+    public void Bind_is_level_triggered_first_bind_and_last_unbind_only()
+    {
+        var set = SetWith(7);
+        Assert.Equal((PasidErrno.Ok, true), set.Bind(7, 101));
+        Assert.Equal((PasidErrno.Ok, false), set.Bind(7, null));
+        Assert.Equal((PasidErrno.Ok, false, false), set.Unbind(7));
+        Assert.Equal((PasidErrno.Ok, true, false), set.Unbind(7));
+        Assert.Equal(PasidErrno.EINVAL, set.Unbind(7).Errno);
+    }
+
+    [Fact]
+    public void A_duplicate_spid_in_one_set_fails_with_EEXIST()
+    {
+        var set = SetWith(7, 8);
+        set.Bind(7, 101);
+        Assert.Equal((PasidErrno.EEXIST, false), set.Bind(8, 101));
+    }
+
+    [Fact]
+    public void Lookup_by_spid_takes_a_reference_and_fails_after_free()
+    {
+        var set = SetWith(7);
+        set.Bind(7, 101);
+        Assert.Equal((PasidErrno.Ok, 7), set.FindBySpid(101, takeRef: true));
+        Assert.Equal(3, set.Find(7)!.Refs);
+        set.Free(7, false);
+        Assert.Equal((PasidErrno.ENOENT, 0), set.FindBySpid(101, takeRef: true));
+    }
+
+    [Fact]
+    public void Bind_after_free_fails_with_ENOENT()
+    {
+        var set = SetWith(7);
+        set.Free(7, true);
+        Assert.Equal((PasidErrno.ENOENT, false), set.Bind(7, null));
+    }
+
+    [Fact]
+    public void Quota_cannot_drop_below_what_the_set_holds()
+    {
+        var set = SetWith(7, 8);
+        Assert.Equal(PasidErrno.EINVAL, set.AdjustQuota(1));
+        Assert.Equal(PasidErrno.Ok, set.AdjustQuota(2));
+    }
+
+    [Fact]
+    public void Free_all_frees_each_pasid_once()
+    {
+        var set = SetWith(7, 8, 9);
+        set.Free(8, true);
+        Assert.Equal(new[] { 7, 9 }, set.FreeAll(true));
+        Assert.Empty(set.FreeAll(true));
+    }
+
+    [Property(MaxTest = 200)]
+    public bool Refcounts_match_a_reference_model_and_reclaim_happens_exactly_at_zero(int[] raw)
+    {
+        var set = new PasidSet("s", 8);
+        var refs = new Dictionary<int, int>();
+        var pending = new HashSet<int>();
+        var reclaimed = new HashSet<int>();
+        var next = 1;
+        foreach (var r in raw ?? [])
+        {
+            var pasid = 1 + Math.Abs(r / 5 % 8);
+            switch (Math.Abs(r % 5))
+            {
+                case 0:
+                    if (set.CheckRoom() == PasidErrno.Ok && next < 1000)
+                    {
+                        set.Admit(next);
+                        refs[next++] = 1;
+                    }
+                    break;
+                case 1:
+                    var canGet = refs.ContainsKey(pasid) && !pending.Contains(pasid);
+                    if ((set.Get(pasid) == PasidErrno.Ok) != canGet) return false;
+                    if (canGet) refs[pasid]++;
+                    break;
+                case 2:
+                case 3:
+                    var (errno, reclaimable) = set.Put(pasid);
+                    var canPut = refs.TryGetValue(pasid, out var n) && n > 0;
+                    if ((errno == PasidErrno.Ok) != canPut) return false;
+                    if (canPut && reclaimable != (pending.Contains(pasid) && n == 1)) return false;
+                    if (canPut) refs[pasid]--;
+                    break;
+                case 4:
+                    var free = set.Free(pasid, false);
+                    if (!refs.ContainsKey(pasid)) { if (free.Errno != PasidErrno.ENOENT) return false; break; }
+                    if (pending.Add(pasid))
+                    {
+                        if (free.Outcome != FreeOutcome.NowPending) return false;
+                        refs[pasid] = Math.Max(0, refs[pasid] - 1);
+                    }
+                    else if (free.Outcome != FreeOutcome.AlreadyPending) return false;
+                    break;
+            }
+            foreach (var p in refs.Keys.Where(p => pending.Contains(p) && refs[p] == 0).ToList())
+            {
+                if (!set.IsReclaimable(p)) return false;
+                set.Remove(p);
+                refs.Remove(p);
+                pending.Remove(p);
+                reclaimed.Add(p);
+            }
+        }
+        return refs.All(kv => set.Find(kv.Key)!.Refs == kv.Value) && set.Count == refs.Count;
+    }
+}
