@@ -1,0 +1,72 @@
+using FsCheck;
+using FsCheck.Fluent;
+using FsCheck.Xunit;
+using IommuActors.Hardware.Units;
+using Xunit;
+
+namespace IommuActors.Hardware.Tests;
+
+public sealed class PageTableTests
+{
+    private const ulong K4 = 4096, M2 = 0x200000;
+
+    [Fact]
+    public void Map_uses_the_largest_page_the_alignment_allows()
+    {
+        var t = new PageTable(K4 | M2);
+        t.Map(0x1ff000, 0x201000, 0x7f00_001f_f000, Access.ReadWrite);
+        Assert.Equal([(0x1ff000UL, K4), (0x200000UL, M2)], t.Leaves.Select(p => (p.Iova, p.PageSize)));
+        Assert.Equal(0x7f00_0030_0000UL + 0x1234, t.Lookup(0x301234)!.Value.Address + (0x301234 - 0x200000));
+    }
+
+    [Fact]
+    public void Unmap_stops_at_the_first_hole_and_returns_the_bytes_removed()
+    {
+        var t = new PageTable(K4);
+        t.Map(0x1000, 0x2000, 0x10000, Access.Read);
+        t.Map(0x4000, 0x1000, 0x20000, Access.Read);
+        Assert.Equal(0x2000UL, t.Unmap(0x1000, 0x4000));
+        Assert.Equal(0x4000UL, t.Leaves.Single().Iova);
+    }
+
+    [Fact]
+    public void Iotlb_serves_an_entry_until_its_range_is_invalidated()
+    {
+        var tlb = new Iotlb(K4);
+        tlb.Insert(new IotlbEntry(1, -1, 0x1000, 0x9000, K4, Access.Read));
+        Assert.Equal(0x9000UL, tlb.Lookup(1, -1, 0x1abc)!.Value.Address);
+        Assert.Equal(0, tlb.InvalidateRange(1, 0x2000, K4));
+        Assert.Equal(1, tlb.InvalidateRange(1, 0x1000, K4));
+        Assert.Null(tlb.Lookup(1, -1, 0x1abc));
+    }
+
+    // Random map/unmap of 4K-page runs agree with a per-page dictionary model.
+    [Property(MaxTest = 200)]
+    public bool Page_table_agrees_with_a_per_page_model(byte[] ops)
+    {
+        var t = new PageTable(K4 | 0x10000);
+        var model = new Dictionary<ulong, ulong>();
+        for (var i = 0; i + 1 < ops.Length; i += 2)
+        {
+            var start = (ulong)(ops[i] & 0x3f) * K4;
+            var pages = (ulong)(ops[i + 1] & 0x1f) + 1;
+            if ((ops[i + 1] & 0x80) == 0)
+            {
+                if (t.AnyMapped(start, pages * K4)) continue;
+                t.Map(start, pages * K4, 0x100000 + start * 3, Access.ReadWrite);
+                for (ulong p = 0; p < pages; p++) model[start + p * K4] = 0x100000 + start * 3 + p * K4;
+            }
+            else
+            {
+                var removed = t.Unmap(start, pages * K4);
+                var at = start;
+                for (; at - start < removed; at += K4) model.Remove(at);
+            }
+        }
+        return Enumerable.Range(0, 0x80).Select(i => (ulong)i * K4).All(a =>
+            model.TryGetValue(a, out var addr)
+                ? t.Lookup(a) is { } p && p.Address + (a - p.Iova) == addr
+                : t.Lookup(a) is null)
+            && t.MappedBytes == (ulong)model.Count * K4;
+    }
+}
