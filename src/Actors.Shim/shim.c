@@ -87,6 +87,7 @@ static uint64_t next_seq = 1;
 static uint32_t max_frame = 65536;
 static uint64_t session_token;	/* from HELLO; offered again after the connection drops */
 static struct waiter *waiters;
+static pid_t my_pid;		/* for process_vm_readv/writev on ourselves; reset in a child */
 
 static void resolve(void)
 {
@@ -170,7 +171,7 @@ static int safe_read(void *buf, uint64_t addr, size_t len)
 
 	if (!len)
 		return 0;
-	n = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
+	n = process_vm_readv(my_pid, &local, 1, &remote, 1, 0);
 	if (n == (ssize_t)len)
 		return 0;
 	if (n < 0 && (errno == ENOSYS || errno == EPERM))
@@ -187,7 +188,7 @@ static int safe_write(uint64_t addr, const void *buf, size_t len)
 
 	if (!len)
 		return 0;
-	n = process_vm_writev(getpid(), &local, 1, &remote, 1, 0);
+	n = process_vm_writev(my_pid, &local, 1, &remote, 1, 0);
 	if (n == (ssize_t)len)
 		return 0;
 	if (n < 0 && (errno == ENOSYS || errno == EPERM))
@@ -197,31 +198,35 @@ static int safe_write(uint64_t addr, const void *buf, size_t len)
 
 /* ---- the connection ---- */
 
-static int send_all(int sock, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
+/* The receive side of one connection, buffered so a small frame costs one recv. */
+struct recv_buffer {
+	int sock;
+	size_t start, end;
+	uint8_t data[16384];
+};
 
-	while (len) {
-		ssize_t n = send(sock, p, len, MSG_NOSIGNAL);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return errno;
-		}
-		p += n;
-		len -= n;
-	}
-	return 0;
-}
-
-static int recv_all(int sock, void *buf, size_t len)
+static int recv_all(struct recv_buffer *rb, void *buf, size_t len)
 {
 	uint8_t *p = buf;
 
 	while (len) {
-		ssize_t n = recv(sock, p, len, 0);
+		size_t have = rb->end - rb->start;
+		ssize_t n;
 
+		if (have) {
+			size_t take = have < len ? have : len;
+
+			memcpy(p, rb->data + rb->start, take);
+			rb->start += take;
+			p += take;
+			len -= take;
+			continue;
+		}
+		rb->start = rb->end = 0;
+		if (len >= sizeof(rb->data))
+			n = recv(rb->sock, p, len, 0);
+		else
+			n = recv(rb->sock, rb->data, sizeof(rb->data), 0);
 		if (n == 0)
 			return ECONNRESET;
 		if (n < 0) {
@@ -229,23 +234,44 @@ static int recv_all(int sock, void *buf, size_t len)
 				continue;
 			return errno;
 		}
-		p += n;
-		len -= n;
+		if (len >= sizeof(rb->data)) {
+			p += n;
+			len -= n;
+		} else {
+			rb->end = n;
+		}
 	}
 	return 0;
 }
 
+/* Header and body in one sendmsg. */
 static int send_frame_unlocked(int sock, uint16_t kind, uint16_t flags, uint64_t seq,
 			       const void *body, uint32_t len)
 {
 	uint8_t h[WIRE_HEADER_LEN];
-	int err;
+	struct iovec iov[2] = { { h, sizeof(h) }, { (void *)body, len } };
+	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = 2 };
 
 	wire_header(h, len, kind, flags, seq);
-	err = send_all(sock, h, sizeof(h));
-	if (!err)
-		err = send_all(sock, body, len);
-	return err;
+	while (msg.msg_iovlen) {
+		ssize_t n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno;
+		}
+		while (msg.msg_iovlen && (size_t)n >= msg.msg_iov->iov_len) {
+			n -= msg.msg_iov->iov_len;
+			msg.msg_iov++;
+			msg.msg_iovlen--;
+		}
+		if (msg.msg_iovlen) {
+			msg.msg_iov->iov_base = (uint8_t *)msg.msg_iov->iov_base + n;
+			msg.msg_iov->iov_len -= n;
+		}
+	}
+	return 0;
 }
 
 /* One whole frame, header and body, under send_lock so frames of different threads never mix. */
@@ -261,12 +287,12 @@ static int send_frame(int sock, uint16_t kind, uint16_t flags, uint64_t seq, con
 }
 
 /* Reads one frame; *body is malloc'd (may be NULL when empty). */
-static int recv_frame(int sock, uint16_t *kind, uint16_t *flags, uint64_t *seq, uint8_t **body,
+static int recv_frame(struct recv_buffer *rb, uint16_t *kind, uint16_t *flags, uint64_t *seq, uint8_t **body,
 		      uint32_t *len)
 {
 	uint8_t h[WIRE_HEADER_LEN];
 	uint32_t total;
-	int err = recv_all(sock, h, sizeof(h));
+	int err = recv_all(rb, h, sizeof(h));
 
 	if (err)
 		return err;
@@ -280,7 +306,7 @@ static int recv_frame(int sock, uint16_t *kind, uint16_t *flags, uint64_t *seq, 
 	*body = malloc(*len ? *len : 1);
 	if (!*body)
 		return ENOMEM;
-	err = recv_all(sock, *body, *len);
+	err = recv_all(rb, *body, *len);
 	if (err)
 		free(*body);
 	return err;
@@ -394,7 +420,7 @@ static void fail_waiters_locked(int err)
 }
 
 struct reader_args {
-	int sock;
+	struct recv_buffer *rb;	/* handed over by connect_locked, with anything read after HELLO */
 	unsigned int generation;
 };
 
@@ -403,7 +429,7 @@ struct reader_args {
 static void *reader_main(void *p)
 {
 	struct reader_args args = *(struct reader_args *)p;
-	int sock = args.sock;
+	int sock = args.rb->sock;
 
 	free(p);
 	for (;;) {
@@ -411,7 +437,7 @@ static void *reader_main(void *p)
 		uint64_t seq;
 		uint8_t *body;
 		uint32_t len;
-		int err = recv_frame(sock, &kind, &flags, &seq, &body, &len);
+		int err = recv_frame(args.rb, &kind, &flags, &seq, &body, &len);
 
 		if (err) {
 			pthread_mutex_lock(&state_lock);
@@ -420,6 +446,7 @@ static void *reader_main(void *p)
 				fail_waiters_locked(EIO);
 			}
 			pthread_mutex_unlock(&state_lock);
+			free(args.rb);
 			return NULL;
 		}
 		if (flags & WIRE_FLAG_REPLY) {
@@ -498,7 +525,7 @@ static int connect_socket(int *out)
 
 /* HELLO on a fresh socket; no reader thread runs yet, so the reply is read right here. Returns
  * the server's errno, or a transport errno with *transport set. */
-static int say_hello(int sock, uint64_t token, bool *transport)
+static int say_hello(struct recv_buffer *rb, uint64_t token, bool *transport)
 {
 	const char *name = program_invocation_short_name;
 	size_t name_len = strlen(name);
@@ -513,14 +540,14 @@ static int say_hello(int sock, uint64_t token, bool *transport)
 	if (!hello)
 		return ENOMEM;
 	wire_put32(hello, WIRE_VERSION);
-	wire_put32(hello + 4, (uint32_t)getpid());
+	wire_put32(hello + 4, (uint32_t)my_pid);
 	wire_put64(hello + 8, token);
 	memcpy(hello + 16, name, name_len);
 	/* Nobody else knows this socket yet, so no send_lock (state_lock is held: see above). */
-	err = send_frame_unlocked(sock, WIRE_HELLO, 0, 0, hello, 16 + name_len);
+	err = send_frame_unlocked(rb->sock, WIRE_HELLO, 0, 0, hello, 16 + name_len);
 	free(hello);
 	if (!err)
-		err = recv_frame(sock, &kind, &flags, &seq, &reply, &len);
+		err = recv_frame(rb, &kind, &flags, &seq, &reply, &len);
 	if (err)
 		return err == ECONNRESET ? ECONNREFUSED : err;
 	*transport = false;
@@ -546,14 +573,39 @@ static int say_hello(int sock, uint64_t token, bool *transport)
  * same fd numbers back; if it refuses, a new session starts and the old fds become stale
  * (EBADF), as after a fork.
  */
+static int open_session(uint64_t token, struct recv_buffer **out, bool *transport)
+{
+	struct recv_buffer *rb = malloc(sizeof(*rb));
+	int err;
+
+	*transport = true;
+	if (!rb)
+		return ENOMEM;
+	rb->start = rb->end = 0;
+	err = connect_socket(&rb->sock);
+	if (err) {
+		free(rb);
+		return err;
+	}
+	err = say_hello(rb, token, transport);
+	if (err) {
+		real_close(rb->sock);
+		free(rb);
+		return err;
+	}
+	*out = rb;
+	return 0;
+}
+
 static int connect_locked(void)
 {
+	struct recv_buffer *rb;
 	struct reader_args *args;
 	pthread_t thread;
 	pthread_attr_t attr;
 	sigset_t all, saved;
 	bool transport;
-	int sock, err;
+	int err;
 
 	if (conn_sock >= 0 && !conn_dead)
 		return 0;
@@ -561,30 +613,22 @@ static int connect_locked(void)
 		real_close(conn_sock);
 		conn_sock = -1;
 	}
-	err = connect_socket(&sock);
-	if (err)
-		return err;
-	err = say_hello(sock, session_token, &transport);
+	err = open_session(session_token, &rb, &transport);
 	if (err && !transport && session_token) {
-		real_close(sock);
 		session_token = 0;
 		__atomic_add_fetch(&generation, 1, __ATOMIC_ACQ_REL);
-		err = connect_socket(&sock);
-		if (err)
-			return err;
-		err = say_hello(sock, 0, &transport);
+		err = open_session(0, &rb, &transport);
 	}
-	if (err) {
-		real_close(sock);
+	if (err)
 		return err;
-	}
 
 	args = malloc(sizeof(*args));
 	if (!args) {
-		real_close(sock);
+		real_close(rb->sock);
+		free(rb);
 		return ENOMEM;
 	}
-	args->sock = sock;
+	args->rb = rb;
 	args->generation = generation;
 	/* The program's signals must not land in our thread: it starts with all of them blocked. */
 	sigfillset(&all);
@@ -596,10 +640,11 @@ static int connect_locked(void)
 	pthread_sigmask(SIG_SETMASK, &saved, NULL);
 	if (err) {
 		free(args);
-		real_close(sock);
+		real_close(rb->sock);
+		free(rb);
 		return err;
 	}
-	conn_sock = sock;
+	conn_sock = rb->sock;
 	conn_dead = false;
 	next_seq = 1;
 	return 0;
@@ -709,10 +754,12 @@ static void after_fork_child(void)
 	waiters = NULL;
 	session_token = 0;
 	__atomic_add_fetch(&generation, 1, __ATOMIC_ACQ_REL);
+	my_pid = getpid();
 }
 
 __attribute__((constructor)) static void shim_init(void)
 {
+	my_pid = getpid();
 	resolve();
 	pthread_atfork(before_fork, after_fork_parent, after_fork_child);
 }
