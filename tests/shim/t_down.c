@@ -11,11 +11,12 @@
 
 int main(void)
 {
-	char dir[] = "/tmp/shim-down-XXXXXX";
-	char path[200];
+	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	char dir[80], path[100];	/* a socket path fits in sun_path (108) */
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	int s;
 
+	snprintf(dir, sizeof(dir), "%s/shim-down-XXXXXX", tmp);
 	CHECK(mkdtemp(dir) != NULL);
 	snprintf(path, sizeof(path), "%s/none.sock", dir);
 	setenv("IOMMUFD_SOCKET", path, 1);
