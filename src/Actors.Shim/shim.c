@@ -924,6 +924,14 @@ static enum ioctl_arg classify_ioctl(unsigned long request)
 	return _IOC_SIZE(request) ? ARG_FIXED_STRUCT : ARG_VALUE;
 }
 
+/* Requests the kernel's VFS answers for every file before the file's own ioctl: they act on
+ * the fd itself, so on the eventfd here. */
+static bool is_vfs_ioctl(unsigned long request)
+{
+	return request == FIOCLEX || request == FIONCLEX || request == FIONBIO ||
+	       request == FIOASYNC;
+}
+
 static int emulated_ioctl(int fd, unsigned long request, unsigned long arg)
 {
 	uint32_t cap = max_frame - FRAME_SLACK;
@@ -996,7 +1004,7 @@ SHIM_EXPORT int ioctl(int fd, unsigned long request, ...)
 	va_start(ap, request);
 	arg = va_arg(ap, unsigned long);
 	va_end(ap);
-	if (!is_shim_fd(fd))
+	if (!is_shim_fd(fd) || is_vfs_ioctl(request))
 		return real_ioctl(fd, request, arg);
 	if (is_stale_fd(fd)) {
 		errno = EBADF;

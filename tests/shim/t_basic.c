@@ -36,6 +36,24 @@ int main(void)
 
 	/* an integer argument goes as it is */
 	CHECK(ioctl(fd, VFIO_CHECK_EXTENSION, 41UL) == 42);
+	/* the VFS's own requests act on the fd, not on the emulated file */
+	int on = 1;
+	CHECK(ioctl(fd, FIOCLEX) == 0);
+	CHECK((fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0);
+	CHECK(ioctl(fd, FIONCLEX) == 0);
+	CHECK((fcntl(fd, F_GETFD) & FD_CLOEXEC) == 0);
+	CHECK(ioctl(fd, FIONBIO, &on) == 0);
+	CHECK((fcntl(fd, F_GETFL) & O_NONBLOCK) != 0);
+	on = 0;
+	CHECK(ioctl(fd, FIONBIO, &on) == 0);
+	CHECK((fcntl(fd, F_GETFL) & O_NONBLOCK) == 0);
+	/* open flags reach the reserved fd */
+	int nb = open("/dev/iommu", O_RDWR | O_NONBLOCK);
+	CHECK(nb >= 0);
+	CHECK((fcntl(nb, F_GETFL) & O_NONBLOCK) != 0);
+	CHECK((fcntl(nb, F_GETFD) & FD_CLOEXEC) == 0);
+	CHECK(close(nb) == 0);
+
 	/* unknown request */
 	CHECK_ERRNO(ioctl(fd, _IO(';', 0xee), &alloc), ENOTTY);
 
