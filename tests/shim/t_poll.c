@@ -3,11 +3,18 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
+#include <sys/select.h>
+#include <sys/time.h>
 #include <sys/epoll.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "shim_test.h"
+
+static void on_alarm(int sig)
+{
+}
 
 static long now_ms(void)
 {
@@ -77,6 +84,24 @@ int main(void)
 	CHECK(read(q, &v, sizeof(v)) == sizeof(v));
 	CHECK(v == 13);
 	CHECK(now_ms() - t0 >= 80);
+
+	/* select */
+	fd_set rd;
+	struct timeval tv = { 5, 0 };
+	FD_ZERO(&rd);
+	FD_SET(q, &rd);
+	trigger(fd, q, 50, 15);
+	CHECK(select(q + 1, &rd, NULL, NULL, &tv) == 1);
+	CHECK(FD_ISSET(q, &rd));
+	CHECK(read(q, &v, sizeof(v)) == sizeof(v));
+	CHECK(v == 15);
+
+	/* a signal interrupts a blocking read of an empty queue (no SA_RESTART) */
+	struct sigaction sa = { .sa_handler = on_alarm };
+	struct itimerval it = { .it_value = { 0, 100000 } };
+	CHECK(sigaction(SIGALRM, &sa, NULL) == 0);
+	CHECK(setitimer(ITIMER_REAL, &it, NULL) == 0);
+	CHECK_ERRNO(read(q, &v, sizeof(v)), EINTR);
 
 	/* an event already there: a blocking read returns at once */
 	trigger(fd, q, 0, 14);
