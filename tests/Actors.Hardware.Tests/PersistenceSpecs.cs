@@ -1,0 +1,77 @@
+using Akka.Actor;
+using Akka.Configuration;
+using IommuActors.Hardware;
+using IommuActors.Hardware.Platform;
+using IommuActors.Hardware.Units;
+using IommuActors.TestSupport;
+using Xunit;
+using static IommuActors.Hardware.Units.UnitProtocol;
+
+namespace IommuActors.Hardware.Tests;
+
+public sealed class PersistenceSpecs
+{
+    private const string U = "dmar0";
+    private const string Usb = "0000:00:14.0";
+    private const string Gpu = "0000:00:02.0";
+    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(10);
+
+    private static async Task<T> Ask<T>(IActorRef unit, object message) =>
+        await unit.Ask<T>(message, Wait);
+
+    [Fact]
+    public async Task A_restarted_unit_recovers_domains_mappings_and_contexts_exactly_with_an_empty_iotlb_and_all_tracked_pages_dirty()
+    {
+        var store = SpecConfig.FreshSqliteStore("hardware-recovery");
+        var platform = HardwareModule.LoadPlatform(Config.Empty);
+        DomainMappings before;
+        DomainMappings beforePlain;
+        int tracked, plain;
+
+        var first = ActorSystem.Create("first", SpecConfig.With(store));
+        try
+        {
+            // A snapshot every 4 events, so recovery goes through a snapshot and then events.
+            var unit = first.ActorOf(HardwareModule.UnitProps(platform, snapshotEvery: 4)(U), "unit");
+            tracked = (await Ask<DomainAllocatedReply>(unit, new AllocateDomain(U, DomainKind.Paging, 0, true, false, []))).DomainId;
+            plain = (await Ask<DomainAllocatedReply>(unit, new AllocateDomain(U, DomainKind.Paging, 0, false, false, []))).DomainId;
+            for (ulong i = 0; i < 6; i++)
+                await Ask<Done>(unit, new MapRange(U, tracked, 0x10000 + i * 0x2000, 0x1000, 0x7000_0000 + i * 0x1000, Access.ReadWrite));
+            await Ask<Unmapped>(unit, new UnmapRange(U, tracked, 0x12000, 0x1000, true));
+            await Ask<Done>(unit, new MapRange(U, plain, 0x200000, 0x400000, 0x4000_0000, Access.Read));
+            await Ask<Done>(unit, new AttachDevice(U, Usb, NoPasid, tracked));
+            await Ask<Done>(unit, new AttachDevice(U, Gpu, 7, plain));
+            await Ask<DmaCompleted>(unit, new Dma(U, Usb, NoPasid, 0x10000, 8, DmaDirection.Read));
+            before = await Ask<DomainMappings>(unit, new GetDomainMappings(U, tracked));
+            beforePlain = await Ask<DomainMappings>(unit, new GetDomainMappings(U, plain));
+        }
+        finally
+        {
+            await first.Terminate();
+        }
+
+        var second = ActorSystem.Create("second", SpecConfig.With(store));
+        try
+        {
+            var unit = second.ActorOf(HardwareModule.UnitProps(platform, snapshotEvery: 4)(U), "unit");
+            var after = await Ask<DomainMappings>(unit, new GetDomainMappings(U, tracked));
+            Assert.Equal(before.Mappings.ToArray(), after.Mappings.ToArray());
+            Assert.Equal(5, after.Mappings.Length);
+            var afterPlain = await Ask<DomainMappings>(unit, new GetDomainMappings(U, plain));
+            Assert.Equal(beforePlain.Mappings.ToArray(), afterPlain.Mappings.ToArray());
+            Assert.Equal([new MappingRecord(0x200000, 0x4000_0000, 0x200000, Access.Read), new MappingRecord(0x400000, 0x4020_0000, 0x200000, Access.Read)], afterPlain.Mappings.ToArray());
+            var info = await Ask<UnitInfo>(unit, new GetUnitInfo(U));
+            Assert.Equal((2, 2, 0), (info.Domains, info.ContextEntries, info.IotlbEntries));
+            var refs = await Ask<PasidReferences>(unit, new GetPasidReferences(U, 7));
+            Assert.Equal([new ContextRef(Gpu, 7, plain)], refs.Contexts.ToArray());
+            var dirty = await Ask<DirtyPages>(unit, new ReadDirty(U, tracked, 0, 1UL << 32, false));
+            Assert.Equal(before.Mappings.Select(m => m.Iova).ToArray(), dirty.Iovas.ToArray());
+            var fresh = await Ask<DomainAllocatedReply>(unit, new AllocateDomain(U, DomainKind.Paging, 0, false, false, []));
+            Assert.Equal(plain + 1, fresh.DomainId);
+        }
+        finally
+        {
+            await second.Terminate();
+        }
+    }
+}
