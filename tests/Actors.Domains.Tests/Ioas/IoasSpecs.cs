@@ -1,0 +1,192 @@
+using Akka.Actor;
+using Akka.TestKit.Xunit2;
+using IommuActors.Domains;
+using IommuActors.Domains.Ioas;
+using IommuActors.TestSupport;
+using static IommuActors.Domains.Ioas.IoasProtocol;
+
+namespace IommuActors.Domains.Tests.Ioas;
+
+public sealed class IoasSpecs() : TestKit(SpecConfig.InMemory)
+{
+    private const ulong Page = 4096;
+    private const Protection RW = Protection.Read | Protection.Write;
+
+    private IActorRef NewIoas(string id, ulong limitPages = 1 << 20) =>
+        Sys.ActorOf(IoasActor.Props(id, limitPages, accessGrace: TimeSpan.FromMilliseconds(300)), id);
+
+    private void MapFixed(IActorRef ioas, string id, ulong iova, ulong length)
+    {
+        ioas.Tell(new MapRange(id, 0x7f0000000000 + iova, length, RW, true, iova));
+        ExpectMsg<MapResult>(r => r.Errno == Errno.Ok && r.Iova == iova);
+    }
+
+    [Fact]
+    public void Map_with_a_fixed_iova_answers_that_iova_and_the_area_shows_in_the_mappings()
+    {
+        var ioas = NewIoas("m1");
+        MapFixed(ioas, "m1", 0x100000, 2 * Page);
+        ioas.Tell(new GetMappings("m1"));
+        ExpectMsg<Mappings>(m => m.Areas.Length == 1 && m.Areas[0].Iova == 0x100000 && m.Areas[0].Length == 2 * Page && m.ChargedPages == 2);
+    }
+
+    [Fact]
+    public void Map_over_an_existing_area_fails_with_EEXIST()
+    {
+        var ioas = NewIoas("m2");
+        MapFixed(ioas, "m2", 0, 4 * Page);
+        ioas.Tell(new MapRange("m2", 0x1000000, Page, RW, true, 3 * Page));
+        ExpectMsg<MapResult>(r => r.Errno == Errno.EEXIST);
+    }
+
+    [Fact]
+    public void Map_over_the_locked_memory_limit_fails_with_ENOMEM_and_maps_nothing()
+    {
+        var ioas = NewIoas("m3", limitPages: 2);
+        ioas.Tell(new MapRange("m3", 0x1000000, 3 * Page, RW, false, 0));
+        ExpectMsg<MapResult>(r => r.Errno == Errno.ENOMEM);
+        ioas.Tell(new GetMappings("m3"));
+        ExpectMsg<Mappings>(m => m.Areas.IsEmpty && m.ChargedPages == 0);
+    }
+
+    [Fact]
+    public void Unmap_of_part_of_an_area_fails_with_ENOENT_and_changes_nothing()
+    {
+        var ioas = NewIoas("u1");
+        MapFixed(ioas, "u1", 0, 4 * Page);
+        ioas.Tell(new UnmapRange("u1", 0, Page));
+        ExpectMsg<UnmapResult>(r => r.Errno == Errno.ENOENT && r.Unmapped == 0);
+        ioas.Tell(new GetMappings("u1"));
+        ExpectMsg<Mappings>(m => m.Areas.Length == 1 && m.ChargedPages == 4);
+    }
+
+    [Fact]
+    public void Unmap_of_everything_answers_the_bytes_unmapped_and_gives_the_accounting_back()
+    {
+        var ioas = NewIoas("u2");
+        MapFixed(ioas, "u2", 0, 4 * Page);
+        MapFixed(ioas, "u2", 0x100000, Page);
+        ioas.Tell(new UnmapRange("u2", 0, ulong.MaxValue));
+        ExpectMsg<UnmapResult>(r => r.Errno == Errno.Ok && r.Unmapped == 5 * Page);
+        ioas.Tell(new GetMappings("u2"));
+        ExpectMsg<Mappings>(m => m.Areas.IsEmpty && m.ChargedPages == 0);
+    }
+
+    [Fact]
+    public void Unmap_with_a_length_of_U64_MAX_not_from_zero_fails_with_EOVERFLOW()
+    {
+        var ioas = NewIoas("u3");
+        ioas.Tell(new UnmapRange("u3", Page, ulong.MaxValue));
+        ExpectMsg<UnmapResult>(r => r.Errno == Errno.EOVERFLOW);
+    }
+
+    [Fact]
+    public void Copy_shares_the_source_pages_into_another_ioas()
+    {
+        var source = NewIoas("c1s");
+        var destination = NewIoas("c1d");
+        MapFixed(source, "c1s", 0x10000, 2 * Page);
+        destination.Tell(new CopyRange("c1d", source, 0x10000, 2 * Page, Protection.Read, true, 0x80000));
+        ExpectMsg<CopyResult>(r => r.Errno == Errno.Ok && r.DestinationIova == 0x80000);
+        destination.Tell(new GetMappings("c1d"));
+        ExpectMsg<Mappings>(m => m.Areas.Length == 1 && m.Areas[0].PagesId == "c1s/0" && m.Areas[0].Iova == 0x80000);
+    }
+
+    [Fact]
+    public void Copy_of_a_range_the_source_does_not_map_fails_with_ENOENT_and_maps_nothing()
+    {
+        var source = NewIoas("c2s");
+        var destination = NewIoas("c2d");
+        MapFixed(source, "c2s", 0x10000, Page);
+        destination.Tell(new CopyRange("c2d", source, 0x10000, 2 * Page, Protection.Read, true, 0x80000));
+        ExpectMsg<CopyResult>(r => r.Errno == Errno.ENOENT);
+        destination.Tell(new GetMappings("c2d"));
+        ExpectMsg<Mappings>(m => m.Areas.IsEmpty);
+    }
+
+    [Fact]
+    public void Allowed_ranges_confine_picked_iovas()
+    {
+        var ioas = NewIoas("a1");
+        ioas.Tell(new AllowIovas("a1", [new IovaSpan(0x40000000, 0x4fffffff)]));
+        ExpectMsg<AllowIovasResult>(r => r.Errno == Errno.Ok);
+        ioas.Tell(new MapRange("a1", 0x1000000, Page, RW, false, 0));
+        ExpectMsg<MapResult>(r => r.Errno == Errno.Ok && r.Iova == 0x40000000);
+    }
+
+    [Fact]
+    public void Reserving_over_an_allowed_range_fails_with_EADDRINUSE()
+    {
+        var ioas = NewIoas("r1");
+        ioas.Tell(new AllowIovas("r1", [new IovaSpan(0, 0xffffffff)]));
+        ExpectMsg<AllowIovasResult>(r => r.Errno == Errno.Ok);
+        ioas.Tell(new AddReserved("r1", "dev-1", [new IovaSpan(0xfee00000, 0xfeefffff)]));
+        ExpectMsg<ReservedResult>(r => r.Errno == Errno.EADDRINUSE);
+    }
+
+    [Fact]
+    public void Iova_ranges_leave_out_a_reserved_msi_window_and_report_the_raised_alignment()
+    {
+        var ioas = NewIoas("r2");
+        ioas.Tell(new AddReserved("r2", "dev-1", [new IovaSpan(0xfee00000, 0xfeefffff)]));
+        ExpectMsg<ReservedResult>(r => r.Errno == Errno.Ok);
+        ioas.Tell(new RaiseAlignment("r2", "hwpt-1", Page));
+        ExpectMsg<AlignmentResult>(r => r.Errno == Errno.Ok && r.Alignment == Page);
+        ioas.Tell(new GetIovaRanges("r2"));
+        ExpectMsg<IovaRanges>(r => r.Alignment == Page && r.Ranges.SequenceEqual(new[]
+            { new IovaSpan(0, 0xfedfffff), new IovaSpan(0xfef00000, ulong.MaxValue) }));
+    }
+
+    [Fact]
+    public void Raising_the_alignment_over_an_unaligned_area_fails_with_EADDRINUSE()
+    {
+        var ioas = NewIoas("r3");
+        ioas.Tell(new MapRange("r3", 0x1000800, 0x800, RW, true, 0x800));
+        ExpectMsg<MapResult>(r => r.Errno == Errno.Ok);
+        ioas.Tell(new RaiseAlignment("r3", "hwpt-1", Page));
+        ExpectMsg<AlignmentResult>(r => r.Errno == Errno.EADDRINUSE && r.Alignment == 1);
+    }
+
+    [Fact]
+    public void Unknown_option_fails_with_EOPNOTSUPP_and_a_value_above_one_with_EINVAL()
+    {
+        var ioas = NewIoas("o1");
+        ioas.Tell(new SetOption("o1", 7, 0));
+        ExpectMsg<OptionResult>(r => r.Errno == Errno.EOPNOTSUPP);
+        ioas.Tell(new SetOption("o1", OptionHugePages, 2));
+        ExpectMsg<OptionResult>(r => r.Errno == Errno.EINVAL);
+    }
+
+    [Fact]
+    public void Unmap_under_an_access_asks_it_to_let_go_then_unmaps_when_it_does()
+    {
+        var ioas = NewIoas("x1");
+        var access = CreateTestProbe();
+        MapFixed(ioas, "x1", 0, 2 * Page);
+        ioas.Tell(new PinPages("x1", "acc-1", access.Ref, Page, Page, true));
+        ExpectMsg<PinResult>(r => r.Errno == Errno.Ok);
+        ioas.Tell(new UnmapRange("x1", 0, 2 * Page));
+        access.ExpectMsg<AccessUnmapRequested>(n => n.Iova == 0 && n.Length == 2 * Page);
+        ExpectNoMsg(TimeSpan.FromMilliseconds(100));
+        ioas.Tell(new UnpinPages("x1", "acc-1", Page, Page), access.Ref);
+        access.ExpectMsg<UnpinResult>(r => r.Errno == Errno.Ok);
+        ioas.Tell(new AccessUnmapDone("x1", "acc-1"), access.Ref);
+        ExpectMsg<UnmapResult>(r => r.Errno == Errno.Ok && r.Unmapped == 2 * Page);
+    }
+
+    [Fact]
+    public void Unmap_under_an_access_that_keeps_its_pages_fails_with_EBUSY_and_later_commands_wait_for_it()
+    {
+        var ioas = NewIoas("x2");
+        var access = CreateTestProbe();
+        MapFixed(ioas, "x2", 0, Page);
+        ioas.Tell(new PinPages("x2", "acc-1", access.Ref, 0, Page, false));
+        ExpectMsg<PinResult>(r => r.Errno == Errno.Ok);
+        ioas.Tell(new UnmapRange("x2", 0, Page));
+        ioas.Tell(new MapRange("x2", 0x2000000, Page, RW, true, Page));
+        access.ExpectMsg<AccessUnmapRequested>();
+        ioas.Tell(new AccessUnmapDone("x2", "acc-1"), access.Ref);
+        ExpectMsg<UnmapResult>(r => r.Errno == Errno.EBUSY && r.Unmapped == 0);
+        ExpectMsg<MapResult>(r => r.Errno == Errno.Ok && r.Iova == Page);
+    }
+}
