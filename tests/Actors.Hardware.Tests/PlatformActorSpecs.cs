@@ -1,3 +1,4 @@
+using Akka.Actor;
 using Akka.Configuration;
 using Akka.TestKit.Xunit2;
 using IommuActors.Hardware;
