@@ -1,0 +1,55 @@
+using System.Collections.Immutable;
+using Akka.Actor;
+using Akka.Persistence;
+using static IommuActors.Ioasid.Pasid.PasidSpaceProtocol;
+
+namespace IommuActors.Ioasid.Pasid;
+
+/// <summary>Owns the system PASID space; persists every lease, release and quarantine before answering.</summary>
+public sealed class PasidSpaceActor : ReceivePersistentActor
+{
+    private readonly PasidSpace _space;
+
+    public static Props Props(string id, int first, int last, int capacity) =>
+        Akka.Actor.Props.Create(() => new PasidSpaceActor(id, first, last, capacity));
+
+    public PasidSpaceActor(string id, int first, int last, int capacity)
+    {
+        PersistenceId = $"pasid-space-{id}";
+        _space = new PasidSpace(first, last, capacity);
+
+        Recover<SpaceLeased>(e => _space.LeaseExact(e.Owner, e.Pasid));
+        Recover<SpaceReleased>(e => _space.Release(_space.OwnerOf(e.Pasid) ?? "", e.Pasid));
+        Recover<SpaceQuarantined>(e => _space.Quarantine(_space.OwnerOf(e.Pasid) ?? "", e.Pasid));
+        Recover<SpaceQuarantineCleared>(e => _space.ClearQuarantine(e.Pasid));
+
+        Command<LeasePasid>(Lease);
+        Command<ReleasePasid>(m => Change("release", m.Pasid, _space.Release(m.Owner, m.Pasid), new SpaceReleased(m.Pasid)));
+        Command<QuarantinePasid>(m => Change("quarantine", m.Pasid, _space.Quarantine(m.Owner, m.Pasid), new SpaceQuarantined(m.Pasid)));
+        Command<ClearQuarantine>(m => Change("clear-quarantine", m.Pasid, _space.ClearQuarantine(m.Pasid), new SpaceQuarantineCleared(m.Pasid)));
+        Command<GetSpace>(_ => Sender.Tell(new SpaceState(_space.InUse,
+            _space.Owners.ToImmutableSortedDictionary(), _space.QuarantinedPasids.ToImmutableSortedSet())));
+    }
+
+    public override string PersistenceId { get; }
+
+    private void Lease(LeasePasid m)
+    {
+        var (errno, pasid) = _space.Lease(m.Owner);
+        var sender = Sender;
+        if (errno != PasidErrno.Ok)
+            sender.Tell(new LeaseFailed(m.Owner, errno));
+        else
+            Persist(new SpaceLeased(m.Owner, pasid), _ => sender.Tell(new PasidLeased(m.Owner, pasid)));
+    }
+
+    // The in-memory change is made first so a following command sees it; the reply waits for the journal.
+    private void Change(string operation, int pasid, int errno, object evt)
+    {
+        var sender = Sender;
+        if (errno != PasidErrno.Ok)
+            sender.Tell(new SpaceResult(operation, pasid, errno));
+        else
+            Persist(evt, _ => sender.Tell(new SpaceResult(operation, pasid, PasidErrno.Ok)));
+    }
+}

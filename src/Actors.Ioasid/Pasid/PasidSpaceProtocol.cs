@@ -1,0 +1,26 @@
+using System.Collections.Immutable;
+using IommuActors.Core.Messaging;
+
+namespace IommuActors.Ioasid.Pasid;
+
+public static class PasidSpaceProtocol
+{
+    public sealed record LeasePasid(string Owner) : IClusterMessage;
+    public sealed record PasidLeased(string Owner, int Pasid) : IClusterMessage;
+    public sealed record LeaseFailed(string Owner, int Errno) : IClusterMessage;
+
+    public sealed record ReleasePasid(string Owner, int Pasid) : IClusterMessage;
+    public sealed record QuarantinePasid(string Owner, int Pasid) : IClusterMessage;
+    public sealed record ClearQuarantine(int Pasid) : IClusterMessage;
+
+    /// <summary>The answer to Release, Quarantine and ClearQuarantine.</summary>
+    public sealed record SpaceResult(string Operation, int Pasid, int Errno) : IClusterMessage;
+
+    public sealed record GetSpace() : IClusterMessage;
+    public sealed record SpaceState(int InUse, ImmutableSortedDictionary<int, string> Owners, ImmutableSortedSet<int> Quarantined) : IClusterMessage;
+
+    public sealed record SpaceLeased(string Owner, int Pasid) : IPersistedEvent;
+    public sealed record SpaceReleased(int Pasid) : IPersistedEvent;
+    public sealed record SpaceQuarantined(int Pasid) : IPersistedEvent;
+    public sealed record SpaceQuarantineCleared(int Pasid) : IPersistedEvent;
+}

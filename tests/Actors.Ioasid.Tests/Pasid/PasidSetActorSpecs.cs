@@ -1,0 +1,164 @@
+using Akka.Actor;
+using Akka.TestKit.Xunit2;
+using IommuActors.Ioasid.Pasid;
+using IommuActors.TestSupport;
+using Xunit;
+using static IommuActors.Ioasid.Pasid.PasidSetProtocol;
+using static IommuActors.Ioasid.Pasid.PasidSpaceProtocol;
+
+namespace IommuActors.Ioasid.Tests.Pasid;
+
+public sealed class PasidSetActorSpecs() : TestKit(SpecConfig.InMemory)
+{
+    private const string Key = "pasid-set-vm1";
+
+    private (IActorRef Set, IActorRef Space, Akka.TestKit.TestProbe Bus) Start(int quota = 4, int capacity = 100, string id = "a")
+    {
+        var bus = CreateTestProbe();
+        var space = Sys.ActorOf(PasidSpaceActor.Props(id, 1, 1000, capacity));
+        var set = Sys.ActorOf(PasidSetActor.Props(Key + id, quota, space, bus.Ref));
+        return (set, space, bus);
+    }
+
+    private int Alloc(IActorRef set, string key)
+    {
+        set.Tell(new AllocPasid(key));
+        return ExpectMsg<PasidAllocated>(m => m.Errno == PasidErrno.Ok).Pasid;
+    }
+
+    [Fact]
+    public void Alloc_publishes_ALLOC_and_answers_the_first_usable_pasid()
+    {
+        var (set, _, bus) = Start();
+        Assert.Equal(1, Alloc(set, Key + "a"));
+        bus.ExpectMsg<PublishIoasidEvent>(p => p.Event == new IoasidEvent(IoasidEventKind.Alloc, Key + "a", 1, 0));
+    }
+
+    [Fact]
+    public void Alloc_beyond_quota_answers_EDQUOT_and_beyond_capacity_answers_ENOSPC()
+    {
+        var (set, _, _) = Start(quota: 1, capacity: 5, id: "q");
+        Alloc(set, Key + "q");
+        set.Tell(new AllocPasid(Key + "q"));
+        ExpectMsg(new PasidAllocated(Key + "q", 0, PasidErrno.EDQUOT));
+
+        var (set2, _, _) = Start(quota: 5, capacity: 1, id: "c");
+        Alloc(set2, Key + "c");
+        set2.Tell(new AllocPasid(Key + "c"));
+        ExpectMsg(new PasidAllocated(Key + "c", 0, PasidErrno.ENOSPC));
+    }
+
+    [Fact]
+    public void Freed_pasid_returns_to_the_space_only_after_the_bus_acknowledges()
+    {
+        var (set, space, bus) = Start(id: "f");
+        var key = Key + "f";
+        var pasid = Alloc(set, key);
+        bus.ExpectMsg<PublishIoasidEvent>();
+        set.Tell(new FreePasid(key, pasid));
+        ExpectMsg(new PasidResult(key, "free", pasid, PasidErrno.Ok));
+        bus.ExpectMsg<PublishIoasidEvent>(p => p.Event.Kind == IoasidEventKind.Free && p.Event.Pasid == pasid);
+        set.Tell(new GetPasid(key, pasid));
+        ExpectMsg(new PasidResult(key, "get", pasid, PasidErrno.ENOENT));
+        space.Tell(new GetSpace());
+        ExpectMsg<SpaceState>(s => s.Owners[pasid] == key);
+
+        set.Tell(new FreeAcknowledged(key, pasid));
+        AwaitAssert(() =>
+        {
+            space.Tell(new GetSpace());
+            Assert.Equal(0, ExpectMsg<SpaceState>().InUse);
+        });
+    }
+
+    [Fact]
+    public void A_free_whose_acknowledgements_time_out_leaves_the_pasid_quarantined()
+    {
+        var (set, space, bus) = Start(capacity: 1, id: "t");
+        var key = Key + "t";
+        var pasid = Alloc(set, key);
+        set.Tell(new FreePasid(key, pasid));
+        ExpectMsg<PasidResult>();
+        set.Tell(new FreeAckTimedOut(key, pasid, ["kvm"]));
+        AwaitAssert(() =>
+        {
+            space.Tell(new GetSpace());
+            Assert.Contains(pasid, ExpectMsg<SpaceState>().Quarantined);
+        });
+        set.Tell(new AllocPasid(key));
+        ExpectMsg(new PasidAllocated(key, 0, PasidErrno.ENOSPC));
+    }
+
+    [Fact]
+    public void Bind_is_published_once_and_unbind_once_with_the_spid()
+    {
+        var (set, _, bus) = Start(id: "b");
+        var key = Key + "b";
+        var pasid = Alloc(set, key);
+        bus.ExpectMsg<PublishIoasidEvent>();
+        set.Tell(new BindPasid(key, pasid, 101));
+        ExpectMsg(new PasidResult(key, "bind", pasid, PasidErrno.Ok));
+        set.Tell(new BindPasid(key, pasid, 0));
+        ExpectMsg(new PasidResult(key, "bind", pasid, PasidErrno.Ok));
+        bus.ExpectMsg<PublishIoasidEvent>(p => p.Event == new IoasidEvent(IoasidEventKind.Bind, key, pasid, 101));
+        set.Tell(new UnbindPasid(key, pasid));
+        set.Tell(new UnbindPasid(key, pasid));
+        ExpectMsg<PasidResult>();
+        ExpectMsg<PasidResult>();
+        bus.ExpectMsg<PublishIoasidEvent>(p => p.Event == new IoasidEvent(IoasidEventKind.Unbind, key, pasid, 101));
+        bus.ExpectNoMsg(TimeSpan.FromMilliseconds(100));
+    }
+
+    [Fact]
+    public async Task Persisted_set_and_space_recover_with_no_pasid_lost_or_doubly_owned()
+    {
+        var store = SpecConfig.FreshSqliteStore("pasid-recovery");
+        SetState before;
+        SpaceState spaceBefore;
+        var first = ActorSystem.Create("first", SpecConfig.With(store));
+        var probe = new Akka.TestKit.TestProbe(first, new Akka.TestKit.Xunit2.XunitAssertions());
+        try
+        {
+            var space = first.ActorOf(PasidSpaceActor.Props("r", 1, 1000, 100));
+            var set = first.ActorOf(PasidSetActor.Props(Key + "r", 8, space, probe.Ref));
+            for (var i = 0; i < 3; i++)
+                set.Tell(new AllocPasid(Key + "r"), probe.Ref);
+            probe.ReceiveN(6);
+            set.Tell(new BindPasid(Key + "r", 2, 55), probe.Ref);
+            set.Tell(new FreePasid(Key + "r", 3), probe.Ref);
+            set.Tell(new FreeAcknowledged(Key + "r", 3), probe.Ref);
+            probe.FishForMessage(m => m is PasidResult { Operation: "free" });
+            probe.AwaitAssert(() =>
+            {
+                space.Tell(new GetSpace(), probe.Ref);
+                Assert.Equal(2, probe.FishForMessage<SpaceState>(_ => true).InUse);
+            });
+            set.Tell(new GetSet(Key + "r"), probe.Ref);
+            before = probe.FishForMessage<SetState>(_ => true);
+            space.Tell(new GetSpace(), probe.Ref);
+            spaceBefore = probe.FishForMessage<SpaceState>(_ => true);
+        }
+        finally
+        {
+            await first.Terminate();
+        }
+        var second = ActorSystem.Create("second", SpecConfig.With(store));
+        try
+        {
+            var p2 = new Akka.TestKit.TestProbe(second, new Akka.TestKit.Xunit2.XunitAssertions());
+            var space = second.ActorOf(PasidSpaceActor.Props("r", 1, 1000, 100));
+            var set = second.ActorOf(PasidSetActor.Props(Key + "r", 8, space, p2.Ref));
+            set.Tell(new GetSet(Key + "r"), p2.Ref);
+            var after = p2.FishForMessage<SetState>(_ => true);
+            Assert.Equal(before.Entries.ToArray(), after.Entries.ToArray());
+            space.Tell(new GetSpace(), p2.Ref);
+            var spaceAfter = p2.FishForMessage<SpaceState>(_ => true);
+            Assert.Equal(spaceBefore.Owners, spaceAfter.Owners);
+            Assert.Equal(new[] { 1, 2 }, after.Entries.Select(e => e.Pasid));
+        }
+        finally
+        {
+            await second.Terminate();
+        }
+    }
+}
