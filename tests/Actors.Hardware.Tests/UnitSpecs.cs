@@ -297,4 +297,39 @@ public sealed class UnitSpecs() : TestKit(SpecConfig.InMemory)
         unit.Tell(new AllocateDomain("dmar1", DomainKind.Paging, 0, true, false, []));
         ExpectMsg<Failed>(f => f.Errno == Errno.EOPNOTSUPP && f.Unit == "dmar1");
     }
+
+    [Fact]
+    public void A_flushed_unmap_of_the_parent_stage_2_drops_the_nested_childs_cached_translation()
+    {
+        var unit = Unit();
+        var parent = Alloc(unit, DomainKind.NestParent);
+        Ok(unit, new MapRange(U, parent, 0x8000_0000, 0x1000, 0x7f00_0000_0000, Access.ReadWrite));
+        var nested = Alloc(unit, DomainKind.Nested, parent: parent, s1: [new Stage1Entry(0x4000, 0x8000_0000, 0x1000, Access.ReadWrite)]);
+        Ok(unit, new AttachDevice(U, Usb, NoPasid, nested));
+        unit.Tell(new Dma(U, Usb, NoPasid, 0x4000, 8, DmaDirection.Read));
+        ExpectMsg<DmaCompleted>();
+        unit.Tell(new UnmapRange(U, parent, 0x8000_0000, 0x1000, Flush: true));
+        ExpectMsg<Unmapped>(u => u.Bytes == 0x1000);
+        unit.Tell(new Dma(U, Usb, NoPasid, 0x4000, 8, DmaDirection.Read));
+        ExpectMsg<DmaFaulted>(f => f.Fault == new Fault(FaultKind.NotPresent, Usb, NoPasid, nested, 0x4000, Access.Read, 0));
+    }
+
+    [Fact]
+    public void Freeing_a_nest_parent_under_a_nested_child_fails_with_EBUSY()
+    {
+        var unit = Unit();
+        var parent = Alloc(unit, DomainKind.NestParent);
+        Alloc(unit, DomainKind.Nested, parent: parent);
+        unit.Tell(new FreeDomain(U, parent));
+        ExpectErrno(Errno.EBUSY);
+    }
+
+    [Fact]
+    public void A_nested_domain_over_a_plain_paging_parent_fails_with_EINVAL()
+    {
+        var unit = Unit();
+        var paging = Alloc(unit);
+        unit.Tell(new AllocateDomain(U, DomainKind.Nested, paging, false, false, []));
+        ExpectErrno(Errno.EINVAL);
+    }
 }

@@ -46,7 +46,13 @@ public sealed class UnitActor : ReceivePersistentActor
             var before = _state.Domains[m.DomainId].Table.MappedBytes;
             Guarded(unit, 0, new RangeUnmapped(m.DomainId, m.Iova, m.Length), _ =>
             {
-                if (m.Flush) _state.Iotlb.InvalidateRange(m.DomainId, m.Iova, m.Length);
+                if (m.Flush)
+                {
+                    _state.Iotlb.InvalidateRange(m.DomainId, m.Iova, m.Length);
+                    // Combined stage-1/stage-2 entries of nested children are tagged by the child, so a stage-2 flush drops them too.
+                    foreach (var child in _state.Domains.Values.Where(c => c.Kind == DomainKind.Nested && c.ParentId == m.DomainId))
+                        _state.Iotlb.InvalidateDomain(child.Id);
+                }
                 return new Unmapped(unit, m.DomainId, before - _state.Domains[m.DomainId].Table.MappedBytes);
             });
         });
