@@ -69,4 +69,36 @@ public sealed class PageTableTests
                 : t.Lookup(a) is null)
             && t.MappedBytes == (ulong)model.Count * K4;
     }
+
+    // Random inserts and invalidations agree with a list model of live entries.
+    [Property(MaxTest = 200)]
+    public bool Iotlb_agrees_with_a_list_model(byte[] ops)
+    {
+        var tlb = new Iotlb(K4);
+        var model = new List<IotlbEntry>();
+        foreach (var op in ops)
+        {
+            var domain = op & 3;
+            var pasid = (op >> 2 & 1) == 0 ? -1 : 1;
+            var iova = (ulong)(op >> 3 & 7) * K4;
+            switch (op >> 6)
+            {
+                case 0:
+                case 1:
+                    var e = new IotlbEntry(domain, pasid, iova, 0x100000 + iova, K4, Access.Read);
+                    tlb.Insert(e);
+                    model.RemoveAll(x => (x.Domain, x.Pasid, x.Iova) == (domain, pasid, iova));
+                    model.Add(e);
+                    break;
+                case 2:
+                    if (tlb.InvalidateRange(domain, iova, 2 * K4) != model.RemoveAll(x => x.Domain == domain && x.Iova >= iova && x.Iova < iova + 2 * K4)) return false;
+                    break;
+                default:
+                    if ((op & 1) == 0 ? tlb.InvalidateDomain(domain) != model.RemoveAll(x => x.Domain == domain)
+                                      : tlb.InvalidatePasid(pasid) != model.RemoveAll(x => x.Pasid == pasid)) return false;
+                    break;
+            }
+        }
+        return tlb.Count == model.Count && model.All(m => tlb.Lookup(m.Domain, m.Pasid, m.Iova + 5) == m);
+    }
 }

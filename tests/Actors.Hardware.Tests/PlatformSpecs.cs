@@ -39,6 +39,9 @@ public sealed class PlatformSpecs
     [InlineData("""{ name = u0, kind = intel-vtd, page-sizes = ["4096"], pasid-width = 21 }""", "", "unit 'u0': pasid-width 21 outside 0..20")]
     [InlineData("""{ name = u0, kind = power9, page-sizes = ["4096"] }""", "", "unit 'u0': unknown kind 'power9'")]
     [InlineData(GoodUnit, """{ pci = "0000:00:01.0", unit = u0, group = 0, pasid-width = 21, cdev = vfio0 }""", "device '0000:00:01.0': pasid-width 21 outside 0..20")]
+    [InlineData("""{ name = u0, kind = intel-vtd, page-sizes = ["4096"] }""", """{ pci = "0000:00:01.0", unit = u0, group = 0, pasid-width = 8, cdev = vfio0 }""", "device '0000:00:01.0': PASID capable behind unit 'u0' without PASID support")]
+    [InlineData(GoodUnit + """, { name = u1, kind = amd-vi, page-sizes = ["4096"] }""", """{ pci = "0000:00:01.0", unit = u0, group = 0, cdev = vfio0 }, { pci = "0000:00:02.0", unit = u1, group = 0, cdev = vfio1 }""", "device '0000:00:02.0': group 0 spans two units")]
+    [InlineData(GoodUnit, """{ pci = "00:01.0", unit = u0, group = 0, cdev = vfio0 }""", "device '00:01.0': not a PCI address")]
     public void A_bad_entry_fails_naming_it(string units, string devices, string expected)
     {
         var config = ConfigurationFactory.ParseString($"iommu.platform {{ units = [{units}], devices = [{devices}] }}");

@@ -39,7 +39,7 @@ public static partial class PlatformLoader
                 throw new PlatformConfigException($"{where}: duplicate cdev name '{device.Cdev}'");
             var unit = units.FirstOrDefault(u => u.Name == device.Unit)
                 ?? throw new PlatformConfigException($"{where}: unknown unit '{device.Unit}'");
-            if (device.PasidWidth > unit.PasidWidth && device.PasidWidth > 0 && unit.PasidWidth == 0)
+            if (device.PasidWidth > 0 && unit.PasidWidth == 0)
                 throw new PlatformConfigException($"{where}: PASID capable behind unit '{unit.Name}' without PASID support");
             if (devices.Any(d => d.Group == device.Group && d.Unit != device.Unit))
                 throw new PlatformConfigException($"{where}: group {device.Group} spans two units");
@@ -100,7 +100,7 @@ public static partial class PlatformLoader
         var hwInfo = Convert.FromHexString(hwInfoText).ToImmutableArray();
         var nesting = c.GetBoolean("nesting", false);
         return new UnitSpec(name, kind, pageSizes, width, pasidWidth, nesting,
-            c.GetString("stage1-format", nesting ? "none" : "none"), c.GetBoolean("dirty-tracking", false),
+            c.GetString("stage1-format", "none"), c.GetBoolean("dirty-tracking", false),
             c.GetBoolean("enforce-cache-coherency", true), c.GetBoolean("iopf", false), regions.ToImmutable(),
             (uint)Number(c.GetString("hw-info-type", HwInfoTypes.For(kind).ToString(CultureInfo.InvariantCulture)), where, "hw-info-type"),
             hwInfo);
