@@ -39,6 +39,25 @@ public static class UserStruct
         return 0;
     }
 
+    /// <summary>
+    /// VFIO's argsz convention (type1 container and device info ioctls): argsz under the minimum
+    /// -> EINVAL; bytes past what the kernel knows are ignored, not checked.
+    /// </summary>
+    public static int TryDecodeArgsz<T>(ReadOnlySpan<byte> user, out T? value, out uint callerSize)
+        where T : IUapiStruct<T>
+    {
+        value = default;
+        callerSize = 0;
+        if (user.Length < 4) return Errno.EFAULT;
+        callerSize = BinaryPrimitives.ReadUInt32LittleEndian(user);
+        if (callerSize < (uint)T.MinSize) return Errno.EINVAL;
+        if (callerSize > (uint)user.Length) return Errno.EFAULT;
+        var known = new byte[T.Size];
+        user[..(int)Math.Min(callerSize, (uint)T.Size)].CopyTo(known);
+        value = T.Read(known);
+        return 0;
+    }
+
     /// <summary>Accept and decode in one step; errno 0 on success.</summary>
     public static int TryDecode<T>(ReadOnlySpan<byte> user, out T? value, out uint callerSize)
         where T : IUapiStruct<T>

@@ -74,6 +74,17 @@ public sealed class SizeRuleSpecs
         Assert.Equal(5u, BitConverter.ToUInt32(back, 8));
     }
 
+    [Fact]
+    public void Vfio_argsz_below_the_minimum_fails_with_EINVAL_and_a_non_zero_tail_is_ignored()
+    {
+        Assert.Equal(Errno.EINVAL, UserStruct.TryDecodeArgsz<VfioIommuType1Info>(UserBytes(12, 12), out _, out _));
+        var user = UserBytes(40, 40);
+        user[39] = 0xff;
+        user[8] = 0x10;
+        Assert.Equal(0, UserStruct.TryDecodeArgsz<VfioIommuType1Info>(user, out var info, out var argsz));
+        Assert.Equal((40u, 0x10ul), (argsz, info!.IovaPgsizes));
+    }
+
     [Property]
     public bool Acceptance_follows_the_three_rules(ushort declared, byte tailByte, byte tailAt)
     {
