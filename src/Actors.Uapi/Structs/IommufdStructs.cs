@@ -459,3 +459,21 @@ public sealed record IommuHwQueueAlloc(uint Size, uint Flags, uint ViommuId, uin
         Le.U32(s, 20, OutHwQueueId); Le.U64(s, 24, NestingParentIova); Le.U64(s, 32, Length);
     }
 }
+
+/// <summary>enum iommu_veventq_type and enum iommu_veventq_flag.</summary>
+public static class Veventq
+{
+    public const uint TypeDefault = 0;
+    public const uint TypeArmSmmuv3 = 1;
+    public const uint TypeTegra241Cmdqv = 2;
+    public const uint FlagLostEvents = 1u << 0;
+}
+
+/// <summary>struct iommufd_vevent_header: precedes each record read from a vEVENTQ file.</summary>
+public sealed record IommufdVeventHeader(uint Flags, uint Sequence) : IUapiStruct<IommufdVeventHeader>
+{
+    public static int MinSize => 8;
+    static int IUapiStruct<IommufdVeventHeader>.Size => 8;
+    public static IommufdVeventHeader Read(ReadOnlySpan<byte> s) => new(Le.U32(s, 0), Le.U32(s, 4));
+    public void Write(Span<byte> s) { Le.U32(s, 0, Flags); Le.U32(s, 4, Sequence); }
+}

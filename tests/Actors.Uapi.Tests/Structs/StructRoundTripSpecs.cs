@@ -43,6 +43,7 @@ public sealed class StructRoundTripSpecs
     [Property] public bool VdeviceAlloc(byte[] b) => RoundTrips<IommuVdeviceAlloc>(b);
     [Property] public bool ChangeProcess(byte[] b) => RoundTrips<IommuIoasChangeProcess>(b);
     [Property] public bool VeventqAlloc(byte[] b) => RoundTrips<IommuVeventqAlloc>(b);
+    [Property] public bool VeventHeader(byte[] b) => RoundTrips<IommufdVeventHeader>(b);
     [Property] public bool HwQueueAlloc(byte[] b) => RoundTrips<IommuHwQueueAlloc>(b);
     [Property] public bool BindIommufd(byte[] b) => RoundTrips<VfioDeviceBindIommufd>(b);
     [Property] public bool AttachIommufdPt(byte[] b) => RoundTrips<VfioDeviceAttachIommufdPt>(b);

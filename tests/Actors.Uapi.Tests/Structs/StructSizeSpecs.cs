@@ -37,6 +37,7 @@ public sealed class StructSizeSpecs
         { "iommu_vdevice_alloc", S<IommuVdeviceAlloc>().Min, S<IommuVdeviceAlloc>().Full, 24, 24 },
         { "iommu_ioas_change_process", S<IommuIoasChangeProcess>().Min, S<IommuIoasChangeProcess>().Full, 8, 8 },
         { "iommu_veventq_alloc", S<IommuVeventqAlloc>().Min, S<IommuVeventqAlloc>().Full, 28, 32 },
+        { "iommufd_vevent_header", S<IommufdVeventHeader>().Min, S<IommufdVeventHeader>().Full, 8, 8 },
         { "iommu_hw_queue_alloc", S<IommuHwQueueAlloc>().Min, S<IommuHwQueueAlloc>().Full, 40, 40 },
         { "vfio_device_bind_iommufd", S<VfioDeviceBindIommufd>().Min, S<VfioDeviceBindIommufd>().Full, 16, 24 },
         { "vfio_device_attach_iommufd_pt", S<VfioDeviceAttachIommufdPt>().Min, S<VfioDeviceAttachIommufdPt>().Full, 12, 16 },
