@@ -332,4 +332,33 @@ public sealed class UnitSpecs() : TestKit(SpecConfig.InMemory)
         unit.Tell(new AllocateDomain(U, DomainKind.Nested, paging, false, false, []));
         ExpectErrno(Errno.EINVAL);
     }
+
+    [Fact]
+    public void The_mock_unit_maps_at_its_2_KiB_granule()
+    {
+        const string M = "mock0", Dev = "0000:f0:00.0";
+        var unit = Sys.ActorOf(HardwareModule.UnitProps(Box)(M));
+        unit.Tell(new AllocateDomain(M, DomainKind.Paging, 0, false, false, []));
+        var d = ExpectMsg<DomainAllocatedReply>().DomainId;
+        unit.Tell(new MapRange(M, d, 0x800, 0x1800, 0x10800, Access.ReadWrite));
+        ExpectMsg<Done>();
+        unit.Tell(new GetDomainMappings(M, d));
+        ExpectMsg<DomainMappings>(m => m.Mappings.SequenceEqual(new[]
+        {
+            new MappingRecord(0x800, 0x10800, 0x800, Access.ReadWrite),
+            new MappingRecord(0x1000, 0x11000, 0x1000, Access.ReadWrite),
+        }));
+        unit.Tell(new AttachDevice(M, Dev, NoPasid, d));
+        ExpectMsg<Done>();
+        unit.Tell(new Dma(M, Dev, NoPasid, 0xf00, 0x200, DmaDirection.Read));
+        ExpectMsg<DmaCompleted>(c => c.Segments.SequenceEqual(new[] { new Segment(0xf00, 0x10f00, 0x100), new Segment(0x1000, 0x11000, 0x100) }));
+    }
+
+    [Fact]
+    public void A_dma_with_a_pasid_from_a_device_without_pasid_faults_pasid_not_allowed()
+    {
+        var unit = Unit();
+        unit.Tell(new Dma(U, Usb, 4, 0x1000, 8, DmaDirection.Read));
+        ExpectMsg<DmaFaulted>(f => f.Fault == new Fault(FaultKind.PasidNotAllowed, Usb, 4, 0, 0x1000, Access.Read, 0));
+    }
 }
