@@ -40,13 +40,13 @@ public sealed class NotifierBusSpecs() : TestKit(SpecConfig.InMemory)
 
         var first = kvm.ExpectMsg<Notify>(n => n.Event == Ev(IoasidEventKind.Free, 5));
         driver.ExpectNoMsg(TimeSpan.FromMilliseconds(100));
-        kvm.Reply(new Acknowledge(first.DeliveryId));
+        bus.Tell(new Acknowledge(first.DeliveryId), kvm.Ref);
         var second = driver.ExpectMsg<Notify>();
         vdcm.ExpectNoMsg(TimeSpan.FromMilliseconds(100));
-        driver.Reply(new Acknowledge(second.DeliveryId));
+        bus.Tell(new Acknowledge(second.DeliveryId), driver.Ref);
         var third = vdcm.ExpectMsg<Notify>();
         ExpectNoMsg(TimeSpan.FromMilliseconds(50));
-        vdcm.Reply(new Acknowledge(third.DeliveryId));
+        bus.Tell(new Acknowledge(third.DeliveryId), vdcm.Ref);
         ExpectMsg(new PasidSetProtocol.FreeAcknowledged(Set, 5));
     }
 
@@ -92,7 +92,7 @@ public sealed class NotifierBusSpecs() : TestKit(SpecConfig.InMemory)
         bus.Tell(new PublishIoasidEvent(Ev(IoasidEventKind.Unbind, 5, 1)));
         var bind = kvm.ExpectMsg<Notify>(n => n.Event.Kind == IoasidEventKind.Bind);
         kvm.ExpectNoMsg(TimeSpan.FromMilliseconds(100));
-        kvm.Reply(new Acknowledge(bind.DeliveryId));
+        bus.Tell(new Acknowledge(bind.DeliveryId), kvm.Ref);
         kvm.ExpectMsg<Notify>(n => n.Event.Kind == IoasidEventKind.Unbind);
     }
 
