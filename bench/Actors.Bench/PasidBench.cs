@@ -1,0 +1,70 @@
+using System.Diagnostics;
+using Akka.Actor;
+using Akka.Configuration;
+using IommuActors.Core.Configuration;
+using IommuActors.Core.Persistence;
+using IommuActors.Ioasid.Pasid;
+using IommuActors.Notifier.Bus;
+using IommuActors.Notifier.Driver;
+using IommuActors.Notifier.Kvm;
+using IommuActors.Notifier.Vdcm;
+using static IommuActors.Ioasid.Pasid.PasidSetProtocol;
+using static IommuActors.Ioasid.Pasid.PasidSpaceProtocol;
+
+namespace IommuActors.Bench;
+
+/// <summary>VM exit of a set of N bound PASIDs with KVM, driver and VDCM subscribed, until every PASID is back in the space.</summary>
+public sealed class PasidBench : IBench
+{
+    public string Name => "pasid";
+    public string Description => "free a set of 10,000 bound PASIDs with three subscribers until all acknowledged (arg: count)";
+
+    private sealed class InstantUnits : ReceiveActor
+    {
+        public InstantUnits() => Receive<IommuDriverProtocol.TeardownPasidContext>(t =>
+            Sender.Tell(new IommuDriverProtocol.PasidContextTornDown(t.SetKey, t.Pasid)));
+    }
+
+    public async Task RunAsync(string[] args)
+    {
+        var count = args.Length > 0 ? int.Parse(args[0]) : 10_000;
+        var config = HoconFiles.Combine(
+            ConfigurationFactory.ParseString("akka.loglevel = WARNING"),
+            PersistenceSetup.ConfigFor(StoreOptions.InMemory),
+            HoconFiles.Load(HoconFiles.Base));
+        using var system = ActorSystem.Create("pasid-bench", config);
+        const string key = "pasid-set-bench";
+        var ask = TimeSpan.FromSeconds(60);
+        var bus = system.ActorOf(NotifierBus.Props(TimeSpan.FromSeconds(30), ActorRefs.Nobody));
+        var space = system.ActorOf(PasidSpaceActor.Props("bench", 1, PasidSpace.MaxPasid, count * 2));
+        var set = system.ActorOf(PasidSetActor.Props(key, count, space, bus));
+        var driver = system.ActorOf(IommuDriverSubscriber.Props(set, system.ActorOf(Props.Create(() => new InstantUnits()))));
+        var kvm = system.ActorOf(KvmSubscriber.Props(key, set));
+        var vdcm = system.ActorOf(VdcmSubscriber.Props(key, set));
+        await bus.Ask<NotifierProtocol.Subscribed>(new NotifierProtocol.Subscribe(kvm, "kvm", SubscriberPriority.Cpu, key), ask);
+        await bus.Ask<NotifierProtocol.Subscribed>(new NotifierProtocol.Subscribe(driver, "driver", SubscriberPriority.Iommu, ""), ask);
+        await bus.Ask<NotifierProtocol.Subscribed>(new NotifierProtocol.Subscribe(vdcm, "vdcm", SubscriberPriority.Device, key), ask);
+
+        var allocs = Enumerable.Range(0, count).Select(_ => set.Ask<PasidAllocated>(new AllocPasid(key), ask)).ToList();
+        var pasids = (await Task.WhenAll(allocs)).Select(a => a.Pasid).ToList();
+        var binds = pasids.Select((p, i) => driver.Ask<IommuDriverProtocol.DeviceBindResult>(
+            new IommuDriverProtocol.BindDevice(key, p, i + 1, $"dev{i}"), ask));
+        await Task.WhenAll(binds);
+        while ((await kvm.Ask<KvmProtocol.TranslationTable>(new KvmProtocol.GetTranslationTable(), ask)).GuestToHost.Count < count)
+            await Task.Delay(5);
+
+        var clock = Stopwatch.StartNew();
+        await set.Ask<SetFreed>(new FreeSet(key), ask);
+        var inUse = -1;
+        while (inUse != 0)
+        {
+            inUse = (await space.Ask<SpaceState>(new GetSpace(), ask)).InUse;
+            if (inUse != 0)
+                await Task.Delay(1);
+        }
+        clock.Stop();
+        Console.WriteLine($"pasid: freed a set of {count} bound PASIDs (kvm, driver, vdcm subscribed) in {clock.Elapsed.TotalMilliseconds:F0} ms " +
+                          $"({count / clock.Elapsed.TotalSeconds:F0} PASIDs/s), every PASID back in the space");
+        await system.Terminate();
+    }
+}
