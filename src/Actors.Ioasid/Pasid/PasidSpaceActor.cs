@@ -28,7 +28,7 @@ public sealed class PasidSpaceActor : ReceivePersistentActor
         Command<QuarantinePasid>(m => Change("quarantine", m.Pasid, _space.Quarantine(m.Owner, m.Pasid), new SpaceQuarantined(m.Pasid)));
         Command<ClearQuarantine>(m => Change("clear-quarantine", m.Pasid, _space.ClearQuarantine(m.Pasid), new SpaceQuarantineCleared(m.Pasid)));
         Command<GetSpace>(_ => Sender.Tell(new SpaceState(_space.InUse,
-            _space.Owners.ToImmutableSortedDictionary(), _space.QuarantinedPasids.ToImmutableSortedSet())));
+            _space.Owners.ToImmutableDictionary(), _space.QuarantinedPasids.Order().ToImmutableArray())));
     }
 
     public override string PersistenceId { get; }

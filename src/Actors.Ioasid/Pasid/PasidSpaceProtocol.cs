@@ -17,7 +17,7 @@ public static class PasidSpaceProtocol
     public sealed record SpaceResult(string Operation, int Pasid, int Errno) : IClusterMessage;
 
     public sealed record GetSpace() : IClusterMessage;
-    public sealed record SpaceState(int InUse, ImmutableSortedDictionary<int, string> Owners, ImmutableSortedSet<int> Quarantined) : IClusterMessage;
+    public sealed record SpaceState(int InUse, ImmutableDictionary<int, string> Owners, ImmutableArray<int> Quarantined) : IClusterMessage;
 
     public sealed record SpaceLeased(string Owner, int Pasid) : IPersistedEvent;
     public sealed record SpaceReleased(int Pasid) : IPersistedEvent;

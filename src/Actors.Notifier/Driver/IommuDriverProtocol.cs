@@ -17,5 +17,5 @@ public static class IommuDriverProtocol
     public sealed record PasidContextTornDown(string SetKey, int Pasid) : IClusterMessage;
 
     public sealed record GetBindings() : IClusterMessage;
-    public sealed record Bindings(ImmutableSortedDictionary<string, ImmutableSortedSet<string>> DevicesByPasid) : IClusterMessage;
+    public sealed record Bindings(ImmutableDictionary<string, ImmutableArray<string>> DevicesByPasid) : IClusterMessage;
 }

@@ -33,8 +33,8 @@ public sealed class IommuDriverSubscriber : ReceiveActor
         Receive<PasidResult>(Answered);
         Receive<Notify>(Handle);
         Receive<PasidContextTornDown>(TornDown);
-        Receive<GetBindings>(_ => Sender.Tell(new Bindings(_devices.ToImmutableSortedDictionary(
-            kv => $"{kv.Key.Item1}/{kv.Key.Item2}", kv => kv.Value.ToImmutableSortedSet()))));
+        Receive<GetBindings>(_ => Sender.Tell(new Bindings(_devices.ToImmutableDictionary(
+            kv => $"{kv.Key.Item1}/{kv.Key.Item2}", kv => kv.Value.Order().ToImmutableArray()))));
     }
 
     private void Bind(BindDevice m)

@@ -10,5 +10,5 @@ public static class KvmProtocol
     public sealed record Translated(int GuestPasid, int HostPasid, int Errno) : IClusterMessage;
 
     public sealed record GetTranslationTable() : IClusterMessage;
-    public sealed record TranslationTable(ImmutableSortedDictionary<int, int> GuestToHost) : IClusterMessage;
+    public sealed record TranslationTable(ImmutableDictionary<int, int> GuestToHost) : IClusterMessage;
 }

@@ -30,7 +30,7 @@ public sealed class KvmSubscriber : ReceiveActor
         Receive<Translate>(m => Sender.Tell(_guestToHost.TryGetValue(m.GuestPasid, out var host)
             ? new Translated(m.GuestPasid, host, PasidErrno.Ok)
             : new Translated(m.GuestPasid, 0, PasidErrno.ENOENT)));
-        Receive<GetTranslationTable>(_ => Sender.Tell(new TranslationTable(_guestToHost.ToImmutableSortedDictionary())));
+        Receive<GetTranslationTable>(_ => Sender.Tell(new TranslationTable(_guestToHost.ToImmutableDictionary())));
     }
 
     private void Handle(Notify n)

@@ -13,5 +13,5 @@ public static class VdcmProtocol
     public sealed record QueueCleared(string Device, int Errno) : IClusterMessage;
 
     public sealed record GetQueues() : IClusterMessage;
-    public sealed record Queues(ImmutableSortedDictionary<string, int> HostPasidByDevice) : IClusterMessage;
+    public sealed record Queues(ImmutableDictionary<string, int> HostPasidByDevice) : IClusterMessage;
 }

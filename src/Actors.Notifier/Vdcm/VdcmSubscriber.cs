@@ -53,7 +53,7 @@ public sealed class VdcmSubscriber : ReceiveActor
             Sender.Tell(new Acknowledge(n.DeliveryId));
         });
         Receive<PasidResult>(_ => { });
-        Receive<GetQueues>(_ => Sender.Tell(new Queues(_queues.ToImmutableSortedDictionary())));
+        Receive<GetQueues>(_ => Sender.Tell(new Queues(_queues.ToImmutableDictionary())));
     }
 
     private void Found(SpidFound f)
