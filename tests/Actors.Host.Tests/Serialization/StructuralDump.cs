@@ -32,8 +32,13 @@ public static class StructuralDump
             case bool or char: text.Append(value); return;
             case IDictionary dictionary:
                 text.Append('{');
-                foreach (var entry in dictionary.Cast<DictionaryEntry>()
-                             .Select(e => Of(e.Key) + "=>" + Of(e.Value)).OrderBy(e => e, StringComparer.Ordinal))
+                var entries = new List<string>();
+                // The non-generic enumerator yields DictionaryEntry for every dictionary kind,
+                // immutable ones included (their generic enumerator yields KeyValuePair).
+                var walker = dictionary.GetEnumerator();
+                while (walker.MoveNext())
+                    entries.Add(Of(walker.Key) + "=>" + Of(walker.Value));
+                foreach (var entry in entries.OrderBy(e => e, StringComparer.Ordinal))
                     text.Append(entry).Append(';');
                 text.Append('}'); return;
             case IEnumerable sequence:
