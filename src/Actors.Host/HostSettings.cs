@@ -13,6 +13,12 @@ public sealed record HostSettings(string WorkDir, string SocketPath, StoreOption
     public const string DefaultDatabase = "data/iommu.db";
     public const string DefaultSocket = "run/iommufd.sock";
 
+    /// <summary>
+    /// A HOCON file that sets iommu.platform (e.g. hocon/platforms/amd-vi.conf, given as
+    /// "platforms/amd-vi.conf" or any path); null for the default box of hocon/platform.conf.
+    /// </summary>
+    public string? PlatformFile { get; init; }
+
     public static HostSettings From(IConfiguration configuration)
     {
         var section = configuration.GetSection(Section);
@@ -28,7 +34,8 @@ public sealed record HostSettings(string WorkDir, string SocketPath, StoreOption
                 "Iommu:Store is postgresql but Iommu:ConnectionString is not set.")),
             _ => StoreOptions.InMemory,
         };
-        return new HostSettings(workDir, socket, store);
+        var platform = NonEmpty(section["Platform"]);
+        return new HostSettings(workDir, socket, store) { PlatformFile = platform is null ? null : PlatformPath(platform, workDir) };
     }
 
     /// <summary>A SQLite setting may be a bare file name or a full connection string.</summary>
@@ -38,6 +45,16 @@ public sealed record HostSettings(string WorkDir, string SocketPath, StoreOption
             ? new Microsoft.Data.Sqlite.SqliteConnectionStringBuilder(setting).DataSource
             : setting;
         return Path.GetFullPath(file, workDir);
+    }
+
+    /// <summary>A platform file is looked up in the working folder first, then among the shipped HOCON files.</summary>
+    private static string PlatformPath(string setting, string workDir)
+    {
+        var inWorkDir = Path.GetFullPath(setting, workDir);
+        if (File.Exists(inWorkDir)) return inWorkDir;
+        var shipped = Core.Configuration.HoconFiles.PathOf(setting);
+        return File.Exists(shipped) ? shipped : throw new ArgumentException(
+            $"Iommu:Platform names {setting}, which is neither in the working folder nor among the shipped HOCON files.");
     }
 
     private static string? NonEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value;

@@ -3,6 +3,9 @@ using Akka.Cluster;
 using Akka.Hosting;
 using IommuActors.Core.Configuration;
 using IommuActors.Core.Persistence;
+using IommuActors.Hardware;
+using IommuActors.Hardware.Platform;
+using IommuActors.Hardware.Units;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -32,34 +35,69 @@ public static class IommuHost
     /// <summary>The Akka configuration of the host: HOCON files first, the chosen store over them.</summary>
     public static Akka.Configuration.Config AkkaConfig(HostSettings settings) => HoconFiles.Combine(
         PersistenceSetup.ConfigFor(settings.Store),
+        settings.PlatformFile is null ? Akka.Configuration.Config.Empty
+            : Akka.Configuration.ConfigurationFactory.ParseString(File.ReadAllText(settings.PlatformFile)),
+        HoconFiles.Load(HoconFiles.Platform),
+        HoconFiles.Load(HoconFiles.Ioasid),
         HoconFiles.Load(HoconFiles.Cluster),
         HoconFiles.Load(HoconFiles.Base));
+
+    /// <summary>Entities snapshot after this many events (iommu.snapshot-every in hocon/base.conf).</summary>
+    private static int SnapshotEvery(Akka.Configuration.Config config) =>
+        config.HasPath("iommu.snapshot-every") ? config.GetInt("iommu.snapshot-every") : 1000;
 
     private static void Configure(AkkaConfigurationBuilder akka, HostSettings settings, IServiceProvider services)
     {
         var status = services.GetRequiredService<HostStatus>();
         var log = services.GetRequiredService<ILoggerFactory>().CreateLogger("IommuActors.Host");
         Directory.CreateDirectory(settings.WorkDir);
-        akka.AddHocon(AkkaConfig(settings), HoconAddMode.Prepend)
+        var config = AkkaConfig(settings);
+        // A bad platform fails start-up here, with the loader's message naming the entry.
+        var platform = HardwareModule.LoadPlatform(config);
+        akka.AddHocon(config, HoconAddMode.Prepend)
             .ConfigureLoggers(loggers => loggers.AddLoggerFactory())
-            .AddStartup((system, _) => JoinSelf(system, settings, status, log));
+            .WithSubsystem(platform, SnapshotEvery(config))
+            .AddStartup((system, registry) => JoinSelf(system, registry, platform, settings, status, log));
     }
 
-    private static void JoinSelf(ActorSystem system, HostSettings settings, HostStatus status, ILogger log)
+    private static void JoinSelf(ActorSystem system, IActorRegistry registry, PlatformSpec platform,
+        HostSettings settings, HostStatus status, ILogger log)
     {
         log.LogInformation("Working folder {WorkDir}", settings.WorkDir);
         log.LogInformation("Data kept in {Store}", settings.Store.Describe());
         log.LogInformation("Socket path {Socket} (the front door is not served yet)", settings.SocketPath);
         var cluster = Cluster.Get(system);
-        cluster.RegisterOnMemberUp(() =>
-        {
-            log.LogInformation("Ready: {Address} is Up in a cluster of {Members}, sharding started",
-                cluster.SelfAddress, cluster.State.Members.Count);
-            status.MarkReady(system);
-        });
+        cluster.RegisterOnMemberUp(() => _ = BringUpUnits(system, registry, platform, status, log));
         cluster.RegisterOnMemberRemoved(() => log.LogInformation("Left the cluster; stopping"));
         system.WhenTerminated.ContinueWith(_ => log.LogInformation("Actor system stopped cleanly"),
             TaskScheduler.Default);
         cluster.Join(cluster.SelfAddress);
+    }
+
+    /// <summary>
+    /// Ready means every IOMMU unit of the platform answers through its shard region (recovered
+    /// from the store), not merely that the node is Up. Runs outside any actor, so Ask is fine here.
+    /// </summary>
+    private static async Task BringUpUnits(ActorSystem system, IActorRegistry registry, PlatformSpec platform,
+        HostStatus status, ILogger log)
+    {
+        try
+        {
+            var units = registry.Get<UnitRegion>();
+            var infos = await Task.WhenAll(platform.Units.Select(u =>
+                units.Ask<UnitProtocol.UnitInfo>(new UnitProtocol.GetUnitInfo(u.Name), TimeSpan.FromSeconds(30))));
+            var cluster = Cluster.Get(system);
+            log.LogInformation("Ready: {Address} is Up in a cluster of {Members}; IOMMU units {Units} and {Devices} devices online",
+                cluster.SelfAddress, cluster.State.Members.Count,
+                string.Join(", ", infos.Select(i => $"{i.Spec.Name} ({i.Spec.Kind}, {i.Domains} domains)")),
+                platform.Devices.Length);
+            status.MarkReady(system);
+        }
+        catch (Exception error)
+        {
+            log.LogError(error, "The IOMMU units did not come up");
+            status.MarkFailed(error);
+            await CoordinatedShutdown.Get(system).Run(CoordinatedShutdown.ClusterDowningReason.Instance);
+        }
     }
 }

@@ -10,6 +10,7 @@ public static class HoconFiles
     public const string Base = "base.conf";
     public const string Cluster = "cluster.conf";
     public const string Platform = "platform.conf";
+    public const string Ioasid = "ioasid.conf";
 
     public static string Folder => Path.Combine(AppContext.BaseDirectory, "hocon");
 
