@@ -14,6 +14,8 @@ public sealed class UnitActor : ReceivePersistentActor
 {
     private readonly UnitState _state;
     private readonly int _snapshotEvery;
+    private int _unwritten;
+    private long _snapshotAt;
     private readonly Dictionary<int, IActorRef> _faultHandlers = new();
     private readonly Dictionary<long, (Dma Request, IActorRef Sender)> _pending = new();
     private long _nextCookie = 1;
@@ -30,7 +32,7 @@ public sealed class UnitActor : ReceivePersistentActor
         PersistenceId = $"unit-{spec.Name}";
         var unit = spec.Name;
 
-        Recover<SnapshotOffer>(o => { if (o.Snapshot is UnitSnapshot s) _state.Restore(s); });
+        Recover<SnapshotOffer>(o => { if (o.Snapshot is UnitSnapshot s) { _state.Restore(s); _snapshotAt = o.Metadata.SequenceNr; } });
         Recover<RecoveryCompleted>(_ => _state.AfterRecovery());
         Recover<object>(e => _state.Apply(e));
 
@@ -111,13 +113,29 @@ public sealed class UnitActor : ReceivePersistentActor
 
     private void Guarded<TEvent>(string unit, int errno, TEvent evt, Func<TEvent, object> reply) where TEvent : notnull
     {
-        if (errno != 0) { Sender.Tell(new Failed(unit, errno)); return; }
         var sender = Sender;
-        Persist(evt, e =>
+        if (errno != 0)
         {
-            _state.Apply(e);
+            // Behind the writes still in flight, so a pipelining requester gets replies in order.
+            DeferAsync(new Failed(unit, errno), f => sender.Tell(f));
+            return;
+        }
+        // Group commit: the state moves at once, so the next command validates against it, and
+        // the reply waits for the journal. A failed write stops the actor, which recovers from
+        // the journal without the event (and the requester, never answered, times out).
+        _state.Apply(evt);
+        _unwritten++;
+        PersistAsync(evt, e =>
+        {
+            _unwritten--;
             sender.Tell(reply(e));
-            if (LastSequenceNr % _snapshotEvery == 0) SaveSnapshot(_state.Snapshot());
+            // Only a state with no event still in flight matches LastSequenceNr: a snapshot taken
+            // earlier would hold events that recovery then replays a second time.
+            if (_unwritten == 0 && LastSequenceNr - _snapshotAt >= _snapshotEvery)
+            {
+                _snapshotAt = LastSequenceNr;
+                SaveSnapshot(_state.Snapshot());
+            }
         });
     }
 
