@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using Akka.Actor;
 using IommuActors.Core.Persistence;
-using IommuActors.Domains;
+using IommuActors.Uapi;
 using IommuActors.Domains.Ioas;
 using IommuActors.Domains.Pages;
 using static IommuActors.Domains.Ioas.IoasProtocol;
@@ -75,7 +75,7 @@ public sealed class IoasBench : IBench
 
     private static void Check(int errno)
     {
-        if (errno != Errno.Ok)
+        if (errno != 0)
             throw new InvalidOperationException($"unexpected errno {errno}");
     }
 

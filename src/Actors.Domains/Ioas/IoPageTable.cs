@@ -90,7 +90,7 @@ public sealed class IoPageTable(LockedMemoryAccount account)
         var first = slices[0];
         var userAddress = first.Pages.UserAddress + first.Offset;
         var rc = fixedIova is { } want ? CheckFixedIova(want, length) : AllocateIova(userAddress, length, out want);
-        if (rc != Errno.Ok)
+        if (rc != 0)
             return rc;
 
         var fresh = slices.Select(s => s.Pages).Where(p => !_pages.ContainsKey(p.Id)).DistinctBy(p => p.Id).ToList();
@@ -98,7 +98,7 @@ public sealed class IoPageTable(LockedMemoryAccount account)
         foreach (var p in fresh)
             charge += p.PageCount;
         rc = Account.Charge(charge);
-        if (rc != Errno.Ok)
+        if (rc != 0)
             return rc;
         foreach (var p in fresh)
             _pages[p.Id] = p;
@@ -113,7 +113,7 @@ public sealed class IoPageTable(LockedMemoryAccount account)
             at += s.Length;
         }
         iova = want;
-        return Errno.Ok;
+        return 0;
     }
 
     /// <summary>iopt_check_iova: alignment, overflow, reserved (EINVAL), then existing areas (EEXIST).</summary>
@@ -129,7 +129,7 @@ public sealed class IoPageTable(LockedMemoryAccount account)
             return Errno.EINVAL;
         if (FirstAreaTouching(iova, last) is not null)
             return Errno.EEXIST;
-        return Errno.Ok;
+        return 0;
     }
 
     /// <summary>
@@ -159,7 +159,7 @@ public sealed class IoPageTable(LockedMemoryAccount account)
         foreach (var hole in FreeHoles())
         {
             if (TryPlace(hole, alignment, pageOffset, length, out iova))
-                return Errno.Ok;
+                return 0;
         }
         return Errno.ENOSPC;
     }
@@ -307,7 +307,7 @@ public sealed class IoPageTable(LockedMemoryAccount account)
     public int UnmapAll(out ulong unmapped)
     {
         var rc = UnmapRange(0, MaxIova, out unmapped);
-        return rc == Errno.ENOENT ? Errno.Ok : rc;
+        return rc == Errno.ENOENT ? 0 : rc;
     }
 
     /// <summary>The areas an unmap of [start, last] would remove that accesses still hold.</summary>
@@ -343,7 +343,7 @@ public sealed class IoPageTable(LockedMemoryAccount account)
             _pages.Remove(area.Pages.Id);
             Account.Uncharge(area.Pages.PageCount);
         }
-        return Errno.Ok;
+        return 0;
     }
 
     private readonly Dictionary<string, int> _usersInThisTable = new();
@@ -369,7 +369,7 @@ public sealed class IoPageTable(LockedMemoryAccount account)
             var to = Math.Min(area.Last, last);
             slices.Add(new PagesSlice(area.Pages, area.PagesOffset + from, to - cursor + 1));
             if (to == last)
-                return Errno.Ok;
+                return 0;
             cursor = to + 1;
         }
         slices = [];
@@ -393,7 +393,7 @@ public sealed class IoPageTable(LockedMemoryAccount account)
                 return Errno.EADDRINUSE;
         }
         _allowed = sorted;
-        return Errno.Ok;
+        return 0;
     }
 
     /// <summary>iopt_reserve_iova: a reservation may not cover an area or an allowed range (EADDRINUSE).</summary>
@@ -410,7 +410,7 @@ public sealed class IoPageTable(LockedMemoryAccount account)
         }
         foreach (var r in ranges)
             _reserved.Add((r, owner));
-        return Errno.Ok;
+        return 0;
     }
 
     /// <summary>iopt_remove_reserved_iova: an owner's reservations go all at once.</summary>
@@ -431,7 +431,7 @@ public sealed class IoPageTable(LockedMemoryAccount account)
                 return Errno.EADDRINUSE;
         }
         _alignments[owner] = alignment;
-        return Errno.Ok;
+        return 0;
     }
 
     public void RemoveAlignment(string owner) => _alignments.Remove(owner);
@@ -443,11 +443,11 @@ public sealed class IoPageTable(LockedMemoryAccount account)
     public int SetLargePages(bool enabled)
     {
         if (LargePagesDisabled == !enabled)
-            return Errno.Ok;
+            return 0;
         if (_areas.Count > 0)
             return Errno.EINVAL;
         LargePagesDisabled = !enabled;
-        return Errno.Ok;
+        return 0;
     }
 
     /// <summary>IOAS_IOVA_RANGES: the holes between reserved ranges over the whole IOVA space.</summary>
@@ -463,14 +463,14 @@ public sealed class IoPageTable(LockedMemoryAccount account)
         if (iova > ulong.MaxValue - (length - 1))
             return Errno.EOVERFLOW;
         var rc = GetSlices(iova, length, out _);
-        if (rc != Errno.Ok)
+        if (rc != 0)
             return rc;
         var areas = AreasTouching(iova, iova + length - 1);
         if (write && areas.Any(a => (a.Protection & Protection.Write) == 0))
             return Errno.EPERM;
         foreach (var a in areas)
             a.AccessPins++;
-        return Errno.Ok;
+        return 0;
     }
 
     /// <summary>An access lets go of a range it pinned before; ENOENT if nothing there was pinned.</summary>
@@ -483,6 +483,6 @@ public sealed class IoPageTable(LockedMemoryAccount account)
             return Errno.ENOENT;
         foreach (var a in areas)
             a.AccessPins--;
-        return Errno.Ok;
+        return 0;
     }
 }

@@ -88,7 +88,7 @@ public sealed class IoasActor : ReceivePersistentActor
         Command<RemoveReserved>(c =>
         {
             _table.RemoveReserved(c.Owner);
-            Reply(Errno.Ok, new ReservedRemoved(c.Owner), new ReservedResult(_ioasId, Errno.Ok));
+            Reply(0, new ReservedRemoved(c.Owner), new ReservedResult(_ioasId, 0));
         });
         Command<RaiseAlignment>(c =>
         {
@@ -98,7 +98,7 @@ public sealed class IoasActor : ReceivePersistentActor
         Command<DropAlignment>(c =>
         {
             _table.RemoveAlignment(c.Owner);
-            Reply(Errno.Ok, new AlignmentDropped(c.Owner), new AlignmentResult(_ioasId, Errno.Ok, _table.IovaAlignment));
+            Reply(0, new AlignmentDropped(c.Owner), new AlignmentResult(_ioasId, 0, _table.IovaAlignment));
         });
         Command<PinPages>(OnPin);
         Command<UnpinPages>(OnUnpin);
@@ -113,7 +113,7 @@ public sealed class IoasActor : ReceivePersistentActor
     {
         var pagesId = $"{_ioasId}/{_pagesCounter}";
         var rc = _table.Map(pagesId, c.UserAddress, c.Length, c.Protection, c.FixedIova ? c.Iova : null, out var iova);
-        if (rc == Errno.Ok)
+        if (rc == 0)
             _pagesCounter++;
         Reply(rc, new RangeMapped(iova, c.Protection, pagesId, c.UserAddress, c.Length), new MapResult(_ioasId, rc, iova));
     }
@@ -198,7 +198,7 @@ public sealed class IoasActor : ReceivePersistentActor
         var (replyTo, c) = _pendingCopy!.Value;
         _pendingCopy = null;
         Become(Active);
-        if (p.Errno != Errno.Ok)
+        if (p.Errno != 0)
         {
             replyTo.Tell(new CopyResult(_ioasId, p.Errno, 0));
         }
@@ -227,7 +227,7 @@ public sealed class IoasActor : ReceivePersistentActor
     private void OnPin(PinPages c)
     {
         var rc = _table.PinForAccess(c.Iova, c.Length, c.Write);
-        if (rc == Errno.Ok)
+        if (rc == 0)
         {
             if (!_accesses.TryGetValue(c.AccessId, out var entry))
                 _accesses[c.AccessId] = entry = (c.Access, []);
@@ -264,7 +264,7 @@ public sealed class IoasActor : ReceivePersistentActor
     private void Reply(int rc, IPersistedEvent e, object reply, IActorRef? replyTo = null)
     {
         var to = replyTo ?? Sender;
-        if (rc != Errno.Ok)
+        if (rc != 0)
         {
             to.Tell(reply);
             return;

@@ -33,7 +33,7 @@ public sealed class LockedMemoryAccount(ulong limitPages, string userKey = "user
         if (mode != Mode && _charged.Values.Any(v => v != 0))
             return Errno.EBUSY;
         Mode = mode;
-        return Errno.Ok;
+        return 0;
     }
 
     public int Charge(ulong pages)
@@ -42,7 +42,7 @@ public sealed class LockedMemoryAccount(ulong limitPages, string userKey = "user
         if (pages > LimitPages || now > LimitPages - pages)
             return Errno.ENOMEM;
         _charged[Key] = now + pages;
-        return Errno.Ok;
+        return 0;
     }
 
     public void Uncharge(ulong pages)

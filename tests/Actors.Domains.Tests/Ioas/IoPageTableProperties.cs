@@ -1,5 +1,4 @@
 using FsCheck.Xunit;
-using IommuActors.Domains;
 using IommuActors.Domains.Ioas;
 using IommuActors.Domains.Pages;
 
@@ -48,7 +47,7 @@ public sealed class IoPageTableProperties
                 {
                     actual = table.GetSlices(a * Page, b * Page, out var slices);
                     expected = ExpectSlices(model, a, a + b - 1, out var pieces);
-                    if (actual == Errno.Ok && actual == expected)
+                    if (actual == 0 && actual == expected)
                     {
                         actual = table.MapSlices(slices, Protection.Read, c * Page, out _);
                         expected = ExpectCopy(model, c, pieces);
@@ -60,7 +59,7 @@ public sealed class IoPageTableProperties
                     var id = $"p{next++}";
                     actual = table.Map(id, (ulong)next << 24, b * Page, Protection.Read, null, out var iova);
                     expected = actual;
-                    if (actual == Errno.Ok)
+                    if (actual == 0)
                     {
                         var start = iova / Page;
                         if (iova % Page != 0 || start + b > Window || Overlaps(model, start, start + b - 1))
@@ -91,7 +90,7 @@ public sealed class IoPageTableProperties
         if (Charged(model) + pagesPages > 40)
             return Errno.ENOMEM;
         model.Add(new ModelArea(start, start + pages - 1, id, pagesPages));
-        return Errno.Ok;
+        return 0;
     }
 
     private static int ExpectUnmap(List<ModelArea> model, ulong start, ulong last, out ulong unmapped)
@@ -105,7 +104,7 @@ public sealed class IoPageTableProperties
             model.Remove(m);
             unmapped += (m.Last - m.Start + 1) * Page;
         }
-        return Errno.Ok;
+        return 0;
     }
 
     private static int ExpectSlices(List<ModelArea> model, ulong start, ulong last, out List<ModelArea> pieces)
@@ -120,7 +119,7 @@ public sealed class IoPageTableProperties
             pieces.Add(m with { Start = cursor, Last = to });
             cursor = to + 1;
         }
-        return cursor > last ? Errno.Ok : Errno.ENOENT;
+        return cursor > last ? 0 : Errno.ENOENT;
     }
 
     private static int ExpectCopy(List<ModelArea> model, ulong destination, List<ModelArea> pieces)
@@ -135,7 +134,7 @@ public sealed class IoPageTableProperties
             model.Add(p with { Start = at, Last = at + n - 1 });
             at += n;
         }
-        return Errno.Ok;
+        return 0;
     }
 
     private static bool SameAreas(IoPageTable table, List<ModelArea> model)

@@ -1,7 +1,6 @@
 using Akka.Actor;
 using Akka.TestKit;
 using IommuActors.Core.Persistence;
-using IommuActors.Domains;
 using IommuActors.Domains.Ioas;
 using IommuActors.TestSupport;
 using static IommuActors.Domains.Ioas.IoasProtocol;
@@ -21,9 +20,9 @@ public static class IoasRecovery
         {
             failures += replies.ReceiveOne(TimeSpan.FromSeconds(30)) switch
             {
-                MapResult r => r.Errno == Errno.Ok ? 0 : 1,
-                UnmapResult r => r.Errno == Errno.Ok && r.Unmapped == Page ? 0 : 1,
-                CopyResult r => r.Errno == Errno.Ok ? 0 : 1,
+                MapResult r => r.Errno == 0 ? 0 : 1,
+                UnmapResult r => r.Errno == 0 && r.Unmapped == Page ? 0 : 1,
+                CopyResult r => r.Errno == 0 ? 0 : 1,
                 _ => 1,
             };
         }

@@ -1,6 +1,5 @@
 using Akka.Actor;
 using Akka.TestKit.Xunit2;
-using IommuActors.Domains;
 using IommuActors.Domains.Ioas;
 using IommuActors.TestSupport;
 using static IommuActors.Domains.Ioas.IoasProtocol;
@@ -18,7 +17,7 @@ public sealed class IoasSpecs() : TestKit(SpecConfig.InMemory)
     private void MapFixed(IActorRef ioas, string id, ulong iova, ulong length)
     {
         ioas.Tell(new MapRange(id, 0x7f0000000000 + iova, length, RW, true, iova));
-        ExpectMsg<MapResult>(r => r.Errno == Errno.Ok && r.Iova == iova);
+        ExpectMsg<MapResult>(r => r.Errno == 0 && r.Iova == iova);
     }
 
     [Fact]
@@ -67,7 +66,7 @@ public sealed class IoasSpecs() : TestKit(SpecConfig.InMemory)
         MapFixed(ioas, "u2", 0, 4 * Page);
         MapFixed(ioas, "u2", 0x100000, Page);
         ioas.Tell(new UnmapRange("u2", 0, ulong.MaxValue));
-        ExpectMsg<UnmapResult>(r => r.Errno == Errno.Ok && r.Unmapped == 5 * Page);
+        ExpectMsg<UnmapResult>(r => r.Errno == 0 && r.Unmapped == 5 * Page);
         ioas.Tell(new GetMappings("u2"));
         ExpectMsg<Mappings>(m => m.Areas.IsEmpty && m.ChargedPages == 0);
     }
@@ -87,7 +86,7 @@ public sealed class IoasSpecs() : TestKit(SpecConfig.InMemory)
         var destination = NewIoas("c1d");
         MapFixed(source, "c1s", 0x10000, 2 * Page);
         destination.Tell(new CopyRange("c1d", source, 0x10000, 2 * Page, Protection.Read, true, 0x80000));
-        ExpectMsg<CopyResult>(r => r.Errno == Errno.Ok && r.DestinationIova == 0x80000);
+        ExpectMsg<CopyResult>(r => r.Errno == 0 && r.DestinationIova == 0x80000);
         destination.Tell(new GetMappings("c1d"));
         ExpectMsg<Mappings>(m => m.Areas.Length == 1 && m.Areas[0].PagesId == "c1s/0" && m.Areas[0].Iova == 0x80000);
     }
@@ -109,9 +108,9 @@ public sealed class IoasSpecs() : TestKit(SpecConfig.InMemory)
     {
         var ioas = NewIoas("a1");
         ioas.Tell(new AllowIovas("a1", [new IovaSpan(0x40000000, 0x4fffffff)]));
-        ExpectMsg<AllowIovasResult>(r => r.Errno == Errno.Ok);
+        ExpectMsg<AllowIovasResult>(r => r.Errno == 0);
         ioas.Tell(new MapRange("a1", 0x1000000, Page, RW, false, 0));
-        ExpectMsg<MapResult>(r => r.Errno == Errno.Ok && r.Iova == 0x40000000);
+        ExpectMsg<MapResult>(r => r.Errno == 0 && r.Iova == 0x40000000);
     }
 
     [Fact]
@@ -119,7 +118,7 @@ public sealed class IoasSpecs() : TestKit(SpecConfig.InMemory)
     {
         var ioas = NewIoas("r1");
         ioas.Tell(new AllowIovas("r1", [new IovaSpan(0, 0xffffffff)]));
-        ExpectMsg<AllowIovasResult>(r => r.Errno == Errno.Ok);
+        ExpectMsg<AllowIovasResult>(r => r.Errno == 0);
         ioas.Tell(new AddReserved("r1", "dev-1", [new IovaSpan(0xfee00000, 0xfeefffff)]));
         ExpectMsg<ReservedResult>(r => r.Errno == Errno.EADDRINUSE);
     }
@@ -129,9 +128,9 @@ public sealed class IoasSpecs() : TestKit(SpecConfig.InMemory)
     {
         var ioas = NewIoas("r2");
         ioas.Tell(new AddReserved("r2", "dev-1", [new IovaSpan(0xfee00000, 0xfeefffff)]));
-        ExpectMsg<ReservedResult>(r => r.Errno == Errno.Ok);
+        ExpectMsg<ReservedResult>(r => r.Errno == 0);
         ioas.Tell(new RaiseAlignment("r2", "hwpt-1", Page));
-        ExpectMsg<AlignmentResult>(r => r.Errno == Errno.Ok && r.Alignment == Page);
+        ExpectMsg<AlignmentResult>(r => r.Errno == 0 && r.Alignment == Page);
         ioas.Tell(new GetIovaRanges("r2"));
         ExpectMsg<IovaRanges>(r => r.Alignment == Page && r.Ranges.SequenceEqual(new[]
             { new IovaSpan(0, 0xfedfffff), new IovaSpan(0xfef00000, ulong.MaxValue) }));
@@ -142,7 +141,7 @@ public sealed class IoasSpecs() : TestKit(SpecConfig.InMemory)
     {
         var ioas = NewIoas("r3");
         ioas.Tell(new MapRange("r3", 0x1000800, 0x800, RW, true, 0x800));
-        ExpectMsg<MapResult>(r => r.Errno == Errno.Ok);
+        ExpectMsg<MapResult>(r => r.Errno == 0);
         ioas.Tell(new RaiseAlignment("r3", "hwpt-1", Page));
         ExpectMsg<AlignmentResult>(r => r.Errno == Errno.EADDRINUSE && r.Alignment == 1);
     }
@@ -164,14 +163,14 @@ public sealed class IoasSpecs() : TestKit(SpecConfig.InMemory)
         var access = CreateTestProbe();
         MapFixed(ioas, "x1", 0, 2 * Page);
         ioas.Tell(new PinPages("x1", "acc-1", access.Ref, Page, Page, true));
-        ExpectMsg<PinResult>(r => r.Errno == Errno.Ok);
+        ExpectMsg<PinResult>(r => r.Errno == 0);
         ioas.Tell(new UnmapRange("x1", 0, 2 * Page));
         access.ExpectMsg<AccessUnmapRequested>(n => n.Iova == 0 && n.Length == 2 * Page);
         ExpectNoMsg(TimeSpan.FromMilliseconds(100));
         ioas.Tell(new UnpinPages("x1", "acc-1", Page, Page), access.Ref);
-        access.ExpectMsg<UnpinResult>(r => r.Errno == Errno.Ok);
+        access.ExpectMsg<UnpinResult>(r => r.Errno == 0);
         ioas.Tell(new AccessUnmapDone("x1", "acc-1"), access.Ref);
-        ExpectMsg<UnmapResult>(r => r.Errno == Errno.Ok && r.Unmapped == 2 * Page);
+        ExpectMsg<UnmapResult>(r => r.Errno == 0 && r.Unmapped == 2 * Page);
     }
 
     [Fact]
@@ -181,12 +180,12 @@ public sealed class IoasSpecs() : TestKit(SpecConfig.InMemory)
         var access = CreateTestProbe();
         MapFixed(ioas, "x2", 0, Page);
         ioas.Tell(new PinPages("x2", "acc-1", access.Ref, 0, Page, false));
-        ExpectMsg<PinResult>(r => r.Errno == Errno.Ok);
+        ExpectMsg<PinResult>(r => r.Errno == 0);
         ioas.Tell(new UnmapRange("x2", 0, Page));
         ioas.Tell(new MapRange("x2", 0x2000000, Page, RW, true, Page));
         access.ExpectMsg<AccessUnmapRequested>();
         ioas.Tell(new AccessUnmapDone("x2", "acc-1"), access.Ref);
         ExpectMsg<UnmapResult>(r => r.Errno == Errno.EBUSY && r.Unmapped == 0);
-        ExpectMsg<MapResult>(r => r.Errno == Errno.Ok && r.Iova == Page);
+        ExpectMsg<MapResult>(r => r.Errno == 0 && r.Iova == Page);
     }
 }

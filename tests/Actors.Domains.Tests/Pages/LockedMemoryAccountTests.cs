@@ -1,4 +1,3 @@
-using IommuActors.Domains;
 using IommuActors.Domains.Ioas;
 using IommuActors.Domains.Pages;
 
@@ -10,7 +9,7 @@ public sealed class LockedMemoryAccountTests
     public void A_charge_over_the_limit_fails_with_ENOMEM_and_changes_nothing()
     {
         var account = new LockedMemoryAccount(10);
-        Assert.Equal(Errno.Ok, account.Charge(8));
+        Assert.Equal(0, account.Charge(8));
         Assert.Equal(Errno.ENOMEM, account.Charge(3));
         Assert.Equal(8UL, account.Charged);
     }
@@ -28,7 +27,7 @@ public sealed class LockedMemoryAccountTests
     public void A_range_straddling_a_page_boundary_is_charged_for_both_pages()
     {
         var t = new IoPageTable(new LockedMemoryAccount(100));
-        Assert.Equal(Errno.Ok, t.Map("a", 4000, 200, Protection.Read, 4000, out _));
+        Assert.Equal(0, t.Map("a", 4000, 200, Protection.Read, 4000, out _));
         Assert.Equal(2UL, t.Account.Charged);
     }
 
@@ -36,12 +35,12 @@ public sealed class LockedMemoryAccountTests
     public void Per_process_mode_charges_the_process_not_the_user_and_cannot_switch_while_charged()
     {
         var account = new LockedMemoryAccount(10, "uid-1000", "pid-42");
-        Assert.Equal(Errno.Ok, account.SetMode(RlimitMode.PerProcess));
-        Assert.Equal(Errno.Ok, account.Charge(4));
+        Assert.Equal(0, account.SetMode(RlimitMode.PerProcess));
+        Assert.Equal(0, account.Charge(4));
         Assert.Equal(4UL, account.ChargedTo("pid-42"));
         Assert.Equal(0UL, account.ChargedTo("uid-1000"));
         Assert.Equal(Errno.EBUSY, account.SetMode(RlimitMode.PerUser));
         account.Uncharge(4);
-        Assert.Equal(Errno.Ok, account.SetMode(RlimitMode.PerUser));
+        Assert.Equal(0, account.SetMode(RlimitMode.PerUser));
     }
 }
