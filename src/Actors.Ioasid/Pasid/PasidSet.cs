@@ -1,3 +1,5 @@
+using System.Collections.Immutable;
+
 namespace IommuActors.Ioasid.Pasid;
 
 public enum PasidState
@@ -19,10 +21,15 @@ public enum FreeOutcome
 
 public sealed record PasidEntry(int Pasid, PasidState State, int Refs, int Binds, int? Spid, bool AwaitingAcks);
 
+/// <summary>What one holder (a subscriber, a device binding, or "" for the user) holds on one PASID.</summary>
+public sealed record PasidHold(int Pasid, string Holder, int Refs, int Binds, int? Spid, PasidState State);
+
 /// <summary>
 /// The PASIDs of one set (one VM): quota, per-PASID state and references, bind counts (level
 /// semantics: first bind / last unbind), and the SPID (guest PASID) alias with no duplicates.
 /// A FREE_PENDING PASID still counts against the quota until it is reclaimed.
+/// References and binds are counted per holder ("" is the user, who holds the allocation's
+/// reference), so a subscriber that lost its memory can ask the set what it holds.
 /// </summary>
 public sealed class PasidSet
 {
@@ -33,10 +40,13 @@ public sealed class PasidSet
         public int Binds;
         public int? Spid;
         public bool AwaitingAcks;
+        public readonly SortedDictionary<string, int> Held = new(StringComparer.Ordinal);
+        public readonly SortedDictionary<string, int> Bound = new(StringComparer.Ordinal);
     }
 
     private readonly SortedDictionary<int, Entry> _entries = new();
     private readonly Dictionary<int, int> _bySpid = new();
+    private readonly SortedSet<int> _quarantinedAway = new();
 
     public PasidSet(string key, int quota)
     {
@@ -54,6 +64,22 @@ public sealed class PasidSet
 
     public IReadOnlyList<PasidEntry> Entries() => _entries.Keys.Select(p => Find(p)!).ToList();
 
+    /// <summary>
+    /// PASIDs this set removed as quarantined; kept until the space is seen to hold them quarantined, so a
+    /// crash between the set's removal and the space's quarantine cannot turn into a release.
+    /// </summary>
+    public IReadOnlyCollection<int> QuarantinedAway => _quarantinedAway;
+
+    /// <summary>Every hold whose holder starts with <paramref name="holderPrefix"/> ("" for all), by PASID then holder.</summary>
+    public IReadOnlyList<PasidHold> Holds(string holderPrefix)
+    {
+        var holds = new List<PasidHold>();
+        foreach (var (pasid, e) in _entries)
+            foreach (var holder in e.Held.Keys.Union(e.Bound.Keys).Where(h => h.StartsWith(holderPrefix, StringComparison.Ordinal)).Order(StringComparer.Ordinal))
+                holds.Add(new PasidHold(pasid, holder, e.Held.GetValueOrDefault(holder), e.Bound.GetValueOrDefault(holder), e.Spid, e.State));
+        return holds;
+    }
+
     public int AdjustQuota(int quota) => quota < _entries.Count || quota < 0 ? PasidErrno.EINVAL : Set(() => Quota = quota);
 
     /// <summary>Whether one more PASID fits the quota; ask before leasing from the space.</summary>
@@ -68,28 +94,34 @@ public sealed class PasidSet
             return PasidErrno.EEXIST;
         if (_entries.Count >= Quota)
             return PasidErrno.EDQUOT;
-        _entries[pasid] = new Entry { State = PasidState.Idle, Refs = 1 };
+        var entry = new Entry { State = PasidState.Idle, Refs = 1 };
+        entry.Held[""] = 1;
+        _entries[pasid] = entry;
+        _quarantinedAway.Remove(pasid);
         return PasidErrno.Ok;
     }
 
     /// <summary>Takes a reference; a FREE_PENDING PASID has left the set and is unobtainable.</summary>
-    public int Get(int pasid)
+    public int Get(int pasid, string holder = "")
     {
         var errno = Usable(pasid, out var e);
         if (errno != PasidErrno.Ok)
             return errno;
-        e!.Refs++;
+        Add(e!.Held, holder, 1);
+        e.Refs++;
         e.State = PasidState.Active;
         return PasidErrno.Ok;
     }
 
     /// <summary>Drops a reference. Reclaimable reports that the last reference of a FREE_PENDING PASID went and no acks are owed.</summary>
-    public (int Errno, bool Reclaimable) Put(int pasid)
+    public (int Errno, bool Reclaimable) Put(int pasid, string holder = "")
     {
         if (!_entries.TryGetValue(pasid, out var e))
             return (PasidErrno.ENOENT, false);
-        if (e.Refs == 0)
+        // A holder can only put what it took: one subscriber cannot drop another's reference.
+        if (e.Held.GetValueOrDefault(holder) == 0)
             return (PasidErrno.EINVAL, false);
+        Add(e.Held, holder, -1);
         e.Refs--;
         if (e.State == PasidState.Active && e.Refs <= 1 && e.Binds == 0)
             e.State = PasidState.Idle;
@@ -97,7 +129,7 @@ public sealed class PasidSet
     }
 
     /// <summary>Binds the PASID (device or page table), optionally attaching its SPID. FirstBind means BIND is published.</summary>
-    public (int Errno, bool FirstBind) Bind(int pasid, int? spid)
+    public (int Errno, bool FirstBind) Bind(int pasid, int? spid, string holder = "")
     {
         var errno = Usable(pasid, out var e);
         if (errno != PasidErrno.Ok)
@@ -113,19 +145,21 @@ public sealed class PasidSet
             e.Spid = s;
             _bySpid[s] = pasid;
         }
-        e!.Binds++;
+        Add(e!.Bound, holder, 1);
+        e.Binds++;
         e.Refs++;
         e.State = PasidState.Active;
         return (PasidErrno.Ok, e.Binds == 1);
     }
 
     /// <summary>Unbinds once; LastUnbind means UNBIND is published and the SPID is detached. Allowed while FREE_PENDING.</summary>
-    public (int Errno, bool LastUnbind, bool Reclaimable) Unbind(int pasid)
+    public (int Errno, bool LastUnbind, bool Reclaimable) Unbind(int pasid, string holder = "")
     {
         if (!_entries.TryGetValue(pasid, out var e))
             return (PasidErrno.ENOENT, false, false);
-        if (e.Binds == 0)
+        if (e.Bound.GetValueOrDefault(holder) == 0)
             return (PasidErrno.EINVAL, false, false);
+        Add(e.Bound, holder, -1);
         e.Binds--;
         e.Refs--;
         var last = e.Binds == 0;
@@ -140,13 +174,13 @@ public sealed class PasidSet
     }
 
     /// <summary>Finds the host PASID of a guest PASID, optionally taking a reference (VDCM programming a queue).</summary>
-    public (int Errno, int Pasid) FindBySpid(int spid, bool takeRef)
+    public (int Errno, int Pasid) FindBySpid(int spid, bool takeRef, string holder = "")
     {
         if (!_bySpid.TryGetValue(spid, out var pasid))
             return (PasidErrno.ENOENT, 0);
         if (takeRef)
         {
-            var errno = Get(pasid);
+            var errno = Get(pasid, holder);
             if (errno != PasidErrno.Ok)
                 return (errno, 0);
         }
@@ -165,8 +199,11 @@ public sealed class PasidSet
             return (PasidErrno.Ok, FreeOutcome.AlreadyPending, false);
         e.State = PasidState.FreePending;
         // The allocation's reference may already have been put by a misbehaving user; free still succeeds.
-        if (e.Refs > 0)
+        if (e.Held.GetValueOrDefault("") > 0)
+        {
+            Add(e.Held, "", -1);
             e.Refs--;
+        }
         e.AwaitingAcks = awaitAcks;
         return (PasidErrno.Ok, FreeOutcome.NowPending, IsReclaimable(e));
     }
@@ -181,13 +218,46 @@ public sealed class PasidSet
     }
 
     /// <summary>Removes a reclaimed (or quarantined) PASID from the set; its return to the space is the caller's.</summary>
-    public int Remove(int pasid)
+    public int Remove(int pasid, bool quarantined = false)
     {
         if (!_entries.Remove(pasid, out var e))
             return PasidErrno.ENOENT;
         if (e.Spid is { } s)
             _bySpid.Remove(s);
+        if (quarantined)
+            _quarantinedAway.Add(pasid);
         return PasidErrno.Ok;
+    }
+
+    /// <summary>The space holds the PASID quarantined (or no longer under this set): nothing left to remember.</summary>
+    public void QuarantineSettled(int pasid) => _quarantinedAway.Remove(pasid);
+
+    public PasidSetProtocol.SetSnapshot Snapshot() => new(Quota,
+        _entries.Select(kv => new PasidSetProtocol.SetSnapshotEntry(kv.Key, kv.Value.State, kv.Value.Spid ?? 0, kv.Value.AwaitingAcks,
+            kv.Value.Held.ToImmutableDictionary(StringComparer.Ordinal), kv.Value.Bound.ToImmutableDictionary(StringComparer.Ordinal))).ToImmutableArray(),
+        _quarantinedAway.ToImmutableArray());
+
+    /// <summary>Replaces the whole state with a snapshot's; the events after it are applied on top.</summary>
+    public void Restore(PasidSetProtocol.SetSnapshot snapshot)
+    {
+        _entries.Clear();
+        _bySpid.Clear();
+        _quarantinedAway.Clear();
+        Quota = snapshot.Quota;
+        foreach (var s in snapshot.Entries)
+        {
+            var e = new Entry { State = s.State, Spid = s.Spid == 0 ? null : s.Spid, AwaitingAcks = s.AwaitingAcks };
+            foreach (var (holder, n) in s.Held)
+                e.Held[holder] = n;
+            foreach (var (holder, n) in s.Bound)
+                e.Bound[holder] = n;
+            e.Refs = e.Held.Values.Sum() + e.Bound.Values.Sum();
+            e.Binds = e.Bound.Values.Sum();
+            _entries[s.Pasid] = e;
+            if (e.Spid is { } spid)
+                _bySpid[spid] = s.Pasid;
+        }
+        _quarantinedAway.UnionWith(snapshot.QuarantinedAway);
     }
 
     /// <summary>VM exit: frees every PASID not yet pending; returns those that became FREE_PENDING.</summary>
@@ -209,6 +279,15 @@ public sealed class PasidSet
         if (!_entries.TryGetValue(pasid, out e) || e.State == PasidState.FreePending)
             return PasidErrno.ENOENT;
         return PasidErrno.Ok;
+    }
+
+    private static void Add(SortedDictionary<string, int> counts, string holder, int delta)
+    {
+        var n = counts.GetValueOrDefault(holder) + delta;
+        if (n == 0)
+            counts.Remove(holder);
+        else
+            counts[holder] = n;
     }
 
     private static int Set(Action a)

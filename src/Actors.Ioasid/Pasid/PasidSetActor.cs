@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using Akka.Actor;
+using Akka.Event;
 using Akka.Persistence;
 using static IommuActors.Ioasid.Pasid.PasidSetProtocol;
 using static IommuActors.Ioasid.Pasid.PasidSpaceProtocol;
@@ -10,6 +11,7 @@ namespace IommuActors.Ioasid.Pasid;
 /// One VM's PASID set. Leases PASIDs from the space, keeps refs/binds/SPIDs in a <see cref="PasidSet"/>,
 /// publishes IOASID events to the bus, and returns a freed PASID to the space only when every reference
 /// is gone and every subscriber acknowledged (or quarantines it when acknowledgements time out).
+/// After recovery it reconciles with the space before serving anything (see <see cref="Reconcile"/>).
 /// </summary>
 public sealed class PasidSetActor : ReceivePersistentActor
 {
@@ -17,34 +19,58 @@ public sealed class PasidSetActor : ReceivePersistentActor
     private readonly IActorRef _space;
     private readonly IActorRef _bus;
     private readonly PasidSet _set;
+    private readonly int _snapshotEvery;
     private readonly Queue<IActorRef> _leasesInFlight = new();
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private long _lastSnapshot;
 
-    public static Props Props(string key, int quota, IActorRef space, IActorRef bus) =>
-        Akka.Actor.Props.Create(() => new PasidSetActor(key, quota, space, bus));
+    public static Props Props(string key, int quota, IActorRef space, IActorRef bus, int snapshotEvery = 1000) =>
+        Akka.Actor.Props.Create(() => new PasidSetActor(key, quota, space, bus, snapshotEvery));
 
-    public PasidSetActor(string key, int quota, IActorRef space, IActorRef bus)
+    public PasidSetActor(string key, int quota, IActorRef space, IActorRef bus, int snapshotEvery)
     {
         _key = key;
         _space = space;
         _bus = bus;
         _set = new PasidSet(key, quota);
+        _snapshotEvery = Math.Max(1, snapshotEvery);
         PersistenceId = key;
 
+        Recover<SnapshotOffer>(o =>
+        {
+            _set.Restore((SetSnapshot)o.Snapshot);
+            _lastSnapshot = o.Metadata.SequenceNr;
+        });
         Recover<SetPasidAdmitted>(e => _set.Admit(e.Pasid));
         Recover<SetPasidGot>(e => _set.Get(e.Pasid));
         Recover<SetPasidPut>(e => _set.Put(e.Pasid));
         Recover<SetPasidBound>(e => _set.Bind(e.Pasid, e.Spid == 0 ? null : e.Spid));
         Recover<SetPasidUnbound>(e => _set.Unbind(e.Pasid));
+        Recover<SetPasidGotBy>(e => _set.Get(e.Pasid, e.Holder));
+        Recover<SetPasidPutBy>(e => _set.Put(e.Pasid, e.Holder));
+        Recover<SetPasidBoundBy>(e => _set.Bind(e.Pasid, e.Spid == 0 ? null : e.Spid, e.Holder));
+        Recover<SetPasidUnboundBy>(e => _set.Unbind(e.Pasid, e.Holder));
         Recover<SetPasidFreed>(e => _set.Free(e.Pasid, awaitAcks: true));
         Recover<SetFreeAcked>(e => _set.Acknowledged(e.Pasid));
-        Recover<SetPasidRemoved>(e => _set.Remove(e.Pasid));
-        Recover<RecoveryCompleted>(_ => Resynchronise());
+        Recover<SetPasidRemoved>(e => _set.Remove(e.Pasid, e.Quarantined));
+        Recover<SetQuarantineSettled>(e => _set.QuarantineSettled(e.Pasid));
+        Recover<RecoveryCompleted>(_ =>
+        {
+            _space.Tell(new GetLeases(_key));
+            Become(Reconciling);
+        });
+        Active();
+    }
 
+    public override string PersistenceId { get; }
+
+    private void Active()
+    {
         Command<AllocPasid>(_ => Alloc());
         Command<PasidLeased>(Leased);
         Command<LeaseFailed>(m => _leasesInFlight.Dequeue().Tell(new PasidAllocated(_key, 0, m.Errno)));
         Command<FreePasid>(m => Free(m.Pasid));
-        Command<GetPasid>(m => Simple("get", m.Pasid, _set.Get(m.Pasid), new SetPasidGot(m.Pasid)));
+        Command<GetPasid>(m => Simple("get", m.Pasid, _set.Get(m.Pasid, m.Holder), new SetPasidGotBy(m.Pasid, m.Holder)));
         Command<PutPasid>(Put);
         Command<BindPasid>(Bind);
         Command<UnbindPasid>(Unbind);
@@ -52,11 +78,62 @@ public sealed class PasidSetActor : ReceivePersistentActor
         Command<FreeSet>(_ => FreeAll());
         Command<FreeAcknowledged>(Acked);
         Command<FreeAckTimedOut>(m => TimedOut(m.Pasid));
-        Command<SpaceResult>(_ => { });
+        Command<SpaceResult>(SpaceAnswered);
         Command<GetSet>(_ => Sender.Tell(State()));
+        Command<GetHolds>(m => Sender.Tell(new Holds(_key, m.HolderPrefix, _set.Holds(m.HolderPrefix)
+            .Select(h => new SetHold(h.Pasid, h.Holder, h.Refs, h.Binds, h.Spid ?? 0, h.State)).ToImmutableArray())));
+        SnapshotHousekeeping();
     }
 
-    public override string PersistenceId { get; }
+    // Nothing is served until the space's view and the journal's agree; commands wait in the stash.
+    private void Reconciling()
+    {
+        Command<Leases>(Reconcile);
+        SnapshotHousekeeping();
+        CommandAny(_ => Stash.Stash());
+    }
+
+    private void SnapshotHousekeeping()
+    {
+        Command<SaveSnapshotSuccess>(m =>
+        {
+            DeleteMessages(m.Metadata.SequenceNr);
+            DeleteSnapshots(new SnapshotSelectionCriteria(m.Metadata.SequenceNr - 1));
+        });
+        Command<SaveSnapshotFailure>(_ => { });
+        Command<DeleteMessagesSuccess>(_ => { });
+        Command<DeleteMessagesFailure>(_ => { });
+        Command<DeleteSnapshotsSuccess>(_ => { });
+        Command<DeleteSnapshotsFailure>(_ => { });
+    }
+
+    /// <summary>
+    /// The crash windows: the space persisted a lease whose answer never reached the set, or the set persisted a
+    /// removal whose release (or quarantine) never reached the space. Either way the space names this set as owner
+    /// of a PASID the set does not hold; it goes back (quarantined if the set quarantined it), so none is lost.
+    /// The reverse (the set holds what the space does not give it) cannot arise: a set admits only what the space
+    /// journaled, and the space drops ownership only on this set's word after the set journaled the removal.
+    /// Then FREEs still waiting for acknowledgements are published again and reclaimable PASIDs go back.
+    /// </summary>
+    private void Reconcile(Leases m)
+    {
+        var leased = m.Leased.ToHashSet();
+        foreach (var pasid in m.Leased.Where(p => _set.Find(p) is null))
+            _space.Tell(_set.QuarantinedAway.Contains(pasid) ? new QuarantinePasid(_key, pasid) : new ReleasePasid(_key, pasid));
+        var settled = _set.QuarantinedAway.Where(p => !leased.Contains(p)).ToList();
+        foreach (var pasid in settled)
+            _set.QuarantineSettled(pasid);
+        foreach (var entry in _set.Entries().Where(e => !leased.Contains(e.Pasid)))
+            _log.Warning("{0}: PASID {1} is in the set but the space does not lease it to the set", _key, entry.Pasid);
+        PersistAll(settled.Select(p => new SetQuarantineSettled(p)), _ => { });
+        DeferAsync(settled, _ =>
+        {
+            MaybeSnapshot();
+            Become(Active);
+            Resynchronise();
+            Stash.UnstashAll();
+        });
+    }
 
     private SetState State() => new(_key, _set.Quota, _set.Entries()
         .Select(e => new SetEntry(e.Pasid, e.State, e.Refs, e.Binds, e.Spid ?? 0, e.AwaitingAcks)).ToImmutableArray());
@@ -77,7 +154,7 @@ public sealed class PasidSetActor : ReceivePersistentActor
     {
         var requester = _leasesInFlight.Dequeue();
         _set.Admit(m.Pasid);
-        Persist(new SetPasidAdmitted(m.Pasid), _ =>
+        Save(new SetPasidAdmitted(m.Pasid), () =>
         {
             Publish(IoasidEventKind.Alloc, m.Pasid, 0);
             requester.Tell(new PasidAllocated(_key, m.Pasid, PasidErrno.Ok));
@@ -93,7 +170,7 @@ public sealed class PasidSetActor : ReceivePersistentActor
             sender.Tell(new PasidResult(_key, "free", pasid, errno));
             return;
         }
-        Persist(new SetPasidFreed(pasid), _ =>
+        Save(new SetPasidFreed(pasid), () =>
         {
             Publish(IoasidEventKind.Free, pasid, 0);
             sender.Tell(new PasidResult(_key, "free", pasid, PasidErrno.Ok));
@@ -105,13 +182,13 @@ public sealed class PasidSetActor : ReceivePersistentActor
     private void Put(PutPasid m)
     {
         var sender = Sender;
-        var (errno, reclaimable) = _set.Put(m.Pasid);
+        var (errno, reclaimable) = _set.Put(m.Pasid, m.Holder);
         if (errno != PasidErrno.Ok)
         {
             sender.Tell(new PasidResult(_key, "put", m.Pasid, errno));
             return;
         }
-        Persist(new SetPasidPut(m.Pasid), _ =>
+        Save(new SetPasidPutBy(m.Pasid, m.Holder), () =>
         {
             sender.Tell(new PasidResult(_key, "put", m.Pasid, PasidErrno.Ok));
             if (reclaimable)
@@ -122,14 +199,14 @@ public sealed class PasidSetActor : ReceivePersistentActor
     private void Bind(BindPasid m)
     {
         var sender = Sender;
-        var (errno, first) = _set.Bind(m.Pasid, m.Spid == 0 ? null : m.Spid);
+        var (errno, first) = _set.Bind(m.Pasid, m.Spid == 0 ? null : m.Spid, m.Holder);
         if (errno != PasidErrno.Ok)
         {
             sender.Tell(new PasidResult(_key, "bind", m.Pasid, errno));
             return;
         }
         var spid = _set.Find(m.Pasid)!.Spid ?? 0;
-        Persist(new SetPasidBound(m.Pasid, m.Spid), _ =>
+        Save(new SetPasidBoundBy(m.Pasid, m.Spid, m.Holder), () =>
         {
             // Level semantics: only the first bind is published.
             if (first)
@@ -142,13 +219,13 @@ public sealed class PasidSetActor : ReceivePersistentActor
     {
         var sender = Sender;
         var spid = _set.Find(m.Pasid)?.Spid ?? 0;
-        var (errno, last, reclaimable) = _set.Unbind(m.Pasid);
+        var (errno, last, reclaimable) = _set.Unbind(m.Pasid, m.Holder);
         if (errno != PasidErrno.Ok)
         {
             sender.Tell(new PasidResult(_key, "unbind", m.Pasid, errno));
             return;
         }
-        Persist(new SetPasidUnbound(m.Pasid), _ =>
+        Save(new SetPasidUnboundBy(m.Pasid, m.Holder), () =>
         {
             if (last)
                 Publish(IoasidEventKind.Unbind, m.Pasid, spid);
@@ -161,11 +238,11 @@ public sealed class PasidSetActor : ReceivePersistentActor
     private void Find(FindBySpid m)
     {
         var sender = Sender;
-        var (errno, pasid) = _set.FindBySpid(m.Spid, m.TakeRef);
+        var (errno, pasid) = _set.FindBySpid(m.Spid, m.TakeRef, m.Holder);
         if (errno != PasidErrno.Ok || !m.TakeRef)
             sender.Tell(new SpidFound(_key, m.Spid, pasid, errno));
         else
-            Persist(new SetPasidGot(pasid), _ => sender.Tell(new SpidFound(_key, m.Spid, pasid, PasidErrno.Ok)));
+            Save(new SetPasidGotBy(pasid, m.Holder), () => sender.Tell(new SpidFound(_key, m.Spid, pasid, PasidErrno.Ok)));
     }
 
     private void FreeAll()
@@ -176,6 +253,7 @@ public sealed class PasidSetActor : ReceivePersistentActor
         PersistAll(freed.Select(p => new SetPasidFreed(p)), _ => { });
         DeferAsync(freed, _ =>
         {
+            MaybeSnapshot();
             foreach (var pasid in freed)
                 Publish(IoasidEventKind.Free, pasid, 0);
             Publish(IoasidEventKind.SetFreed, 0, 0);
@@ -190,7 +268,7 @@ public sealed class PasidSetActor : ReceivePersistentActor
         if (!_set.Acknowledged(m.Pasid) && _set.Find(m.Pasid) is not { State: PasidState.FreePending })
             return;
         var reclaimable = _set.IsReclaimable(m.Pasid);
-        Persist(new SetFreeAcked(m.Pasid), _ =>
+        Save(new SetFreeAcked(m.Pasid), () =>
         {
             if (reclaimable)
                 Reclaim(m.Pasid);
@@ -199,16 +277,25 @@ public sealed class PasidSetActor : ReceivePersistentActor
 
     private void TimedOut(int pasid)
     {
-        if (_set.Remove(pasid) != PasidErrno.Ok)
+        if (_set.Remove(pasid, quarantined: true) != PasidErrno.Ok)
             return;
-        Persist(new SetPasidRemoved(pasid, Quarantined: true), _ => _space.Tell(new QuarantinePasid(_key, pasid)));
+        Save(new SetPasidRemoved(pasid, Quarantined: true), () => _space.Tell(new QuarantinePasid(_key, pasid)));
     }
 
     private void Reclaim(int pasid)
     {
         if (_set.Remove(pasid) != PasidErrno.Ok)
             return;
-        Persist(new SetPasidRemoved(pasid, Quarantined: false), _ => _space.Tell(new ReleasePasid(_key, pasid)));
+        Save(new SetPasidRemoved(pasid, Quarantined: false), () => _space.Tell(new ReleasePasid(_key, pasid)));
+    }
+
+    private void SpaceAnswered(SpaceResult r)
+    {
+        if (r is { Operation: "quarantine", Errno: PasidErrno.Ok } && _set.QuarantinedAway.Contains(r.Pasid))
+        {
+            _set.QuarantineSettled(r.Pasid);
+            Save(new SetQuarantineSettled(r.Pasid), () => { });
+        }
     }
 
     private void Simple(string operation, int pasid, int errno, object evt)
@@ -217,7 +304,7 @@ public sealed class PasidSetActor : ReceivePersistentActor
         if (errno != PasidErrno.Ok)
             sender.Tell(new PasidResult(_key, operation, pasid, errno));
         else
-            Persist(evt, _ => sender.Tell(new PasidResult(_key, operation, pasid, PasidErrno.Ok)));
+            Save(evt, () => sender.Tell(new PasidResult(_key, operation, pasid, PasidErrno.Ok)));
     }
 
     // A FREE still waiting for acknowledgements when the set went down is published again; subscribers treat a repeat as done.
@@ -227,6 +314,22 @@ public sealed class PasidSetActor : ReceivePersistentActor
             Publish(IoasidEventKind.Free, entry.Pasid, 0);
         foreach (var entry in _set.Entries().Where(e => _set.IsReclaimable(e.Pasid)))
             Reclaim(entry.Pasid);
+    }
+
+    // The in-memory change is made before persisting so the next command sees it; the snapshot is taken first
+    // thing in the handler, when memory holds exactly what the journal holds.
+    private void Save<TEvent>(TEvent evt, Action then) where TEvent : notnull => Persist(evt, _ =>
+    {
+        MaybeSnapshot();
+        then();
+    });
+
+    private void MaybeSnapshot()
+    {
+        if (LastSequenceNr - _lastSnapshot < _snapshotEvery)
+            return;
+        _lastSnapshot = LastSequenceNr;
+        SaveSnapshot(_set.Snapshot());
     }
 
     private void Publish(IoasidEventKind kind, int pasid, int spid) =>

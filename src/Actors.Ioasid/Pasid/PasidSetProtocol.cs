@@ -3,7 +3,10 @@ using IommuActors.Core.Messaging;
 
 namespace IommuActors.Ioasid.Pasid;
 
-/// <summary>The vocabulary of one PASID set entity (EntityId "pasid-set-&lt;vm&gt;"). Spid 0 means "no SPID".</summary>
+/// <summary>
+/// The vocabulary of one PASID set entity (EntityId "pasid-set-&lt;vm&gt;"). Spid 0 means "no SPID".
+/// Holder names who takes a reference or a bind ("" is the user); a holder puts and unbinds only its own.
+/// </summary>
 public static class PasidSetProtocol
 {
     public static string KeyOf(string vm) => $"pasid-set-{vm}";
@@ -12,15 +15,15 @@ public static class PasidSetProtocol
     public sealed record PasidAllocated(string EntityId, int Pasid, int Errno) : IClusterMessage;
 
     public sealed record FreePasid(string EntityId, int Pasid) : IEntityMessage;
-    public sealed record GetPasid(string EntityId, int Pasid) : IEntityMessage;
-    public sealed record PutPasid(string EntityId, int Pasid) : IEntityMessage;
-    public sealed record BindPasid(string EntityId, int Pasid, int Spid) : IEntityMessage;
-    public sealed record UnbindPasid(string EntityId, int Pasid) : IEntityMessage;
+    public sealed record GetPasid(string EntityId, int Pasid, string Holder = "") : IEntityMessage;
+    public sealed record PutPasid(string EntityId, int Pasid, string Holder = "") : IEntityMessage;
+    public sealed record BindPasid(string EntityId, int Pasid, int Spid, string Holder = "") : IEntityMessage;
+    public sealed record UnbindPasid(string EntityId, int Pasid, string Holder = "") : IEntityMessage;
 
     /// <summary>The answer to Free, Get, Put, Bind and Unbind: Operation names which.</summary>
     public sealed record PasidResult(string EntityId, string Operation, int Pasid, int Errno) : IClusterMessage;
 
-    public sealed record FindBySpid(string EntityId, int Spid, bool TakeRef) : IEntityMessage;
+    public sealed record FindBySpid(string EntityId, int Spid, bool TakeRef, string Holder = "") : IEntityMessage;
     public sealed record SpidFound(string EntityId, int Spid, int Pasid, int Errno) : IClusterMessage;
 
     /// <summary>VM exit: every PASID of the set is freed.</summary>
@@ -37,6 +40,12 @@ public static class PasidSetProtocol
     public sealed record SetState(string EntityId, int Quota, ImmutableArray<SetEntry> Entries) : IClusterMessage;
     public sealed record SetEntry(int Pasid, PasidState State, int Refs, int Binds, int Spid, bool AwaitingAcks);
 
+    /// <summary>Re-synchronisation of a restarted subscriber: what holders starting with HolderPrefix hold ("" for all).</summary>
+    public sealed record GetHolds(string EntityId, string HolderPrefix) : IEntityMessage;
+    public sealed record Holds(string EntityId, string HolderPrefix, ImmutableArray<SetHold> Entries) : IClusterMessage;
+    public sealed record SetHold(int Pasid, string Holder, int Refs, int Binds, int Spid, PasidState State);
+
+    // Journal events. The first eight are the anonymous (holder "") forms written before holders existed.
     public sealed record SetPasidAdmitted(int Pasid) : IPersistedEvent;
     public sealed record SetPasidGot(int Pasid) : IPersistedEvent;
     public sealed record SetPasidPut(int Pasid) : IPersistedEvent;
@@ -45,4 +54,15 @@ public static class PasidSetProtocol
     public sealed record SetPasidFreed(int Pasid) : IPersistedEvent;
     public sealed record SetFreeAcked(int Pasid) : IPersistedEvent;
     public sealed record SetPasidRemoved(int Pasid, bool Quarantined) : IPersistedEvent;
+    public sealed record SetPasidGotBy(int Pasid, string Holder) : IPersistedEvent;
+    public sealed record SetPasidPutBy(int Pasid, string Holder) : IPersistedEvent;
+    public sealed record SetPasidBoundBy(int Pasid, int Spid, string Holder) : IPersistedEvent;
+    public sealed record SetPasidUnboundBy(int Pasid, string Holder) : IPersistedEvent;
+
+    /// <summary>The space holds a PASID this set quarantined (or no longer counts it as the set's): forget it.</summary>
+    public sealed record SetQuarantineSettled(int Pasid) : IPersistedEvent;
+
+    public sealed record SetSnapshotEntry(int Pasid, PasidState State, int Spid, bool AwaitingAcks,
+        ImmutableDictionary<string, int> Held, ImmutableDictionary<string, int> Bound);
+    public sealed record SetSnapshot(int Quota, ImmutableArray<SetSnapshotEntry> Entries, ImmutableArray<int> QuarantinedAway) : IPersistedSnapshot;
 }

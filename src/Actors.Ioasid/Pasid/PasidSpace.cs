@@ -1,4 +1,5 @@
 using System.Collections;
+using System.Collections.Immutable;
 
 namespace IommuActors.Ioasid.Pasid;
 
@@ -38,6 +39,9 @@ public sealed class PasidSpace
     public IReadOnlyCollection<int> QuarantinedPasids => _quarantined;
 
     public string? OwnerOf(int pasid) => _owners.GetValueOrDefault(pasid);
+
+    /// <summary>The PASIDs leased to <paramref name="owner"/>, ascending.</summary>
+    public IReadOnlyList<int> LeasesOf(string owner) => _owners.Where(kv => kv.Value == owner).Select(kv => kv.Key).Order().ToList();
     public bool IsQuarantined(int pasid) => _quarantined.Contains(pasid);
 
     /// <summary>Leases one PASID to <paramref name="owner"/>: the lowest free one at or after the cursor, wrapping.</summary>
@@ -107,6 +111,28 @@ public sealed class PasidSpace
             return PasidErrno.ENOENT;
         _taken[pasid] = false;
         return PasidErrno.Ok;
+    }
+
+    public PasidSpaceProtocol.SpaceSnapshot Snapshot() =>
+        new(_owners.ToImmutableDictionary(), _quarantined.Order().ToImmutableArray(), _cursor);
+
+    /// <summary>Replaces the whole state with a snapshot's, cursor included, so the next lease is the one it would have been.</summary>
+    public void Restore(PasidSpaceProtocol.SpaceSnapshot snapshot)
+    {
+        _taken.SetAll(false);
+        _owners.Clear();
+        _quarantined.Clear();
+        foreach (var (pasid, owner) in snapshot.Owners)
+        {
+            _taken[pasid] = true;
+            _owners[pasid] = owner;
+        }
+        foreach (var pasid in snapshot.Quarantined)
+        {
+            _taken[pasid] = true;
+            _quarantined.Add(pasid);
+        }
+        _cursor = snapshot.Cursor;
     }
 
     private int CheckOwner(string owner, int pasid)

@@ -5,19 +5,30 @@ using static IommuActors.Ioasid.Pasid.PasidSpaceProtocol;
 
 namespace IommuActors.Ioasid.Pasid;
 
-/// <summary>Owns the system PASID space; persists every lease, release and quarantine before answering.</summary>
+/// <summary>
+/// Owns the system PASID space; persists every lease, release and quarantine before answering, and
+/// snapshots every <c>snapshotEvery</c> events, deleting the events and snapshots behind the newest one.
+/// </summary>
 public sealed class PasidSpaceActor : ReceivePersistentActor
 {
     private readonly PasidSpace _space;
+    private readonly int _snapshotEvery;
+    private long _lastSnapshot;
 
-    public static Props Props(string id, int first, int last, int capacity) =>
-        Akka.Actor.Props.Create(() => new PasidSpaceActor(id, first, last, capacity));
+    public static Props Props(string id, int first, int last, int capacity, int snapshotEvery = 1000) =>
+        Akka.Actor.Props.Create(() => new PasidSpaceActor(id, first, last, capacity, snapshotEvery));
 
-    public PasidSpaceActor(string id, int first, int last, int capacity)
+    public PasidSpaceActor(string id, int first, int last, int capacity, int snapshotEvery)
     {
         PersistenceId = $"pasid-space-{id}";
         _space = new PasidSpace(first, last, capacity);
+        _snapshotEvery = Math.Max(1, snapshotEvery);
 
+        Recover<SnapshotOffer>(o =>
+        {
+            _space.Restore((SpaceSnapshot)o.Snapshot);
+            _lastSnapshot = o.Metadata.SequenceNr;
+        });
         Recover<SpaceLeased>(e => _space.LeaseExact(e.Owner, e.Pasid));
         Recover<SpaceReleased>(e => _space.Release(_space.OwnerOf(e.Pasid) ?? "", e.Pasid));
         Recover<SpaceQuarantined>(e => _space.Quarantine(_space.OwnerOf(e.Pasid) ?? "", e.Pasid));
@@ -29,6 +40,18 @@ public sealed class PasidSpaceActor : ReceivePersistentActor
         Command<ClearQuarantine>(m => Change("clear-quarantine", m.Pasid, _space.ClearQuarantine(m.Pasid), new SpaceQuarantineCleared(m.Pasid)));
         Command<GetSpace>(_ => Sender.Tell(new SpaceState(_space.InUse,
             _space.Owners.ToImmutableDictionary(), _space.QuarantinedPasids.Order().ToImmutableArray())));
+        Command<GetLeases>(m => Sender.Tell(new Leases(m.Owner, _space.LeasesOf(m.Owner).ToImmutableArray(),
+            _space.QuarantinedPasids.Order().ToImmutableArray())));
+        Command<SaveSnapshotSuccess>(m =>
+        {
+            DeleteMessages(m.Metadata.SequenceNr);
+            DeleteSnapshots(new SnapshotSelectionCriteria(m.Metadata.SequenceNr - 1));
+        });
+        Command<SaveSnapshotFailure>(_ => { });
+        Command<DeleteMessagesSuccess>(_ => { });
+        Command<DeleteMessagesFailure>(_ => { });
+        Command<DeleteSnapshotsSuccess>(_ => { });
+        Command<DeleteSnapshotsFailure>(_ => { });
     }
 
     public override string PersistenceId { get; }
@@ -40,7 +63,11 @@ public sealed class PasidSpaceActor : ReceivePersistentActor
         if (errno != PasidErrno.Ok)
             sender.Tell(new LeaseFailed(m.Owner, errno));
         else
-            Persist(new SpaceLeased(m.Owner, pasid), _ => sender.Tell(new PasidLeased(m.Owner, pasid)));
+            Persist(new SpaceLeased(m.Owner, pasid), _ =>
+            {
+                MaybeSnapshot();
+                sender.Tell(new PasidLeased(m.Owner, pasid));
+            });
     }
 
     // The in-memory change is made first so a following command sees it; the reply waits for the journal.
@@ -50,6 +77,19 @@ public sealed class PasidSpaceActor : ReceivePersistentActor
         if (errno != PasidErrno.Ok)
             sender.Tell(new SpaceResult(operation, pasid, errno));
         else
-            Persist(evt, _ => sender.Tell(new SpaceResult(operation, pasid, PasidErrno.Ok)));
+            Persist(evt, _ =>
+            {
+                MaybeSnapshot();
+                sender.Tell(new SpaceResult(operation, pasid, PasidErrno.Ok));
+            });
+    }
+
+    // Called first thing in a persist handler, when memory holds exactly what the journal holds.
+    private void MaybeSnapshot()
+    {
+        if (LastSequenceNr - _lastSnapshot < _snapshotEvery)
+            return;
+        _lastSnapshot = LastSequenceNr;
+        SaveSnapshot(_space.Snapshot());
     }
 }

@@ -19,8 +19,14 @@ public static class PasidSpaceProtocol
     public sealed record GetSpace() : IClusterMessage;
     public sealed record SpaceState(int InUse, ImmutableDictionary<int, string> Owners, ImmutableArray<int> Quarantined) : IClusterMessage;
 
+    /// <summary>A recovering set's reconciliation: what the space says it owns, and what the space holds quarantined.</summary>
+    public sealed record GetLeases(string Owner) : IClusterMessage;
+    public sealed record Leases(string Owner, ImmutableArray<int> Leased, ImmutableArray<int> Quarantined) : IClusterMessage;
+
     public sealed record SpaceLeased(string Owner, int Pasid) : IPersistedEvent;
     public sealed record SpaceReleased(int Pasid) : IPersistedEvent;
     public sealed record SpaceQuarantined(int Pasid) : IPersistedEvent;
     public sealed record SpaceQuarantineCleared(int Pasid) : IPersistedEvent;
+
+    public sealed record SpaceSnapshot(ImmutableDictionary<int, string> Owners, ImmutableArray<int> Quarantined, int Cursor) : IPersistedSnapshot;
 }
