@@ -10,6 +10,8 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
+#include "check.h"
+
 #define IOMMU_IOAS_ALLOC	_IO(';', 0x81)
 #define VFIO_CHECK_EXTENSION	_IO(';', 101)
 #define TEST_MEMCOPY		_IO(';', 0xf0)
@@ -63,38 +65,6 @@ struct test_fd_kind {
 	int32_t fd;
 	uint32_t out_kind;
 };
-
-static int test_failures;
-
-#define CHECK(cond)								\
-	do {									\
-		if (!(cond)) {							\
-			fprintf(stderr, "%s:%d: check failed: %s (errno %d %s)\n",	\
-				__FILE__, __LINE__, #cond, errno, strerror(errno));	\
-			test_failures++;					\
-		}								\
-	} while (0)
-
-/* A call that must fail with exactly err. */
-#define CHECK_ERRNO(call, err)							\
-	do {									\
-		errno = 0;							\
-		long check_rc_ = (long)(call);					\
-		int check_errno_ = errno;					\
-		if (check_rc_ != -1 || check_errno_ != (err)) {			\
-			fprintf(stderr, "%s:%d: %s gave %ld errno %d (%s), wanted -1 errno %d (%s)\n", \
-				__FILE__, __LINE__, #call, check_rc_, check_errno_,	\
-				strerror(check_errno_), err, strerror(err));	\
-			test_failures++;					\
-		}								\
-	} while (0)
-
-static inline int test_result(const char *name)
-{
-	if (test_failures)
-		fprintf(stderr, "%s: %d check(s) failed\n", name, test_failures);
-	return test_failures ? 1 : 0;
-}
 
 static inline int fd_kind(int iommufd, int fd)
 {
