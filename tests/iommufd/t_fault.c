@@ -47,25 +47,30 @@ int main(void)
 	CHECK(queue > 2 && queue != fd && queue != dev);
 
 	struct iommu_hwpt_alloc alloc = {
-		.size = sizeof(alloc), .flags = IOMMU_HWPT_FAULT_ID_VALID, .dev_id = bind.out_devid,
+		.size = sizeof(alloc), .flags = IOMMU_HWPT_FAULT_ID_VALID | IOMMU_HWPT_ALLOC_PASID, .dev_id = bind.out_devid,
 		.pt_id = ioas.out_ioas_id, .fault_id = falloc.out_fault_id,
 	};
 	CHECK_OK(ioctl(fd, IOMMU_HWPT_ALLOC, &alloc));
 	struct vfio_device_attach_iommufd_pt attach = { .argsz = sizeof(attach), .pt_id = alloc.out_hwpt_id };
 	CHECK_OK(ioctl(dev, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &attach));
+	struct vfio_device_attach_iommufd_pt attach_pasid = {
+		.argsz = sizeof(attach_pasid), .flags = VFIO_DEVICE_ATTACH_PASID, .pt_id = alloc.out_hwpt_id, .pasid = 3,
+	};
+	CHECK_OK(ioctl(dev, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &attach_pasid));
 
 	/* Nothing pending: not readable, and a read returns 0 at once rather than blocking. */
 	struct iommu_hwpt_pgfault fault[2];
 	CHECK(!readable(queue));
 	CHECK(read(queue, fault, sizeof(fault[0])) == 0);
 
-	trigger(fd, bind.out_devid, 1, 2);
+	/* A request without a PASID goes to the RID attachment; one with PASID 3 to that PASID's. */
+	trigger(fd, bind.out_devid, 0, 2);
 	CHECK(readable(queue));
 	CHECK_ERRNO(read(queue, fault, sizeof(fault[0]) - 1), ESPIPE);
 	CHECK(read(queue, fault, sizeof(fault)) == (ssize_t)sizeof(fault[0]));
-	CHECK(fault[0].flags == (IOMMU_PGFAULT_FLAGS_PASID_VALID | IOMMU_PGFAULT_FLAGS_LAST_PAGE));
+	CHECK(fault[0].flags == IOMMU_PGFAULT_FLAGS_LAST_PAGE);
 	CHECK(fault[0].dev_id == bind.out_devid);
-	CHECK(fault[0].pasid == 1 && fault[0].grpid == 2);
+	CHECK(fault[0].grpid == 2);
 	CHECK(fault[0].perm == (IOMMU_PGFAULT_PERM_READ | IOMMU_PGFAULT_PERM_WRITE));
 	CHECK(fault[0].addr == 0xdeadbeaf);
 	CHECK(fault[0].cookie != 0);
@@ -88,6 +93,7 @@ int main(void)
 	struct pollfd p = { .fd = queue, .events = POLLIN };
 	CHECK(poll(&p, 1, 5000) == 1 && (p.revents & POLLIN));
 	CHECK(read(queue, fault, sizeof(fault)) == (ssize_t)sizeof(fault[0]));
+	CHECK(fault[0].flags == (IOMMU_PGFAULT_FLAGS_PASID_VALID | IOMMU_PGFAULT_FLAGS_LAST_PAGE));
 	CHECK(fault[0].pasid == 3 && fault[0].grpid == 4);
 	response.cookie = fault[0].cookie;
 	CHECK(write(queue, &response, sizeof(response)) == (ssize_t)sizeof(response));
@@ -95,7 +101,10 @@ int main(void)
 	/* The fault object is in use by the HWPT; the HWPT by the device. */
 	struct iommu_destroy destroy = { .size = sizeof(destroy), .id = falloc.out_fault_id };
 	CHECK_ERRNO(ioctl(fd, IOMMU_DESTROY, &destroy), EBUSY);
-	struct vfio_device_detach_iommufd_pt detach = { .argsz = sizeof(detach) };
+	struct vfio_device_detach_iommufd_pt detach = { .argsz = sizeof(detach), .flags = VFIO_DEVICE_DETACH_PASID, .pasid = 3 };
+	CHECK_OK(ioctl(dev, VFIO_DEVICE_DETACH_IOMMUFD_PT, &detach));
+	detach.flags = 0;
+	detach.pasid = 0;
 	CHECK_OK(ioctl(dev, VFIO_DEVICE_DETACH_IOMMUFD_PT, &detach));
 	destroy.id = alloc.out_hwpt_id;
 	CHECK_OK(ioctl(fd, IOMMU_DESTROY, &destroy));
