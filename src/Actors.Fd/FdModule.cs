@@ -1,3 +1,8 @@
+using Akka.Actor;
+using IommuActors.Fd.Devices;
+using IommuActors.Fd.Files;
+using IommuActors.Hardware.Platform;
+
 namespace IommuActors.Fd;
 
 /// <summary>What the host needs to wire the files of the emulator (iommufd contexts, device cdevs, queues).</summary>
@@ -5,4 +10,18 @@ public static class FdModule
 {
     /// <summary>The shard region of every open file, keyed by <see cref="Files.FileProtocol.IFileRequest.FileId"/>.</summary>
     public const string ShardRegion = "file";
+
+    /// <summary>Name of the one DMA ownership registry of the box (a cluster singleton on many nodes).</summary>
+    public const string OwnershipName = "dma-ownership";
+
+    /// <summary>Props of the DMA ownership registry; create one and pass it to <see cref="FileProps"/>.</summary>
+    public static Props OwnershipProps() => DmaOwnershipActor.Props();
+
+    /// <summary>
+    /// Props of the file entity named by the entity id. <paramref name="files"/> yields the file
+    /// region itself (asked when an entity starts, so the region may be created with this factory).
+    /// </summary>
+    public static Func<string, Props> FileProps(PlatformSpec platform, IActorRef units, Func<IActorRef> files,
+        IActorRef ownership, FdSettings? settings = null) =>
+        fileId => FileActor.Props(fileId, new FileCollaborators(platform, units, files(), ownership, settings ?? FdSettings.Default));
 }

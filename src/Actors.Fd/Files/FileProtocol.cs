@@ -43,7 +43,12 @@ public static class FileProtocol
     public sealed record Ioctl(string FileId, long Tag, uint Request, ulong Arg, byte[] Inline, IActorRef Client)
         : IFileRequest;
 
-    /// <summary>errno 0 and the bytes to write back at the argument (empty when none), or the errno and no change.</summary>
+    /// <summary>
+    /// errno 0 and the bytes to write back at the argument (empty when none), or the errno and no
+    /// change. Where the kernel copies a struct out and still fails (IOAS_IOVA_RANGES' EMSGSIZE,
+    /// HWPT_INVALIDATE, VFIO_IOMMU_UNMAP_DMA) the file writes it with <see cref="WriteMemory"/> at
+    /// Arg before answering, so Writeback stays empty on every failure.
+    /// </summary>
     public sealed record IoctlDone(string FileId, long Tag, int Errno, long ReturnValue, byte[] Writeback) : IClusterMessage;
 
     public sealed record Read(string FileId, long Tag, uint Count, IActorRef Client) : IFileRequest;
@@ -82,6 +87,15 @@ public static class FileProtocol
 
     /// <summary>The fd number the client chose, or an errno (EMFILE, ...) and no fd.</summary>
     public sealed record FdInstalled(long Tag, int Errno, int Fd) : IClusterMessage;
+
+    /// <summary>
+    /// An ioctl names another fd of the client (VFIO_DEVICE_BIND_IOMMUFD's iommufd): which open
+    /// file is it? Answered with <see cref="FdResolved"/> to the sender.
+    /// </summary>
+    public sealed record ResolveFd(long Tag, int Fd) : IClusterMessage;
+
+    /// <summary>The file id and the path it was opened with (an ioctl-made file: its anon_inode name), or EBADF when the fd is not open.</summary>
+    public sealed record FdResolved(long Tag, int Errno, string FileId, string Path) : IClusterMessage;
 
     /// <summary>The file became readable/writable (poll events, Linux numbering): FD_READY to every fd naming it.</summary>
     public sealed record FileReady(string FileId, uint Events) : IClusterMessage;

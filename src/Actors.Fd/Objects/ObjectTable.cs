@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using IommuActors.Uapi;
 
 namespace IommuActors.Fd.Objects;
 
@@ -37,6 +38,9 @@ public sealed class ObjectTable
     private uint _next = 1;
 
     public int Count => _objects.Count;
+
+    /// <summary>The ID the next <see cref="Add"/> hands out (0 when IDs ran out).</summary>
+    public uint NextFreeId => _freedBelowNext.Count > 0 ? _freedBelowNext.Min : _next > MaxId ? 0 : _next;
 
     public IEnumerable<ContextObject> Objects => _objects.Values;
 

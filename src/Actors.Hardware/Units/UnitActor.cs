@@ -65,6 +65,7 @@ public sealed class UnitActor : ReceivePersistentActor
             if (m.Pasid != NoPasid) _state.Iotlb.InvalidatePasid(m.Pasid);
             return new Done(unit);
         }));
+        Command<DetachPasid>(m => DetachPasidContexts(unit, m));
         Command<SetDirtyTracking>(m => Guarded(unit, _state.CheckDirty(m.DomainId), new DirtyTrackingSet(m.DomainId, m.Enabled), _ => new Done(unit)));
 
         Command<Invalidate>(m => Sender.Tell(new Invalidated(unit, m.Scope switch
@@ -136,6 +137,29 @@ public sealed class UnitActor : ReceivePersistentActor
                 _snapshotAt = LastSequenceNr;
                 SaveSnapshot(_state.Snapshot());
             }
+        });
+    }
+
+    private void DetachPasidContexts(string unit, DetachPasid m)
+    {
+        var sender = Sender;
+        var wanted = m.Devices.IsDefaultOrEmpty ? null : m.Devices.ToHashSet();
+        var detached = _state.Contexts.Keys
+            .Where(k => m.Pasid != NoPasid && k.Pasid == m.Pasid && (wanted is null || wanted.Contains(k.Pci)))
+            .Select(k => k.Pci).Order(StringComparer.Ordinal).ToImmutableArray();
+        if (detached.IsEmpty)
+        {
+            sender.Tell(new PasidDetached(unit, m.Pasid, [], _state.Iotlb.InvalidatePasid(m.Pasid)));
+            return;
+        }
+        var left = detached.Length;
+        PersistAll(detached.Select(pci => new DeviceDetached(pci, m.Pasid)), e =>
+        {
+            _state.Apply(e);
+            if (LastSequenceNr % _snapshotEvery == 0) SaveSnapshot(_state.Snapshot());
+            // The context entries go first, then the IOTLB is drained, as a driver's PASID teardown does.
+            if (--left == 0)
+                sender.Tell(new PasidDetached(unit, m.Pasid, detached, _state.Iotlb.InvalidatePasid(m.Pasid)));
         });
     }
 

@@ -43,6 +43,8 @@ public static class UnitProtocol
     public sealed record UnmapRange(string Unit, int DomainId, ulong Iova, ulong Length, bool Flush) : IEntityMessage { public string EntityId => Unit; }
     public sealed record AttachDevice(string Unit, string Pci, int Pasid, int DomainId) : IEntityMessage { public string EntityId => Unit; }
     public sealed record DetachDevice(string Unit, string Pci, int Pasid) : IEntityMessage { public string EntityId => Unit; }
+    /// <summary>PASID teardown for the IOASID driver: detach the PASID from the listed devices (every device when empty) and drain its IOTLB entries; answered with PasidDetached even when nothing was attached.</summary>
+    public sealed record DetachPasid(string Unit, int Pasid, ImmutableArray<string> Devices) : IEntityMessage { public string EntityId => Unit; }
     public sealed record SetDirtyTracking(string Unit, int DomainId, bool Enabled) : IEntityMessage { public string EntityId => Unit; }
 
     // Volatile commands.
@@ -68,6 +70,7 @@ public static class UnitProtocol
     public sealed record DmaFaulted(string Unit, Fault Fault) : IClusterMessage;
     public sealed record UnitInfo(UnitSpec Spec, int Domains, int ContextEntries, int IotlbEntries, long IotlbHits, long IotlbMisses) : IClusterMessage;
     public sealed record ContextRef(string Pci, int Pasid, int DomainId);
+    public sealed record PasidDetached(string Unit, int Pasid, ImmutableArray<string> Detached, int IotlbEntries) : IClusterMessage;
     public sealed record PasidReferences(string Unit, int Pasid, ImmutableArray<ContextRef> Contexts, int IotlbEntries) : IClusterMessage;
     public sealed record MappingRecord(ulong Iova, ulong Address, ulong PageSize, Access Access);
     public sealed record DomainMappings(string Unit, int DomainId, ImmutableArray<MappingRecord> Mappings) : IClusterMessage;

@@ -1,0 +1,392 @@
+using System.Collections.Immutable;
+using Akka.Actor;
+using IommuActors.Domains.Ioas;
+using IommuActors.Fd.Objects;
+using IommuActors.Uapi.Structs;
+using static IommuActors.Fd.Context.ContextProtocol;
+using Errno = IommuActors.Uapi.Errno;
+
+namespace IommuActors.Fd.Context;
+
+// The IOAS ioctls (ioas.c): the context checks what the kernel checks before it looks into the
+// io_pagetable, the IOAS actor does the rest.
+public sealed partial class IommufdContextActor
+{
+    private IActorRef StartIoas(string key) =>
+        Context.ActorOf(IoasActor.Props(key, _with.Settings.LockedPageLimit), "ioas-" + Uri.EscapeDataString(key));
+
+    private bool TryIoas(uint id, out IoasEntry entry)
+    {
+        entry = null!;
+        if (!_table.Get(id, ObjectKind.Ioas).IsOk)
+            return false;
+        entry = _ioas[id];
+        return true;
+    }
+
+    private void OnIoasAlloc(IommuIoasAlloc cmd, uint size)
+    {
+        if (cmd.Flags != 0)
+        {
+            Done(Errno.EOPNOTSUPP);
+            return;
+        }
+        CreateIoas(id => Respond(cmd with { OutIoasId = id }, size));
+    }
+
+    private void CreateIoas(Action<uint> then)
+    {
+        var id = _table.NextFreeId;
+        if (id == 0)
+        {
+            Fail(Errno.ENOSPC);
+            return;
+        }
+        var key = NewKey("ioas");
+        Save(new ObjectCreated(id, ObjectKind.Ioas, [], key, "", 0, false, 0), () =>
+        {
+            var entry = _ioas[id] = _ioas[id] with { Ref = StartIoas(key) };
+            if (_rlimitMode == 0)
+            {
+                then(id);
+                return;
+            }
+            // The context's accounting mode applies to every IOAS it holds.
+            entry.Ref.Tell(new IoasProtocol.SetOption(key, IoasProtocol.OptionRlimitMode, _rlimitMode));
+            Await<IoasProtocol.OptionResult>(_ => then(id));
+        });
+    }
+
+    private void OnIovaRanges(IommuIoasIovaRanges cmd, uint size)
+    {
+        if (cmd.Reserved != 0)
+        {
+            Done(Errno.EOPNOTSUPP);
+            return;
+        }
+        if (!TryIoas(cmd.IoasId, out var ioas))
+        {
+            Done(Errno.ENOENT);
+            return;
+        }
+        ioas.Ref.Tell(new IoasProtocol.GetIovaRanges(ioas.Key));
+        Await<IoasProtocol.IovaRanges>(r =>
+        {
+            var total = (uint)r.Ranges.Length;
+            var fits = Math.Min(total, cmd.NumIovas);
+            var array = new byte[fits * 16];
+            for (var i = 0; i < fits; i++)
+                new IommuIovaRange(r.Ranges[i].Start, r.Ranges[i].Last).Write(array.AsSpan(i * 16));
+            WriteMemory(cmd.AllowedIovas, array, rc =>
+            {
+                if (rc != 0)
+                {
+                    Done(rc);
+                    return;
+                }
+                var back = cmd with { NumIovas = total, OutIovaAlignment = r.Alignment };
+                if (total <= cmd.NumIovas)
+                {
+                    Respond(back, size);
+                    return;
+                }
+                // EMSGSIZE comes after the struct was copied out: the caller learns the count it needs.
+                WriteMemory(_ioctl!.Arg, UserStruct.CopyBack(back, size), wrc => Done(wrc != 0 ? wrc : Errno.EMSGSIZE));
+            });
+        });
+    }
+
+    private void OnAllowIovas(IommuIoasAllowIovas cmd, uint size)
+    {
+        if (cmd.Reserved != 0)
+        {
+            Done(Errno.EOPNOTSUPP);
+            return;
+        }
+        if (!TryIoas(cmd.IoasId, out var ioas))
+        {
+            Done(Errno.ENOENT);
+            return;
+        }
+        if (cmd.NumIovas > int.MaxValue / 16)
+        {
+            Done(Errno.EFAULT);
+            return;
+        }
+        ReadMemory(cmd.AllowedIovas, cmd.NumIovas * 16, bytes =>
+        {
+            var ranges = new List<IoasProtocol.IovaSpan>();
+            for (var i = 0; i < cmd.NumIovas; i++)
+            {
+                var r = IommuIovaRange.Read(bytes.AsSpan(i * 16));
+                // ioas.c refuses an empty or single-byte range and a range overlapping an earlier one.
+                if (r.Start >= r.Last || ranges.Any(x => x.Start <= r.Last && r.Start <= x.Last))
+                {
+                    Done(Errno.EINVAL);
+                    return;
+                }
+                ranges.Add(new IoasProtocol.IovaSpan(r.Start, r.Last));
+            }
+            ioas.Ref.Tell(new IoasProtocol.AllowIovas(ioas.Key, [.. ranges]));
+            Await<IoasProtocol.AllowIovasResult>(res => Done(res.Errno));
+        });
+    }
+
+    private static Protection ProtectionOf(uint flags) =>
+        ((flags & IoasMapFlags.Readable) != 0 ? Protection.Read : Protection.None)
+        | ((flags & IoasMapFlags.Writeable) != 0 ? Protection.Write : Protection.None);
+
+    private void OnMap(IommuIoasMap cmd, uint size)
+    {
+        if ((cmd.Flags & ~IoasMapFlags.All) != 0 || cmd.Reserved != 0)
+        {
+            Done(Errno.EOPNOTSUPP);
+            return;
+        }
+        if (cmd.Iova >= ulong.MaxValue || cmd.Length >= ulong.MaxValue)
+        {
+            Done(Errno.EOVERFLOW);
+            return;
+        }
+        if ((cmd.Flags & (IoasMapFlags.Readable | IoasMapFlags.Writeable)) == 0)
+        {
+            Done(Errno.EINVAL);
+            return;
+        }
+        if (!TryIoas(cmd.IoasId, out var ioas))
+        {
+            Done(Errno.ENOENT);
+            return;
+        }
+        var fixedIova = (cmd.Flags & IoasMapFlags.FixedIova) != 0;
+        ioas.Ref.Tell(new IoasProtocol.MapRange(ioas.Key, cmd.UserVa, cmd.Length, ProtectionOf(cmd.Flags), fixedIova, cmd.Iova));
+        Await<IoasProtocol.MapResult>(r =>
+        {
+            if (r.Errno != 0)
+                Done(r.Errno);
+            else
+                AreaMapped(cmd.IoasId, r.Iova, cmd.Length, cmd.UserVa, ProtectionOf(cmd.Flags), () => Respond(cmd with { Iova = r.Iova }, size));
+        });
+    }
+
+    private void OnUnmap(IommuIoasUnmap cmd, uint size)
+    {
+        if (!TryIoas(cmd.IoasId, out var ioas))
+        {
+            Done(Errno.ENOENT);
+            return;
+        }
+        ioas.Ref.Tell(new IoasProtocol.UnmapRange(ioas.Key, cmd.Iova, cmd.Length));
+        Await<IoasProtocol.UnmapResult>(r =>
+        {
+            if (r.Errno != 0)
+                Done(r.Errno);
+            else
+                AreasUnmapped(cmd.IoasId, cmd.Iova, cmd.Length, () => Respond(cmd with { Length = r.Unmapped }, size));
+        });
+    }
+
+    private void OnCopy(IommuIoasCopy cmd, uint size)
+    {
+        if ((cmd.Flags & ~IoasMapFlags.All) != 0)
+        {
+            Done(Errno.EOPNOTSUPP);
+            return;
+        }
+        if (cmd.Length >= ulong.MaxValue || cmd.SrcIova >= ulong.MaxValue || cmd.DstIova >= ulong.MaxValue)
+        {
+            Done(Errno.EOVERFLOW);
+            return;
+        }
+        if ((cmd.Flags & (IoasMapFlags.Readable | IoasMapFlags.Writeable)) == 0)
+        {
+            Done(Errno.EINVAL);
+            return;
+        }
+        if (!TryIoas(cmd.SrcIoasId, out var src))
+        {
+            Done(Errno.ENOENT);
+            return;
+        }
+        var fixedIova = (cmd.Flags & IoasMapFlags.FixedIova) != 0;
+        if (!TryIoas(cmd.DstIoasId, out var dst))
+        {
+            // The source range is checked before the destination is looked up.
+            src.Ref.Tell(new IoasProtocol.GetPagesForCopy(src.Key, cmd.SrcIova, cmd.Length));
+            Await<IoasProtocol.PagesForCopy>(p => Done(p.Errno != 0 ? p.Errno : Errno.ENOENT));
+            return;
+        }
+        dst.Ref.Tell(new IoasProtocol.CopyRange(dst.Key, src.Ref, cmd.SrcIova, cmd.Length, ProtectionOf(cmd.Flags), fixedIova, cmd.DstIova));
+        Await<IoasProtocol.CopyResult>(r =>
+        {
+            if (r.Errno != 0)
+            {
+                Done(r.Errno);
+                return;
+            }
+            var pieces = UserPieces(cmd.SrcIoasId, cmd.SrcIova, cmd.Length);
+            void Next(int i)
+            {
+                if (i == pieces.Count)
+                {
+                    Respond(cmd with { DstIova = r.DestinationIova }, size);
+                    return;
+                }
+                var (offset, length, userVa) = pieces[i];
+                AreaMapped(cmd.DstIoasId, r.DestinationIova + offset, length, userVa, ProtectionOf(cmd.Flags), () => Next(i + 1));
+            }
+            Next(0);
+        });
+    }
+
+    private void OnOption(IommuOption cmd, uint size)
+    {
+        if (cmd.Reserved != 0)
+        {
+            Done(Errno.EOPNOTSUPP);
+            return;
+        }
+        switch (cmd.OptionId)
+        {
+            case IommuOptions.RlimitMode:
+                OnRlimitOption(cmd, size);
+                break;
+            case IommuOptions.HugePages:
+                OnHugePagesOption(cmd, size);
+                break;
+            default:
+                Done(Errno.EOPNOTSUPP);
+                break;
+        }
+    }
+
+    private void OnRlimitOption(IommuOption cmd, uint size)
+    {
+        if (cmd.ObjectId != 0)
+        {
+            Done(Errno.EOPNOTSUPP);
+            return;
+        }
+        if (cmd.Op == IommuOptions.OpGet)
+        {
+            Respond(cmd with { Val64 = _rlimitMode }, size);
+            return;
+        }
+        if (cmd.Op != IommuOptions.OpSet)
+        {
+            Done(Errno.EOPNOTSUPP);
+            return;
+        }
+        // The emulator's client is taken to hold CAP_SYS_RESOURCE; the mode is fixed once any object exists.
+        if (_table.Count > 0)
+        {
+            Done(Errno.EBUSY);
+            return;
+        }
+        if (cmd.Val64 > 1)
+        {
+            Done(Errno.EINVAL);
+            return;
+        }
+        Save(new RlimitModeChanged(cmd.Val64), () => Respond(cmd, size));
+    }
+
+    private void OnHugePagesOption(IommuOption cmd, uint size)
+    {
+        if (!TryIoas(cmd.ObjectId, out var ioas))
+        {
+            Done(Errno.ENOENT);
+            return;
+        }
+        if (cmd.Op == IommuOptions.OpGet)
+        {
+            Respond(cmd with { Val64 = ioas.HugePages ? 1ul : 0ul }, size);
+            return;
+        }
+        if (cmd.Op != IommuOptions.OpSet)
+        {
+            Done(Errno.EOPNOTSUPP);
+            return;
+        }
+        SetHugePages(cmd.ObjectId, ioas, cmd.Val64, rc =>
+        {
+            if (rc != 0)
+                Done(rc);
+            else
+                Respond(cmd, size);
+        });
+    }
+
+    private void SetHugePages(uint id, IoasEntry ioas, ulong value, Action<int> then)
+    {
+        ioas.Ref.Tell(new IoasProtocol.SetOption(ioas.Key, IoasProtocol.OptionHugePages, value));
+        Await<IoasProtocol.OptionResult>(r =>
+        {
+            if (r.Errno != 0)
+                then(r.Errno);
+            else
+                Save(new HugePagesChanged(id, value == 1), () => then(0));
+        });
+    }
+
+    private void OnVfioIoas(IommuVfioIoas cmd, uint size)
+    {
+        if (cmd.Reserved != 0)
+        {
+            Done(Errno.EOPNOTSUPP);
+            return;
+        }
+        switch (cmd.Op)
+        {
+            case VfioIoasOps.Get:
+                if (_compatIoas == 0 || !_table.Get(_compatIoas, ObjectKind.Ioas).IsOk)
+                    Done(Errno.ENODEV);
+                else
+                    Respond(cmd with { IoasId = _compatIoas }, size);
+                break;
+            case VfioIoasOps.Set:
+                if (!TryIoas(cmd.IoasId, out _))
+                    Done(Errno.ENOENT);
+                else
+                    Save(new CompatIoasChanged(cmd.IoasId), () => Done(0));
+                break;
+            case VfioIoasOps.Clear:
+                Save(new CompatIoasChanged(0), () => Done(0));
+                break;
+            default:
+                Done(Errno.EOPNOTSUPP);
+                break;
+        }
+    }
+
+    private void OnMapFile(IommuIoasMapFile cmd, uint size)
+    {
+        if ((cmd.Flags & ~IoasMapFlags.All) != 0)
+        {
+            Done(Errno.EOPNOTSUPP);
+            return;
+        }
+        if (cmd.Iova >= ulong.MaxValue || cmd.Length >= ulong.MaxValue)
+        {
+            Done(Errno.EOVERFLOW);
+            return;
+        }
+        if ((cmd.Flags & (IoasMapFlags.Readable | IoasMapFlags.Writeable)) == 0)
+        {
+            Done(Errno.EINVAL);
+            return;
+        }
+        if (!TryIoas(cmd.IoasId, out _))
+        {
+            Done(Errno.ENOENT);
+            return;
+        }
+        // No fd of the client names a memfd the emulator can pin: fget fails as for a closed fd.
+        Done(Errno.EBADF);
+    }
+
+    private void OnChangeProcess(IommuIoasChangeProcess cmd, uint size) =>
+        Done(cmd.Reserved != 0 ? Errno.EOPNOTSUPP : 0);
+
+    private static ImmutableArray<T> Arr<T>(IEnumerable<T> items) => [.. items];
+}

@@ -1,0 +1,483 @@
+using System.Collections.Immutable;
+using Akka.Actor;
+using Akka.Persistence;
+using IommuActors.Core.Messaging;
+using IommuActors.Fd.Objects;
+using IommuActors.Uapi;
+using IommuActors.Uapi.Structs;
+using static IommuActors.Fd.Context.ContextProtocol;
+using static IommuActors.Fd.Files.FileProtocol;
+using Errno = IommuActors.Uapi.Errno;
+
+namespace IommuActors.Fd.Context;
+
+/// <summary>
+/// One open /dev/iommu: the object table and every iommufd ioctl. Objects with state of their own
+/// live in their own actors (an IOAS is a child <see cref="Domains.Ioas.IoasActor"/>); this actor
+/// checks an ioctl in the kernel's order, asks its neighbours by message and answers when they
+/// have. One request is served at a time: while it waits for an answer (client memory, an IOAS,
+/// a unit) every other request is stashed, so an ioctl is atomic as seen by the client.
+/// </summary>
+public sealed partial class IommufdContextActor : ReceivePersistentActor, IWithTimers
+{
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    private readonly string _fileId;
+    private readonly FileCollaborators _with;
+    private readonly ObjectTable _table = new();
+    private readonly Dictionary<uint, IoasEntry> _ioas = new();
+    private readonly Dictionary<uint, DeviceEntry> _devices = new();
+    private readonly Dictionary<uint, HwptEntry> _hwpts = new();
+    private readonly Dictionary<uint, FaultEntry> _faults = new();
+    private uint _compatIoas;
+    private ulong _rlimitMode;
+    private long _keyCounter;
+    private bool _released;
+
+    // The request being served.
+    private IActorRef _replyTo = ActorRefs.Nobody;
+    private IActorRef _client = ActorRefs.Nobody;
+    private Ioctl? _ioctl;
+    private Func<object, bool>? _await;
+    private long _tag;
+    private long _op;
+    private int _sinceSnapshot;
+
+    public override string PersistenceId { get; }
+
+    public static Props Props(string fileId, FileCollaborators with) =>
+        Akka.Actor.Props.Create(() => new IommufdContextActor(fileId, with));
+
+    public IommufdContextActor(string fileId, FileCollaborators with)
+    {
+        _fileId = fileId;
+        _with = with;
+        PersistenceId = $"iommufd-{fileId}";
+        Recovering();
+        Active();
+    }
+
+    private sealed record OpTimedOut(long Op);
+
+    private void Recovering()
+    {
+        Recover<SnapshotOffer>(o => { if (o.Snapshot is ContextSnapshot s) RestoreSnapshot(s); });
+        Recover<IPersistedEvent>(Apply);
+        Recover<RecoveryCompleted>(_ =>
+        {
+            foreach (var (id, entry) in _ioas)
+                _ioas[id] = entry with { Ref = StartIoas(entry.Key) };
+        });
+    }
+
+    private void Active()
+    {
+        Command<Open>(o => Sender.Tell(new Opened(o.FileId, 0)));
+        Command<Ioctl>(OnIoctl);
+        Command<Release>(OnRelease);
+        Command<BindDevice>(OnBindDevice);
+        Command<AttachDevice>(OnAttachDevice);
+        Command<DetachDevice>(OnDetachDevice);
+        Command<UnbindDevice>(OnUnbindDevice);
+        Command<ReadFaults>(OnReadFaults);
+        Command<WriteResponses>(OnWriteResponses);
+        Command<FaultFileClosed>(OnFaultFileClosed);
+        Command<Hardware.Units.UnitProtocol.FaultRaised>(OnFaultRaised);
+        Command<Read>(r => Sender.Tell(new ReadDone(r.FileId, r.Tag, Errno.EINVAL, [])));
+        Command<Write>(w => Sender.Tell(new WriteDone(w.FileId, w.Tag, Errno.EINVAL, 0)));
+        Command<OpTimedOut>(_ => { });
+        Housekeeping();
+    }
+
+    /// <summary>Serving one request: the awaited answer continues it, everything else waits.</summary>
+    private void Busy()
+    {
+        Command<OpTimedOut>(t =>
+        {
+            if (t.Op == _op)
+                Fail(Errno.EFAULT);
+        });
+        Command<Hardware.Units.UnitProtocol.FaultRaised>(OnFaultRaised);
+        Housekeeping();
+        CommandAny(m =>
+        {
+            if (_await is { } k && k(m))
+                return;
+            Stash.Stash();
+        });
+    }
+
+    private void Housekeeping()
+    {
+        Command<SaveSnapshotSuccess>(s => DeleteMessages(s.Metadata.SequenceNr));
+        Command<SaveSnapshotFailure>(_ => { });
+        Command<DeleteMessagesSuccess>(_ => { });
+        Command<DeleteMessagesFailure>(_ => { });
+    }
+
+    // ---- serving a request ----
+
+    private void Begin(IActorRef replyTo, IActorRef client, Ioctl? ioctl)
+    {
+        _replyTo = replyTo;
+        _client = client;
+        _ioctl = ioctl;
+        _await = null;
+        _op++;
+        Timers.StartSingleTimer("op", new OpTimedOut(_op), _with.Settings.ClientTimeout);
+        Become(Busy);
+    }
+
+    private void End()
+    {
+        _await = null;
+        _ioctl = null;
+        _op++;
+        Timers.Cancel("op");
+        Become(Active);
+        Stash.UnstashAll();
+    }
+
+    /// <summary>Answers the request being served and takes the next.</summary>
+    private void Reply(object reply)
+    {
+        _replyTo.Tell(reply);
+        End();
+    }
+
+    private void Done(int errno, byte[]? writeback = null, long returnValue = 0) =>
+        Reply(new IoctlDone(_fileId, _ioctl!.Tag, errno, errno == 0 ? returnValue : 0, errno == 0 ? writeback ?? [] : []));
+
+    /// <summary>The request fails with errno; for non-ioctl requests the caller's failure reply is built by <c>_failWith</c>.</summary>
+    private void Fail(int errno)
+    {
+        if (_ioctl is not null)
+            Done(errno);
+        else
+            Reply(_failWith!(errno));
+    }
+
+    private Func<int, object>? _failWith;
+
+    private void Await<T>(Func<T, bool> match, Action<T> then) => _await = m =>
+    {
+        if (m is not T t || !match(t))
+            return false;
+        _await = null;
+        then(t);
+        return true;
+    };
+
+    private void Await<T>(Action<T> then) => Await<T>(_ => true, then);
+
+    /// <summary>Reads client memory; an unreadable range fails the request with EFAULT and nothing changed.</summary>
+    private void ReadMemory(ulong address, uint length, Action<byte[]> then)
+    {
+        if (length == 0)
+        {
+            then([]);
+            return;
+        }
+        var tag = ++_tag;
+        _client.Tell(new ReadMemory(tag, address, length));
+        Await<MemoryRead>(r => r.Tag == tag, r =>
+        {
+            if (r.Errno != 0 || r.Data.Length != length)
+                Fail(Errno.EFAULT);
+            else
+                then(r.Data);
+        });
+    }
+
+    private void WriteMemory(ulong address, byte[] data, Action<int> then)
+    {
+        if (data.Length == 0)
+        {
+            then(0);
+            return;
+        }
+        var tag = ++_tag;
+        _client.Tell(new WriteMemory(tag, address, data));
+        Await<MemoryWritten>(r => r.Tag == tag, r => then(r.Errno == 0 ? 0 : Errno.EFAULT));
+    }
+
+    private void Save(IPersistedEvent e, Action then)
+    {
+        Persist(e, evt =>
+        {
+            Apply(evt);
+            then();
+            if (++_sinceSnapshot >= _with.Settings.SnapshotEvery)
+            {
+                _sinceSnapshot = 0;
+                SaveSnapshot(TakeSnapshot());
+            }
+        });
+    }
+
+    // ---- dispatch ----
+
+    private void OnIoctl(Ioctl m)
+    {
+        Begin(Sender, m.Client, m);
+        var nr = m.Request & 0xff;
+        // main.c: numbers outside the iommufd table go to the VFIO compatibility handler.
+        if (nr < Ioctls.IommufdCmdBase || nr > (Ioctls.IOMMU_HW_QUEUE_ALLOC & 0xff))
+        {
+            OnVfioCompat(m);
+            return;
+        }
+        // The size is read before the number is checked, so a bad pointer is EFAULT even for a wrong number.
+        if (m.Inline.Length < 4)
+        {
+            Done(Errno.EFAULT);
+            return;
+        }
+        if (!Ioctls.Known(IoctlTarget.Iommufd).ContainsKey(m.Request) || m.Request == Ioctls.IOMMU_TEST_CMD)
+        {
+            Done(Errno.ENOTTY);
+            return;
+        }
+        switch (m.Request)
+        {
+            case Ioctls.IOMMU_DESTROY: With<IommuDestroy>(m, OnDestroy); break;
+            case Ioctls.IOMMU_IOAS_ALLOC: With<IommuIoasAlloc>(m, OnIoasAlloc); break;
+            case Ioctls.IOMMU_IOAS_ALLOW_IOVAS: With<IommuIoasAllowIovas>(m, OnAllowIovas); break;
+            case Ioctls.IOMMU_IOAS_COPY: With<IommuIoasCopy>(m, OnCopy); break;
+            case Ioctls.IOMMU_IOAS_IOVA_RANGES: With<IommuIoasIovaRanges>(m, OnIovaRanges); break;
+            case Ioctls.IOMMU_IOAS_MAP: With<IommuIoasMap>(m, OnMap); break;
+            case Ioctls.IOMMU_IOAS_UNMAP: With<IommuIoasUnmap>(m, OnUnmap); break;
+            case Ioctls.IOMMU_OPTION: With<IommuOption>(m, OnOption); break;
+            case Ioctls.IOMMU_VFIO_IOAS: With<IommuVfioIoas>(m, OnVfioIoas); break;
+            case Ioctls.IOMMU_HWPT_ALLOC: With<IommuHwptAlloc>(m, OnHwptAlloc); break;
+            case Ioctls.IOMMU_GET_HW_INFO: With<IommuHwInfo>(m, OnGetHwInfo); break;
+            case Ioctls.IOMMU_HWPT_SET_DIRTY_TRACKING: With<IommuHwptSetDirtyTracking>(m, OnSetDirtyTracking); break;
+            case Ioctls.IOMMU_HWPT_GET_DIRTY_BITMAP: With<IommuHwptGetDirtyBitmap>(m, OnGetDirtyBitmap); break;
+            case Ioctls.IOMMU_HWPT_INVALIDATE: With<IommuHwptInvalidate>(m, OnInvalidate); break;
+            case Ioctls.IOMMU_FAULT_QUEUE_ALLOC: With<IommuFaultAlloc>(m, OnFaultQueueAlloc); break;
+            case Ioctls.IOMMU_IOAS_MAP_FILE: With<IommuIoasMapFile>(m, OnMapFile); break;
+            case Ioctls.IOMMU_VIOMMU_ALLOC: With<IommuViommuAlloc>(m, OnViommuAlloc); break;
+            case Ioctls.IOMMU_VDEVICE_ALLOC: With<IommuVdeviceAlloc>(m, OnVdeviceAlloc); break;
+            case Ioctls.IOMMU_IOAS_CHANGE_PROCESS: With<IommuIoasChangeProcess>(m, OnChangeProcess); break;
+            case Ioctls.IOMMU_VEVENTQ_ALLOC: With<IommuVeventqAlloc>(m, OnVeventqAlloc); break;
+            case Ioctls.IOMMU_HW_QUEUE_ALLOC: With<IommuHwQueueAlloc>(m, OnHwQueueAlloc); break;
+            default: Done(Errno.ENOTTY); break;
+        }
+    }
+
+    /// <summary>copy_struct_from_user and the minimum size of the kernel's ioctl table, then the handler.</summary>
+    private void With<T>(Ioctl m, Action<T, uint> handler) where T : IUapiStruct<T>
+    {
+        var rc = UserStruct.TryDecode<T>(m.Inline, out var cmd, out var size);
+        if (rc != 0)
+        {
+            Done(rc);
+            return;
+        }
+        handler(cmd!, size);
+    }
+
+    /// <summary>iommufd_ucmd_respond: the kernel copy of the struct back at the caller's size.</summary>
+    private void Respond<T>(T cmd, uint size) where T : IUapiStruct<T> => Done(0, UserStruct.CopyBack(cmd, size));
+
+    // ---- DESTROY ----
+
+    private void OnDestroy(IommuDestroy cmd, uint size)
+    {
+        var found = _table.Get(cmd.Id);
+        if (!found.IsOk)
+        {
+            Done(Errno.ENOENT);
+            return;
+        }
+        var rc = _table.CheckRemovable(cmd.Id);
+        // The binding driver holds a DEVICE for as long as it is bound; an open fd holds its FAULT.
+        if (rc == 0 && (found.Value!.Kind == ObjectKind.Device
+                        || (found.Value.Kind == ObjectKind.Fault && _faults[cmd.Id].FdOpen)))
+            rc = Errno.EBUSY;
+        if (rc != 0)
+        {
+            Done(rc);
+            return;
+        }
+        DestroyObject(cmd.Id, () => Done(0));
+    }
+
+    /// <summary>Removes an unused object and undoes what it held: a HWPT its domain, an IOAS its actor, a FAULT its pending faults.</summary>
+    private void DestroyObject(uint id, Action then)
+    {
+        var kind = _table.Get(id).Value!.Kind;
+        switch (kind)
+        {
+            case ObjectKind.HwptPaging or ObjectKind.HwptNested:
+                FreeHwptDomain(id, () => Save(new ObjectDestroyed(id), then));
+                return;
+            case ObjectKind.Fault:
+                AnswerAllFaults(id, () => Save(new ObjectDestroyed(id), then));
+                return;
+            case ObjectKind.Ioas:
+                var ioas = _ioas[id];
+                Save(new ObjectDestroyed(id), () =>
+                {
+                    Context.Stop(ioas.Ref);
+                    then();
+                });
+                return;
+            default:
+                Save(new ObjectDestroyed(id), then);
+                return;
+        }
+    }
+
+    // ---- release ----
+
+    /// <summary>iommufd_fops_release: destroy leaves first until the table is empty, then forget the context.</summary>
+    private void OnRelease(Release m)
+    {
+        Begin(Sender, m.Client, null);
+        _failWith = _ => new Released(_fileId);
+        var order = _table.TeardownOrder().ToList();
+        // Devices first: their attachments hold the HWPTs.
+        var devices = order.Where(o => o.Kind == ObjectKind.Device).Select(o => o.Id).ToList();
+        TearDownDevices(devices, 0, () => TearDownRest(0));
+    }
+
+    private void TearDownDevices(List<uint> devices, int i, Action then)
+    {
+        if (i == devices.Count)
+        {
+            then();
+            return;
+        }
+        UnbindInternal(devices[i], () => TearDownDevices(devices, i + 1, then));
+    }
+
+    private void TearDownRest(int guard)
+    {
+        var next = _table.TeardownOrder().FirstOrDefault();
+        if (next is null || guard > 100_000)
+        {
+            Save(new ContextReleased(), () =>
+            {
+                _released = true;
+                Reply(new Released(_fileId));
+                DeleteMessages(long.MaxValue);
+                Context.Stop(Self);
+            });
+            return;
+        }
+        DestroyObject(next.Id, () => TearDownRest(guard + 1));
+    }
+
+    // ---- journal ----
+
+    private void Apply(IPersistedEvent e)
+    {
+        switch (e)
+        {
+            case ObjectCreated c:
+                _table.Restore(new ContextObject(c.Id, c.Kind, [.. c.Uses]));
+                _keyCounter++;
+                switch (c.Kind)
+                {
+                    case ObjectKind.Ioas:
+                        _ioas[c.Id] = new IoasEntry(c.Key, ActorRefs.Nobody, HugePages: true);
+                        break;
+                    case ObjectKind.Device:
+                        _devices[c.Id] = new DeviceEntry(c.Key, c.Pci, ImmutableDictionary<int, uint>.Empty);
+                        break;
+                    case ObjectKind.HwptPaging or ObjectKind.HwptNested:
+                        _hwpts[c.Id] = new HwptEntry(c.Key, c.Pci, c.Flags, c.Auto, c.Uses.FirstOrDefault(), false, c.DomainId, c.Kind == ObjectKind.HwptNested);
+                        break;
+                    case ObjectKind.Fault:
+                        _faults[c.Id] = new FaultEntry(c.Key, FdOpen: true);
+                        break;
+                }
+                break;
+            case ObjectDestroyed d:
+                _table.Remove(d.Id);
+                _ioas.Remove(d.Id);
+                _devices.Remove(d.Id);
+                _hwpts.Remove(d.Id);
+                _faults.Remove(d.Id);
+                if (_compatIoas == d.Id)
+                    _compatIoas = 0;
+                break;
+            case AttachmentsChanged a:
+                _devices[a.DevId] = _devices[a.DevId] with { Attachments = a.Attachments };
+                _table.ChangeUses(a.DevId, [.. a.Attachments.Values]);
+                break;
+            case CompatIoasChanged c:
+                _compatIoas = c.IoasId;
+                break;
+            case RlimitModeChanged r:
+                _rlimitMode = r.Mode;
+                break;
+            case HugePagesChanged h:
+                _ioas[h.IoasId] = _ioas[h.IoasId] with { HugePages = h.Enabled };
+                break;
+            case DirtyTrackingChanged d:
+                _hwpts[d.HwptId] = _hwpts[d.HwptId] with { DirtyEnabled = d.Enabled };
+                break;
+            case FaultFdClosed f:
+                _faults[f.FaultId] = _faults[f.FaultId] with { FdOpen = false };
+                break;
+            case ContextReleased:
+                _released = true;
+                break;
+        }
+    }
+
+    private ContextSnapshot TakeSnapshot() => new(
+        [.. _table.Objects.Select(o => new SnapshotObject(o.Id, o.Kind, [.. o.Uses], KeyOf(o), PciOf(o),
+            _hwpts.TryGetValue(o.Id, out var h) ? h.Flags : 0, h?.Auto ?? false, h?.DomainId ?? 0))],
+        _devices.ToImmutableDictionary(d => d.Key, d => d.Value.Attachments),
+        [.. _ioas.Where(i => !i.Value.HugePages).Select(i => i.Key)],
+        [.. _hwpts.Where(h => h.Value.DirtyEnabled).Select(h => h.Key)],
+        [.. _faults.Where(f => !f.Value.FdOpen).Select(f => f.Key)],
+        _compatIoas, _rlimitMode, _keyCounter);
+
+    private string KeyOf(ContextObject o) =>
+        _ioas.TryGetValue(o.Id, out var i) ? i.Key : _devices.TryGetValue(o.Id, out var d) ? d.DeviceFileId
+        : _hwpts.TryGetValue(o.Id, out var h) ? h.Key : _faults.TryGetValue(o.Id, out var f) ? f.FileId : "";
+
+    private string PciOf(ContextObject o) =>
+        _devices.TryGetValue(o.Id, out var d) ? d.Pci : _hwpts.TryGetValue(o.Id, out var h) ? h.Unit : "";
+
+    private void RestoreSnapshot(ContextSnapshot s)
+    {
+        foreach (var o in s.Objects.OrderBy(o => o.Id))
+            Apply(new ObjectCreated(o.Id, o.Kind, o.Uses, o.Key, o.Pci, o.Flags, o.Auto, o.DomainId));
+        foreach (var (dev, attachments) in s.Attachments)
+            _devices[dev] = _devices[dev] with { Attachments = attachments };
+        foreach (var id in s.HugePagesOff)
+            _ioas[id] = _ioas[id] with { HugePages = false };
+        foreach (var id in s.DirtyOn)
+            _hwpts[id] = _hwpts[id] with { DirtyEnabled = true };
+        foreach (var id in s.FaultFdsClosed)
+            _faults[id] = _faults[id] with { FdOpen = false };
+        _compatIoas = s.CompatIoas;
+        _rlimitMode = s.RlimitMode;
+        _keyCounter = s.KeyCounter;
+    }
+
+    protected override void OnPersistRejected(Exception cause, object @event, long sequenceNr)
+    {
+        // The journal refused the write: the request fails and nothing changed.
+        Fail(Errno.EIO);
+    }
+
+    private string NewKey(string kind) => $"{_fileId}.{kind}{_keyCounter + 1}";
+}
+
+/// <summary>An IOAS object: the key of its actor (journal identity) and the actor.</summary>
+internal sealed record IoasEntry(string Key, IActorRef Ref, bool HugePages);
+
+/// <summary>A DEVICE object: the device file that bound it, its PCI address, and where it is attached (PASID or NoPasid -> HWPT).</summary>
+internal sealed record DeviceEntry(string DeviceFileId, string Pci, ImmutableDictionary<int, uint> Attachments);
+
+/// <summary>A HWPT object: its key, its unit, HWPT_ALLOC flags, whether automatic, the IOAS (or parent HWPT) it uses, its domain in the unit.</summary>
+internal sealed record HwptEntry(string Key, string Unit, uint Flags, bool Auto, uint Parent, bool DirtyEnabled, int DomainId, bool Nested);
+
+/// <summary>A FAULT object: the file id of its queue file, and whether that fd is still open.</summary>
+internal sealed record FaultEntry(string FileId, bool FdOpen);

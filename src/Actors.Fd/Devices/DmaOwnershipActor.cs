@@ -1,0 +1,104 @@
+using System.Collections.Immutable;
+using Akka.Actor;
+using Akka.Persistence;
+using IommuActors.Core.Messaging;
+using Errno = IommuActors.Uapi.Errno;
+
+namespace IommuActors.Fd.Devices;
+
+/// <summary>Who owns DMA of which device and IOMMU group, across every iommufd context.</summary>
+public static class DmaOwnershipProtocol
+{
+    /// <summary>BIND_IOMMUFD wants the device for a context. Answered with <see cref="OwnershipResult"/>.</summary>
+    public sealed record ClaimDevice(string Pci, string GroupKey, string DeviceFileId, string ContextFileId) : IClusterMessage;
+
+    /// <summary>errno 0; EINVAL when another device fd has the device bound; EBUSY when another context owns the group.</summary>
+    public sealed record OwnershipResult(string Pci, int Errno) : IClusterMessage;
+
+    /// <summary>The device fd closed. Answered with <see cref="OwnershipReleased"/>.</summary>
+    public sealed record ReleaseDevice(string Pci, string DeviceFileId) : IClusterMessage;
+
+    public sealed record OwnershipReleased(string Pci) : IClusterMessage;
+
+    public sealed record DeviceClaimed(string Pci, string GroupKey, string DeviceFileId, string ContextFileId) : IPersistedEvent;
+
+    public sealed record DeviceReleased(string Pci) : IPersistedEvent;
+
+    public sealed record Claim(string GroupKey, string DeviceFileId, string ContextFileId);
+
+    public sealed record OwnershipSnapshot(ImmutableDictionary<string, Claim> Claims) : IPersistedSnapshot;
+}
+
+/// <summary>
+/// The registry of DMA ownership (iommu_device_claim_dma_owner): one device fd per device, and
+/// every bound device of an IOMMU group in one iommufd context. One actor for the whole box,
+/// so two contexts racing for a group are ordered by its mailbox.
+/// </summary>
+public sealed class DmaOwnershipActor : ReceivePersistentActor
+{
+    private ImmutableDictionary<string, DmaOwnershipProtocol.Claim> _claims = ImmutableDictionary<string, DmaOwnershipProtocol.Claim>.Empty;
+
+    public override string PersistenceId => "dma-ownership";
+
+    public static Props Props() => Akka.Actor.Props.Create(() => new DmaOwnershipActor());
+
+    public DmaOwnershipActor()
+    {
+        Recover<SnapshotOffer>(o => { if (o.Snapshot is DmaOwnershipProtocol.OwnershipSnapshot s) _claims = s.Claims; });
+        Recover<DmaOwnershipProtocol.DeviceClaimed>(Apply);
+        Recover<DmaOwnershipProtocol.DeviceReleased>(Apply);
+        Command<DmaOwnershipProtocol.ClaimDevice>(OnClaim);
+        Command<DmaOwnershipProtocol.ReleaseDevice>(c =>
+        {
+            var sender = Sender;
+            if (!_claims.TryGetValue(c.Pci, out var claim) || claim.DeviceFileId != c.DeviceFileId)
+            {
+                sender.Tell(new DmaOwnershipProtocol.OwnershipReleased(c.Pci));
+                return;
+            }
+            Persist(new DmaOwnershipProtocol.DeviceReleased(c.Pci), e =>
+            {
+                Apply(e);
+                sender.Tell(new DmaOwnershipProtocol.OwnershipReleased(c.Pci));
+            });
+        });
+        Command<SaveSnapshotSuccess>(_ => { });
+        Command<SaveSnapshotFailure>(_ => { });
+    }
+
+    private void OnClaim(DmaOwnershipProtocol.ClaimDevice c)
+    {
+        var sender = Sender;
+        if (_claims.TryGetValue(c.Pci, out var held))
+        {
+            var same = held.DeviceFileId == c.DeviceFileId && held.ContextFileId == c.ContextFileId;
+            sender.Tell(new DmaOwnershipProtocol.OwnershipResult(c.Pci, same ? 0 : Errno.EINVAL));
+            return;
+        }
+        if (_claims.Values.Any(x => x.GroupKey == c.GroupKey && x.ContextFileId != c.ContextFileId))
+        {
+            sender.Tell(new DmaOwnershipProtocol.OwnershipResult(c.Pci, Errno.EBUSY));
+            return;
+        }
+        Persist(new DmaOwnershipProtocol.DeviceClaimed(c.Pci, c.GroupKey, c.DeviceFileId, c.ContextFileId), e =>
+        {
+            Apply(e);
+            sender.Tell(new DmaOwnershipProtocol.OwnershipResult(c.Pci, 0));
+            if (LastSequenceNr % 200 == 0)
+                SaveSnapshot(new DmaOwnershipProtocol.OwnershipSnapshot(_claims));
+        });
+    }
+
+    private void Apply(IPersistedEvent e)
+    {
+        switch (e)
+        {
+            case DmaOwnershipProtocol.DeviceClaimed c:
+                _claims = _claims.SetItem(c.Pci, new DmaOwnershipProtocol.Claim(c.GroupKey, c.DeviceFileId, c.ContextFileId));
+                break;
+            case DmaOwnershipProtocol.DeviceReleased r:
+                _claims = _claims.Remove(r.Pci);
+                break;
+        }
+    }
+}

@@ -1,0 +1,21 @@
+using Akka.Actor;
+using IommuActors.Hardware.Platform;
+
+namespace IommuActors.Fd;
+
+/// <summary>What a user may tune about the files of the emulator; the defaults work on a fresh machine.</summary>
+/// <param name="LockedPageLimit">RLIMIT_MEMLOCK in pages for each IOAS's accounting.</param>
+/// <param name="ClientTimeout">How long an ioctl waits for the client to answer a memory or fd request before it fails with EFAULT.</param>
+/// <param name="SnapshotEvery">Journal events between snapshots of a context.</param>
+public sealed record FdSettings(ulong LockedPageLimit, TimeSpan ClientTimeout, int SnapshotEvery)
+{
+    public static FdSettings Default { get; } = new(ulong.MaxValue / 4096, TimeSpan.FromSeconds(10), 500);
+}
+
+/// <summary>The neighbours every file actor talks to, handed over at creation.</summary>
+/// <param name="Platform">The emulated box: which devices and units exist.</param>
+/// <param name="Units">The shard region of IOMMU units (<see cref="Hardware.HardwareModule.ShardRegion"/>).</param>
+/// <param name="Files">The shard region of files (<see cref="FdModule.ShardRegion"/>), for files that talk to each other.</param>
+/// <param name="Ownership">The DMA ownership registry (<see cref="Devices.DmaOwnershipActor"/>).</param>
+/// <param name="Settings">Limits and timeouts.</param>
+public sealed record FileCollaborators(PlatformSpec Platform, IActorRef Units, IActorRef Files, IActorRef Ownership, FdSettings Settings);

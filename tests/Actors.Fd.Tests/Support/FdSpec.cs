@@ -1,0 +1,90 @@
+using System.Collections.Concurrent;
+using System.Buffers.Binary;
+using Akka.Actor;
+using Akka.Configuration;
+using Akka.TestKit.Xunit2;
+using IommuActors.Fd.Devices;
+using IommuActors.Fd.Files;
+using IommuActors.Hardware;
+using IommuActors.TestSupport;
+using IommuActors.Uapi.Structs;
+using Xunit;
+using static IommuActors.Fd.Files.FileProtocol;
+
+namespace IommuActors.Fd.Tests.Support;
+
+/// <summary>A box with the default platform: units, the file region, the ownership registry, one client.</summary>
+public abstract class FdSpec : TestKit
+{
+    protected const ulong Mem = FakeClient.Base;
+    protected readonly byte[] Memory = new byte[4 << 20];
+    protected readonly ConcurrentQueue<FileReady> Ready = new();
+    protected readonly IActorRef Units;
+    protected readonly IActorRef Files;
+    protected readonly IActorRef Ownership;
+    protected readonly IActorRef Client;
+    private int _nextFd = 3;
+    private long _tag;
+    private static int _run;
+    private readonly string _prefix = $"s{Interlocked.Increment(ref _run)}";
+
+    protected FdSpec(Config? config = null) : base(config ?? SpecConfig.InMemory)
+    {
+        var platform = Platforms.Default;
+        var unitProps = HardwareModule.UnitProps(platform);
+        Units = Sys.ActorOf(Props.Create(() => new LocalRegion((id, _) => unitProps(id))), "units");
+        Ownership = Sys.ActorOf(FdModule.OwnershipProps(), "ownership");
+        var ownership = Ownership;
+        var units = Units;
+        var settings = FdSettings.Default with { ClientTimeout = TimeSpan.FromSeconds(3) };
+        Files = Sys.ActorOf(Props.Create(() => new LocalRegion((id, region) =>
+            FdModule.FileProps(platform, units, () => region, ownership, settings)(id))), "files");
+        var memory = Memory;
+        var ready = Ready;
+        Client = Sys.ActorOf(Props.Create(() => new FakeClient(memory, ready)), "client");
+    }
+
+    /// <summary>Opens a path as the client would and returns (file id, fd).</summary>
+    protected (string FileId, int Fd) Open(string path, int expectErrno = 0)
+    {
+        var fd = _nextFd++;
+        var fileId = $"{_prefix}-f{fd}";
+        Files.Tell(new Open(fileId, path, 2, Client), TestActor);
+        ExpectMsg(new Opened(fileId, expectErrno));
+        if (expectErrno == 0)
+            Client.Tell(new FakeClient.MapFd(fd, fileId, path));
+        return (fileId, fd);
+    }
+
+    protected IoctlDone Ioctl(string fileId, uint request, byte[] inline, ulong arg = Mem)
+    {
+        var tag = ++_tag;
+        Files.Tell(new Ioctl(fileId, tag, request, arg, inline, Client), TestActor);
+        var done = ExpectMsg<IoctlDone>();
+        Assert.Equal(tag, done.Tag);
+        return done;
+    }
+
+    protected IoctlDone Ioctl<T>(string fileId, uint request, T cmd, ulong arg = Mem) where T : IUapiStruct<T> =>
+        Ioctl(fileId, request, UserStruct.Encode(cmd), arg);
+
+    protected static T Back<T>(IoctlDone done) where T : IUapiStruct<T>
+    {
+        Assert.Equal(0, done.Errno);
+        var full = new byte[UserStruct.SizeOf<T>()];
+        done.Writeback.CopyTo(full, 0);
+        return T.Read(full);
+    }
+
+    protected void Release(string fileId)
+    {
+        Files.Tell(new Release(fileId, Client), TestActor);
+        ExpectMsg(new Released(fileId));
+    }
+
+    protected void Poke(ulong address, ReadOnlySpan<byte> bytes) => bytes.CopyTo(Memory.AsSpan((int)(address - Mem)));
+
+    protected byte[] Peek(ulong address, int length) => Memory.AsSpan((int)(address - Mem), length).ToArray();
+
+    protected static ulong U64(byte[] b, int o) => BinaryPrimitives.ReadUInt64LittleEndian(b.AsSpan(o));
+}
