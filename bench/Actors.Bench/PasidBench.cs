@@ -3,6 +3,7 @@ using Akka.Actor;
 using Akka.Configuration;
 using IommuActors.Core.Configuration;
 using IommuActors.Core.Persistence;
+using IommuActors.Hardware.Units;
 using IommuActors.Ioasid.Pasid;
 using IommuActors.Notifier.Bus;
 using IommuActors.Notifier.Driver;
@@ -21,8 +22,8 @@ public sealed class PasidBench : IBench
 
     private sealed class InstantUnits : ReceiveActor
     {
-        public InstantUnits() => Receive<IommuDriverProtocol.TeardownPasidContext>(t =>
-            Sender.Tell(new IommuDriverProtocol.PasidContextTornDown(t.SetKey, t.Pasid)));
+        public InstantUnits() => Receive<UnitProtocol.DetachPasid>(d =>
+            Sender.Tell(new UnitProtocol.PasidDetached(d.Unit, d.Pasid, d.Devices, 0)));
     }
 
     public async Task RunAsync(string[] args)
@@ -38,12 +39,12 @@ public sealed class PasidBench : IBench
         var bus = system.ActorOf(NotifierBus.Props(TimeSpan.FromSeconds(30), ActorRefs.Nobody));
         var space = system.ActorOf(PasidSpaceActor.Props("bench", 1, PasidSpace.MaxPasid, count * 2));
         var set = system.ActorOf(PasidSetActor.Props(key, count, space, bus));
-        var driver = system.ActorOf(IommuDriverSubscriber.Props(set, system.ActorOf(Props.Create(() => new InstantUnits()))));
-        var kvm = system.ActorOf(KvmSubscriber.Props(key, set));
-        var vdcm = system.ActorOf(VdcmSubscriber.Props(key, set));
-        await bus.Ask<NotifierProtocol.Subscribed>(new NotifierProtocol.Subscribe(kvm, "kvm", SubscriberPriority.Cpu, key), ask);
-        await bus.Ask<NotifierProtocol.Subscribed>(new NotifierProtocol.Subscribe(driver, "driver", SubscriberPriority.Iommu, ""), ask);
-        await bus.Ask<NotifierProtocol.Subscribed>(new NotifierProtocol.Subscribe(vdcm, "vdcm", SubscriberPriority.Device, key), ask);
+        var devices = Enumerable.Range(0, count).ToDictionary(i => $"dev{i}", _ => "u0");
+        var driver = system.ActorOf(IommuDriverSubscriber.Props(set, space, bus, system.ActorOf(Props.Create(() => new InstantUnits())), devices));
+        var kvm = system.ActorOf(KvmSubscriber.Props(key, set, bus));
+        var vdcm = system.ActorOf(VdcmSubscriber.Props(key, set, bus));
+        while ((await bus.Ask<NotifierProtocol.Subscriptions>(new NotifierProtocol.GetSubscriptions(), ask)).Names.Length < 3)
+            await Task.Delay(5);
 
         var allocs = Enumerable.Range(0, count).Select(_ => set.Ask<PasidAllocated>(new AllocPasid(key), ask)).ToList();
         var pasids = (await Task.WhenAll(allocs)).Select(a => a.Pasid).ToList();

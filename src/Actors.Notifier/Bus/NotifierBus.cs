@@ -47,7 +47,10 @@ public sealed class NotifierBus : ReceiveActor, IWithTimers
             _subscriptions.Add(new Subscription(m.Subscriber, m.Name, m.Priority, m.SetKey));
             Context.Watch(m.Subscriber);
             Sender.Tell(new Subscribed(m.Name));
+            Redeliver(m.Subscriber);
         });
+        Receive<GetSubscriptions>(_ => Sender.Tell(new Subscriptions(_subscriptions
+            .OrderBy(s => s.Priority).ThenBy(s => s.Name, StringComparer.Ordinal).Select(s => s.Name).ToImmutableArray())));
         Receive<PublishIoasidEvent>(m => Enqueue(m.Event, Sender));
         Receive<Acknowledge>(m => Answered(m.DeliveryId, timedOut: false));
         Receive<DeliveryTimedOut>(m => Answered(m.DeliveryId, timedOut: true));
@@ -104,6 +107,17 @@ public sealed class NotifierBus : ReceiveActor, IWithTimers
         _inFlight[id] = round;
         to.Ref.Tell(new Notify(id, round.Event));
         Timers.StartSingleTimer(id, new DeliveryTimedOut(id), _ackTimeout);
+    }
+
+    // A subscriber that restarted lost the deliveries it was handling; it subscribes again once re-synchronised
+    // and gets them again under the same ids (a first subscription has none).
+    private void Redeliver(IActorRef subscriber)
+    {
+        foreach (var (id, round) in _inFlight.Where(kv => kv.Value.Current!.Ref.Equals(subscriber)).OrderBy(kv => kv.Key))
+        {
+            subscriber.Tell(new Notify(id, round.Event));
+            Timers.StartSingleTimer(id, new DeliveryTimedOut(id), _ackTimeout);
+        }
     }
 
     private void Answered(long id, bool timedOut)

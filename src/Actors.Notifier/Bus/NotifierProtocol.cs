@@ -13,9 +13,16 @@ public enum SubscriberPriority
 
 public static class NotifierProtocol
 {
-    /// <summary>SetKey "" subscribes to every set (the IOMMU driver); otherwise to one set only.</summary>
+    /// <summary>
+    /// SetKey "" subscribes to every set (the IOMMU driver); otherwise to one set only. Subscribing again under the
+    /// same name replaces the subscription and re-delivers whatever the bus still awaits from that subscriber.
+    /// </summary>
     public sealed record Subscribe(Akka.Actor.IActorRef Subscriber, string Name, SubscriberPriority Priority, string SetKey) : IClusterMessage;
     public sealed record Subscribed(string Name) : IClusterMessage;
+
+    public sealed record GetSubscriptions() : IClusterMessage;
+    /// <summary>Subscriber names in delivery order (priority, then name).</summary>
+    public sealed record Subscriptions(System.Collections.Immutable.ImmutableArray<string> Names) : IClusterMessage;
 
     /// <summary>An event delivered to one subscriber; it answers Acknowledge with the same id when its teardown is done.</summary>
     public sealed record Notify(long DeliveryId, IoasidEvent Event) : IClusterMessage;

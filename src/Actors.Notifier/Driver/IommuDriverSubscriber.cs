@@ -1,45 +1,99 @@
 using System.Collections.Immutable;
 using Akka.Actor;
 using IommuActors.Ioasid.Pasid;
+using IommuActors.Notifier.Bus;
+using static IommuActors.Hardware.Units.UnitProtocol;
 using static IommuActors.Ioasid.Pasid.PasidSetProtocol;
+using static IommuActors.Ioasid.Pasid.PasidSpaceProtocol;
 using static IommuActors.Notifier.Bus.NotifierProtocol;
 using static IommuActors.Notifier.Driver.IommuDriverProtocol;
 
 namespace IommuActors.Notifier.Driver;
 
 /// <summary>
-/// The IOMMU driver: binds devices to PASIDs through their set and, on FREE of a bound PASID, has the units
-/// tear down context and IOTLB entries, then unbinds every device (emitting UNBIND) before acknowledging.
-/// It never unbinds a PASID it does not hold bound, so no UNBIND follows a completed free.
+/// The IOMMU driver, subscribed to every set. Binds devices to PASIDs through their set (held as
+/// "driver/&lt;pci&gt;"). On FREE it has every unit detach the PASID's context entries and drain its IOTLB
+/// entries (DetachPasid), then unbinds the devices it holds (emitting UNBIND), then acknowledges; it never
+/// unbinds a PASID it does not hold bound, so no UNBIND follows a completed free. UNBIND needs nothing from it:
+/// whoever unbinds detached first (as UnbindDevice does), and tearing contexts down then could race a new bind.
+/// A restarted driver finds the sets through the space's owners and reads back its binds from each.
 /// </summary>
-public sealed class IommuDriverSubscriber : ReceiveActor
+public sealed class IommuDriverSubscriber : ResynchronisingSubscriber
 {
+    public const string Name = "iommu-driver";
+    public const string HolderPrefix = "driver/";
+
     private readonly IActorRef _sets;
+    private readonly IActorRef _space;
     private readonly IActorRef _units;
+    private readonly IReadOnlyDictionary<string, string> _unitOfDevice;
+    private readonly ImmutableArray<string> _allUnits;
     private readonly Dictionary<(string, int), HashSet<string>> _devices = new();
     private readonly Dictionary<(string, int), Queue<Action<int>>> _waiting = new();
-    private readonly Dictionary<(string, int), (long Delivery, IActorRef Bus)> _freeing = new();
+    private readonly Dictionary<(string Unit, int Pasid), Queue<Action>> _detaching = new();
+    private readonly Dictionary<(string, int), long> _freeing = new();
+    private int _setsToHear;
 
     /// <param name="sets">Where set commands go: the shard region of the sets, or one set in a spec.</param>
-    /// <param name="units">Where teardown requests go; it answers <see cref="PasidContextTornDown"/>.</param>
-    public static Props Props(IActorRef sets, IActorRef units) => Akka.Actor.Props.Create(() => new IommuDriverSubscriber(sets, units));
+    /// <param name="space">The PASID space, asked for the sets' names when re-synchronising.</param>
+    /// <param name="units">The unit shard region (or one UnitActor): DetachPasid goes there.</param>
+    /// <param name="unitOfDevice">PCI address to unit name, from the platform.</param>
+    public static Props Props(IActorRef sets, IActorRef space, IActorRef bus, IActorRef units, IReadOnlyDictionary<string, string> unitOfDevice) =>
+        Akka.Actor.Props.Create(() => new IommuDriverSubscriber(sets, space, bus, units, unitOfDevice));
 
-    public IommuDriverSubscriber(IActorRef sets, IActorRef units)
+    public IommuDriverSubscriber(IActorRef sets, IActorRef space, IActorRef bus, IActorRef units, IReadOnlyDictionary<string, string> unitOfDevice)
+        : base(bus, Name, SubscriberPriority.Iommu, "")
     {
         _sets = sets;
+        _space = space;
         _units = units;
+        _unitOfDevice = unitOfDevice;
+        _allUnits = unitOfDevice.Values.Distinct().Order(StringComparer.Ordinal).ToImmutableArray();
+    }
+
+    private static string HolderOf(string device) => HolderPrefix + device;
+
+    protected override void StartResynchronising() => _space.Tell(new GetSpace());
+
+    protected override void Resynchronising()
+    {
+        Receive<SpaceState>(s =>
+        {
+            var sets = s.Owners.Values.Distinct().ToList();
+            _setsToHear = sets.Count;
+            foreach (var set in sets)
+                _sets.Tell(new GetHolds(set, HolderPrefix));
+            if (_setsToHear == 0)
+                Resynchronised();
+        });
+        Receive<Holds>(h =>
+        {
+            foreach (var hold in h.Entries.Where(e => e.Binds > 0))
+                Devices((h.EntityId, hold.Pasid)).Add(hold.Holder[HolderPrefix.Length..]);
+            if (--_setsToHear == 0)
+                Resynchronised();
+        });
+        Receive<PasidDetached>(_ => { });
+    }
+
+    protected override void Active()
+    {
         Receive<BindDevice>(Bind);
         Receive<UnbindDevice>(Unbind);
         Receive<PasidResult>(Answered);
-        Receive<Notify>(Handle);
-        Receive<PasidContextTornDown>(TornDown);
+        Receive<PasidDetached>(Detached);
         Receive<GetBindings>(_ => Sender.Tell(new Bindings(_devices.ToImmutableDictionary(
-            kv => $"{kv.Key.Item1}/{kv.Key.Item2}", kv => kv.Value.Order().ToImmutableArray()))));
+            kv => $"{kv.Key.Item1}/{kv.Key.Item2}", kv => kv.Value.Order(StringComparer.Ordinal).ToImmutableArray()))));
     }
 
     private void Bind(BindDevice m)
     {
         var key = (m.SetKey, m.Pasid);
+        if (!_unitOfDevice.ContainsKey(m.Device))
+        {
+            Sender.Tell(new DeviceBindResult(m.SetKey, m.Pasid, m.Device, PasidErrno.ENODEV));
+            return;
+        }
         if (_devices.TryGetValue(key, out var held) && held.Contains(m.Device))
         {
             Sender.Tell(new DeviceBindResult(m.SetKey, m.Pasid, m.Device, PasidErrno.EEXIST));
@@ -52,7 +106,7 @@ public sealed class IommuDriverSubscriber : ReceiveActor
                 Devices(key).Add(m.Device);
             requester.Tell(new DeviceBindResult(m.SetKey, m.Pasid, m.Device, errno));
         });
-        _sets.Tell(new BindPasid(m.SetKey, m.Pasid, m.GuestPasid));
+        _sets.Tell(new BindPasid(m.SetKey, m.Pasid, m.GuestPasid, HolderOf(m.Device)));
     }
 
     private void Unbind(UnbindDevice m)
@@ -66,44 +120,87 @@ public sealed class IommuDriverSubscriber : ReceiveActor
         if (held.Count == 0)
             _devices.Remove(key);
         var requester = Sender;
-        Expect(key, errno => requester.Tell(new DeviceBindResult(m.SetKey, m.Pasid, m.Device, errno)));
-        _sets.Tell(new UnbindPasid(m.SetKey, m.Pasid));
+        Detach(_unitOfDevice[m.Device], m.Pasid, [m.Device], () =>
+        {
+            Expect(key, errno => requester.Tell(new DeviceBindResult(m.SetKey, m.Pasid, m.Device, errno)));
+            _sets.Tell(new UnbindPasid(m.SetKey, m.Pasid, HolderOf(m.Device)));
+        });
     }
 
-    private void Handle(Notify n)
+    protected override void Handle(Notify n)
     {
         var key = (n.Event.SetKey, n.Event.Pasid);
-        if (n.Event.Kind != IoasidEventKind.Free || !_devices.TryGetValue(key, out var held))
+        if (n.Event.Kind != IoasidEventKind.Free)
         {
             Sender.Tell(new Acknowledge(n.DeliveryId));
             return;
         }
-        _freeing[key] = (n.DeliveryId, Sender);
-        _units.Tell(new TeardownPasidContext(key.Item1, key.Item2, held.Order().ToImmutableArray()));
+        if (_freeing.TryGetValue(key, out var delivery) && delivery == n.DeliveryId)
+            return;
+        _freeing[key] = n.DeliveryId;
+        var bus = Sender;
+        var unitsLeft = _allUnits.Length;
+        if (unitsLeft == 0)
+            UnbindAll(key, bus);
+        foreach (var unit in _allUnits)
+            Detach(unit, key.Item2, [], () =>
+            {
+                if (--unitsLeft == 0)
+                    UnbindAll(key, bus);
+            });
     }
 
-    // Context entries and IOTLB are gone; now detach each device, which publishes UNBIND on the last one.
-    private void TornDown(PasidContextTornDown m)
+    // Context entries and IOTLB are gone everywhere; now release each device's bind, which publishes UNBIND on the last one.
+    private void UnbindAll((string Set, int Pasid) key, IActorRef bus)
     {
-        var key = (m.SetKey, m.Pasid);
-        if (!_freeing.ContainsKey(key) || !_devices.Remove(key, out var held))
+        if (!_devices.Remove(key, out var held) || held.Count == 0)
+        {
+            Acknowledged(key, bus);
             return;
+        }
         var left = held.Count;
-        foreach (var _ in held)
+        foreach (var device in held)
         {
             Expect(key, _ =>
             {
-                if (--left == 0 && _freeing.Remove(key, out var free))
-                    free.Bus.Tell(new Acknowledge(free.Delivery));
+                if (--left == 0)
+                    Acknowledged(key, bus);
             });
-            _sets.Tell(new UnbindPasid(m.SetKey, m.Pasid));
+            _sets.Tell(new UnbindPasid(key.Set, key.Pasid, HolderOf(device)));
         }
+    }
+
+    private void Acknowledged((string, int) key, IActorRef bus)
+    {
+        if (_freeing.Remove(key, out var delivery))
+            bus.Tell(new Acknowledge(delivery));
+    }
+
+    private void Detach(string unit, int pasid, ImmutableArray<string> devices, Action then)
+    {
+        if (!_detaching.TryGetValue((unit, pasid), out var queue))
+            _detaching[(unit, pasid)] = queue = new Queue<Action>();
+        queue.Enqueue(then);
+        _units.Tell(new DetachPasid(unit, pasid, devices));
+    }
+
+    // A unit answers its DetachPasid requests in the order it got them.
+    private void Detached(PasidDetached d)
+    {
+        if (!_detaching.TryGetValue((d.Unit, d.Pasid), out var queue) || !queue.TryDequeue(out var then))
+            return;
+        if (queue.Count == 0)
+            _detaching.Remove((d.Unit, d.Pasid));
+        then();
     }
 
     private void Answered(PasidResult r)
     {
-        if (_waiting.TryGetValue((r.EntityId, r.Pasid), out var queue) && queue.TryDequeue(out var then))
-            then(r.Errno);
+        if (!_waiting.TryGetValue((r.EntityId, r.Pasid), out var queue) || !queue.TryDequeue(out var then))
+            return;
+        if (queue.Count == 0)
+            _waiting.Remove((r.EntityId, r.Pasid));
+        then(r.Errno);
     }
 
     private void Expect((string, int) key, Action<int> then)

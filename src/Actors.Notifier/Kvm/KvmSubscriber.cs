@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using Akka.Actor;
 using IommuActors.Ioasid.Pasid;
+using IommuActors.Notifier.Bus;
 using static IommuActors.Ioasid.Pasid.PasidSetProtocol;
 using static IommuActors.Notifier.Bus.NotifierProtocol;
 using static IommuActors.Notifier.Kvm.KvmProtocol;
@@ -10,21 +11,43 @@ namespace IommuActors.Notifier.Kvm;
 /// <summary>
 /// KVM's per-VM PASID translation table (guest PASID -> host PASID, used by ENQCMD). Listens to BIND and
 /// UNBIND of its VM's set: BIND takes a reference then adds the entry, UNBIND removes it and drops the reference.
+/// Its references are held as "kvm", which is how it finds them again after a restart.
 /// </summary>
-public sealed class KvmSubscriber : ReceiveActor
+public sealed class KvmSubscriber : ResynchronisingSubscriber
 {
-    private readonly string _setKey;
+    public const string Holder = "kvm";
+
     private readonly IActorRef _set;
     private readonly Dictionary<int, int> _guestToHost = new();
+    private readonly Dictionary<int, int> _referencesHeld = new();
     private readonly Dictionary<int, (long Delivery, int Spid, IActorRef Bus)> _binding = new();
 
-    public static Props Props(string setKey, IActorRef set) => Akka.Actor.Props.Create(() => new KvmSubscriber(setKey, set));
+    public static string NameOf(string setKey) => $"kvm/{setKey}";
 
-    public KvmSubscriber(string setKey, IActorRef set)
+    public static Props Props(string setKey, IActorRef set, IActorRef bus) =>
+        Akka.Actor.Props.Create(() => new KvmSubscriber(setKey, set, bus));
+
+    public KvmSubscriber(string setKey, IActorRef set, IActorRef bus) : base(bus, NameOf(setKey), SubscriberPriority.Cpu, setKey)
     {
-        _setKey = setKey;
         _set = set;
-        Receive<Notify>(Handle);
+    }
+
+    protected override void StartResynchronising() => _set.Tell(new GetHolds(SetKey, Holder));
+
+    protected override void Resynchronising() => Receive<Holds>(h =>
+    {
+        foreach (var hold in h.Entries.Where(e => e.Holder == Holder && e.Refs > 0))
+        {
+            _referencesHeld[hold.Pasid] = hold.Refs;
+            // Without a SPID the UNBIND already happened and is on its way again: only the reference is left to drop.
+            if (hold.Spid != 0)
+                _guestToHost[hold.Spid] = hold.Pasid;
+        }
+        Resynchronised();
+    });
+
+    protected override void Active()
+    {
         Receive<PasidResult>(r => r.Operation == "get", GotReference);
         Receive<PasidResult>(_ => { });
         Receive<Translate>(m => Sender.Tell(_guestToHost.TryGetValue(m.GuestPasid, out var host)
@@ -33,19 +56,22 @@ public sealed class KvmSubscriber : ReceiveActor
         Receive<GetTranslationTable>(_ => Sender.Tell(new TranslationTable(_guestToHost.ToImmutableDictionary())));
     }
 
-    private void Handle(Notify n)
+    protected override void Handle(Notify n)
     {
         var e = n.Event;
-        if (e.Kind == IoasidEventKind.Bind && e.Spid != 0)
+        // A re-delivered BIND finds the reference already held.
+        if (e.Kind == IoasidEventKind.Bind && e.Spid != 0 && !_referencesHeld.ContainsKey(e.Pasid))
         {
             _binding[e.Pasid] = (n.DeliveryId, e.Spid, Sender);
-            _set.Tell(new GetPasid(_setKey, e.Pasid));
+            _set.Tell(new GetPasid(SetKey, e.Pasid, Holder));
             return;
         }
-        if (e.Kind == IoasidEventKind.Unbind && _guestToHost.TryGetValue(e.Spid, out var host) && host == e.Pasid)
+        if (e.Kind == IoasidEventKind.Unbind && _referencesHeld.Remove(e.Pasid, out var refs))
         {
-            _guestToHost.Remove(e.Spid);
-            _set.Tell(new PutPasid(_setKey, e.Pasid));
+            foreach (var spid in _guestToHost.Where(kv => kv.Value == e.Pasid).Select(kv => kv.Key).ToList())
+                _guestToHost.Remove(spid);
+            for (var i = 0; i < refs; i++)
+                _set.Tell(new PutPasid(SetKey, e.Pasid, Holder));
         }
         Sender.Tell(new Acknowledge(n.DeliveryId));
     }
@@ -56,11 +82,14 @@ public sealed class KvmSubscriber : ReceiveActor
         if (!_binding.Remove(r.Pasid, out var pending))
         {
             if (r.Errno == PasidErrno.Ok)
-                _set.Tell(new PutPasid(_setKey, r.Pasid));
+                _set.Tell(new PutPasid(SetKey, r.Pasid, Holder));
             return;
         }
         if (r.Errno == PasidErrno.Ok)
+        {
+            _referencesHeld[r.Pasid] = 1;
             _guestToHost[pending.Spid] = r.Pasid;
+        }
         pending.Bus.Tell(new Acknowledge(pending.Delivery));
     }
 }

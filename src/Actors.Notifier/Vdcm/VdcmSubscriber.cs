@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using Akka.Actor;
 using IommuActors.Ioasid.Pasid;
+using IommuActors.Notifier.Bus;
 using static IommuActors.Ioasid.Pasid.PasidSetProtocol;
 using static IommuActors.Notifier.Bus.NotifierProtocol;
 using static IommuActors.Notifier.Vdcm.VdcmProtocol;
@@ -9,22 +10,42 @@ namespace IommuActors.Notifier.Vdcm;
 
 /// <summary>
 /// VDCM: the host PASIDs programmed into one VM's virtual devices. Programming looks the guest PASID up by
-/// SPID in the VM's set with a reference; clearing, UNBIND and FREE clear the queue at once and drop it
-/// (lazy clearing is unsafe: a freed PASID may go to another guest immediately).
+/// SPID in the VM's set with a reference held as "vdcm/&lt;device&gt;"; clearing, UNBIND and FREE clear the queue
+/// at once and drop it (lazy clearing is unsafe: a freed PASID may go to another guest immediately).
+/// A restarted VDCM reads its queues back from those references; a ProgramQueue the old incarnation had in
+/// flight counts as programmed if the set took the reference, though its requester got no answer.
 /// </summary>
-public sealed class VdcmSubscriber : ReceiveActor
+public sealed class VdcmSubscriber : ResynchronisingSubscriber
 {
-    private readonly string _setKey;
+    public const string HolderPrefix = "vdcm/";
+
     private readonly IActorRef _set;
     private readonly Dictionary<string, int> _queues = new();
     private readonly Queue<(string Device, IActorRef Requester)> _lookups = new();
 
-    public static Props Props(string setKey, IActorRef set) => Akka.Actor.Props.Create(() => new VdcmSubscriber(setKey, set));
+    public static string NameOf(string setKey) => $"vdcm/{setKey}";
 
-    public VdcmSubscriber(string setKey, IActorRef set)
+    public static Props Props(string setKey, IActorRef set, IActorRef bus) =>
+        Akka.Actor.Props.Create(() => new VdcmSubscriber(setKey, set, bus));
+
+    public VdcmSubscriber(string setKey, IActorRef set, IActorRef bus) : base(bus, NameOf(setKey), SubscriberPriority.Device, setKey)
     {
-        _setKey = setKey;
         _set = set;
+    }
+
+    private static string HolderOf(string device) => HolderPrefix + device;
+
+    protected override void StartResynchronising() => _set.Tell(new GetHolds(SetKey, HolderPrefix));
+
+    protected override void Resynchronising() => Receive<Holds>(h =>
+    {
+        foreach (var hold in h.Entries.Where(e => e.Refs > 0))
+            _queues[hold.Holder[HolderPrefix.Length..]] = hold.Pasid;
+        Resynchronised();
+    });
+
+    protected override void Active()
+    {
         Receive<ProgramQueue>(m =>
         {
             if (_queues.ContainsKey(m.Device))
@@ -33,7 +54,7 @@ public sealed class VdcmSubscriber : ReceiveActor
                 return;
             }
             _lookups.Enqueue((m.Device, Sender));
-            _set.Tell(new FindBySpid(_setKey, m.GuestPasid, TakeRef: true));
+            _set.Tell(new FindBySpid(SetKey, m.GuestPasid, TakeRef: true, HolderOf(m.Device)));
         });
         Receive<SpidFound>(Found);
         Receive<ClearQueue>(m =>
@@ -43,17 +64,18 @@ public sealed class VdcmSubscriber : ReceiveActor
                 Sender.Tell(new QueueCleared(m.Device, PasidErrno.ENOENT));
                 return;
             }
-            _set.Tell(new PutPasid(_setKey, pasid));
+            _set.Tell(new PutPasid(SetKey, pasid, HolderOf(m.Device)));
             Sender.Tell(new QueueCleared(m.Device, PasidErrno.Ok));
-        });
-        Receive<Notify>(n =>
-        {
-            if (n.Event.Kind is IoasidEventKind.Unbind or IoasidEventKind.Free)
-                Revoke(n.Event.Pasid);
-            Sender.Tell(new Acknowledge(n.DeliveryId));
         });
         Receive<PasidResult>(_ => { });
         Receive<GetQueues>(_ => Sender.Tell(new Queues(_queues.ToImmutableDictionary())));
+    }
+
+    protected override void Handle(Notify n)
+    {
+        if (n.Event.Kind is IoasidEventKind.Unbind or IoasidEventKind.Free)
+            Revoke(n.Event.Pasid);
+        Sender.Tell(new Acknowledge(n.DeliveryId));
     }
 
     private void Found(SpidFound f)
@@ -61,7 +83,7 @@ public sealed class VdcmSubscriber : ReceiveActor
         var (device, requester) = _lookups.Dequeue();
         if (f.Errno == PasidErrno.Ok && _queues.ContainsKey(device))
         {
-            _set.Tell(new PutPasid(_setKey, f.Pasid));
+            _set.Tell(new PutPasid(SetKey, f.Pasid, HolderOf(device)));
             requester.Tell(new QueueProgrammed(device, f.Spid, 0, PasidErrno.EBUSY));
             return;
         }
@@ -75,7 +97,7 @@ public sealed class VdcmSubscriber : ReceiveActor
         foreach (var device in _queues.Where(kv => kv.Value == pasid).Select(kv => kv.Key).ToList())
         {
             _queues.Remove(device);
-            _set.Tell(new PutPasid(_setKey, pasid));
+            _set.Tell(new PutPasid(SetKey, pasid, HolderOf(device)));
         }
     }
 }

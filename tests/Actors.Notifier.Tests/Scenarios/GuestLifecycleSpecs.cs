@@ -1,6 +1,7 @@
 using Akka.Actor;
 using Akka.TestKit;
 using Akka.TestKit.Xunit2;
+using IommuActors.Hardware.Units;
 using IommuActors.Ioasid.Pasid;
 using IommuActors.Notifier.Bus;
 using IommuActors.Notifier.Driver;
@@ -23,23 +24,14 @@ public sealed class GuestLifecycleSpecs() : TestKit(SpecConfig.InMemory)
 
     private Rig Boot()
     {
-        var units = CreateTestProbe();
-        units.SetAutoPilot(new DelegateAutoPilot((sender, msg) =>
-        {
-            if (msg is IommuDriverProtocol.TeardownPasidContext t)
-                sender.Tell(new IommuDriverProtocol.PasidContextTornDown(t.SetKey, t.Pasid));
-            return AutoPilot.KeepRunning;
-        }));
+        var units = InstantUnits.Answering(CreateTestProbe());
         var bus = Sys.ActorOf(NotifierBus.Props(TimeSpan.FromSeconds(3), CreateTestProbe().Ref));
         var space = Sys.ActorOf(PasidSpaceActor.Props("life", 1, 100, 100));
         var set = Sys.ActorOf(PasidSetActor.Props(Key, 8, space, bus));
-        var driver = Sys.ActorOf(IommuDriverSubscriber.Props(set, units.Ref));
-        var kvm = Sys.ActorOf(KvmSubscriber.Props(Key, set));
-        var vdcm = Sys.ActorOf(VdcmSubscriber.Props(Key, set));
-        bus.Tell(new Subscribe(driver, "driver", SubscriberPriority.Iommu, ""));
-        bus.Tell(new Subscribe(kvm, "kvm", SubscriberPriority.Cpu, Key));
-        bus.Tell(new Subscribe(vdcm, "vdcm", SubscriberPriority.Device, Key));
-        ReceiveN(3);
+        var driver = Sys.ActorOf(IommuDriverSubscriber.Props(set, space, bus, units.Ref, InstantUnits.Devices));
+        var kvm = Sys.ActorOf(KvmSubscriber.Props(Key, set, bus));
+        var vdcm = Sys.ActorOf(VdcmSubscriber.Props(Key, set, bus));
+        this.AwaitSubscribed(bus, KvmSubscriber.NameOf(Key), IommuDriverSubscriber.Name, VdcmSubscriber.NameOf(Key));
         return new Rig(space, set, kvm, vdcm, driver, units);
     }
 
@@ -94,6 +86,9 @@ public sealed class GuestLifecycleSpecs() : TestKit(SpecConfig.InMemory)
         });
         rig.Set.Tell(new FreePasid(Key, pasid));
         ExpectMsg(new PasidResult(Key, "free", pasid, PasidErrno.Ok));
+        // The driver detached dev0 before unbinding it, and still drains the unit for the PASID on FREE.
+        rig.Units.ExpectMsg<UnitProtocol.DetachPasid>(d => d.Unit == "u0" && d.Pasid == pasid && d.Devices.SequenceEqual(["dev0"]));
+        rig.Units.ExpectMsg<UnitProtocol.DetachPasid>(d => d.Unit == "u0" && d.Pasid == pasid && d.Devices.IsEmpty);
         AssertEverythingReleased(rig);
         rig.Units.ExpectNoMsg(TimeSpan.FromMilliseconds(100));
     }
@@ -105,7 +100,7 @@ public sealed class GuestLifecycleSpecs() : TestKit(SpecConfig.InMemory)
         var pasid = BootGuestUsingOnePasid(rig);
         rig.Set.Tell(new FreePasid(Key, pasid));
         ExpectMsg(new PasidResult(Key, "free", pasid, PasidErrno.Ok));
-        rig.Units.ExpectMsg<IommuDriverProtocol.TeardownPasidContext>(t => t.Pasid == pasid && t.Devices.SequenceEqual(new[] { "dev0" }));
+        rig.Units.ExpectMsg<UnitProtocol.DetachPasid>(d => d.Unit == "u0" && d.Pasid == pasid && d.Devices.IsEmpty);
         AssertEverythingReleased(rig);
     }
 

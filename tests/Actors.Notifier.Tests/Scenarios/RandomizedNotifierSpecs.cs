@@ -27,25 +27,16 @@ public sealed class RandomizedNotifierSpecs() : TestKit(SpecConfig.InMemory)
     {
         var key = $"pasid-set-vm{seed}";
         var random = new Random(seed);
-        var units = CreateTestProbe();
-        units.SetAutoPilot(new DelegateAutoPilot((sender, msg) =>
-        {
-            if (msg is IommuDriverProtocol.TeardownPasidContext t)
-                sender.Tell(new IommuDriverProtocol.PasidContextTornDown(t.SetKey, t.Pasid));
-            return AutoPilot.KeepRunning;
-        }));
+        var units = InstantUnits.Answering(CreateTestProbe());
         var sink = CreateTestProbe();
         var bus = Sys.ActorOf(NotifierBus.Props(TimeSpan.FromSeconds(5), sink.Ref));
         // A small space so freed PASIDs are reused quickly, which is where a premature reclaim would show.
         var space = Sys.ActorOf(PasidSpaceActor.Props($"r{seed}", 1, 12, 12));
         var set = Sys.ActorOf(PasidSetActor.Props(key, 12, space, bus));
-        var driver = Sys.ActorOf(IommuDriverSubscriber.Props(set, units.Ref));
-        var kvm = Sys.ActorOf(KvmSubscriber.Props(key, set));
-        var vdcm = Sys.ActorOf(VdcmSubscriber.Props(key, set));
-        bus.Tell(new Subscribe(driver, "driver", SubscriberPriority.Iommu, ""));
-        bus.Tell(new Subscribe(kvm, "kvm", SubscriberPriority.Cpu, key));
-        bus.Tell(new Subscribe(vdcm, "vdcm", SubscriberPriority.Device, key));
-        ReceiveN(3);
+        var driver = Sys.ActorOf(IommuDriverSubscriber.Props(set, space, bus, units.Ref, InstantUnits.Devices));
+        var kvm = Sys.ActorOf(KvmSubscriber.Props(key, set, bus));
+        var vdcm = Sys.ActorOf(VdcmSubscriber.Props(key, set, bus));
+        this.AwaitSubscribed(bus, KvmSubscriber.NameOf(key), IommuDriverSubscriber.Name, VdcmSubscriber.NameOf(key));
 
         var live = new List<int>();
         var nextSpid = 1;
