@@ -6,6 +6,7 @@ using IommuActors.Core.Persistence;
 using IommuActors.Hardware;
 using IommuActors.Hardware.Platform;
 using IommuActors.Hardware.Units;
+using IommuActors.Host.FrontDoor;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -56,7 +57,8 @@ public static class IommuHost
         var platform = HardwareModule.LoadPlatform(config);
         akka.AddHocon(config, HoconAddMode.Prepend)
             .ConfigureLoggers(loggers => loggers.AddLoggerFactory())
-            .WithSubsystem(platform, SnapshotEvery(config))
+            .WithSubsystem(config, platform, SnapshotEvery(config))
+            .WithFrontDoor(settings, services)
             .AddStartup((system, registry) => JoinSelf(system, registry, platform, settings, status, log));
     }
 
@@ -65,7 +67,6 @@ public static class IommuHost
     {
         log.LogInformation("Working folder {WorkDir}", settings.WorkDir);
         log.LogInformation("Data kept in {Store}", settings.Store.Describe());
-        log.LogInformation("Socket path {Socket} (the front door is not served yet)", settings.SocketPath);
         var cluster = Cluster.Get(system);
         cluster.RegisterOnMemberUp(() => _ = BringUpUnits(system, registry, platform, status, log));
         cluster.RegisterOnMemberRemoved(() => log.LogInformation("Left the cluster; stopping"));

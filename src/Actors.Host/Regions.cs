@@ -1,29 +1,69 @@
 using Akka.Actor;
 using Akka.Cluster.Hosting;
+using Akka.Cluster.Sharding;
+using Akka.Configuration;
 using Akka.Hosting;
 using IommuActors.Core.Sharding;
+using IommuActors.Fd;
 using IommuActors.Hardware;
 using IommuActors.Hardware.Platform;
+using IommuActors.Ioasid;
+using IommuActors.Notifier;
 
 namespace IommuActors.Host;
 
-/// <summary>ActorRegistry key of the IOMMU unit shard region (entity id: the unit's name).</summary>
+// ActorRegistry keys of the subsystem's regions and singletons (a singleton's key answers its proxy).
+
+/// <summary>The IOMMU unit shard region (entity id: the unit's name).</summary>
 public sealed class UnitRegion;
 
-/// <summary>ActorRegistry key of the actor that answers what the emulated machine is made of.</summary>
+/// <summary>The actor that answers what the emulated machine is made of.</summary>
 public sealed class PlatformRegistryKey;
 
-/// <summary>The subsystem's sharded entities and singletons, registered with Akka.Hosting.</summary>
+/// <summary>The shard region of open files: iommufd contexts, device cdevs, fault queues.</summary>
+public sealed class FileRegion;
+
+/// <summary>The DMA ownership registry (devices and groups bound to iommufd contexts).</summary>
+public sealed class OwnershipKey;
+
+/// <summary>The system PASID space.</summary>
+public sealed class PasidSpaceKey;
+
+/// <summary>The PASID set shard region (entity id: "pasid-set-&lt;vm&gt;").</summary>
+public sealed class PasidSetRegion;
+
+/// <summary>The IOASID notifier bus.</summary>
+public sealed class NotifierBusKey;
+
+/// <summary>The IOMMU-driver subscriber of the notifier.</summary>
+public sealed class IommuDriverKey;
+
+/// <summary>The subsystem's sharded entities and singletons, registered with Akka.Hosting in dependency order.</summary>
 public static class Regions
 {
-    public static AkkaConfigurationBuilder WithSubsystem(this AkkaConfigurationBuilder akka, PlatformSpec platform,
-        int snapshotEvery)
+    public static AkkaConfigurationBuilder WithSubsystem(this AkkaConfigurationBuilder akka, Config config,
+        PlatformSpec platform, int snapshotEvery)
     {
-        var shards = new ShardOptions { StateStoreMode = Akka.Cluster.Sharding.StateStoreMode.DData };
+        var shards = new ShardOptions { StateStoreMode = StateStoreMode.DData };
+        var ioasid = IoasidModule.LoadSettings(config);
         return akka
             .WithShardRegion<UnitRegion>(HardwareModule.ShardRegion,
                 HardwareModule.UnitProps(platform, snapshotEvery), new EntityMessageExtractor(), shards)
             .WithActors((system, registry) =>
-                registry.Register<PlatformRegistryKey>(system.ActorOf(PlatformActor.Props(platform), "platform")));
+                registry.Register<PlatformRegistryKey>(system.ActorOf(PlatformActor.Props(platform), "platform")))
+            .WithSingleton<PasidSpaceKey>(IoasidModule.SpaceSingleton, IoasidModule.SpaceProps(ioasid), createProxyToo: true)
+            .WithSingleton<NotifierBusKey>(NotifierModule.BusSingleton,
+                NotifierModule.BusProps(ioasid, ActorRefs.Nobody), createProxyToo: true)
+            .WithShardRegion<PasidSetRegion>(IoasidModule.SetShardRegion,
+                (_, registry) => IoasidModule.SetProps(ioasid, registry.Get<PasidSpaceKey>(), registry.Get<NotifierBusKey>()),
+                new EntityMessageExtractor(), shards)
+            .WithSingleton<IommuDriverKey>(NotifierModule.DriverSingleton, (_, registry, _) => NotifierModule.DriverProps(
+                registry.Get<PasidSetRegion>(), registry.Get<PasidSpaceKey>(), registry.Get<NotifierBusKey>(),
+                registry.Get<UnitRegion>(), platform), createProxyToo: true)
+            .WithSingleton<OwnershipKey>(FdModule.OwnershipName, FdModule.OwnershipProps(), createProxyToo: true)
+            .WithShardRegion<FileRegion>(FdModule.ShardRegion,
+                (_, registry) => FdModule.FileProps(platform, registry.Get<UnitRegion>(),
+                    () => registry.Get<FileRegion>(), registry.Get<OwnershipKey>()),
+                new EntityMessageExtractor(), shards);
     }
 }

@@ -1,0 +1,72 @@
+using System.Buffers.Binary;
+using Akka.Actor;
+using Akka.Hosting;
+using IommuActors.Fd.Files;
+using IommuActors.Ioasid.Pasid;
+using IommuActors.TestSupport;
+using IommuActors.Uapi;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Xunit;
+
+namespace IommuActors.Host.Tests.Hosting;
+
+/// <summary>The regions and singletons the host wires answer through the registry, as the front door will reach them.</summary>
+public sealed class HostRegionsSpecs : IAsyncLifetime
+{
+    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(30);
+    private IHost _host = null!;
+    private ActorRegistry _registry = null!;
+
+    public async Task InitializeAsync()
+    {
+        _host = IommuHost.Build(["--Iommu:WorkDir", TempFolder.Create("host-regions"), "--Iommu:Store", "memory"]);
+        await _host.StartAsync();
+        await _host.Services.GetRequiredService<HostStatus>().Ready.WaitAsync(Wait);
+        _registry = _host.Services.GetRequiredService<ActorRegistry>();
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _host.StopAsync();
+        _host.Dispose();
+    }
+
+    [Fact]
+    public async Task An_iommufd_opened_through_the_file_region_allocates_its_first_IOAS_with_ID_1()
+    {
+        var files = _registry.Get<FileRegion>();
+        var opened = await files.Ask<FileProtocol.Opened>(new FileProtocol.Open("spec-1", "/dev/iommu", 2, ActorRefs.Nobody), Wait);
+        Assert.Equal(new FileProtocol.Opened("spec-1", 0), opened);
+
+        var alloc = new byte[12];
+        BinaryPrimitives.WriteUInt32LittleEndian(alloc, 12);
+        var done = await files.Ask<FileProtocol.IoctlDone>(
+            new FileProtocol.Ioctl("spec-1", 7, Ioctls.IOMMU_IOAS_ALLOC, 0x1000, alloc, ActorRefs.Nobody), Wait);
+
+        Assert.Equal((7L, 0, 0L), (done.Tag, done.Errno, done.ReturnValue));
+        Assert.Equal(12, done.Writeback.Length);
+        Assert.Equal(1u, BinaryPrimitives.ReadUInt32LittleEndian(done.Writeback.AsSpan(8)));
+    }
+
+    [Fact]
+    public async Task A_path_the_emulator_does_not_have_is_ENOENT()
+    {
+        var opened = await _registry.Get<FileRegion>()
+            .Ask<FileProtocol.Opened>(new FileProtocol.Open("spec-2", "/dev/vfio/devices/vfio99", 2, ActorRefs.Nobody), Wait);
+
+        Assert.Equal(new FileProtocol.Opened("spec-2", Errno.ENOENT), opened);
+    }
+
+    [Fact]
+    public async Task A_PASID_set_allocates_from_the_system_space_singleton()
+    {
+        var set = PasidSetProtocol.KeyOf("vm-spec");
+        var allocated = await _registry.Get<PasidSetRegion>()
+            .Ask<PasidSetProtocol.PasidAllocated>(new PasidSetProtocol.AllocPasid(set), Wait);
+        Assert.Equal(0, allocated.Errno);
+
+        var space = await _registry.Get<PasidSpaceKey>().Ask<PasidSpaceProtocol.SpaceState>(new PasidSpaceProtocol.GetSpace(), Wait);
+        Assert.Equal(set, space.Owners[allocated.Pasid]);
+    }
+}
