@@ -110,7 +110,7 @@ public static class HwptProtocol
     // Journal events (never change meaning; add new ones).
     public sealed record HwptCreated(uint HwptId, HwptKind Kind, string Unit, int DomainId, bool Auto, uint Flags,
         uint ParentHwptId, uint DataType, ImmutableArray<byte> Data, ImmutableArray<Stage1Entry> Stage1,
-        ImmutableArray<IovaSpan> Aperture, ulong Alignment) : IPersistedEvent;
+        ImmutableArray<IovaSpan> Aperture, ulong Alignment, ulong PageSizes = 0) : IPersistedEvent;
     public sealed record HwptRemoved(uint HwptId) : IPersistedEvent;
     public sealed record HwptDeviceAttached(uint HwptId, string Pci, int Pasid, ImmutableArray<IovaSpan> Reserved) : IPersistedEvent;
     public sealed record HwptDeviceDetached(string Pci, int Pasid) : IPersistedEvent;
@@ -119,5 +119,8 @@ public static class HwptProtocol
 
     public sealed record HwptRecord(uint HwptId, HwptKind Kind, string Unit, int DomainId, bool Auto, uint Flags,
         uint ParentHwptId, uint DataType, ImmutableArray<byte> Data, ImmutableArray<Stage1Entry> Stage1,
-        bool DirtyTracking, ImmutableArray<AttachmentView> Devices, ImmutableArray<uint> MockIotlb);
+        bool DirtyTracking, ImmutableArray<AttachmentView> Devices, ImmutableArray<uint> MockIotlb, ulong PageSizes = 0);
+
+    /// <summary>An IOAS snapshot together with its HWPTs (the reservations they own are in the IOAS part).</summary>
+    public sealed record IoasHwptSnapshot(IoasSnapshot Ioas, ImmutableArray<HwptRecord> Hwpts) : IPersistedSnapshot;
 }

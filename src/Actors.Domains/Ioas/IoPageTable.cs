@@ -269,7 +269,7 @@ public sealed class IoPageTable(LockedMemoryAccount account)
         var before = _areas.GetViewBetween(Probe(0), Probe(start)).Max;
         if (before is not null && before.Last >= start)
             return before;
-        if (start == MaxIova)
+        if (start == MaxIova || start == last)
             return null;
         return _areas.GetViewBetween(Probe(start + 1), Probe(last)).Min;
     }
@@ -283,7 +283,8 @@ public sealed class IoPageTable(LockedMemoryAccount account)
         var before = _areas.GetViewBetween(Probe(0), Probe(start)).Max;
         if (before is not null && before.Last >= start)
             found.Add(before);
-        if (start < MaxIova)
+        // A one-byte range has nothing after its start (and the view would be empty-bounded).
+        if (start < MaxIova && start < last)
             found.AddRange(_areas.GetViewBetween(Probe(start + 1), Probe(last)));
         return found;
     }

@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using Akka.Actor;
 using Akka.Persistence;
 using IommuActors.Core.Messaging;
+using IommuActors.Domains.Hwpt;
 using IommuActors.Domains.Pages;
 using static IommuActors.Domains.Ioas.IoasProtocol;
 
@@ -12,7 +13,7 @@ namespace IommuActors.Domains.Ioas;
 /// event (group commit) and replies after the write. Unmaps over pages held by accesses wait for
 /// the accesses to let go, stashing everything else.
 /// </summary>
-public sealed class IoasActor : ReceivePersistentActor
+public sealed partial class IoasActor : ReceivePersistentActor
 {
     private readonly string _ioasId;
     private readonly ulong _limitPages;
@@ -28,16 +29,24 @@ public sealed class IoasActor : ReceivePersistentActor
 
     public override string PersistenceId { get; }
 
-    public static Props Props(string ioasId, ulong limitPages, int snapshotEvery = 1000, TimeSpan? accessGrace = null) =>
-        Akka.Actor.Props.Create(() => new IoasActor(ioasId, limitPages, snapshotEvery, accessGrace ?? TimeSpan.FromSeconds(5)));
+    /// <summary>
+    /// Units: where UnitProtocol commands go (the unit shard region in the host), needed once HWPTs
+    /// exist. Account: the shared locked-memory accounts; without it the IOAS keeps its own.
+    /// </summary>
+    public static Props Props(string ioasId, ulong limitPages, int snapshotEvery = 1000, TimeSpan? accessGrace = null,
+        IActorRef? units = null, AccountBinding? account = null) =>
+        Akka.Actor.Props.Create(() => new IoasActor(ioasId, limitPages, snapshotEvery, accessGrace ?? TimeSpan.FromSeconds(5),
+            units ?? ActorRefs.Nobody, account));
 
-    public IoasActor(string ioasId, ulong limitPages, int snapshotEvery, TimeSpan accessGrace)
+    public IoasActor(string ioasId, ulong limitPages, int snapshotEvery, TimeSpan accessGrace, IActorRef units, AccountBinding? account)
     {
         _ioasId = ioasId;
-        _limitPages = limitPages;
+        _limitPages = account is null ? limitPages : ulong.MaxValue;
         _snapshotEvery = snapshotEvery;
         _accessGrace = accessGrace;
-        _table = new IoPageTable(new LockedMemoryAccount(limitPages));
+        _units = units;
+        _account = account;
+        _table = new IoPageTable(new LockedMemoryAccount(_limitPages));
         PersistenceId = $"ioas-{ioasId}";
         Recovering();
         Active();
@@ -49,7 +58,14 @@ public sealed class IoasActor : ReceivePersistentActor
         {
             if (offer.Snapshot is IoasSnapshot s)
                 Restore(s);
+            else if (offer.Snapshot is Hwpt.HwptProtocol.IoasHwptSnapshot h)
+            {
+                Restore(h.Ioas);
+                _hwpts.Restore(h.Hwpts);
+            }
         });
+        RecoverHwpts();
+        Recover<RecoveryCompleted>(_ => ReconcileAccount());
         Recover<RangeMapped>(Apply);
         Recover<SlicesMapped>(Apply);
         Recover<RangeUnmapped>(e => _table.Unmap(e.Iova, e.Length, out _));
@@ -64,10 +80,16 @@ public sealed class IoasActor : ReceivePersistentActor
 
     private void Active()
     {
+        CommitReplies();
+        HwptCommands();
         Command<MapRange>(OnMap);
         Command<UnmapRange>(c => OnUnmap(c, Sender, retried: false));
         Command<CopyRange>(OnCopy);
-        Command<GetPagesForCopy>(OnGetPagesForCopy);
+        Command<GetPagesForCopy>(g =>
+        {
+            if (!Blocked(g.Iova, Last(g.Iova, g.Length), unmap: false))
+                OnGetPagesForCopy(g);
+        });
         Command<AllowIovas>(c =>
         {
             var rc = _table.SetAllowed(ToRanges(c.Ranges));
@@ -111,17 +133,36 @@ public sealed class IoasActor : ReceivePersistentActor
 
     private void OnMap(MapRange c)
     {
+        // An automatic IOVA may land where an unmap in flight could still be undone; a fixed one is checked by range.
+        if (c.FixedIova ? Blocked(c.Iova, Last(c.Iova, c.Length), unmap: false) : BlockedForAutoIova())
+            return;
         var pagesId = $"{_ioasId}/{_pagesCounter}";
         var rc = _table.Map(pagesId, c.UserAddress, c.Length, c.Protection, c.FixedIova ? c.Iova : null, out var iova);
-        if (rc == 0)
-            _pagesCounter++;
-        Reply(rc, new RangeMapped(iova, c.Protection, pagesId, c.UserAddress, c.Length), new MapResult(_ioasId, rc, iova));
+        if (rc != 0)
+        {
+            Sender.Tell(new MapResult(_ioasId, rc, 0));
+            return;
+        }
+        _pagesCounter++;
+        var e = new RangeMapped(iova, c.Protection, pagesId, c.UserAddress, c.Length);
+        var steps = new List<CommitStep>();
+        ChargeStep(steps, [new PinnedPages(pagesId, c.UserAddress, c.Length)]);
+        foreach (var h in _hwpts.Paging)
+            steps.Add(MapStep(h, iova, c.Length, c.UserAddress, c.Protection));
+        Begin(steps, iova, iova + c.Length - 1, unmap: false, Sender,
+            _ => ([e], new MapResult(_ioasId, 0, iova)),
+            errno => new MapResult(_ioasId, errno, 0),
+            () => _table.Unmap(iova, c.Length, out _));
     }
 
     private void OnUnmap(UnmapRange c, IActorRef replyTo, bool retried)
     {
         ulong unmapped;
         var all = c.Iova == 0 && c.Length == ulong.MaxValue;
+        if (!retried && Blocked(c.Iova, all ? ulong.MaxValue : Last(c.Iova, c.Length), unmap: true))
+            return;
+        var touched = c.Length == 0 ? [] : _table.AreasTouching(c.Iova, all ? ulong.MaxValue : Last(c.Iova, c.Length))
+            .Select(a => (a.Iova, a.Length, a.Protection, a.Pages, a.PagesOffset)).ToList();
         // IOAS_UNMAP: 0..U64_MAX means everything; otherwise values at U64_MAX overflow.
         var rc = all ? _table.UnmapAll(out unmapped)
             : c.Iova >= ulong.MaxValue || c.Length >= ulong.MaxValue ? Fail(Errno.EOVERFLOW, out unmapped)
@@ -132,8 +173,31 @@ public sealed class IoasActor : ReceivePersistentActor
             return;
         }
         IPersistedEvent e = all ? new AllUnmapped(unmapped) : new RangeUnmapped(c.Iova, c.Length);
-        Reply(rc, e, new UnmapResult(_ioasId, rc, unmapped), replyTo);
+        if (rc != 0)
+        {
+            replyTo.Tell(new UnmapResult(_ioasId, rc, unmapped));
+            return;
+        }
+        var steps = new List<CommitStep>();
+        foreach (var h in _hwpts.Paging)
+            steps.AddRange(UnmapSteps(h, touched));
+        var released = touched.Select(t => t.Pages).DistinctBy(p => p.Id).Where(p => !_table.PinnedPages.ContainsKey(p.Id)).ToList();
+        ReleaseStep(steps, released);
+        var done = unmapped;
+        Begin(steps, touched.Count == 0 ? c.Iova : touched[0].Iova, touched.Count == 0 ? c.Iova : touched[^1].Iova + touched[^1].Length - 1,
+            unmap: true, replyTo,
+            _ => ([e], new UnmapResult(_ioasId, 0, done)),
+            errno => new UnmapResult(_ioasId, errno, 0),
+            () =>
+            {
+                // The areas come back over the same pinned pages, as if the unmap had never run.
+                foreach (var t in touched)
+                    _table.MapSlices([new PagesSlice(t.Pages, t.PagesOffset, t.Length)], t.Protection, t.Iova, out _);
+            });
     }
+
+    private static ulong Last(ulong iova, ulong length) =>
+        length == 0 ? iova : iova > ulong.MaxValue - (length - 1) ? ulong.MaxValue : iova + length - 1;
 
     private static int Fail(int rc, out ulong unmapped)
     {
@@ -155,6 +219,7 @@ public sealed class IoasActor : ReceivePersistentActor
 
     private void WaitingForAccesses()
     {
+        CommitReplies();
         Command<UnpinPages>(OnUnpin);
         Command<AccessUnmapDone>(d =>
         {
@@ -179,6 +244,8 @@ public sealed class IoasActor : ReceivePersistentActor
 
     private void OnCopy(CopyRange c)
     {
+        if (c.FixedIova ? Blocked(c.DestinationIova, Last(c.DestinationIova, c.Length), unmap: false) : BlockedForAutoIova())
+            return;
         _pendingCopy = (Sender, c);
         c.Source.Tell(new GetPagesForCopy(c.Source.Path.Name, c.SourceIova, c.Length));
         Become(WaitingForSource);
@@ -187,6 +254,7 @@ public sealed class IoasActor : ReceivePersistentActor
     /// <summary>The destination of a copy waits for the source's pages; its own table is untouched meanwhile.</summary>
     private void WaitingForSource()
     {
+        CommitReplies();
         Command<PagesForCopy>(OnPagesForCopy);
         Command<GetPagesForCopy>(OnGetPagesForCopy);
         Command<GetMappings>(_ => Sender.Tell(CurrentMappings()));
@@ -205,8 +273,30 @@ public sealed class IoasActor : ReceivePersistentActor
         else
         {
             var slices = p.Slices.Select(ToSlice).ToList();
+            var fresh = slices.Select(s => s.Pages).DistinctBy(x => x.Id).Where(x => !_table.PinnedPages.ContainsKey(x.Id)).ToList();
             var rc = _table.MapSlices(slices, c.Protection, c.FixedIova ? c.DestinationIova : null, out var iova);
-            Reply(rc, new SlicesMapped(iova, c.Protection, p.Slices), new CopyResult(_ioasId, rc, iova), replyTo);
+            if (rc != 0)
+                replyTo.Tell(new CopyResult(_ioasId, rc, 0));
+            else
+            {
+                var e = new SlicesMapped(iova, c.Protection, p.Slices);
+                var steps = new List<CommitStep>();
+                ChargeStep(steps, fresh);
+                foreach (var h in _hwpts.Paging)
+                {
+                    var at = iova;
+                    foreach (var s in slices)
+                    {
+                        steps.Add(MapStep(h, at, s.Length, s.Pages.UserAddress + s.Offset, c.Protection));
+                        at += s.Length;
+                    }
+                }
+                var length = (ulong)slices.Sum(s => (decimal)s.Length);
+                Begin(steps, iova, iova + length - 1, unmap: false, replyTo,
+                    _ => ([e], new CopyResult(_ioasId, 0, iova)),
+                    errno => new CopyResult(_ioasId, errno, 0),
+                    () => _table.Unmap(iova, length, out _));
+            }
         }
         Stash.UnstashAll();
     }
@@ -276,7 +366,7 @@ public sealed class IoasActor : ReceivePersistentActor
             _sinceSnapshot++;
             to.Tell(reply);
             // Only when nothing is in flight does the table equal what the journal holds.
-            if (_inFlight == 0 && _sinceSnapshot >= _snapshotEvery)
+            if (_inFlight == 0 && _pending.Count == 0 && _sinceSnapshot >= _snapshotEvery)
             {
                 _sinceSnapshot = 0;
                 SaveSnapshot(TakeSnapshot());
@@ -287,7 +377,9 @@ public sealed class IoasActor : ReceivePersistentActor
     private void Apply(RangeMapped e)
     {
         _table.Map(e.PagesId, e.UserAddress, e.Length, e.Protection, e.Iova, out _);
-        _pagesCounter++;
+        // A map undone by a refusing domain used a pages number without an event: numbers stay unique.
+        var number = long.Parse(e.PagesId.AsSpan(e.PagesId.LastIndexOf('/') + 1), System.Globalization.CultureInfo.InvariantCulture);
+        _pagesCounter = Math.Max(_pagesCounter + 1, number + 1);
     }
 
     private void Apply(SlicesMapped e) =>
@@ -304,7 +396,9 @@ public sealed class IoasActor : ReceivePersistentActor
         [.. _table.Areas.Select(a => new MappingView(a.Iova, a.Length, a.Protection, a.Pages.Id, a.PagesOffset))],
         _table.Account.Charged);
 
-    private IoasSnapshot TakeSnapshot() => new(
+    private Hwpt.HwptProtocol.IoasHwptSnapshot TakeSnapshot() => new(TakeIoasSnapshot(), _hwpts.Records());
+
+    private IoasSnapshot TakeIoasSnapshot() => new(
         [.. _table.Areas.Select(a => new AreaRecord(a.Iova, a.Protection,
             new SliceRecord(a.Pages.Id, a.Pages.UserAddress, a.Pages.Length, a.PagesOffset, a.Length)))],
         ToSpans(_table.Allowed),

@@ -1,0 +1,178 @@
+using Akka.Actor;
+using IommuActors.Core.Messaging;
+using IommuActors.Domains.Hwpt;
+using IommuActors.Domains.Pages;
+using IommuActors.Hardware.Units;
+using static IommuActors.Domains.Ioas.IoasProtocol;
+
+namespace IommuActors.Domains.Ioas;
+
+/// <summary>Where an IOAS charges locked memory: the shared accounts and the keys of the two RLIMIT modes.</summary>
+public sealed record AccountBinding(IActorRef Accounts, string UserKey, string ProcessKey);
+
+/// <summary>
+/// The commit pipeline: an operation is applied to the table at once (so the next one validates
+/// against it), its domain and account steps run in a DomainCommit child, and it is persisted and
+/// answered when they all took effect, or undone in the table when one was refused. Operations
+/// whose IOVA ranges do not meet run side by side; one that meets an operation in flight waits,
+/// with everything after it, until nothing is in flight (so replies keep their order).
+/// </summary>
+public sealed partial class IoasActor
+{
+    private static readonly TimeSpan CommitTimeout = TimeSpan.FromSeconds(30);
+
+    private readonly IActorRef _units;
+    private readonly AccountBinding? _account;
+    private readonly HwptTable _hwpts = new();
+    private readonly Dictionary<long, PendingOperation> _pending = new();
+    private long _nextToken = 1;
+    private bool _draining;
+
+    private sealed record PendingOperation(ulong Start, ulong Last, bool Unmap, IActorRef ReplyTo,
+        Func<IReadOnlyList<object>, (IReadOnlyList<IPersistedEvent> Events, object Reply)> Succeed,
+        Func<int, object> Fail, Action? Rollback);
+
+    private string AccountKey => _table.Account.Mode == RlimitMode.PerUser ? _account!.UserKey : _account!.ProcessKey;
+
+    /// <summary>True (and the message stashed) when the operation must wait for the ones in flight.</summary>
+    private bool Blocked(ulong start, ulong last, bool unmap)
+    {
+        if (!_draining && !_pending.Values.Any(p => p.Start <= last && start <= p.Last))
+            return false;
+        _draining = true;
+        Stash.Stash();
+        return true;
+    }
+
+    private bool BlockedForAutoIova()
+    {
+        if (!_draining && !_pending.Values.Any(p => p.Unmap))
+            return false;
+        _draining = true;
+        Stash.Stash();
+        return true;
+    }
+
+    /// <summary>HWPT operations run alone: they change what every later map must reach.</summary>
+    private bool BlockedExclusive() => Blocked(0, ulong.MaxValue, unmap: true);
+
+    private void Begin(List<CommitStep> steps, ulong start, ulong last, bool unmap, IActorRef replyTo,
+        Func<IReadOnlyList<object>, (IReadOnlyList<IPersistedEvent> Events, object Reply)> succeed, Func<int, object> fail, Action? rollback)
+    {
+        var token = _nextToken++;
+        _pending[token] = new PendingOperation(start, last, unmap, replyTo, succeed, fail, rollback);
+        if (steps.Count == 0)
+            Finish(token, []);
+        else
+            Context.ActorOf(DomainCommit.Props(token, steps, CommitTimeout), $"commit-{token}");
+    }
+
+    private void CommitReplies()
+    {
+        Command<CommitSucceeded>(s => Finish(s.Token, s.Replies));
+        Command<CommitFailed>(f =>
+        {
+            if (!_pending.Remove(f.Token, out var op))
+                return;
+            op.Rollback?.Invoke();
+            op.ReplyTo.Tell(op.Fail(f.Errno));
+            Settled();
+        });
+    }
+
+    private void Finish(long token, IReadOnlyList<object> replies)
+    {
+        if (!_pending.TryGetValue(token, out var op))
+            return;
+        var (events, reply) = op.Succeed(replies);
+        if (events.Count == 0)
+        {
+            _pending.Remove(token);
+            op.ReplyTo.Tell(reply);
+            Settled();
+            return;
+        }
+        _inFlight++;
+        var left = events.Count;
+        PersistAllAsync(events, _ =>
+        {
+            if (--left > 0)
+                return;
+            _inFlight--;
+            _sinceSnapshot += events.Count;
+            _pending.Remove(token);
+            op.ReplyTo.Tell(reply);
+            if (_inFlight == 0 && _pending.Count == 0 && _sinceSnapshot >= _snapshotEvery)
+            {
+                _sinceSnapshot = 0;
+                SaveSnapshot(TakeSnapshot());
+            }
+            Settled();
+        });
+    }
+
+    private void Settled()
+    {
+        if (_draining && _pending.Count == 0)
+        {
+            _draining = false;
+            Stash.UnstashAll();
+        }
+    }
+
+    private static Access AccessOf(Protection p) =>
+        ((p & Protection.Read) != 0 ? Access.Read : Access.None) | ((p & Protection.Write) != 0 ? Access.Write : Access.None);
+
+    private CommitStep MapStep(HardwarePageTable h, ulong iova, ulong length, ulong address, Protection protection) => new(
+        _ => new UnitProtocol.MapRange(h.Unit, h.DomainId, iova, length, address, AccessOf(protection)), _units,
+        (_, _) => [(new UnitProtocol.UnmapRange(h.Unit, h.DomainId, iova, length, true), _units)]);
+
+    /// <summary>One unit unmap per run of adjacent areas (iommu_unmap stops at a hole); undone by mapping each area again.</summary>
+    private IEnumerable<CommitStep> UnmapSteps(HardwarePageTable h, List<(ulong Iova, ulong Length, Protection Protection, PinnedPages Pages, ulong PagesOffset)> areas)
+    {
+        var i = 0;
+        while (i < areas.Count)
+        {
+            var j = i;
+            while (j + 1 < areas.Count && areas[j].Iova + areas[j].Length == areas[j + 1].Iova)
+                j++;
+            var run = areas.GetRange(i, j - i + 1);
+            var start = run[0].Iova;
+            var length = run[^1].Iova + run[^1].Length - start;
+            yield return new CommitStep(_ => new UnitProtocol.UnmapRange(h.Unit, h.DomainId, start, length, true), _units,
+                (_, _) => run.Select(a => ((object)new UnitProtocol.MapRange(h.Unit, h.DomainId, a.Iova, a.Length,
+                    a.Pages.UserAddress + a.PagesOffset, AccessOf(a.Protection)), _units)));
+            i = j + 1;
+        }
+    }
+
+    private void ChargeStep(List<CommitStep> steps, IReadOnlyList<PinnedPages> fresh)
+    {
+        if (_account is null || fresh.Count == 0)
+            return;
+        var key = AccountKey;
+        var holder = _ioasId;
+        var accounts = _account.Accounts;
+        var charges = fresh.Select(p => new AccountProtocol.PagesCharge(p.Id, p.PageCount)).ToList();
+        steps.Insert(0, new CommitStep(_ => new AccountProtocol.ChargePages(key, holder, [.. charges]), accounts,
+            (_, _) => [(new AccountProtocol.ReleasePages(key, holder, [.. charges.Select(c => c.PagesId)]), accounts)]));
+    }
+
+    private void ReleaseStep(List<CommitStep> steps, IReadOnlyList<PinnedPages> released)
+    {
+        if (_account is null || released.Count == 0)
+            return;
+        var key = AccountKey;
+        var holder = _ioasId;
+        steps.Add(new CommitStep(_ => new AccountProtocol.ReleasePages(key, holder, [.. released.Select(p => p.Id)]), _account.Accounts));
+    }
+
+    /// <summary>After recovery the account learns exactly what this IOAS holds (a charge made before a crash but never journaled here goes back).</summary>
+    private void ReconcileAccount()
+    {
+        if (_account is null)
+            return;
+        _account.Accounts.Tell(new AccountProtocol.ReconcileHolder(AccountKey, _ioasId,
+            [.. _table.PinnedPages.Values.Select(p => new AccountProtocol.PagesCharge(p.Id, p.PageCount))]));
+    }
+}
