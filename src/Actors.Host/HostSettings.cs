@@ -19,6 +19,9 @@ public sealed record HostSettings(string WorkDir, string SocketPath, StoreOption
     /// </summary>
     public string? PlatformFile { get; init; }
 
+    /// <summary>Who may connect, how long sessions wait for a resume, how long client memory may take to answer.</summary>
+    public FrontDoor.FrontDoorSettings FrontDoor { get; init; } = IommuActors.Host.FrontDoor.FrontDoorSettings.Default;
+
     public static HostSettings From(IConfiguration configuration)
     {
         var section = configuration.GetSection(Section);
@@ -35,7 +38,11 @@ public sealed record HostSettings(string WorkDir, string SocketPath, StoreOption
             _ => StoreOptions.InMemory,
         };
         var platform = NonEmpty(section["Platform"]);
-        return new HostSettings(workDir, socket, store) { PlatformFile = platform is null ? null : PlatformPath(platform, workDir) };
+        return new HostSettings(workDir, socket, store)
+        {
+            PlatformFile = platform is null ? null : PlatformPath(platform, workDir),
+            FrontDoor = IommuActors.Host.FrontDoor.FrontDoorSettings.From(section),
+        };
     }
 
     /// <summary>A SQLite setting may be a bare file name or a full connection string.</summary>

@@ -1,0 +1,536 @@
+using System.Buffers.Binary;
+using System.Collections.Immutable;
+using System.Security.Cryptography;
+using System.Text;
+using Akka.Actor;
+using Akka.Event;
+using IommuActors.Fd.Files;
+using IommuActors.Uapi;
+using IommuActors.Uapi.Wire;
+using static IommuActors.Host.FrontDoor.ConnectionProtocol;
+using static IommuActors.Host.FrontDoor.SessionProtocol;
+
+namespace IommuActors.Host.FrontDoor;
+
+/// <summary>Who is on the other end of the socket (SO_PEERCRED) and what the connection works with.</summary>
+public sealed record ConnectionContext(
+    FrameSink Sink,
+    uint PeerPid,
+    uint PeerUid,
+    IActorRef Files,
+    IActorRef Sessions,
+    IStatusSource Status,
+    FrontDoorSettings Settings);
+
+/// <summary>Answers the project's extension requests (iommuctl status, platform) with JSON.</summary>
+public interface IStatusSource
+{
+    /// <summary>Asked from inside the connection actor: must not block; sends <see cref="StatusJson"/> to <paramref name="replyTo"/>.</summary>
+    void Describe(ushort kind, long tag, IActorRef replyTo);
+}
+
+public sealed record StatusJson(long Tag, int Errno, string Json);
+
+/// <summary>
+/// One client process: its session, its fd table, and the translation of its frames onto
+/// <see cref="FileProtocol"/>. Requests on different fds run concurrently; replies on one fd
+/// leave in request order (<see cref="ReplyLanes{TReply}"/>).
+/// </summary>
+public sealed class ConnectionActor : ReceiveActor, IWithTimers, IWithUnboundedStash
+{
+    public const string ServerName = "iommu-actors";
+
+    private readonly ConnectionContext _ctx;
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly ReplyLanes<IWireBody> _lanes = new();
+    private readonly Dictionary<int, FdEntry> _fds = new();
+    private readonly HashSet<int> _opening = new();
+    private readonly Dictionary<int, List<(ulong Seq, IWireBody Body)>> _deferred = new();
+    private readonly Dictionary<long, long> _fileCalls = new(); // tag -> lane slot
+    private readonly Dictionary<string, (int Fd, long Slot, string Path)> _opens = new();
+    private readonly Dictionary<long, Action> _afterRecord = new();
+    private readonly Dictionary<ulong, Action<RawFrame>> _clientReplies = new();
+    private readonly Dictionary<long, ClientCall> _calls = new();
+    private readonly Dictionary<long, (ushort Kind, ulong Seq)> _extensions = new();
+    private ulong _token;
+    private long _nextOpen = 1;
+    private long _nextTag;
+    private ulong _serverSeq;
+    private bool _ended;
+
+    public ITimerScheduler Timers { get; set; } = null!;
+    public IStash Stash { get; set; } = null!;
+
+    public static Props Props(ConnectionContext ctx) => Akka.Actor.Props.Create(() => new ConnectionActor(ctx));
+
+    /// <summary>A request of ours to the client (memory or NEW_FD) on behalf of a file, with its deadline.</summary>
+    private sealed class ClientCall(long id, IActorRef requester, Action<int> fail)
+    {
+        public long Id { get; } = id;
+        public IActorRef Requester { get; } = requester;
+        public Action<int> Fail { get; } = fail;
+        public List<ulong> Seqs { get; } = [];
+        public int Outstanding { get; set; }
+    }
+
+    private sealed record CallTimedOut(long Id);
+
+    public ConnectionActor(ConnectionContext ctx)
+    {
+        _ctx = ctx;
+        AwaitingHello();
+    }
+
+    private int MaxFrame => _ctx.Settings.MaxFrame;
+
+    // ---------------- before HELLO ----------------
+
+    private void AwaitingHello()
+    {
+        Receive<FrameReceived>(r => OnFirstFrame(r.Frame));
+        Receive<FrameUnreadable>(u => { SendErrno(u.Kind, u.Seq, Errno.EPROTO); Close(); });
+        Receive<ClientGone>(_ => Close());
+    }
+
+    private void OnFirstFrame(RawFrame frame)
+    {
+        if (frame.Kind != (ushort)FrameKind.Hello || frame.IsReply
+            || WireBodies.TryParse(frame, out var body) != 0 || body is not HelloRequest hello)
+        {
+            SendErrno(frame.Kind, frame.Seq, Errno.EPROTO);
+            Close();
+            return;
+        }
+        if (!_ctx.Settings.AllowedUids.Contains(_ctx.PeerUid))
+        {
+            _log.Warning("Refused a client with uid {0} (pid {1}): not in Iommu:AllowedUids", _ctx.PeerUid, _ctx.PeerPid);
+            ReplyHello(frame.Seq, Errno.EACCES, 0);
+            Close();
+            return;
+        }
+        if (hello.Version != WireFormat.Version)
+        {
+            ReplyHello(frame.Seq, Errno.EPROTO, 0);
+            Close();
+            return;
+        }
+        if (hello.ResumeToken == 0)
+        {
+            var token = NewToken();
+            _ctx.Sessions.Tell(new OpenSession(token, hello.Pid, hello.ClientName, Self));
+        }
+        else
+        {
+            _ctx.Sessions.Tell(new ResumeSession(hello.ResumeToken, hello.Pid, Self));
+        }
+        Become(() => JoiningSession(frame.Seq));
+    }
+
+    private void JoiningSession(ulong helloSeq)
+    {
+        Receive<SessionOpened>(o => Joined(helloSeq, o.Token, SessionRecord.New(0, "")));
+        Receive<SessionResumed>(r => Joined(helloSeq, r.Token, r.Session));
+        Receive<ResumeRefused>(r => { ReplyHello(helloSeq, r.Errno, 0); Close(); });
+        Receive<ClientGone>(_ => Close());
+        ReceiveAny(_ => Stash.Stash());
+    }
+
+    private void Joined(ulong helloSeq, ulong token, SessionRecord session)
+    {
+        _token = token;
+        _nextOpen = session.NextOpen;
+        foreach (var (fd, entry) in session.Fds) _fds[fd] = entry;
+        ReplyHello(helloSeq, 0, token);
+        Become(Serving);
+        Stash.UnstashAll();
+    }
+
+    private void ReplyHello(ulong seq, int errno, ulong token) =>
+        _ctx.Sink.Send(seq, new HelloReply(errno, WireFormat.Version, (uint)MaxFrame, token, ServerName));
+
+    private static ulong NewToken()
+    {
+        Span<byte> b = stackalloc byte[8];
+        ulong token;
+        do { RandomNumberGenerator.Fill(b); token = BinaryPrimitives.ReadUInt64LittleEndian(b); } while (token == 0);
+        return token;
+    }
+
+    // ---------------- serving ----------------
+
+    private void Serving()
+    {
+        Receive<FrameReceived>(r => OnFrame(r.Frame));
+        Receive<FrameUnreadable>(u => { SendErrno(u.Kind, u.Seq, Errno.EPROTO); Drop("unreadable frame: " + u.Reason); });
+        Receive<ClientGone>(g => Drop(g.Reason));
+
+        Receive<FileProtocol.Opened>(OnOpened);
+        Receive<FileProtocol.IoctlDone>(d => FinishCall(d.Tag, new IoctlReply(d.Errno, d.ReturnValue, d.Errno == 0 ? d.Writeback : [])));
+        Receive<FileProtocol.ReadDone>(d => FinishCall(d.Tag, new ReadReply(d.Errno, d.Errno == 0 ? d.Data : [])));
+        Receive<FileProtocol.WriteDone>(d => FinishCall(d.Tag, new WriteReply(d.Errno, d.Errno == 0 ? d.Written : 0)));
+        Receive<FileProtocol.Released>(_ => { });
+        Receive<FdRecorded>(r => { if (_afterRecord.Remove(r.Tag, out var then)) then(); });
+
+        Receive<FileProtocol.ReadMemory>(OnReadMemory);
+        Receive<FileProtocol.WriteMemory>(OnWriteMemory);
+        Receive<FileProtocol.InstallFd>(OnInstallFd);
+        Receive<FileProtocol.ResolveFd>(r => Sender.Tell(_fds.TryGetValue(r.Fd, out var e)
+            ? new FileProtocol.FdResolved(r.Tag, 0, e.FileId, e.Path)
+            : new FileProtocol.FdResolved(r.Tag, Errno.EBADF, "", "")));
+        Receive<FileProtocol.FileReady>(OnFileReady);
+        Receive<CallTimedOut>(t => { if (_calls.TryGetValue(t.Id, out var call)) FailCall(call, Errno.EFAULT); });
+
+        Receive<StatusJson>(OnStatusJson);
+    }
+
+    private void OnFrame(RawFrame frame)
+    {
+        if (frame.IsReply)
+        {
+            if (_clientReplies.Remove(frame.Seq, out var handle)) handle(frame);
+            return;
+        }
+        if (frame.Kind >= ExtensionKinds.First)
+        {
+            OnExtension(frame);
+            return;
+        }
+        if (WireBodies.TryParse(frame, out var body) != 0 || body is null)
+        {
+            SendErrno(frame.Kind, frame.Seq, Errno.EINVAL);
+            return;
+        }
+        Dispatch(frame.Seq, body);
+    }
+
+    private static int? FdOf(IWireBody body) => body switch
+    {
+        OpenRequest o => o.Fd,
+        CloseRequest c => c.Fd,
+        IoctlRequest i => i.Fd,
+        ReadRequest r => r.Fd,
+        WriteRequest w => w.Fd,
+        DupRequest d => d.OldFd,
+        _ => null,
+    };
+
+    private void Dispatch(ulong seq, IWireBody body)
+    {
+        if (FdOf(body) is { } fd && _deferred.TryGetValue(fd, out var waiting))
+        {
+            // The fd is being opened: whether it exists is not known yet.
+            waiting.Add((seq, body));
+            return;
+        }
+        switch (body)
+        {
+            case OpenRequest open: Open(seq, open); break;
+            case CloseRequest close: CloseFd(seq, close); break;
+            case DupRequest dup: Dup(seq, dup); break;
+            case IoctlRequest ioctl:
+                Forward(seq, ioctl.Fd, body, (id, tag) => new FileProtocol.Ioctl(id, tag, ioctl.Request, ioctl.Arg, ioctl.Inline, Self));
+                break;
+            case ReadRequest read:
+                Forward(seq, read.Fd, body, (id, tag) => new FileProtocol.Read(id, tag, read.Count, Self));
+                break;
+            case WriteRequest write:
+                Forward(seq, write.Fd, body, (id, tag) => new FileProtocol.Write(id, tag, write.Data, Self));
+                break;
+            default:
+                // HELLO again, or a server-side kind sent by the client.
+                SendErrno((ushort)body.Kind, seq, Errno.EINVAL);
+                break;
+        }
+    }
+
+    private void Forward(ulong seq, int fd, IWireBody body, Func<string, long, FileProtocol.IFileRequest> request)
+    {
+        var slot = _lanes.Enter(fd, seq);
+        if (!_fds.TryGetValue(fd, out var entry))
+        {
+            Complete(slot, ErrorBody(body.Kind, Errno.EBADF));
+            return;
+        }
+        var tag = ++_nextTag;
+        _fileCalls[tag] = slot;
+        _ctx.Files.Tell(request(entry.FileId, tag));
+    }
+
+    private void FinishCall(long tag, IWireBody reply)
+    {
+        if (_fileCalls.Remove(tag, out var slot)) Complete(slot, reply);
+    }
+
+    private void Open(ulong seq, OpenRequest open)
+    {
+        var slot = _lanes.Enter(open.Fd, seq);
+        if (open.Fd < 0 || _fds.ContainsKey(open.Fd) || _opening.Contains(open.Fd))
+        {
+            Complete(slot, new StatusReply(FrameKind.Open, Errno.EBADF));
+            return;
+        }
+        var fileId = $"{_token:x16}-{_nextOpen++}";
+        _opening.Add(open.Fd);
+        _deferred[open.Fd] = [];
+        _opens[fileId] = (open.Fd, slot, open.Path);
+        _ctx.Files.Tell(new FileProtocol.Open(fileId, open.Path, open.Flags, Self));
+    }
+
+    private void OnOpened(FileProtocol.Opened opened)
+    {
+        if (!_opens.Remove(opened.FileId, out var open)) return;
+        if (opened.Errno != 0)
+        {
+            _opening.Remove(open.Fd);
+            Complete(open.Slot, new StatusReply(FrameKind.Open, opened.Errno));
+            Undefer(open.Fd);
+            return;
+        }
+        Bind(open.Fd, new FdEntry(opened.FileId, open.Path), () =>
+        {
+            _opening.Remove(open.Fd);
+            Complete(open.Slot, new StatusReply(FrameKind.Open, 0));
+            Undefer(open.Fd);
+        });
+    }
+
+    /// <summary>Requests that waited for an OPEN of their fd run now, in their order.</summary>
+    private void Undefer(int fd)
+    {
+        if (!_deferred.Remove(fd, out var waiting)) return;
+        foreach (var (seq, body) in waiting) Dispatch(seq, body);
+    }
+
+    /// <summary>The fd names the file from now on; <paramref name="then"/> runs once the session record is durable.</summary>
+    private void Bind(int fd, FdEntry entry, Action then)
+    {
+        _fds[fd] = entry;
+        var tag = ++_nextTag;
+        _afterRecord[tag] = then;
+        _ctx.Sessions.Tell(new BindFd(_token, tag, fd, entry, _nextOpen));
+    }
+
+    private void CloseFd(ulong seq, CloseRequest close)
+    {
+        var slot = _lanes.Enter(close.Fd, seq);
+        if (!_fds.Remove(close.Fd, out var entry))
+        {
+            Complete(slot, new StatusReply(FrameKind.Close, Errno.EBADF));
+            return;
+        }
+        // The kernel's release runs when the last fd naming the file goes.
+        if (!_fds.Values.Any(e => e.FileId == entry.FileId))
+            _ctx.Files.Tell(new FileProtocol.Release(entry.FileId, Self));
+        var tag = ++_nextTag;
+        _afterRecord[tag] = () => Complete(slot, new StatusReply(FrameKind.Close, 0));
+        _ctx.Sessions.Tell(new UnbindFd(_token, tag, close.Fd));
+    }
+
+    private void Dup(ulong seq, DupRequest dup)
+    {
+        var slot = _lanes.Enter(dup.OldFd, seq);
+        if (!_fds.TryGetValue(dup.OldFd, out var entry) || dup.NewFd < 0 || _fds.ContainsKey(dup.NewFd)
+            || _opening.Contains(dup.NewFd))
+        {
+            Complete(slot, new StatusReply(FrameKind.Dup, Errno.EBADF));
+            return;
+        }
+        Bind(dup.NewFd, entry, () => Complete(slot, new StatusReply(FrameKind.Dup, 0)));
+    }
+
+    private void Complete(long slot, IWireBody reply)
+    {
+        foreach (var (seq, body) in _lanes.Complete(slot, reply)) _ctx.Sink.Send(seq, body);
+    }
+
+    // ---------------- requests of files to the client ----------------
+
+    private int ReadChunk => MaxFrame - WireFormat.HeaderSize - 4;
+    private int WriteChunk => MaxFrame - WireFormat.HeaderSize - 8;
+
+    private void OnReadMemory(FileProtocol.ReadMemory read)
+    {
+        var requester = Sender;
+        if (read.Length == 0)
+        {
+            requester.Tell(new FileProtocol.MemoryRead(read.Tag, 0, []));
+            return;
+        }
+        var buffer = new byte[read.Length];
+        var call = NewCall(requester, errno => requester.Tell(new FileProtocol.MemoryRead(read.Tag, errno, [])));
+        for (long offset = 0; offset < read.Length; offset += ReadChunk)
+        {
+            var at = (int)offset;
+            var length = (int)Math.Min(ReadChunk, read.Length - offset);
+            AskClient(call, new MemReadRequest(read.Address + (ulong)offset, (uint)length), reply =>
+            {
+                if (WireBodies.TryParse(reply, out var body) != 0 || body is not MemReadReply r) return Errno.EFAULT;
+                if (r.Errno != 0) return r.Errno;
+                if (r.Data.Length != length) return Errno.EFAULT;
+                r.Data.CopyTo(buffer, at);
+                return 0;
+            }, () => requester.Tell(new FileProtocol.MemoryRead(read.Tag, 0, buffer)));
+        }
+    }
+
+    private void OnWriteMemory(FileProtocol.WriteMemory write)
+    {
+        var requester = Sender;
+        if (write.Data.Length == 0)
+        {
+            requester.Tell(new FileProtocol.MemoryWritten(write.Tag, 0));
+            return;
+        }
+        var call = NewCall(requester, errno => requester.Tell(new FileProtocol.MemoryWritten(write.Tag, errno)));
+        for (var offset = 0; offset < write.Data.Length; offset += WriteChunk)
+        {
+            var chunk = write.Data.AsSpan(offset, Math.Min(WriteChunk, write.Data.Length - offset)).ToArray();
+            AskClient(call, new MemWriteRequest(write.Address + (ulong)offset, chunk), reply =>
+                WireBodies.TryParse(reply, out var body) != 0 || body is not StatusReply s ? Errno.EFAULT : s.Errno,
+                () => requester.Tell(new FileProtocol.MemoryWritten(write.Tag, 0)));
+        }
+    }
+
+    private void OnInstallFd(FileProtocol.InstallFd install)
+    {
+        var requester = Sender;
+        var call = NewCall(requester, errno => requester.Tell(new FileProtocol.FdInstalled(install.Tag, errno, -1)));
+        var chosen = -1;
+        AskClient(call, new NewFdRequest(install.Kind), reply =>
+        {
+            if (WireBodies.TryParse(reply, out var body) != 0 || body is not NewFdReply r) return Errno.EFAULT;
+            if (r.Errno != 0) return r.Errno;
+            if (r.Fd < 0 || _fds.ContainsKey(r.Fd) || _opening.Contains(r.Fd)) return Errno.EBADF;
+            chosen = r.Fd;
+            return 0;
+        }, () =>
+        {
+            var path = install.Kind == NewFdKind.EventQueue ? "anon_inode:[iommufd-veventq]" : "anon_inode:[iommufd-fault]";
+            Bind(chosen, new FdEntry(install.NewFileId, path),
+                () => requester.Tell(new FileProtocol.FdInstalled(install.Tag, 0, chosen)));
+        });
+    }
+
+    private ClientCall NewCall(IActorRef requester, Action<int> fail)
+    {
+        var call = new ClientCall(++_nextTag, requester, fail);
+        _calls[call.Id] = call;
+        Timers.StartSingleTimer(("call", call.Id), new CallTimedOut(call.Id), _ctx.Settings.MemoryTimeout);
+        return call;
+    }
+
+    /// <summary>Sends one request of the call; <paramref name="accept"/> checks its reply (errno), <paramref name="done"/> runs when all have succeeded.</summary>
+    private void AskClient(ClientCall call, IWireBody request, Func<RawFrame, int> accept, Action done)
+    {
+        var seq = ++_serverSeq;
+        call.Seqs.Add(seq);
+        call.Outstanding++;
+        _clientReplies[seq] = reply =>
+        {
+            if (!_calls.ContainsKey(call.Id)) return;
+            var errno = accept(reply);
+            if (errno != 0) { FailCall(call, errno); return; }
+            if (--call.Outstanding > 0) return;
+            _calls.Remove(call.Id);
+            Timers.Cancel(("call", call.Id));
+            done();
+        };
+        _ctx.Sink.Send(seq, request);
+    }
+
+    private void FailCall(ClientCall call, int errno)
+    {
+        if (!_calls.Remove(call.Id)) return;
+        Timers.Cancel(("call", call.Id));
+        foreach (var seq in call.Seqs) _clientReplies.Remove(seq);
+        call.Fail(errno);
+    }
+
+    private void OnFileReady(FileProtocol.FileReady ready)
+    {
+        foreach (var (fd, entry) in _fds.OrderBy(kv => kv.Key))
+            if (entry.FileId == ready.FileId)
+                _ctx.Sink.Send(++_serverSeq, new FdReady(fd, ready.Events));
+    }
+
+    // ---------------- project extensions ----------------
+
+    private void OnExtension(RawFrame frame)
+    {
+        if (frame.Kind is not (ExtensionKinds.Status or ExtensionKinds.Platform) || frame.Oversize)
+        {
+            SendErrno(frame.Kind, frame.Seq, Errno.EINVAL);
+            return;
+        }
+        var tag = ++_nextTag;
+        _extensions[tag] = (frame.Kind, frame.Seq);
+        _ctx.Status.Describe(frame.Kind, tag, Self);
+    }
+
+    private void OnStatusJson(StatusJson status)
+    {
+        if (!_extensions.Remove(status.Tag, out var ext)) return;
+        var json = Encoding.UTF8.GetBytes(status.Json);
+        var body = new byte[4 + json.Length];
+        BinaryPrimitives.WriteInt32LittleEndian(body, status.Errno);
+        json.CopyTo(body, 4);
+        _ctx.Sink.Send(new OutgoingFrame(ext.Kind, FrameFlags.Reply, ext.Seq, body));
+    }
+
+    // ---------------- errors and the end ----------------
+
+    /// <summary>The reply body of a kind carrying only an errno (for kinds whose reply has more fields, those as zero).</summary>
+    private IWireBody ErrorBody(FrameKind kind, int errno) => kind switch
+    {
+        FrameKind.Hello => new HelloReply(errno, WireFormat.Version, (uint)MaxFrame, 0, ServerName),
+        FrameKind.Ioctl => new IoctlReply(errno, 0, []),
+        FrameKind.Read => new ReadReply(errno, []),
+        FrameKind.Write => new WriteReply(errno, 0),
+        _ => new StatusReply(kind, errno),
+    };
+
+    private void SendErrno(ushort kind, ulong seq, int errno)
+    {
+        if (Enum.IsDefined(typeof(FrameKind), kind) && kind != (ushort)FrameKind.FdReady)
+        {
+            _ctx.Sink.Send(seq, ErrorBody((FrameKind)kind, errno));
+            return;
+        }
+        var body = new byte[4];
+        BinaryPrimitives.WriteInt32LittleEndian(body, errno);
+        _ctx.Sink.Send(new OutgoingFrame(kind, FrameFlags.Reply, seq, body));
+    }
+
+    /// <summary>The client is gone (or was put out): its files are released as a process exit would.</summary>
+    private void Drop(string reason)
+    {
+        if (!_ended) ReleaseSession(reason);
+        Close();
+    }
+
+    private void ReleaseSession(string reason)
+    {
+        _ended = true;
+        // The session ends first, so that whoever sees a file released no longer sees the session.
+        _ctx.Sessions.Tell(new EndSession(_token));
+        var files = _fds.Values.Select(e => e.FileId).Concat(_opens.Keys).Distinct().ToList();
+        foreach (var fileId in files) _ctx.Files.Tell(new FileProtocol.Release(fileId, Self));
+        foreach (var call in _calls.Values.ToList()) FailCall(call, Errno.EFAULT);
+        _fds.Clear();
+        _log.Info("Client session {0:x16} (pid {1}) ended ({2}); released {3} file(s)", _token, _ctx.PeerPid, reason, files.Count);
+    }
+
+    private void Close()
+    {
+        _ctx.Sink.Complete();
+        Context.Stop(Self);
+    }
+
+    protected override void PostStop()
+    {
+        _ctx.Sink.Complete();
+        // Stopped by a failure rather than by the client or the host going down: release like a drop.
+        if (_token != 0 && !_ended && CoordinatedShutdown.Get(Context.System).ShutdownReason is null)
+            ReleaseSession("connection failed");
+    }
+}

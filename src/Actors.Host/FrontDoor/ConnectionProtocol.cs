@@ -1,0 +1,30 @@
+using IommuActors.Uapi.Wire;
+
+namespace IommuActors.Host.FrontDoor;
+
+/// <summary>What the socket's reading side tells a connection actor (local only: a socket never leaves its node).</summary>
+public static class ConnectionProtocol
+{
+    /// <summary>One whole frame off the socket, in arrival order.</summary>
+    public sealed record FrameReceived(RawFrame Frame);
+
+    /// <summary>A frame that cannot be a frame (its header is bad): answer EPROTO and close.</summary>
+    public sealed record FrameUnreadable(ushort Kind, ulong Seq, string Reason);
+
+    /// <summary>The client closed its end, or the socket failed.</summary>
+    public sealed record ClientGone(string Reason);
+}
+
+/// <summary>
+/// Project extension frame kinds (docs/wire-extensions.md): 0x8000 and up, a range the kernel's
+/// ioctl numbers never reach because they travel inside IOCTL frames, and which version 1 of the
+/// wire protocol leaves unused (its kinds are 0x01-0x07 and 0x21-0x24).
+/// </summary>
+public static class ExtensionKinds
+{
+    public const ushort First = 0x8000;
+    /// <summary>EXT_STATUS: empty body; reply i32 errno, utf-8 JSON (cluster, store, socket, sessions).</summary>
+    public const ushort Status = 0x8001;
+    /// <summary>EXT_PLATFORM: empty body; reply i32 errno, utf-8 JSON (units and devices).</summary>
+    public const ushort Platform = 0x8002;
+}

@@ -1,0 +1,58 @@
+using System.Runtime.InteropServices;
+using Microsoft.Extensions.Configuration;
+
+namespace IommuActors.Host.FrontDoor;
+
+/// <summary>
+/// What the socket front door lets a user change (Iommu:AllowedUids, Iommu:SessionGracePeriod,
+/// Iommu:MemoryTimeout, Iommu:MaxFrame); the socket path itself is <see cref="HostSettings.SocketPath"/>.
+/// </summary>
+public sealed record FrontDoorSettings(
+    IReadOnlySet<uint> AllowedUids,
+    TimeSpan SessionGracePeriod,
+    TimeSpan MemoryTimeout,
+    int MaxFrame)
+{
+    public static readonly TimeSpan DefaultGracePeriod = TimeSpan.FromMinutes(5);
+    public static readonly TimeSpan DefaultMemoryTimeout = TimeSpan.FromSeconds(5);
+
+    /// <summary>The host's own uid and root: who may talk to a /dev/iommu a user started for themselves.</summary>
+    public static IReadOnlySet<uint> DefaultUids => new HashSet<uint> { 0, Geteuid() };
+
+    public static FrontDoorSettings Default { get; } = new(DefaultUids, DefaultGracePeriod, DefaultMemoryTimeout,
+        Uapi.Wire.WireFormat.DefaultMaxFrame);
+
+    public static FrontDoorSettings From(IConfigurationSection section)
+    {
+        var uids = ParseUids(section["AllowedUids"]) ?? ParseUids(string.Join(',',
+            section.GetSection("AllowedUids").GetChildren().Select(c => c.Value))) ?? DefaultUids;
+        return new FrontDoorSettings(
+            uids,
+            Duration(section["SessionGracePeriod"], "SessionGracePeriod") ?? DefaultGracePeriod,
+            Duration(section["MemoryTimeout"], "MemoryTimeout") ?? DefaultMemoryTimeout,
+            int.TryParse(section["MaxFrame"], out var max) && max >= 4096 ? max : Uapi.Wire.WireFormat.DefaultMaxFrame);
+    }
+
+    /// <summary>"0,1000" (or a JSON array); empty means the default pair.</summary>
+    private static HashSet<uint>? ParseUids(string? text)
+    {
+        if (string.IsNullOrWhiteSpace(text)) return null;
+        return text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(u => uint.TryParse(u, out var uid) ? uid
+                : throw new ArgumentException($"Iommu:AllowedUids has \"{u}\", which is not a uid."))
+            .ToHashSet();
+    }
+
+    /// <summary>A TimeSpan ("00:05:00") or a number of seconds ("2.5").</summary>
+    private static TimeSpan? Duration(string? text, string key)
+    {
+        if (string.IsNullOrWhiteSpace(text)) return null;
+        if (double.TryParse(text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var seconds))
+            return TimeSpan.FromSeconds(seconds);
+        if (TimeSpan.TryParse(text, System.Globalization.CultureInfo.InvariantCulture, out var span)) return span;
+        throw new ArgumentException($"Iommu:{key} is \"{text}\": give seconds or hh:mm:ss.");
+    }
+
+    [DllImport("libc", EntryPoint = "geteuid")]
+    private static extern uint Geteuid();
+}

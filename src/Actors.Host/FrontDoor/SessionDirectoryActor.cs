@@ -1,0 +1,147 @@
+using System.Collections.Immutable;
+using Akka.Actor;
+using Akka.Event;
+using Akka.Persistence;
+using IommuActors.Fd.Files;
+using IommuActors.Uapi;
+using static IommuActors.Host.FrontDoor.SessionProtocol;
+
+namespace IommuActors.Host.FrontDoor;
+
+/// <summary>
+/// The durable list of client sessions (token -> fd table -> file ids). A session whose
+/// connection is gone without ending it (the host restarted, or the connection actor died) waits
+/// the grace period for a HELLO with its token and is then released as a process exit would be.
+/// </summary>
+public sealed class SessionDirectoryActor : ReceivePersistentActor, IWithTimers
+{
+    public const string Name = "front-door-sessions";
+    private const int SnapshotEvery = 200;
+
+    private readonly IActorRef _files;
+    private readonly TimeSpan _grace;
+    private readonly SessionBook _book = new();
+    private readonly Dictionary<ulong, IActorRef> _connected = new();
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private int _sinceSnapshot;
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public override string PersistenceId => Name;
+
+    public static Props Props(IActorRef files, TimeSpan grace) =>
+        Akka.Actor.Props.Create(() => new SessionDirectoryActor(files, grace));
+
+    private sealed record GraceOver(ulong Token);
+
+    public SessionDirectoryActor(IActorRef files, TimeSpan grace)
+    {
+        _files = files;
+        _grace = grace;
+
+        Recover<SnapshotOffer>(o => { if (o.Snapshot is SessionsSnapshot s) _book.Restore(s); });
+        Recover<IommuActors.Core.Messaging.IPersistedEvent>(e => _book.Apply(e));
+        Recover<RecoveryCompleted>(_ => StartGraceForAll());
+
+        Command<OpenSession>(OnOpen);
+        Command<ResumeSession>(OnResume);
+        Command<BindFd>(b => Record(new FdBound(b.Token, b.Fd, b.Entry.FileId, b.Entry.Path, b.NextOpen), b.Tag));
+        Command<UnbindFd>(u => Record(new FdUnbound(u.Token, u.Fd), u.Tag));
+        Command<EndSession>(e => Finish(e.Token));
+        Command<GraceOver>(OnGraceOver);
+        Command<Terminated>(OnConnectionGone);
+        Command<GetSessions>(_ => Sender.Tell(new SessionList(_book.Sessions
+            .Select(kv => new SessionInfo(kv.Key, kv.Value.Pid, kv.Value.ClientName, kv.Value.Fds.Count, _connected.ContainsKey(kv.Key)))
+            .OrderBy(s => s.Token).ToImmutableArray())));
+        Command<FileProtocol.Released>(_ => { });
+        Command<SaveSnapshotSuccess>(s => DeleteSnapshots(new SnapshotSelectionCriteria(s.Metadata.SequenceNr - 1)));
+        Command<SaveSnapshotFailure>(f => _log.Warning("Session snapshot failed: {0}", f.Cause.Message));
+        Command<DeleteSnapshotsSuccess>(_ => { });
+        Command<DeleteSnapshotsFailure>(_ => { });
+    }
+
+    /// <summary>Every session found at start-up lost its connection with the previous host.</summary>
+    private void StartGraceForAll()
+    {
+        foreach (var token in _book.Sessions.Keys)
+            Timers.StartSingleTimer(token, new GraceOver(token), _grace);
+        if (_book.Sessions.Count > 0)
+            _log.Info("{0} client session(s) await a resume for {1}", _book.Sessions.Count, _grace);
+    }
+
+    private void OnOpen(OpenSession open)
+    {
+        var sender = Sender;
+        Persist(new SessionBegun(open.Token, open.Pid, open.ClientName), e =>
+        {
+            Applied(e);
+            Attach(open.Token, open.Connection);
+            sender.Tell(new SessionOpened(open.Token));
+        });
+    }
+
+    private void OnResume(ResumeSession resume)
+    {
+        var session = _book.Find(resume.Token);
+        if (session is null)
+            Sender.Tell(new ResumeRefused(resume.Token, Errno.ENOENT));
+        else if (_connected.ContainsKey(resume.Token))
+            Sender.Tell(new ResumeRefused(resume.Token, Errno.EBUSY));
+        else
+        {
+            Timers.Cancel(resume.Token);
+            Attach(resume.Token, resume.Connection);
+            _log.Info("Session {0:x16} resumed with {1} fd(s)", resume.Token, session.Fds.Count);
+            Sender.Tell(new SessionResumed(resume.Token, session));
+        }
+    }
+
+    private void Record(IommuActors.Core.Messaging.IPersistedEvent e, long tag)
+    {
+        var sender = Sender;
+        Persist(e, done => { Applied(done); sender.Tell(new FdRecorded(tag)); });
+    }
+
+    private void Finish(ulong token)
+    {
+        if (_connected.Remove(token, out var connection)) Context.Unwatch(connection);
+        Timers.Cancel(token);
+        if (!_book.Contains(token)) return;
+        Persist(new SessionFinished(token), Applied);
+    }
+
+    private void OnGraceOver(GraceOver over)
+    {
+        var session = _book.Find(over.Token);
+        if (session is null || _connected.ContainsKey(over.Token)) return;
+        _log.Info("Session {0:x16} was not resumed within {1}; releasing its {2} file(s)", over.Token, _grace,
+            session.Fds.Values.Select(f => f.FileId).Distinct().Count());
+        foreach (var fileId in session.Fds.Values.Select(f => f.FileId).Distinct())
+            _files.Tell(new FileProtocol.Release(fileId, Self));
+        Finish(over.Token);
+    }
+
+    /// <summary>A connection that stopped without ending its session (it failed): the session waits as after a restart.</summary>
+    private void OnConnectionGone(Terminated gone)
+    {
+        foreach (var token in _connected.Where(kv => kv.Value.Equals(gone.ActorRef)).Select(kv => kv.Key).ToList())
+        {
+            _connected.Remove(token);
+            if (_book.Contains(token)) Timers.StartSingleTimer(token, new GraceOver(token), _grace);
+        }
+    }
+
+    private void Attach(ulong token, IActorRef connection)
+    {
+        _connected[token] = connection;
+        Context.Watch(connection);
+    }
+
+    private void Applied(IommuActors.Core.Messaging.IPersistedEvent e)
+    {
+        _book.Apply(e);
+        if (++_sinceSnapshot < SnapshotEvery) return;
+        _sinceSnapshot = 0;
+        SaveSnapshot(new SessionsSnapshot(_book.Sessions));
+    }
+}

@@ -1,0 +1,68 @@
+using System.Collections.Immutable;
+using Akka.Actor;
+using IommuActors.Core.Messaging;
+
+namespace IommuActors.Host.FrontDoor;
+
+/// <summary>
+/// The vocabulary of the session directory: which client sessions exist, which fds each holds
+/// and which file each fd names, kept durable so that a HELLO with a resume token gets its fds
+/// back after the host restarts.
+/// </summary>
+public static class SessionProtocol
+{
+    /// <summary>One fd of a session: the file entity it names and the path it was opened with.</summary>
+    public sealed record FdEntry(string FileId, string Path);
+
+    /// <summary>What is kept of a session: who it is, its fds, and the next open counter (so file ids never repeat).</summary>
+    public sealed record SessionRecord(uint Pid, string ClientName, ImmutableDictionary<int, FdEntry> Fds, long NextOpen)
+    {
+        public static SessionRecord New(uint pid, string name) => new(pid, name, ImmutableDictionary<int, FdEntry>.Empty, 1);
+    }
+
+    // ---- connection -> directory ----
+
+    /// <summary>A HELLO without a resume token. Answered with <see cref="SessionOpened"/> once durable.</summary>
+    public sealed record OpenSession(ulong Token, uint Pid, string ClientName, IActorRef Connection);
+
+    public sealed record SessionOpened(ulong Token);
+
+    /// <summary>A HELLO that presents a resume token. Answered with <see cref="SessionResumed"/> or <see cref="ResumeRefused"/>.</summary>
+    public sealed record ResumeSession(ulong Token, uint Pid, IActorRef Connection);
+
+    public sealed record SessionResumed(ulong Token, SessionRecord Session);
+
+    /// <summary>ENOENT: no such session (never was, ended, or its grace period ran out); EBUSY: another connection holds it.</summary>
+    public sealed record ResumeRefused(ulong Token, int Errno);
+
+    /// <summary>An fd now names a file (OPEN, DUP, NEW_FD). Answered with <see cref="FdRecorded"/> once durable.</summary>
+    public sealed record BindFd(ulong Token, long Tag, int Fd, FdEntry Entry, long NextOpen);
+
+    /// <summary>An fd closed. Answered with <see cref="FdRecorded"/> once durable.</summary>
+    public sealed record UnbindFd(ulong Token, long Tag, int Fd);
+
+    public sealed record FdRecorded(long Tag);
+
+    /// <summary>The client went away and its files were released: forget the session. No reply.</summary>
+    public sealed record EndSession(ulong Token);
+
+    // ---- iommuctl status ----
+
+    public sealed record GetSessions;
+
+    public sealed record SessionInfo(ulong Token, uint Pid, string ClientName, int Fds, bool Connected);
+
+    public sealed record SessionList(ImmutableArray<SessionInfo> Sessions);
+
+    // ---- persisted ----
+
+    public sealed record SessionBegun(ulong Token, uint Pid, string ClientName) : IPersistedEvent;
+
+    public sealed record FdBound(ulong Token, int Fd, string FileId, string Path, long NextOpen) : IPersistedEvent;
+
+    public sealed record FdUnbound(ulong Token, int Fd) : IPersistedEvent;
+
+    public sealed record SessionFinished(ulong Token) : IPersistedEvent;
+
+    public sealed record SessionsSnapshot(ImmutableDictionary<ulong, SessionRecord> Sessions) : IPersistedSnapshot;
+}

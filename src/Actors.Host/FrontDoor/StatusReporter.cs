@@ -1,0 +1,106 @@
+using System.Text.Json;
+using Akka.Actor;
+using Akka.Cluster;
+using IommuActors.Hardware.Platform;
+using IommuActors.Uapi;
+using static IommuActors.Host.FrontDoor.SessionProtocol;
+
+namespace IommuActors.Host.FrontDoor;
+
+/// <summary>What iommuctl status shows besides what it asks actors for.</summary>
+public sealed record HostFacts(string SocketPath, string WorkDir, string Store);
+
+/// <summary>Answers the extension requests by sending a short-lived <see cref="StatusReporter"/> to gather replies.</summary>
+public sealed class StatusSource(ActorSystem system, IActorRef sessions, IActorRef? platform, HostFacts facts) : IStatusSource
+{
+    public void Describe(ushort kind, long tag, IActorRef replyTo) =>
+        system.ActorOf(StatusReporter.Props(kind, tag, replyTo, sessions, platform, facts));
+}
+
+/// <summary>Gathers one status or platform answer as JSON, replies, and stops; gives up with ETIMEDOUT.</summary>
+public sealed class StatusReporter : ReceiveActor
+{
+    private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
+
+    public static Props Props(ushort kind, long tag, IActorRef replyTo, IActorRef sessions, IActorRef? platform, HostFacts facts) =>
+        Akka.Actor.Props.Create(() => new StatusReporter(kind, tag, replyTo, sessions, platform, facts));
+
+    public StatusReporter(ushort kind, long tag, IActorRef replyTo, IActorRef sessions, IActorRef? platform, HostFacts facts)
+    {
+        Context.SetReceiveTimeout(TimeSpan.FromSeconds(10));
+        Receive<ReceiveTimeout>(_ => Reply(replyTo, new StatusJson(tag, Errno.ETIMEDOUT, "{}")));
+        if (kind == ExtensionKinds.Platform)
+        {
+            if (platform is null) { Reply(replyTo, new StatusJson(tag, Errno.ENODEV, "{}")); return; }
+            Receive<PlatformProtocol.PlatformReply>(p => Reply(replyTo, new StatusJson(tag, 0, PlatformJson(p.Platform))));
+            platform.Tell(new PlatformProtocol.GetPlatform());
+        }
+        else
+        {
+            Receive<SessionList>(s => Reply(replyTo, new StatusJson(tag, 0, StatusJsonOf(s, facts))));
+            sessions.Tell(new GetSessions());
+        }
+    }
+
+    private void Reply(IActorRef replyTo, StatusJson json)
+    {
+        replyTo.Tell(json);
+        Context.Stop(Self);
+    }
+
+    private string StatusJsonOf(SessionList list, HostFacts facts)
+    {
+        var cluster = Cluster.Get(Context.System);
+        return JsonSerializer.Serialize(new
+        {
+            server = ConnectionActor.ServerName,
+            protocolVersion = Uapi.Wire.WireFormat.Version,
+            cluster = new
+            {
+                self = cluster.SelfAddress.ToString(),
+                status = cluster.SelfMember.Status.ToString(),
+                members = cluster.State.Members.Select(m => new { address = m.Address.ToString(), status = m.Status.ToString() }),
+                leader = cluster.State.Leader?.ToString(),
+            },
+            store = facts.Store,
+            socket = facts.SocketPath,
+            workDir = facts.WorkDir,
+            sessions = list.Sessions.Select(s => new
+            {
+                token = s.Token.ToString("x16"),
+                pid = s.Pid,
+                client = s.ClientName,
+                fds = s.Fds,
+                connected = s.Connected,
+            }),
+        }, Json);
+    }
+
+    private static string PlatformJson(PlatformSpec platform) => JsonSerializer.Serialize(new
+    {
+        units = platform.Units.Select(u => new
+        {
+            name = u.Name,
+            kind = u.Kind.ToString(),
+            pageSizes = $"0x{u.PageSizes:x}",
+            addressWidth = u.AddressWidth,
+            pasidWidth = u.PasidWidth,
+            nesting = u.Nesting,
+            dirtyTracking = u.DirtyTracking,
+            iopf = u.Iopf,
+            devices = platform.DevicesOf(u.Name).Count(),
+        }),
+        devices = platform.Devices.Select(d => new
+        {
+            pci = d.Pci,
+            vendor = $"{d.VendorId:x4}",
+            device = $"{d.DeviceId:x4}",
+            unit = d.Unit,
+            group = d.Group,
+            pasidWidth = d.PasidWidth,
+            pri = d.Pri,
+            ats = d.Ats,
+            cdev = d.Cdev,
+        }),
+    }, Json);
+}
