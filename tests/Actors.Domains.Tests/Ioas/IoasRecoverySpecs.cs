@@ -86,8 +86,8 @@ public static class IoasRecovery
             var replies = new TestProbe(system, new Akka.TestKit.Xunit2.XunitAssertions());
             source.Tell(new AttachToIoas("src", Platform.Ref(Devices[0], Unit), Unit, NoPasid, 1, false), replies.Ref);
             destination.Tell(new AttachToIoas("dst", Platform.Ref(Devices[1], Unit), Unit, NoPasid, 2, false), replies.Ref);
-            replies.ExpectMsg<AttachResult>(r => r.Errno == 0 && r.Created);
-            replies.ExpectMsg<AttachResult>(r => r.Errno == 0 && r.Created);
+            replies.ExpectMsg<AttachResult>(r => r.Errno == 0 && r.Created, TimeSpan.FromSeconds(30));
+            replies.ExpectMsg<AttachResult>(r => r.Errno == 0 && r.Created, TimeSpan.FromSeconds(30));
             var failures = 0;
             for (var i = 0; i < operations; i++)
             {
