@@ -7,11 +7,13 @@ namespace IommuActors.TestSupport;
 /// <summary>Actor-system configuration for specs: the repository's own HOCON, a chosen store.</summary>
 public static class SpecConfig
 {
+    // The default wait of an ExpectMsg without a duration: generous, since a passing spec returns as
+    // soon as the message comes and a journal on a loaded 2-core CI machine may take seconds to start.
     private static readonly Config Quiet = ConfigurationFactory.ParseString("""
         akka.loglevel = WARNING
         akka.stdout-loglevel = WARNING
         akka.test.timefactor = 1
-        akka.test.single-expect-default = 5s
+        akka.test.single-expect-default = 20s
         """);
 
     /// <summary>A local actor system on the in-memory journal.</summary>
