@@ -364,7 +364,7 @@ public sealed partial class IoasActor
         }, errno => new DirtyTrackingResult(_ioasId, c.HwptId, errno), null);
     }
 
-    /// <summary>IOMMU_HWPT_GET_DIRTY_BITMAP, checked in the kernel's order (flags, HWPT, overflow, alignment, page size, dirty ops, coverage).</summary>
+    /// <summary>IOMMU_HWPT_GET_DIRTY_BITMAP, checked in the kernel's order (flags, HWPT, overflow, alignment, page size, dirty ops, coverage, tracking on).</summary>
     private void OnGetDirtyBitmap(GetDirtyBitmap c)
     {
         var h = _hwpts.Find(c.HwptId);
@@ -377,6 +377,8 @@ public sealed partial class IoasActor
             : c.Iova % c.PageSize != 0 || (c.Iova + c.Length) % c.PageSize != 0 ? Errno.EINVAL
             : (h.Flags & AllocDirtyTracking) == 0 ? Errno.EOPNOTSUPP
             : _table.GetSlices(c.Iova, c.Length, out _) != 0 ? Errno.EINVAL
+            // Last, from the driver's read: a bitmap is refused while tracking is off (VT-d and mock alike).
+            : !h!.DirtyTracking ? Errno.EINVAL
             : 0;
         if (rc != 0)
         {

@@ -396,6 +396,25 @@ public sealed class HwptSpecs : TestKit
     }
 
     [Fact]
+    public void Dirty_bitmap_of_a_covered_range_is_EINVAL_while_tracking_is_off_and_served_once_it_is_on()
+    {
+        var ioas = NewIoas("t4");
+        ioas.Tell(new AllocatePaging("t4", 9, Ref(A, Vtd0), Vtd0, AllocDirtyTracking, ActorRefs.Nobody));
+        ExpectMsg<HwptAllocated>(r => r.Errno == 0);
+        Map(ioas, "t4", 0x10000, 4 * Page);
+        ioas.Tell(new GetDirtyBitmap("t4", 9, 0x10000, 4 * Page, Page, 0));
+        ExpectMsg(new DirtyBitmap("t4", 9, Errno.EINVAL, []));
+        ioas.Tell(new SetDirtyTracking("t4", 9, 1));
+        ExpectMsg(new DirtyTrackingResult("t4", 9, 0));
+        ioas.Tell(new GetDirtyBitmap("t4", 9, 0x10000, 4 * Page, Page, 0));
+        ExpectMsg<DirtyBitmap>(d => d.Errno == 0 && d.Bitmap.SequenceEqual(new byte[8]));
+        ioas.Tell(new SetDirtyTracking("t4", 9, 0));
+        ExpectMsg(new DirtyTrackingResult("t4", 9, 0));
+        ioas.Tell(new GetDirtyBitmap("t4", 9, 0x10000, 4 * Page, Page, 0));
+        ExpectMsg(new DirtyBitmap("t4", 9, Errno.EINVAL, []));
+    }
+
+    [Fact]
     public void Locked_memory_is_charged_across_IOAS_and_the_limit_fails_with_ENOMEM()
     {
         var accounts = Sys.ActorOf(AccountActor.Props("acc1", 3), "acc1");
