@@ -32,18 +32,5 @@ if [ ! -S "$sock" ]; then
 	exit 1
 fi
 
-passed=0
-failed=0
-for t in build/iommufd-tests/t_*; do
-	name=$(basename "$t")
-	if IOMMUFD_SOCKET="$sock" LD_PRELOAD="$PWD/build/libiommufd_shim.so" timeout 60 "$t"; then
-		echo "passed: $name"
-		passed=$((passed + 1))
-	else
-		echo "FAILED: $name (exit $?)"
-		failed=$((failed + 1))
-	fi
-done
-
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+. tests/shim/run_programs.sh
+run_programs "$sock" 60 build/iommufd-tests/t_*

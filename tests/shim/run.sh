@@ -9,7 +9,6 @@ if ! make -s -C src/Actors.Shim >/dev/null; then
 	exit 1
 fi
 
-shim="$PWD/build/libiommufd_shim.so"
 bin=build/shim-tests
 dir=$(mktemp -d)
 sock="$dir/iommufd.sock"
@@ -22,18 +21,5 @@ for _ in $(seq 100); do
 	sleep 0.05
 done
 
-passed=0
-failed=0
-for t in "$bin"/t_*; do
-	name=$(basename "$t")
-	if IOMMUFD_SOCKET="$sock" LD_PRELOAD="$shim" timeout 30 "$t"; then
-		echo "passed: $name"
-		passed=$((passed + 1))
-	else
-		echo "FAILED: $name (exit $?)"
-		failed=$((failed + 1))
-	fi
-done
-
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+. tests/shim/run_programs.sh
+run_programs "$sock" 30 "$bin"/t_*
