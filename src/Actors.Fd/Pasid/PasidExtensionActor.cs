@@ -1,0 +1,172 @@
+using Akka.Actor;
+using IommuActors.Ioasid.Pasid;
+using IommuActors.Notifier;
+using IommuActors.Notifier.Kvm;
+using IommuActors.Notifier.Vdcm;
+using IommuActors.Uapi;
+using IommuActors.Uapi.Structs;
+using static IommuActors.Fd.Files.FileProtocol;
+
+namespace IommuActors.Fd.Pasid;
+
+/// <summary>
+/// The emulator's PASID ioctls of one iommufd context (docs/pasid-extension.md): the context's VM
+/// owns one PASID set (<c>pasid-set-&lt;file id&gt;</c>) with its KVM and VDCM subscribers, started
+/// here. The context hands every ioctl of type 0xE1 over, and releases the VM (FREE_SET) on close.
+/// One request at a time: the set and subscribers answer without correlation ids, so while a
+/// request waits for its answer the next is stashed, which also keeps replies in request order.
+/// </summary>
+public sealed class PasidExtensionActor : ReceiveActor, IWithStash
+{
+    public IStash Stash { get; set; } = null!;
+
+    private readonly string _set;
+    private readonly IActorRef _sets;
+    private readonly IActorRef _kvm;
+    private readonly IActorRef _vdcm;
+
+    // The user's own binds (MAP_GUEST): host PASID to guest PASID. They are the user's to undo
+    // before a FREE can reclaim the PASID, so FREE and close unbind them first.
+    private readonly Dictionary<int, int> _mapped = new();
+
+    public static string SetKeyOf(string fileId) => PasidSetProtocol.KeyOf(fileId);
+
+    public static Props Props(string fileId, IActorRef sets, IActorRef bus) =>
+        Akka.Actor.Props.Create(() => new PasidExtensionActor(fileId, sets, bus));
+
+    public PasidExtensionActor(string fileId, IActorRef sets, IActorRef bus)
+    {
+        _set = SetKeyOf(fileId);
+        _sets = sets;
+        _kvm = Context.ActorOf(NotifierModule.KvmProps(_set, sets, bus), "kvm");
+        _vdcm = Context.ActorOf(NotifierModule.VdcmProps(_set, sets, bus), "vdcm");
+        Idle();
+    }
+
+    private void Idle()
+    {
+        Receive<Ioctl>(OnIoctl);
+        Receive<Release>(r =>
+        {
+            var requester = Sender;
+            UnbindThen([.. _mapped.Keys], () =>
+            {
+                _sets.Tell(new PasidSetProtocol.FreeSet(_set));
+                Await<PasidSetProtocol.SetFreed>(_ => requester.Tell(new Released(r.FileId)));
+            });
+        });
+    }
+
+    private void OnIoctl(Ioctl m)
+    {
+        var requester = Sender;
+        void Reply(int errno, byte[] back) => requester.Tell(new IoctlDone(m.FileId, m.Tag, errno, 0, errno == 0 ? back : []));
+
+        switch (m.Request)
+        {
+            case EmulatorIoctls.PASID_ALLOC when Decode<EmuPasidAlloc>(m, Reply) is { } d:
+            {
+                var (cmd, size) = d;
+                if (cmd.Flags != 0) { Reply(Errno.EOPNOTSUPP, []); return; }
+                _sets.Tell(new PasidSetProtocol.AllocPasid(_set));
+                Await<PasidSetProtocol.PasidAllocated>(a =>
+                    Reply(a.Errno, UserStruct.CopyBack(cmd with { OutPasid = (uint)a.Pasid }, size)));
+                return;
+            }
+            case EmulatorIoctls.PASID_FREE when Decode<EmuPasidFree>(m, Reply) is { } d:
+            {
+                var (cmd, size) = d;
+                UnbindThen(_mapped.ContainsKey((int)cmd.Pasid) ? [(int)cmd.Pasid] : [], () =>
+                {
+                    _sets.Tell(new PasidSetProtocol.FreePasid(_set, (int)cmd.Pasid));
+                    Await<PasidSetProtocol.PasidResult>(r => Reply(r.Errno, UserStruct.CopyBack(cmd, size)));
+                });
+                return;
+            }
+            case EmulatorIoctls.PASID_SET_INFO when Decode<EmuPasidSetInfo>(m, Reply) is { } d:
+            {
+                var (cmd, size) = d;
+                if (cmd.Flags != 0) { Reply(Errno.EOPNOTSUPP, []); return; }
+                _sets.Tell(new PasidSetProtocol.GetSet(_set));
+                Await<PasidSetProtocol.SetState>(s => Reply(0, UserStruct.CopyBack(
+                    cmd with { OutQuota = (uint)s.Quota, OutUsed = (uint)s.Entries.Length }, size)));
+                return;
+            }
+            case EmulatorIoctls.PASID_MAP_GUEST when Decode<EmuPasidMapGuest>(m, Reply) is { } d:
+            {
+                var (cmd, size) = d;
+                if (cmd.Flags != 0) { Reply(Errno.EOPNOTSUPP, []); return; }
+                // A BIND with the guest PASID as its SPID: the bus tells KVM, which learns the translation.
+                _sets.Tell(new PasidSetProtocol.BindPasid(_set, (int)cmd.HostPasid, (int)cmd.GuestPasid));
+                Await<PasidSetProtocol.PasidResult>(r =>
+                {
+                    if (r.Errno == 0) _mapped[(int)cmd.HostPasid] = (int)cmd.GuestPasid;
+                    Reply(r.Errno, UserStruct.CopyBack(cmd, size));
+                });
+                return;
+            }
+            case EmulatorIoctls.VDCM_PROGRAM when Decode<EmuVdcmProgram>(m, Reply) is { } d:
+            {
+                var (cmd, size) = d;
+                _vdcm.Tell(new VdcmProtocol.ProgramQueue($"wq{cmd.Queue}", (int)cmd.GuestPasid));
+                Await<VdcmProtocol.QueueProgrammed>(q =>
+                    Reply(q.Errno, UserStruct.CopyBack(cmd with { OutHostPasid = (uint)q.HostPasid }, size)));
+                return;
+            }
+            case EmulatorIoctls.KVM_TRANSLATE when Decode<EmuKvmTranslate>(m, Reply) is { } d:
+            {
+                var (cmd, size) = d;
+                _kvm.Tell(new KvmProtocol.Translate((int)cmd.GuestPasid));
+                Await<KvmProtocol.Translated>(t =>
+                    Reply(t.Errno, UserStruct.CopyBack(cmd with { OutHostPasid = (uint)t.HostPasid }, size)));
+                return;
+            }
+            case EmulatorIoctls.PASID_ALLOC or EmulatorIoctls.PASID_FREE or EmulatorIoctls.PASID_SET_INFO
+                or EmulatorIoctls.PASID_MAP_GUEST or EmulatorIoctls.VDCM_PROGRAM or EmulatorIoctls.KVM_TRANSLATE:
+                return; // the size rules refused it; Decode answered
+            default:
+                Reply(Errno.ENOTTY, []);
+                return;
+        }
+    }
+
+    /// <summary>iommufd's size rules on the argument; on failure the errno is answered and null returned.</summary>
+    private static (T Cmd, uint Size)? Decode<T>(Ioctl m, Action<int, byte[]> reply) where T : class, IUapiStruct<T>
+    {
+        var rc = UserStruct.TryDecode<T>(m.Inline, out var cmd, out var size);
+        if (rc == 0) return (cmd!, size);
+        reply(rc, []);
+        return null;
+    }
+
+    /// <summary>Undoes the user's binds of the given PASIDs one by one (UNBIND published for each), then continues.</summary>
+    private void UnbindThen(IReadOnlyList<int> pasids, Action then)
+    {
+        if (pasids.Count == 0) { then(); return; }
+        _sets.Tell(new PasidSetProtocol.UnbindPasid(_set, pasids[0]));
+        Await<PasidSetProtocol.PasidResult>(_ =>
+        {
+            _mapped.Remove(pasids[0]);
+            UnbindThen([.. pasids.Skip(1)], then);
+        }, continues: true);
+    }
+
+    /// <summary>Waits for the answer of type T, stashing everything else, then serves the next request.</summary>
+    /// With <paramref name="continues"/> the continuation starts the next wait itself.
+    private void Await<T>(Action<T> answered, bool continues = false)
+    {
+        Become(() =>
+        {
+            Receive<T>(a =>
+            {
+                if (!continues)
+                {
+                    Stash.UnstashAll();
+                    Become(Idle);
+                }
+                answered(a);
+            });
+            ReceiveAny(_ => Stash.Stash());
+        });
+    }
+}

@@ -1,0 +1,120 @@
+using Akka.Actor;
+using Akka.TestKit.Xunit2;
+using IommuActors.Fd.Pasid;
+using IommuActors.Ioasid.Pasid;
+using IommuActors.Notifier.Bus;
+using IommuActors.Notifier.Kvm;
+using IommuActors.Notifier.Vdcm;
+using IommuActors.TestSupport;
+using IommuActors.Uapi;
+using IommuActors.Uapi.Structs;
+using Xunit;
+using static IommuActors.Fd.Files.FileProtocol;
+
+namespace IommuActors.Fd.Tests.Pasid;
+
+/// <summary>The emulator's PASID ioctls (type 0xE1) driven with raw struct bytes, against a real set, space, bus and subscribers.</summary>
+public sealed class PasidExtensionSpecs() : TestKit(SpecConfig.InMemory)
+{
+    private const string File = "vm1";
+    private const int Quota = 4;
+    private long _tag;
+
+    private (IActorRef Extension, IActorRef Space, IActorRef Bus) Boot()
+    {
+        var bus = Sys.ActorOf(NotifierBus.Props(TimeSpan.FromSeconds(3), CreateTestProbe().Ref));
+        var space = Sys.ActorOf(PasidSpaceActor.Props("ext", 100, 199, 100));
+        var set = Sys.ActorOf(PasidSetActor.Props(PasidExtensionActor.SetKeyOf(File), Quota, space, bus));
+        var extension = Sys.ActorOf(PasidExtensionActor.Props(File, set, bus));
+        var key = PasidExtensionActor.SetKeyOf(File);
+        AwaitAssert(() =>
+        {
+            bus.Tell(new NotifierProtocol.GetSubscriptions());
+            var names = ExpectMsg<NotifierProtocol.Subscriptions>().Names;
+            Assert.Contains(KvmSubscriber.NameOf(key), names);
+            Assert.Contains(VdcmSubscriber.NameOf(key), names);
+        });
+        return (extension, space, bus);
+    }
+
+    private IoctlDone Call<T>(IActorRef extension, uint request, T cmd) where T : IUapiStruct<T>
+    {
+        var tag = ++_tag;
+        extension.Tell(new Ioctl(File, tag, request, 0x1000, UserStruct.Encode(cmd), TestActor));
+        var done = ExpectMsg<IoctlDone>();
+        Assert.Equal(tag, done.Tag);
+        return done;
+    }
+
+    private static T Out<T>(IoctlDone done) where T : IUapiStruct<T> => T.Read(done.Writeback);
+
+    [Fact]
+    public void A_guest_PASID_mapped_to_an_allocated_host_PASID_is_translated_by_KVM_and_programmed_by_VDCM()
+    {
+        var (extension, _, _) = Boot();
+        var alloc = Call(extension, EmulatorIoctls.PASID_ALLOC, new EmuPasidAlloc(12, 0, 0));
+        Assert.Equal(0, alloc.Errno);
+        var host = Out<EmuPasidAlloc>(alloc).OutPasid;
+        Assert.InRange(host, 100u, 199u);
+
+        Assert.Equal(0, Call(extension, EmulatorIoctls.PASID_MAP_GUEST, new EmuPasidMapGuest(16, 0, 7, host)).Errno);
+        AwaitAssert(() =>
+        {
+            var translated = Call(extension, EmulatorIoctls.KVM_TRANSLATE, new EmuKvmTranslate(12, 7, 0));
+            // KVM learns the translation from the BIND the bus delivers, just after MAP_GUEST returns.
+            Assert.Equal(0, translated.Errno);
+            Assert.Equal(new EmuKvmTranslate(12, 7, host), Out<EmuKvmTranslate>(translated));
+        });
+        var programmed = Call(extension, EmulatorIoctls.VDCM_PROGRAM, new EmuVdcmProgram(16, 0, 7, 0));
+        Assert.Equal(0, programmed.Errno);
+        Assert.Equal(new EmuVdcmProgram(16, 0, 7, host), Out<EmuVdcmProgram>(programmed));
+
+        var info = Call(extension, EmulatorIoctls.PASID_SET_INFO, new EmuPasidSetInfo(16, 0, 0, 0));
+        Assert.Equal(new EmuPasidSetInfo(16, 0, Quota, 1), Out<EmuPasidSetInfo>(info));
+    }
+
+    [Fact]
+    public void The_set_answers_EDQUOT_past_its_quota_ENOENT_for_a_PASID_it_does_not_hold_and_a_guest_PASID_nobody_mapped_is_ENOENT()
+    {
+        var (extension, _, _) = Boot();
+        for (var i = 0; i < Quota; i++)
+            Assert.Equal(0, Call(extension, EmulatorIoctls.PASID_ALLOC, new EmuPasidAlloc(12, 0, 0)).Errno);
+
+        var over = Call(extension, EmulatorIoctls.PASID_ALLOC, new EmuPasidAlloc(12, 0, 0));
+        Assert.Equal((PasidErrno.EDQUOT, 0), (over.Errno, over.Writeback.Length));
+        Assert.Equal(PasidErrno.ENOENT, Call(extension, EmulatorIoctls.PASID_FREE, new EmuPasidFree(8, 199)).Errno);
+        Assert.Equal(PasidErrno.ENOENT, Call(extension, EmulatorIoctls.KVM_TRANSLATE, new EmuKvmTranslate(12, 42, 0)).Errno);
+    }
+
+    [Fact]
+    public void Size_rules_and_unknown_flags_are_iommufds_and_an_unknown_number_of_the_range_is_ENOTTY()
+    {
+        var (extension, _, _) = Boot();
+        extension.Tell(new Ioctl(File, 1, EmulatorIoctls.PASID_ALLOC, 0x1000, [8, 0, 0, 0, 0, 0, 0, 0], TestActor));
+        ExpectMsg(new IoctlDone(File, 1, Errno.EINVAL, 0, []));
+        extension.Tell(new Ioctl(File, 2, EmulatorIoctls.PASID_ALLOC, 0x1000, [16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0], TestActor));
+        ExpectMsg(new IoctlDone(File, 2, Errno.E2BIG, 0, []));
+        _tag = 2;
+        Assert.Equal(Errno.EOPNOTSUPP, Call(extension, EmulatorIoctls.PASID_ALLOC, new EmuPasidAlloc(12, 1, 0)).Errno);
+        extension.Tell(new Ioctl(File, 9, 0xE1ff, 0x1000, [12, 0, 0, 0], TestActor));
+        ExpectMsg(new IoctlDone(File, 9, Errno.ENOTTY, 0, []));
+    }
+
+    [Fact]
+    public void Closing_the_context_frees_the_whole_set_and_every_PASID_returns_to_the_space()
+    {
+        var (extension, space, _) = Boot();
+        var host = Out<EmuPasidAlloc>(Call(extension, EmulatorIoctls.PASID_ALLOC, new EmuPasidAlloc(12, 0, 0))).OutPasid;
+        Assert.Equal(0, Call(extension, EmulatorIoctls.PASID_MAP_GUEST, new EmuPasidMapGuest(16, 0, 3, host)).Errno);
+
+        extension.Tell(new Release(File, TestActor));
+        ExpectMsg(new Released(File));
+        AwaitAssert(() =>
+        {
+            space.Tell(new PasidSpaceProtocol.GetSpace());
+            var state = ExpectMsg<PasidSpaceProtocol.SpaceState>();
+            Assert.Equal(0, state.InUse);
+            Assert.Empty(state.Quarantined);
+        });
+    }
+}
