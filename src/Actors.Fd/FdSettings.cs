@@ -18,4 +18,7 @@ public sealed record FdSettings(ulong LockedPageLimit, TimeSpan ClientTimeout, i
 /// <param name="Files">The shard region of files (<see cref="FdModule.ShardRegion"/>), for files that talk to each other.</param>
 /// <param name="Ownership">The DMA ownership registry (<see cref="Devices.DmaOwnershipActor"/>).</param>
 /// <param name="Settings">Limits and timeouts.</param>
-public sealed record FileCollaborators(PlatformSpec Platform, IActorRef Units, IActorRef Files, IActorRef Ownership, FdSettings Settings);
+/// <param name="Sets">The PASID set shard region, for the emulator's PASID ioctls (null: they answer ENOTTY).</param>
+/// <param name="Bus">The IOASID notifier bus the VM's KVM and VDCM subscribers join.</param>
+public sealed record FileCollaborators(PlatformSpec Platform, IActorRef Units, IActorRef Files, IActorRef Ownership, FdSettings Settings,
+    IActorRef? Sets = null, IActorRef? Bus = null);

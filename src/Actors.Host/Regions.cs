@@ -63,7 +63,8 @@ public static class Regions
             .WithSingleton<OwnershipKey>(FdModule.OwnershipName, FdModule.OwnershipProps(), createProxyToo: true)
             .WithShardRegion<FileRegion>(FdModule.ShardRegion,
                 (_, registry) => FdModule.FileProps(platform, registry.Get<UnitRegion>(),
-                    () => registry.Get<FileRegion>(), registry.Get<OwnershipKey>()),
+                    () => registry.Get<FileRegion>(), registry.Get<OwnershipKey>(),
+                    sets: registry.Get<PasidSetRegion>(), bus: registry.Get<NotifierBusKey>()),
                 new EntityMessageExtractor(), shards);
     }
 }

@@ -219,6 +219,16 @@ public sealed partial class IommufdContextActor : ReceivePersistentActor, IWithT
 
     private void OnIoctl(Ioctl m)
     {
+        // The emulator's PASID ioctls go to the VM's PASID actor, which answers the requester itself
+        // (the front door keeps replies of one fd in request order).
+        if (EmulatorIoctls.IsEmulator(m.Request))
+        {
+            if (Pasids() is { } pasids)
+                pasids.Forward(m);
+            else
+                Sender.Tell(new IoctlDone(_fileId, m.Tag, Errno.ENOTTY, 0, []));
+            return;
+        }
         Begin(Sender, m.Client, m);
         var nr = m.Request & 0xff;
         // main.c: numbers outside the iommufd table go to the VFIO compatibility handler.
@@ -357,16 +367,36 @@ public sealed partial class IommufdContextActor : ReceivePersistentActor, IWithT
         var next = _table.TeardownOrder().FirstOrDefault();
         if (next is null || guard > 100_000)
         {
-            Save(new ContextReleased(), () =>
+            ReleasePasids(() => Save(new ContextReleased(), () =>
             {
                 _released = true;
                 Reply(new Released(_fileId));
                 DeleteMessages(long.MaxValue);
                 Context.Stop(Self);
-            });
+            }));
             return;
         }
         DestroyObject(next.Id, () => TearDownRest(guard + 1));
+    }
+
+    private IActorRef? _pasids;
+
+    /// <summary>The VM's PASID actor, started on the first PASID ioctl; null when the host wired no PASID sets.</summary>
+    private IActorRef? Pasids() =>
+        _pasids ??= _with is { Sets: { } sets, Bus: { } bus }
+            ? Context.ActorOf(Pasid.PasidExtensionActor.Props(_fileId, sets, bus), "pasids")
+            : null;
+
+    /// <summary>Closing the iommufd ends the VM: its PASID set is freed (SET_FREED) before the context goes.</summary>
+    private void ReleasePasids(Action then)
+    {
+        if (_pasids is null)
+        {
+            then();
+            return;
+        }
+        _pasids.Tell(new Release(_fileId, Self));
+        Await<Released>(_ => then());
     }
 
     // ---- journal ----

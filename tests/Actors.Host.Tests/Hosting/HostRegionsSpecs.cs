@@ -69,4 +69,28 @@ public sealed class HostRegionsSpecs : IAsyncLifetime
         var space = await _registry.Get<PasidSpaceKey>().Ask<PasidSpaceProtocol.SpaceState>(new PasidSpaceProtocol.GetSpace(), Wait);
         Assert.Equal(set, space.Owners[allocated.Pasid]);
     }
+
+    [Fact]
+    public async Task The_PASID_ioctls_of_an_iommufd_reach_its_VMs_set_and_closing_it_frees_the_set()
+    {
+        var files = _registry.Get<FileRegion>();
+        await files.Ask<FileProtocol.Opened>(new FileProtocol.Open("spec-3", "/dev/iommu", 2, ActorRefs.Nobody), Wait);
+        var alloc = new byte[12];
+        BinaryPrimitives.WriteUInt32LittleEndian(alloc, 12);
+        var done = await files.Ask<FileProtocol.IoctlDone>(
+            new FileProtocol.Ioctl("spec-3", 1, Uapi.Structs.EmulatorIoctls.PASID_ALLOC, 0x1000, alloc, ActorRefs.Nobody), Wait);
+        Assert.Equal(0, done.Errno);
+        var pasid = (int)BinaryPrimitives.ReadUInt32LittleEndian(done.Writeback.AsSpan(8));
+
+        var set = PasidSetProtocol.KeyOf("spec-3");
+        var space = _registry.Get<PasidSpaceKey>();
+        Assert.Equal(set, (await space.Ask<PasidSpaceProtocol.SpaceState>(new PasidSpaceProtocol.GetSpace(), Wait)).Owners[pasid]);
+
+        await files.Ask<FileProtocol.Released>(new FileProtocol.Release("spec-3", ActorRefs.Nobody), Wait);
+        var deadline = DateTime.UtcNow + Wait;
+        PasidSpaceProtocol.SpaceState state;
+        do state = await space.Ask<PasidSpaceProtocol.SpaceState>(new PasidSpaceProtocol.GetSpace(), Wait);
+        while (state.Owners.ContainsKey(pasid) && DateTime.UtcNow < deadline);
+        Assert.False(state.Owners.ContainsKey(pasid), "the freed set's PASID is back in the space");
+    }
 }
