@@ -86,14 +86,17 @@ public sealed partial class IommufdContextActor
             Reply(new AttachResult(_fileId, 0, current));
             return;
         }
-        var reuse = _hwpts.Where(h => h.Value.Auto && !h.Value.Nested && h.Value.Parent == m.PtId && h.Value.Unit == unit.Name)
+        // An automatic HWPT made for a PASID attach is PASID-capable; only such a one serves a PASID.
+        var pasidFlag = m.Pasid != NoPasid ? HwptAllocFlags.Pasid : 0u;
+        var reuse = _hwpts.Where(h => h.Value.Auto && !h.Value.Nested && h.Value.Parent == m.PtId && h.Value.Unit == unit.Name
+                                      && (h.Value.Flags & HwptAllocFlags.Pasid) >= pasidFlag)
             .OrderBy(h => h.Key).Select(h => h.Key).FirstOrDefault();
         if (reuse != 0)
         {
             AttachToHwpt(m, dev, reuse, () => Reply(new AttachResult(_fileId, 0, reuse)));
             return;
         }
-        var flags = unit.DirtyTracking ? HwptAllocFlags.DirtyTracking : 0u;
+        var flags = (unit.DirtyTracking ? HwptAllocFlags.DirtyTracking : 0u) | pasidFlag;
         CreatePagingHwpt(m.PtId, unit, flags, auto: true, fault: 0, id =>
             AttachToHwpt(m, dev, id, () => Reply(new AttachResult(_fileId, 0, id)), dropOnFailure: id));
     }
@@ -115,7 +118,7 @@ public sealed partial class IommufdContextActor
             else
                 Fail(rc);
         }
-        if (h.Unit != unit.Name)
+        if (h.Unit != unit.Name || !PasidCompatible(dev, m.Pasid, h))
         {
             Undo(Errno.EINVAL);
             return;
@@ -253,6 +256,22 @@ public sealed partial class IommufdContextActor
             DetachInternal(devId, pasids[i], () => Next(i + 1));
         }
         Next(0);
+    }
+
+    /// <summary>
+    /// device.c's PASID rules: a PASID attach needs a HWPT allocated with IOMMU_HWPT_ALLOC_PASID and,
+    /// when the device is attached without a PASID, that HWPT PASID-capable too; a plain attach to
+    /// a HWPT without the flag is refused while PASIDs are attached.
+    /// </summary>
+    private bool PasidCompatible(DeviceEntry dev, int pasid, HwptEntry h)
+    {
+        var capable = (h.Flags & HwptAllocFlags.Pasid) != 0;
+        if (pasid == NoPasid)
+            return capable || dev.Attachments.Keys.All(k => k == NoPasid);
+        if (!capable)
+            return false;
+        return !dev.Attachments.TryGetValue(NoPasid, out var rid) || !_hwpts.TryGetValue(rid, out var r)
+               || (r.Flags & HwptAllocFlags.Pasid) != 0;
     }
 
     /// <summary>Hook for the IOASID notifier: a PASID of a device now points at a domain (BIND).</summary>
