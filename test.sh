@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine: restore, build, every spec project (PostgreSQL 15 is
-# installed and started by the specs' own fixture when missing), then the C shim's programs
-# (built with gcc by tests/shim/run.sh). Ends with "N passed, N failed".
+# installed and started by the specs' own fixture when missing), then the C programs (built
+# with gcc) through the shim. Ends with "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")"
 
@@ -18,14 +18,17 @@ if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
   failed=1 # the build or a test host failed before any test could report
 fi
 
-# The C side ends with its own "N passed, N failed" line; add it in.
-tests/shim/run.sh 2>&1 | tee "$log"
-shim_status=${PIPESTATUS[0]}
-shim_line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)
-[ -n "$shim_line" ] || shim_line="0 passed, 1 failed"
-passed=$((passed + $(echo "$shim_line" | cut -d' ' -f1)))
-failed=$((failed + $(echo "$shim_line" | cut -d' ' -f3)))
-[ "$shim_status" -eq 0 ] || status=$shim_status
+# The C side: the shim against a fake server, then the conformance programs through the shim
+# against a real host (both build with gcc). Each ends with its own "N passed, N failed".
+for suite in tests/shim/run.sh tests/iommufd/run.sh; do
+  "$suite" 2>&1 | tee "$log"
+  suite_status=${PIPESTATUS[0]}
+  line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)
+  [ -n "$line" ] || line="0 passed, 1 failed"
+  passed=$((passed + $(echo "$line" | cut -d' ' -f1)))
+  failed=$((failed + $(echo "$line" | cut -d' ' -f3)))
+  [ "$suite_status" -eq 0 ] || status=$suite_status
+done
 
 echo "$passed passed, $failed failed"
 exit "$status"

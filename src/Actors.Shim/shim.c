@@ -385,6 +385,11 @@ static void serve_new_fd(int sock, uint64_t seq)
 	send_frame(sock, WIRE_NEW_FD, WIRE_FLAG_REPLY, seq, b, sizeof(b));
 }
 
+static void drain_eventfd(int fd);
+
+/* FD_READY with POLLIN among the events makes the eventfd readable; without it (a fault queue
+ * whose last pending group was just read) the file is no longer readable, so the eventfd is
+ * drained and poll() stops reporting POLLIN. */
 static void serve_fd_ready(const uint8_t *body, uint32_t len)
 {
 	uint64_t one = 1;
@@ -393,8 +398,12 @@ static void serve_fd_ready(const uint8_t *body, uint32_t len)
 	if (len < 8)
 		return;
 	fd = (int32_t)wire_get32(body);
-	if (is_shim_fd(fd) && !is_stale_fd(fd))
+	if (!is_shim_fd(fd) || is_stale_fd(fd))
+		return;
+	if (wire_get32(body + 4) & POLLIN)
 		real_write(fd, &one, sizeof(one));
+	else
+		drain_eventfd(fd);
 }
 
 /* Takes the eventfd's count without blocking: the queue was found empty, so readiness signalled

@@ -17,10 +17,17 @@ public sealed partial class IommufdContextActor
     /// <summary>EPOLLIN | EPOLLRDNORM.</summary>
     private const uint PollIn = 0x41;
 
+    /// <summary>EPOLLOUT: a fault queue always takes responses.</summary>
+    private const uint PollOut = 0x4;
+
     private const int RecordSize = 40, ResponseSize = 8;
 
-    /// <summary>One page request group as it waits in a queue: one record per fault the unit raised.</summary>
-    private sealed record FaultGroup(uint DevId, int Pasid, uint HwptId, string Unit, long UnitCookie, ulong Address, uint Perm);
+    /// <summary>
+    /// One page request group as it waits in a queue: one record per fault the unit raised.
+    /// UnitCookie 0: reported by software (the selftest's TRIGGER_IOPF), no DMA waits on the answer.
+    /// </summary>
+    private sealed record FaultGroup(uint DevId, int Pasid, uint HwptId, string Unit, long UnitCookie, ulong Address, uint Perm,
+        uint Grpid = 0);
 
     private sealed class FaultQueue
     {
@@ -124,9 +131,12 @@ public sealed partial class IommufdContextActor
             q.AwaitingResponse[cookie] = g;
             var record = new byte[RecordSize];
             new IommuHwptPgfault(PageFault.FlagLastPage | (g.Pasid >= 0 ? PageFault.FlagPasidValid : 0), g.DevId,
-                g.Pasid >= 0 ? (uint)g.Pasid : 0, 0, g.Perm, 0, g.Address, 0, cookie).Write(record);
+                g.Pasid >= 0 ? (uint)g.Pasid : 0, g.Grpid, g.Perm, 0, g.Address, 0, cookie).Write(record);
             output.AddRange(record);
         }
+        // poll: readable only while groups wait to be delivered; say so when the last one went.
+        if (output.Count > 0 && q.ToDeliver.Count == 0)
+            q.Client.Tell(new FileReady(fileId, PollOut));
         Sender.Tell(new ReadDone(fileId, m.Tag, 0, [.. output]));
     }
 
@@ -155,7 +165,8 @@ public sealed partial class IommufdContextActor
                 rc = Errno.EINVAL;
                 break;
             }
-            answers.Add(new Unit.PageResponse(g.Unit, g.UnitCookie, r.Code == PageFault.ResponseSuccess));
+            if (g.UnitCookie != 0)
+                answers.Add(new Unit.PageResponse(g.Unit, g.UnitCookie, r.Code == PageFault.ResponseSuccess));
         }
         foreach (var a in answers)
             _with.Units.Tell(a, ActorRefs.NoSender);
@@ -174,10 +185,16 @@ public sealed partial class IommufdContextActor
     {
         if (_queues.Remove(faultId, out var q))
         {
-            foreach (var g in q.ToDeliver.Concat(q.AwaitingResponse.Values))
+            foreach (var g in q.ToDeliver.Concat(q.AwaitingResponse.Values).Where(g => g.UnitCookie != 0))
                 _with.Units.Tell(new Unit.PageResponse(g.Unit, g.UnitCookie, false), ActorRefs.NoSender);
         }
         then();
+    }
+
+    private void AnswerInvalid(FaultGroup g)
+    {
+        if (g.UnitCookie != 0)
+            _with.Units.Tell(new Unit.PageResponse(g.Unit, g.UnitCookie, false), ActorRefs.NoSender);
     }
 
     /// <summary>Detach: the groups that came through that attachment are answered INVALID and dropped.</summary>
@@ -190,12 +207,12 @@ public sealed partial class IommufdContextActor
             foreach (var g in q.ToDeliver.Where(Match).ToList())
             {
                 q.ToDeliver.Remove(g);
-                _with.Units.Tell(new Unit.PageResponse(g.Unit, g.UnitCookie, false), ActorRefs.NoSender);
+                AnswerInvalid(g);
             }
             foreach (var (cookie, g) in q.AwaitingResponse.Where(kv => Match(kv.Value)).ToList())
             {
                 q.AwaitingResponse.Remove(cookie);
-                _with.Units.Tell(new Unit.PageResponse(g.Unit, g.UnitCookie, false), ActorRefs.NoSender);
+                AnswerInvalid(g);
             }
         }
         then();
