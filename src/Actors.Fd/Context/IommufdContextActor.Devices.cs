@@ -275,14 +275,12 @@ public sealed partial class IommufdContextActor
     }
 
     /// <summary>Hook for the IOASID notifier: a PASID of a device now points at a domain (BIND).</summary>
-    private void PublishPasidBind(DeviceEntry dev, int pasid)
-    {
-    }
+    private void PublishPasidBind(DeviceEntry dev, int pasid) =>
+        Pasids()?.Tell(new Pasid.PasidExtensionActor.DeviceBound(pasid, dev.Pci));
 
     /// <summary>Hook for the IOASID notifier: a PASID of a device no longer points anywhere (UNBIND).</summary>
-    private void PublishPasidUnbind(DeviceEntry dev, int pasid)
-    {
-    }
+    private void PublishPasidUnbind(DeviceEntry dev, int pasid) =>
+        Pasids()?.Tell(new Pasid.PasidExtensionActor.DeviceUnbound(pasid, dev.Pci));
 
     // ---- GET_HW_INFO ----
 

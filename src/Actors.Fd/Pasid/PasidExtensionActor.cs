@@ -31,6 +31,14 @@ public sealed class PasidExtensionActor : ReceiveActor, IWithStash
 
     public static string SetKeyOf(string fileId) => PasidSetProtocol.KeyOf(fileId);
 
+    /// <summary>From the context: a device's PASID now points at a page table (publish BIND as the device's holder).</summary>
+    public sealed record DeviceBound(int Pasid, string Pci);
+
+    /// <summary>From the context: the device's PASID no longer points anywhere (publish UNBIND).</summary>
+    public sealed record DeviceUnbound(int Pasid, string Pci);
+
+    public static string HolderOf(string pci) => $"device/{pci}";
+
     public static Props Props(string fileId, IActorRef sets, IActorRef bus) =>
         Akka.Actor.Props.Create(() => new PasidExtensionActor(fileId, sets, bus));
 
@@ -46,6 +54,10 @@ public sealed class PasidExtensionActor : ReceiveActor, IWithStash
     private void Idle()
     {
         Receive<Ioctl>(OnIoctl);
+        // Fire and forget: a PASID outside the VM's set (user space picks PASIDs for iommufd) is
+        // simply not the set's business, and the answer must not be taken for a request's.
+        Receive<DeviceBound>(b => _sets.Tell(new PasidSetProtocol.BindPasid(_set, b.Pasid, 0, HolderOf(b.Pci)), ActorRefs.NoSender));
+        Receive<DeviceUnbound>(u => _sets.Tell(new PasidSetProtocol.UnbindPasid(_set, u.Pasid, HolderOf(u.Pci)), ActorRefs.NoSender));
         Receive<Release>(r =>
         {
             var requester = Sender;

@@ -19,12 +19,14 @@ public sealed class PasidExtensionSpecs() : TestKit(SpecConfig.InMemory)
     private const string File = "vm1";
     private const int Quota = 4;
     private long _tag;
+    private IActorRef? _sets;
 
     private (IActorRef Extension, IActorRef Space, IActorRef Bus) Boot()
     {
         var bus = Sys.ActorOf(NotifierBus.Props(TimeSpan.FromSeconds(3), CreateTestProbe().Ref));
         var space = Sys.ActorOf(PasidSpaceActor.Props("ext", 100, 199, 100));
         var set = Sys.ActorOf(PasidSetActor.Props(PasidExtensionActor.SetKeyOf(File), Quota, space, bus));
+        _sets = set;
         var extension = Sys.ActorOf(PasidExtensionActor.Props(File, set, bus));
         var key = PasidExtensionActor.SetKeyOf(File);
         AwaitAssert(() =>
@@ -116,5 +118,25 @@ public sealed class PasidExtensionSpecs() : TestKit(SpecConfig.InMemory)
             Assert.Equal(0, state.InUse);
             Assert.Empty(state.Quarantined);
         });
+    }
+
+    [Fact]
+    public void A_device_PASID_attach_is_published_as_a_BIND_of_the_device_and_its_detach_as_the_UNBIND()
+    {
+        var (extension, _, _) = Boot();
+        var host = (int)Out<EmuPasidAlloc>(Call(extension, EmulatorIoctls.PASID_ALLOC, new EmuPasidAlloc(12, 0, 0))).OutPasid;
+        var key = PasidExtensionActor.SetKeyOf(File);
+
+        extension.Tell(new PasidExtensionActor.DeviceBound(host, "0000:00:02.0"));
+        AwaitAssert(() => Assert.Equal(1, BindsOf(extension, key, host)));
+        extension.Tell(new PasidExtensionActor.DeviceUnbound(host, "0000:00:02.0"));
+        AwaitAssert(() => Assert.Equal(0, BindsOf(extension, key, host)));
+    }
+
+    private int BindsOf(IActorRef extension, string key, int pasid)
+    {
+        _sets!.Tell(new PasidSetProtocol.GetHolds(key, PasidExtensionActor.HolderOf("")));
+        var holds = ExpectMsg<PasidSetProtocol.Holds>();
+        return holds.Entries.Where(h => h.Pasid == pasid).Sum(h => h.Binds);
     }
 }
