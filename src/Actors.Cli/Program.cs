@@ -15,8 +15,8 @@ public static class Program
         var json = new Option<bool>("--json") { Description = "Print the host's JSON instead of tables (for scripts)" };
         var socket = new Option<string>("--socket")
         {
-            Description = "Socket of the host (default: $IOMMU_SOCKET, else run/iommufd.sock under the current folder)",
-            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("IOMMU_SOCKET") is { Length: > 0 } s ? s
+            Description = "Socket of the host (default: $IOMMUFD_SOCKET, as the shim reads it, else run/iommufd.sock under the current folder)",
+            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("IOMMUFD_SOCKET") is { Length: > 0 } s ? s
                 : Path.Combine(Environment.CurrentDirectory, HostSettings.DefaultSocket),
         };
 
@@ -37,7 +37,18 @@ public static class Program
         var status = new Command("status", "The host: cluster, store, socket and client sessions") { json, socket };
         status.SetAction((result, ct) => Ask(result.GetValue(socket)!, result.GetValue(json), c => c.StatusJsonAsync(ct), ShowStatus, ct));
 
-        var root = new RootCommand("iommuctl: drive and inspect the IommuActors emulator of /dev/iommu") { serve, platform, status };
+        var pci = new Option<string>("--pci") { Description = "PCI address of the device doing the DMA", Required = true };
+        var iova = new Option<string>("--iova") { Description = "IOVA (decimal or 0x hex)", Required = true };
+        var length = new Option<string>("--length") { Description = "bytes (decimal or 0x hex)", DefaultValueFactory = _ => "4096" };
+        var pasid = new Option<int>("--pasid") { Description = "PASID of the request; -1 for none", DefaultValueFactory = _ => -1 };
+        var write = new Option<bool>("--write") { Description = "a DMA write (default: read)" };
+        var dma = new Command("dma", "Issue an emulated DMA through the device's IOMMU unit and show the translation or the fault")
+            { pci, iova, length, pasid, write, json, socket };
+        dma.SetAction((result, ct) => Ask(result.GetValue(socket)!, result.GetValue(json),
+            c => c.DmaJsonAsync(result.GetValue(pci)!, result.GetValue(pasid), Number(result.GetValue(iova)!),
+                Number(result.GetValue(length)!), result.GetValue(write), ct), ShowDma, ct));
+
+        var root = new RootCommand("iommuctl: drive and inspect the IommuActors emulator of /dev/iommu") { serve, platform, status, dma };
         return await root.Parse(args).InvokeAsync();
     }
 
@@ -87,6 +98,26 @@ public static class Program
         foreach (var s in status.GetProperty("sessions").EnumerateArray())
             sessions.AddRow(Text(s, "token"), Text(s, "pid"), Text(s, "client"), Text(s, "fds"), Text(s, "connected"));
         AnsiConsole.Write(sessions);
+    }
+
+    private static ulong Number(string text) =>
+        text.StartsWith("0x", StringComparison.OrdinalIgnoreCase)
+            ? ulong.Parse(text.AsSpan(2), System.Globalization.NumberStyles.HexNumber)
+            : ulong.Parse(text);
+
+    private static void ShowDma(JsonElement dma)
+    {
+        if (dma.GetProperty("completed").GetBoolean())
+        {
+            var segments = new Table().Title($"DMA by {Text(dma, "pci")} through {Text(dma, "unit")}").AddColumns("IOVA", "user address", "bytes");
+            foreach (var s in dma.GetProperty("segments").EnumerateArray())
+                segments.AddRow($"0x{s.GetProperty("iova").GetUInt64():x}", $"0x{s.GetProperty("address").GetUInt64():x}", Text(s, "length"));
+            AnsiConsole.Write(segments);
+            return;
+        }
+        var f = dma.GetProperty("fault");
+        AnsiConsole.MarkupLine($"[red]fault[/] {Text(f, "kind")} at 0x{f.GetProperty("address").GetUInt64():x} " +
+                               $"(device {Text(dma, "pci")}, PASID {Text(f, "pasid")}, domain {Text(f, "domain")}, {Text(f, "requested")})");
     }
 
     private static string Text(JsonElement e, string name) =>

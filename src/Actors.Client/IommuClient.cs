@@ -205,9 +205,18 @@ public sealed class IommuClient : IAsyncDisposable
     /// <summary>Extension request: the emulated platform (units and devices) as JSON.</summary>
     public Task<string> PlatformJsonAsync(CancellationToken cancellationToken = default) => ExtensionAsync(WireExtensions.Platform, cancellationToken);
 
-    private async Task<string> ExtensionAsync(ushort kind, CancellationToken cancellationToken)
+    /// <summary>
+    /// Extension request: an emulated DMA by device <paramref name="pci"/> (PASID -1 for none) at
+    /// <paramref name="iova"/>; the JSON has the segments reached (completed) or the fault raised.
+    /// </summary>
+    public Task<string> DmaJsonAsync(string pci, int pasid, ulong iova, ulong length, bool write,
+        CancellationToken cancellationToken = default) =>
+        ExtensionAsync(WireExtensions.Dma, cancellationToken, Encoding.UTF8.GetBytes(System.Text.Json.JsonSerializer.Serialize(
+            new { pci, pasid, iova, length, write })));
+
+    private async Task<string> ExtensionAsync(ushort kind, CancellationToken cancellationToken, byte[]? request = null)
     {
-        var frame = await CallRawAsync(kind, [], cancellationToken).ConfigureAwait(false);
+        var frame = await CallRawAsync(kind, request ?? [], cancellationToken).ConfigureAwait(false);
         if (frame.Body.Length < 4) throw new IommuException($"extension 0x{kind:x}", Errno.EPROTO);
         var errno = BinaryPrimitives.ReadInt32LittleEndian(frame.Body);
         return errno == 0 ? Encoding.UTF8.GetString(frame.Body, 4, frame.Body.Length - 4)
@@ -349,4 +358,5 @@ public static class WireExtensions
 {
     public const ushort Status = 0x8001;
     public const ushort Platform = 0x8002;
+    public const ushort Dma = 0x8003;
 }

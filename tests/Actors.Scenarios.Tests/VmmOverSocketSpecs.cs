@@ -1,3 +1,4 @@
+using System.Text.Json;
 using IommuActors.Client;
 using IommuActors.TestSupport;
 using IommuActors.Uapi;
@@ -91,5 +92,34 @@ public sealed class VmmOverSocketSpecs
         Assert.Equal(2u, next.OutIoasId);
         var unmapped = await resumed.IoctlAsync(iommufd, Ioctls.IOMMU_IOAS_UNMAP, new IommuIoasUnmap(24, 1, 0, ulong.MaxValue));
         Assert.Equal(GuestRam, unmapped.Length);
+    }
+
+    [Fact]
+    public async Task An_emulated_DMA_through_an_attached_device_reaches_the_mapped_user_address_and_faults_past_the_mapping()
+    {
+        var workDir = TempFolder.Create("scenario-dma");
+        await using var host = await HostProcess.StartAsync(workDir, "--Iommu:Store", "memory");
+        await using var client = await IommuClient.ConnectAsync(host.SocketPath);
+        var iommufd = await client.OpenAsync("/dev/iommu");
+        var ioas = await client.IoctlAsync(iommufd, Ioctls.IOMMU_IOAS_ALLOC, new IommuIoasAlloc(12, 0, 0));
+        var device = await client.OpenAsync("/dev/vfio/devices/vfio0");
+        await client.IoctlAsync(device, Ioctls.VFIO_DEVICE_BIND_IOMMUFD, new VfioDeviceBindIommufd(16, 0, iommufd, 0, 0));
+        await client.IoctlAsync(device, Ioctls.VFIO_DEVICE_ATTACH_IOMMUFD_PT, new VfioDeviceAttachIommufdPt(16, 0, ioas.OutIoasId, 0));
+        await MapRam(client, iommufd, ioas.OutIoasId);
+
+        using var reached = JsonDocument.Parse(await client.DmaJsonAsync("0000:00:02.0", -1, 0x100000 + 0x1800, 0x1000, write: true));
+        Assert.True(reached.RootElement.GetProperty("completed").GetBoolean());
+        var segments = reached.RootElement.GetProperty("segments").EnumerateArray()
+            .Select(s => (s.GetProperty("iova").GetUInt64(), s.GetProperty("address").GetUInt64(), s.GetProperty("length").GetUInt64())).ToArray();
+        Assert.Equal(RamAddress + 0x1800, segments[0].Item2);
+        Assert.Equal(0x1000ul, segments.Aggregate(0ul, (sum, s) => sum + s.Item3));
+
+        using var fault = JsonDocument.Parse(await client.DmaJsonAsync("0000:00:02.0", -1, 0x100000 + GuestRam, 8, write: false));
+        Assert.False(fault.RootElement.GetProperty("completed").GetBoolean());
+        Assert.Equal("NotPresent", fault.RootElement.GetProperty("fault").GetProperty("kind").GetString());
+        Assert.Equal(0x100000 + GuestRam, fault.RootElement.GetProperty("fault").GetProperty("address").GetUInt64());
+
+        var unknown = await Assert.ThrowsAsync<IommuException>(() => client.DmaJsonAsync("0000:99:00.0", -1, 0, 8, false));
+        Assert.Equal(Errno.ENODEV, unknown.Errno);
     }
 }

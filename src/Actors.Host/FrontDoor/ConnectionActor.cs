@@ -26,7 +26,7 @@ public sealed record ConnectionContext(
 public interface IStatusSource
 {
     /// <summary>Asked from inside the connection actor: must not block; sends <see cref="StatusJson"/> to <paramref name="replyTo"/>.</summary>
-    void Describe(ushort kind, long tag, IActorRef replyTo);
+    void Describe(ushort kind, long tag, IActorRef replyTo, byte[] request);
 }
 
 public sealed record StatusJson(long Tag, int Errno, string Json);
@@ -457,14 +457,14 @@ public sealed class ConnectionActor : ReceiveActor, IWithTimers, IWithUnboundedS
 
     private void OnExtension(RawFrame frame)
     {
-        if (frame.Kind is not (ExtensionKinds.Status or ExtensionKinds.Platform) || frame.Oversize)
+        if (frame.Kind is not (ExtensionKinds.Status or ExtensionKinds.Platform or ExtensionKinds.Dma) || frame.Oversize)
         {
             SendErrno(frame.Kind, frame.Seq, Errno.EINVAL);
             return;
         }
         var tag = ++_nextTag;
         _extensions[tag] = (frame.Kind, frame.Seq);
-        _ctx.Status.Describe(frame.Kind, tag, Self);
+        _ctx.Status.Describe(frame.Kind, tag, Self, frame.Body);
     }
 
     private void OnStatusJson(StatusJson status)

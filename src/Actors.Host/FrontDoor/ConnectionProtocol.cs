@@ -27,4 +27,6 @@ public static class ExtensionKinds
     public const ushort Status = 0x8001;
     /// <summary>EXT_PLATFORM: empty body; reply i32 errno, utf-8 JSON (units and devices).</summary>
     public const ushort Platform = 0x8002;
+    /// <summary>EXT_DMA: utf-8 JSON request (pci, pasid, iova, length, write); reply i32 errno, utf-8 JSON (segments or fault).</summary>
+    public const ushort Dma = 0x8003;
 }

@@ -33,8 +33,9 @@ public static class FrontDoorSetup
         var sessions = system.ActorOf(SessionDirectoryActor.Props(files, settings.FrontDoor.SessionGracePeriod), SessionDirectoryActor.Name);
         registry.TryRegister<SessionDirectory>(sessions);
         registry.TryGet<PlatformRegistryKey>(out var platform);
+        registry.TryGet<UnitRegion>(out var units);
         var status = new StatusSource(system, sessions, platform,
-            new HostFacts(settings.SocketPath, settings.WorkDir, settings.Store.Describe()));
+            new HostFacts(settings.SocketPath, settings.WorkDir, settings.Store.Describe()), units);
         var connections = system.ActorOf(ConnectionsActor.Props(), "front-door");
 
         long number = 0;
