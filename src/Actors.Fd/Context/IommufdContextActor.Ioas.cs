@@ -138,19 +138,9 @@ public sealed partial class IommufdContextActor
 
     private void OnMap(IommuIoasMap cmd, uint size)
     {
-        if ((cmd.Flags & ~IoasMapFlags.All) != 0 || cmd.Reserved != 0)
+        if (MapFlagsErrno(cmd.Flags, cmd.Reserved, cmd.Iova, cmd.Length) is var rc and not 0)
         {
-            Done(Errno.EOPNOTSUPP);
-            return;
-        }
-        if (cmd.Iova >= ulong.MaxValue || cmd.Length >= ulong.MaxValue)
-        {
-            Done(Errno.EOVERFLOW);
-            return;
-        }
-        if ((cmd.Flags & (IoasMapFlags.Readable | IoasMapFlags.Writeable)) == 0)
-        {
-            Done(Errno.EINVAL);
+            Done(rc);
             return;
         }
         if (!TryIoas(cmd.IoasId, out var ioas))
@@ -188,19 +178,9 @@ public sealed partial class IommufdContextActor
 
     private void OnCopy(IommuIoasCopy cmd, uint size)
     {
-        if ((cmd.Flags & ~IoasMapFlags.All) != 0)
+        if (MapFlagsErrno(cmd.Flags, 0, Math.Max(cmd.SrcIova, cmd.DstIova), cmd.Length) is var rc and not 0)
         {
-            Done(Errno.EOPNOTSUPP);
-            return;
-        }
-        if (cmd.Length >= ulong.MaxValue || cmd.SrcIova >= ulong.MaxValue || cmd.DstIova >= ulong.MaxValue)
-        {
-            Done(Errno.EOVERFLOW);
-            return;
-        }
-        if ((cmd.Flags & (IoasMapFlags.Readable | IoasMapFlags.Writeable)) == 0)
-        {
-            Done(Errno.EINVAL);
+            Done(rc);
             return;
         }
         if (!TryIoas(cmd.SrcIoasId, out var src))
@@ -359,21 +339,21 @@ public sealed partial class IommufdContextActor
         }
     }
 
+    /// <summary>
+    /// The checks MAP, MAP_FILE and COPY share, in the kernel's order: unknown flags or reserved
+    /// bits EOPNOTSUPP, an IOVA or length of U64_MAX EOVERFLOW, neither readable nor writeable EINVAL.
+    /// </summary>
+    private static int MapFlagsErrno(uint flags, uint reserved, ulong iova, ulong length) =>
+        (flags & ~IoasMapFlags.All) != 0 || reserved != 0 ? Errno.EOPNOTSUPP
+        : iova >= ulong.MaxValue || length >= ulong.MaxValue ? Errno.EOVERFLOW
+        : (flags & (IoasMapFlags.Readable | IoasMapFlags.Writeable)) == 0 ? Errno.EINVAL
+        : 0;
+
     private void OnMapFile(IommuIoasMapFile cmd, uint size)
     {
-        if ((cmd.Flags & ~IoasMapFlags.All) != 0)
+        if (MapFlagsErrno(cmd.Flags, 0, cmd.Iova, cmd.Length) is var rc and not 0)
         {
-            Done(Errno.EOPNOTSUPP);
-            return;
-        }
-        if (cmd.Iova >= ulong.MaxValue || cmd.Length >= ulong.MaxValue)
-        {
-            Done(Errno.EOVERFLOW);
-            return;
-        }
-        if ((cmd.Flags & (IoasMapFlags.Readable | IoasMapFlags.Writeable)) == 0)
-        {
-            Done(Errno.EINVAL);
+            Done(rc);
             return;
         }
         if (!TryIoas(cmd.IoasId, out _))
