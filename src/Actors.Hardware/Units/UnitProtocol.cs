@@ -5,18 +5,6 @@ using IommuActors.Hardware.Platform;
 
 namespace IommuActors.Hardware.Units;
 
-/// <summary>Linux errno values the unit answers with.</summary>
-public static class Errno
-{
-    public const int ENOENT = 2;
-    public const int EBUSY = 16;
-    public const int EEXIST = 17;
-    public const int ENODEV = 19;
-    public const int EINVAL = 22;
-    public const int ERANGE = 34;
-    public const int EOPNOTSUPP = 95;
-}
-
 public enum DomainKind { Paging, Blocking, Identity, NestParent, Nested }
 
 public enum DmaDirection { Read, Write }
