@@ -128,12 +128,12 @@ public sealed class PasidExtensionSpecs() : TestKit(SpecConfig.InMemory)
         var key = PasidExtensionActor.SetKeyOf(File);
 
         extension.Tell(new PasidExtensionActor.DeviceBound(host, "0000:00:02.0"));
-        AwaitAssert(() => Assert.Equal(1, BindsOf(extension, key, host)));
+        AwaitAssert(() => Assert.Equal(1, BindsOf(key, host)));
         extension.Tell(new PasidExtensionActor.DeviceUnbound(host, "0000:00:02.0"));
-        AwaitAssert(() => Assert.Equal(0, BindsOf(extension, key, host)));
+        AwaitAssert(() => Assert.Equal(0, BindsOf(key, host)));
     }
 
-    private int BindsOf(IActorRef extension, string key, int pasid)
+    private int BindsOf(string key, int pasid)
     {
         _sets!.Tell(new PasidSetProtocol.GetHolds(key, PasidExtensionActor.HolderOf("")));
         var holds = ExpectMsg<PasidSetProtocol.Holds>();

@@ -24,24 +24,9 @@ public sealed class SubscriberRestartSpecs() : TestKit(SpecConfig.InMemory)
 {
     private const string Key = "pasid-set-vm1";
 
-    private sealed record Rig(IActorRef Space, IActorRef Set, IActorRef Kvm, IActorRef Vdcm, IActorRef Driver, TestProbe Units);
+    private VmRig Boot(bool unitsAnswer) => VmRig.Boot(this, Key, "restart", TimeSpan.FromSeconds(5), unitsAnswer);
 
-    private Rig Boot(bool unitsAnswer)
-    {
-        var units = CreateTestProbe();
-        if (unitsAnswer)
-            InstantUnits.Answering(units);
-        var bus = Sys.ActorOf(NotifierBus.Props(TimeSpan.FromSeconds(5), CreateTestProbe().Ref));
-        var space = Sys.ActorOf(PasidSpaceActor.Props("restart", 1, 100, 100));
-        var set = Sys.ActorOf(PasidSetActor.Props(Key, 8, space, bus));
-        var driver = Sys.ActorOf(IommuDriverSubscriber.Props(set, space, bus, units.Ref, InstantUnits.Devices));
-        var kvm = Sys.ActorOf(KvmSubscriber.Props(Key, set, bus));
-        var vdcm = Sys.ActorOf(VdcmSubscriber.Props(Key, set, bus));
-        this.AwaitSubscribed(bus, KvmSubscriber.NameOf(Key), IommuDriverSubscriber.Name, VdcmSubscriber.NameOf(Key));
-        return new Rig(space, set, kvm, vdcm, driver, units);
-    }
-
-    private int BindAndProgram(Rig rig)
+    private int BindAndProgram(VmRig rig)
     {
         rig.Set.Tell(new AllocPasid(Key));
         var pasid = ExpectMsg<PasidAllocated>(m => m.Errno == PasidErrno.Ok).Pasid;
@@ -60,7 +45,7 @@ public sealed class SubscriberRestartSpecs() : TestKit(SpecConfig.InMemory)
     private void Crash(IActorRef subscriber, IoasidEvent wrong) =>
         EventFilter.Exception<InvalidOperationException>().ExpectOne(() => subscriber.Tell(new Notify(999, wrong)));
 
-    private void AssertEverythingReleased(Rig rig)
+    private void AssertEverythingReleased(VmRig rig)
     {
         AwaitAssert(() =>
         {

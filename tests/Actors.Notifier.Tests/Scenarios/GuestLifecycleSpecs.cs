@@ -20,22 +20,9 @@ public sealed class GuestLifecycleSpecs() : TestKit(SpecConfig.InMemory)
 {
     private const string Key = "pasid-set-vm1";
 
-    private sealed record Rig(IActorRef Space, IActorRef Set, IActorRef Kvm, IActorRef Vdcm, IActorRef Driver, TestProbe Units);
+    private VmRig Boot() => VmRig.Boot(this, Key, "life", TimeSpan.FromSeconds(3));
 
-    private Rig Boot()
-    {
-        var units = InstantUnits.Answering(CreateTestProbe());
-        var bus = Sys.ActorOf(NotifierBus.Props(TimeSpan.FromSeconds(3), CreateTestProbe().Ref));
-        var space = Sys.ActorOf(PasidSpaceActor.Props("life", 1, 100, 100));
-        var set = Sys.ActorOf(PasidSetActor.Props(Key, 8, space, bus));
-        var driver = Sys.ActorOf(IommuDriverSubscriber.Props(set, space, bus, units.Ref, InstantUnits.Devices));
-        var kvm = Sys.ActorOf(KvmSubscriber.Props(Key, set, bus));
-        var vdcm = Sys.ActorOf(VdcmSubscriber.Props(Key, set, bus));
-        this.AwaitSubscribed(bus, KvmSubscriber.NameOf(Key), IommuDriverSubscriber.Name, VdcmSubscriber.NameOf(Key));
-        return new Rig(space, set, kvm, vdcm, driver, units);
-    }
-
-    private int BootGuestUsingOnePasid(Rig rig)
+    private int BootGuestUsingOnePasid(VmRig rig)
     {
         rig.Set.Tell(new AllocPasid(Key));
         var pasid = ExpectMsg<PasidAllocated>(m => m.Errno == PasidErrno.Ok).Pasid;
@@ -53,7 +40,7 @@ public sealed class GuestLifecycleSpecs() : TestKit(SpecConfig.InMemory)
         return pasid;
     }
 
-    private void AssertEverythingReleased(Rig rig)
+    private void AssertEverythingReleased(VmRig rig)
     {
         AwaitAssert(() =>
         {
