@@ -86,6 +86,7 @@ public sealed partial class IommufdContextActor : ReceivePersistentActor, IWithT
         Command<Read>(r => Sender.Tell(new ReadDone(r.FileId, r.Tag, Errno.EINVAL, [])));
         Command<Write>(w => Sender.Tell(new WriteDone(w.FileId, w.Tag, Errno.EINVAL, 0)));
         Command<OpTimedOut>(_ => { });
+        Introspection();
         Housekeeping();
     }
 
@@ -98,6 +99,7 @@ public sealed partial class IommufdContextActor : ReceivePersistentActor, IWithT
                 Fail(Errno.EFAULT);
         });
         Command<Hardware.Units.UnitProtocol.FaultRaised>(OnFaultRaised);
+        Introspection();
         Housekeeping();
         CommandAny(m =>
         {
