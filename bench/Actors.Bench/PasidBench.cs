@@ -22,8 +22,11 @@ public sealed class PasidBench : IBench
 
     private sealed class InstantUnits : ReceiveActor
     {
-        public InstantUnits() => Receive<UnitProtocol.DetachPasid>(d =>
-            Sender.Tell(new UnitProtocol.PasidDetached(d.Unit, d.Pasid, d.Devices, 0)));
+        public InstantUnits()
+        {
+            Receive<UnitProtocol.DetachPasid>(d => Sender.Tell(new UnitProtocol.PasidDetached(d.Unit, d.Pasid, d.Devices, 0)));
+            Receive<UnitProtocol.Invalidate>(i => Sender.Tell(new UnitProtocol.Invalidated(i.Unit, 0)));
+        }
     }
 
     public async Task RunAsync(string[] args)

@@ -7,7 +7,7 @@ using Xunit;
 
 namespace IommuActors.Notifier.Tests;
 
-/// <summary>A probe standing in for the IOMMU units: every DetachPasid is answered at once, nothing attached.</summary>
+/// <summary>A probe standing in for the IOMMU units: every DetachPasid and Invalidate is answered at once, nothing attached or cached.</summary>
 public static class InstantUnits
 {
     /// <summary>dev0..dev9 behind unit u0.</summary>
@@ -20,6 +20,8 @@ public static class InstantUnits
         {
             if (msg is DetachPasid d)
                 sender.Tell(new PasidDetached(d.Unit, d.Pasid, d.Devices.IsDefault ? [] : d.Devices, 0));
+            else if (msg is Invalidate i)
+                sender.Tell(new Invalidated(i.Unit, 0));
             return AutoPilot.KeepRunning;
         }));
         return units;

@@ -210,7 +210,7 @@ public sealed class PasidSetActor : ReceivePersistentActor
         {
             // Level semantics: only the first bind is published.
             if (first)
-                Publish(IoasidEventKind.Bind, m.Pasid, spid);
+                Publish(IoasidEventKind.Bind, m.Pasid, spid, m.Holder);
             sender.Tell(new PasidResult(_key, "bind", m.Pasid, PasidErrno.Ok));
         });
     }
@@ -228,7 +228,7 @@ public sealed class PasidSetActor : ReceivePersistentActor
         Save(new SetPasidUnboundBy(m.Pasid, m.Holder), () =>
         {
             if (last)
-                Publish(IoasidEventKind.Unbind, m.Pasid, spid);
+                Publish(IoasidEventKind.Unbind, m.Pasid, spid, m.Holder);
             sender.Tell(new PasidResult(_key, "unbind", m.Pasid, PasidErrno.Ok));
             if (reclaimable)
                 Reclaim(m.Pasid);
@@ -332,6 +332,6 @@ public sealed class PasidSetActor : ReceivePersistentActor
         SaveSnapshot(_set.Snapshot());
     }
 
-    private void Publish(IoasidEventKind kind, int pasid, int spid) =>
-        _bus.Tell(new PublishIoasidEvent(new IoasidEvent(kind, _key, pasid, spid)));
+    private void Publish(IoasidEventKind kind, int pasid, int spid, string holder = "") =>
+        _bus.Tell(new PublishIoasidEvent(new IoasidEvent(kind, _key, pasid, spid, holder)));
 }

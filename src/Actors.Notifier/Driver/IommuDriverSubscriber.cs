@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using Akka.Actor;
+using IommuActors.Hardware.Units;
 using IommuActors.Ioasid.Pasid;
 using IommuActors.Notifier.Bus;
 using static IommuActors.Hardware.Units.UnitProtocol;
@@ -14,8 +15,14 @@ namespace IommuActors.Notifier.Driver;
 /// The IOMMU driver, subscribed to every set. Binds devices to PASIDs through their set (held as
 /// "driver/&lt;pci&gt;"). On FREE it has every unit detach the PASID's context entries and drain its IOTLB
 /// entries (DetachPasid), then unbinds the devices it holds (emitting UNBIND), then acknowledges; it never
-/// unbinds a PASID it does not hold bound, so no UNBIND follows a completed free. UNBIND needs nothing from it:
-/// whoever unbinds detached first (as UnbindDevice does), and tearing contexts down then could race a new bind.
+/// unbinds a PASID it does not hold bound, so no UNBIND follows a completed free.
+/// On UNBIND it tears down, before acknowledging, what the released bind left in the unit of the device the
+/// event's holder names: for its own binds ("driver/&lt;pci&gt;") the device's context entry for the PASID and
+/// the PASID's IOTLB entries; for anybody else's the PASID's IOTLB entries only (on the device's unit, or on
+/// every unit when the holder names no device). The context entries of other holders belong to whoever
+/// programmed them (iommufd detaches a device's PASID in the unit before it unbinds), and removing them here
+/// could remove a re-attach of the same PASID that reached the unit before its bind reached the set.
+/// An UNBIND of a PASID whose FREE teardown already ran (or is running) waits for that teardown and needs no other.
 /// A restarted driver finds the sets through the space's owners and reads back its binds from each.
 /// </summary>
 public sealed class IommuDriverSubscriber : ResynchronisingSubscriber
@@ -31,7 +38,11 @@ public sealed class IommuDriverSubscriber : ResynchronisingSubscriber
     private readonly Dictionary<(string, int), HashSet<string>> _devices = new();
     private readonly Dictionary<(string, int), Queue<Action<int>>> _waiting = new();
     private readonly Dictionary<(string Unit, int Pasid), Queue<Action>> _detaching = new();
+    private readonly Dictionary<string, Queue<Action>> _draining = new();
     private readonly Dictionary<(string, int), long> _freeing = new();
+    // FREEs whose unit teardown is complete, until the PASID is allocated again; and UNBINDs waiting for a teardown in progress.
+    private readonly HashSet<(string, int)> _tornDown = new();
+    private readonly Dictionary<(string, int), List<Action>> _afterTeardown = new();
     private int _setsToHear;
 
     /// <param name="sets">Where set commands go: the shard region of the sets, or one set in a spec.</param>
@@ -74,6 +85,7 @@ public sealed class IommuDriverSubscriber : ResynchronisingSubscriber
                 Resynchronised();
         });
         Receive<PasidDetached>(_ => { });
+        Receive<Invalidated>(_ => { });
     }
 
     protected override void Active()
@@ -82,6 +94,7 @@ public sealed class IommuDriverSubscriber : ResynchronisingSubscriber
         Receive<UnbindDevice>(Unbind);
         Receive<PasidResult>(Answered);
         Receive<PasidDetached>(Detached);
+        Receive<Invalidated>(Drained);
         Receive<GetBindings>(_ => Sender.Tell(new Bindings(_devices.ToImmutableDictionary(
             kv => $"{kv.Key.Item1}/{kv.Key.Item2}", kv => kv.Value.Order(StringComparer.Ordinal).ToImmutableArray()))));
     }
@@ -129,28 +142,83 @@ public sealed class IommuDriverSubscriber : ResynchronisingSubscriber
 
     protected override void Handle(Notify n)
     {
-        var key = (n.Event.SetKey, n.Event.Pasid);
-        if (n.Event.Kind != IoasidEventKind.Free)
+        switch (n.Event.Kind)
         {
-            Sender.Tell(new Acknowledge(n.DeliveryId));
-            return;
+            case IoasidEventKind.Free:
+                Free(n);
+                return;
+            case IoasidEventKind.Unbind:
+                Unbound(n);
+                return;
+            case IoasidEventKind.Alloc:
+                _tornDown.Remove((n.Event.SetKey, n.Event.Pasid));
+                break;
         }
+        Sender.Tell(new Acknowledge(n.DeliveryId));
+    }
+
+    private void Free(Notify n)
+    {
+        var key = (n.Event.SetKey, n.Event.Pasid);
         if (_freeing.TryGetValue(key, out var delivery) && delivery == n.DeliveryId)
             return;
         _freeing[key] = n.DeliveryId;
+        _tornDown.Remove(key);
         var bus = Sender;
         var unitsLeft = _allUnits.Length;
         if (unitsLeft == 0)
-            UnbindAll(key, bus);
+            TornDown(key, bus);
         foreach (var unit in _allUnits)
             Detach(unit, key.Item2, [], () =>
             {
                 if (--unitsLeft == 0)
-                    UnbindAll(key, bus);
+                    TornDown(key, bus);
             });
     }
 
-    // Context entries and IOTLB are gone everywhere; now release each device's bind, which publishes UNBIND on the last one.
+    private void Unbound(Notify n)
+    {
+        var e = n.Event;
+        var key = (e.SetKey, e.Pasid);
+        var bus = Sender;
+        void Ack() => bus.Tell(new Acknowledge(n.DeliveryId));
+        if (_tornDown.Contains(key))
+        {
+            Ack();
+            return;
+        }
+        if (_freeing.ContainsKey(key))
+        {
+            if (!_afterTeardown.TryGetValue(key, out var waiting))
+                _afterTeardown[key] = waiting = new List<Action>();
+            waiting.Add(Ack);
+            return;
+        }
+        var slash = e.Holder.IndexOf('/');
+        var device = slash < 0 ? null : e.Holder[(slash + 1)..];
+        if (device is null || !_unitOfDevice.TryGetValue(device, out var unit))
+        {
+            DrainEverywhere(e.Pasid, Ack);
+            return;
+        }
+        // A bind of the same device through the driver since that UNBIND was published is a new context: keep it.
+        if (e.Holder == HolderOf(device) && !(_devices.TryGetValue(key, out var held) && held.Contains(device)))
+            Detach(unit, e.Pasid, [device], Ack);
+        else
+            Drain(unit, e.Pasid, Ack);
+    }
+
+    // Context entries and IOTLB are gone in every unit: UNBINDs that waited for it are done, then the devices' binds go.
+    private void TornDown((string, int) key, IActorRef bus)
+    {
+        _tornDown.Add(key);
+        if (_afterTeardown.Remove(key, out var waiting))
+            foreach (var ack in waiting)
+                ack();
+        UnbindAll(key, bus);
+    }
+
+    // Release each device's bind, which publishes UNBIND on the last one.
     private void UnbindAll((string Set, int Pasid) key, IActorRef bus)
     {
         if (!_devices.Remove(key, out var held) || held.Count == 0)
@@ -182,6 +250,38 @@ public sealed class IommuDriverSubscriber : ResynchronisingSubscriber
             _detaching[(unit, pasid)] = queue = new Queue<Action>();
         queue.Enqueue(then);
         _units.Tell(new DetachPasid(unit, pasid, devices));
+    }
+
+    private void DrainEverywhere(int pasid, Action then)
+    {
+        var unitsLeft = _allUnits.Length;
+        if (unitsLeft == 0)
+            then();
+        foreach (var unit in _allUnits)
+            Drain(unit, pasid, () =>
+            {
+                if (--unitsLeft == 0)
+                    then();
+            });
+    }
+
+    // The IOTLB is a cache: dropping a PASID's entries can never take anything from a live context.
+    private void Drain(string unit, int pasid, Action then)
+    {
+        if (!_draining.TryGetValue(unit, out var queue))
+            _draining[unit] = queue = new Queue<Action>();
+        queue.Enqueue(then);
+        _units.Tell(new Invalidate(unit, InvalidateScope.Pasid, 0, 0, 0, pasid));
+    }
+
+    // A unit answers its invalidations at once and in order, so Invalidated (which names no PASID) answers the oldest drain.
+    private void Drained(Invalidated i)
+    {
+        if (!_draining.TryGetValue(i.Unit, out var queue) || !queue.TryDequeue(out var then))
+            return;
+        if (queue.Count == 0)
+            _draining.Remove(i.Unit);
+        then();
     }
 
     // A unit answers its DetachPasid requests in the order it got them.

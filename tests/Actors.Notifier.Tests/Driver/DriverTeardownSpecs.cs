@@ -12,6 +12,8 @@ using Xunit;
 using static IommuActors.Hardware.Units.UnitProtocol;
 using static IommuActors.Ioasid.Pasid.PasidSetProtocol;
 using static IommuActors.Ioasid.Pasid.PasidSpaceProtocol;
+using static IommuActors.Notifier.Bus.NotifierProtocol;
+using Akka.TestKit;
 
 namespace IommuActors.Notifier.Tests.Driver;
 
@@ -24,10 +26,11 @@ public sealed class DriverTeardownSpecs() : TestKit(SpecConfig.InMemory)
     private const string Dsa = "0000:01:00.0";
     private static readonly PlatformSpec Box = HardwareModule.LoadPlatform(Config.Empty);
 
-    private sealed record Rig(IActorRef Space, IActorRef Set, IActorRef Driver, IActorRef Unit, int Pasid);
+    private sealed record Rig(IActorRef Space, IActorRef Set, IActorRef Driver, IActorRef Unit, IActorRef Bus, int Pasid);
 
-    // A PASID of the set attached to both devices through one paging domain, with IOTLB entries from a DMA each.
-    private Rig Boot()
+    // A PASID of the set attached to both devices through one paging domain, with IOTLB entries from a DMA each;
+    // the driver holds both binds, or with byUser the user holds one bind and the driver none.
+    private Rig Boot(bool byUser = false)
     {
         var bus = Sys.ActorOf(NotifierBus.Props(TimeSpan.FromSeconds(3), CreateTestProbe().Ref));
         var space = Sys.ActorOf(PasidSpaceActor.Props("drv", 1, 100, 100));
@@ -47,14 +50,113 @@ public sealed class DriverTeardownSpecs() : TestKit(SpecConfig.InMemory)
         {
             unit.Tell(new AttachDevice(U, device, pasid, domain));
             ExpectMsg<Done>();
-            driver.Tell(new IommuDriverProtocol.BindDevice(Key, pasid, 0, device));
-            ExpectMsg(new IommuDriverProtocol.DeviceBindResult(Key, pasid, device, PasidErrno.Ok));
+            if (!byUser)
+            {
+                driver.Tell(new IommuDriverProtocol.BindDevice(Key, pasid, 0, device));
+                ExpectMsg(new IommuDriverProtocol.DeviceBindResult(Key, pasid, device, PasidErrno.Ok));
+            }
             unit.Tell(new Dma(U, device, pasid, 0x10000, 0x2000, DmaDirection.Read));
             ExpectMsg<DmaCompleted>();
         }
         unit.Tell(new GetPasidReferences(U, pasid));
         ExpectMsg<PasidReferences>(r => r.Contexts.Length == 2 && r.IotlbEntries > 0);
-        return new Rig(space, set, driver, unit, pasid);
+        if (byUser)
+        {
+            set.Tell(new BindPasid(Key, pasid, 101));
+            ExpectMsg(new PasidResult(Key, "bind", pasid, PasidErrno.Ok));
+        }
+        return new Rig(space, set, driver, unit, bus, pasid);
+    }
+
+    // A subscriber after the driver in priority: it is told an event only once the driver acknowledged it.
+    private TestProbe SubscribeWatcher(IActorRef bus)
+    {
+        var watcher = CreateTestProbe();
+        bus.Tell(new Subscribe(watcher.Ref, "watcher", SubscriberPriority.Device, Key), watcher.Ref);
+        watcher.ExpectMsg(new Subscribed("watcher"));
+        return watcher;
+    }
+
+    private PasidReferences References(Rig rig)
+    {
+        rig.Unit.Tell(new GetPasidReferences(U, rig.Pasid));
+        return ExpectMsg<PasidReferences>();
+    }
+
+    [Fact]
+    public void Once_the_driver_acknowledged_the_unbind_of_its_last_device_the_unit_has_no_context_or_iotlb_entry_of_the_pasid()
+    {
+        var rig = Boot();
+        var watcher = SubscribeWatcher(rig.Bus);
+        rig.Driver.Tell(new IommuDriverProtocol.UnbindDevice(Key, rig.Pasid, Gpu));
+        ExpectMsg(new IommuDriverProtocol.DeviceBindResult(Key, rig.Pasid, Gpu, PasidErrno.Ok));
+        // Another DMA of the device still bound fills the IOTLB again before the last unbind.
+        rig.Unit.Tell(new Dma(U, Dsa, rig.Pasid, 0x10000, 0x1000, DmaDirection.Read));
+        ExpectMsg<DmaCompleted>();
+        rig.Driver.Tell(new IommuDriverProtocol.UnbindDevice(Key, rig.Pasid, Dsa));
+        ExpectMsg(new IommuDriverProtocol.DeviceBindResult(Key, rig.Pasid, Dsa, PasidErrno.Ok));
+
+        var unbind = watcher.ExpectMsg<Notify>(n => n.Event.Kind == IoasidEventKind.Unbind);
+        Assert.Equal(new IoasidEvent(IoasidEventKind.Unbind, Key, rig.Pasid, 0, IommuDriverSubscriber.HolderPrefix + Dsa), unbind.Event);
+        var refs = References(rig);
+        Assert.Empty(refs.Contexts);
+        Assert.Equal(0, refs.IotlbEntries);
+        watcher.Reply(new Acknowledge(unbind.DeliveryId));
+    }
+
+    [Fact]
+    public void Unbind_by_another_holder_drains_the_pasids_iotlb_before_it_is_acknowledged_and_leaves_context_entries_to_their_owner()
+    {
+        var rig = Boot(byUser: true);
+        var watcher = SubscribeWatcher(rig.Bus);
+        rig.Set.Tell(new UnbindPasid(Key, rig.Pasid));
+        ExpectMsg(new PasidResult(Key, "unbind", rig.Pasid, PasidErrno.Ok));
+
+        var unbind = watcher.ExpectMsg<Notify>(n => n.Event.Kind == IoasidEventKind.Unbind);
+        var refs = References(rig);
+        Assert.Equal(0, refs.IotlbEntries);
+        Assert.Equal(new[] { new ContextRef(Gpu, rig.Pasid, 1), new ContextRef(Dsa, rig.Pasid, 1) }, refs.Contexts.ToArray());
+        watcher.Reply(new Acknowledge(unbind.DeliveryId));
+    }
+
+    [Fact]
+    public void An_unbind_published_while_the_driver_tears_a_freed_pasid_down_is_acknowledged_only_after_that_teardown()
+    {
+        var units = CreateTestProbe();
+        var bus = Sys.ActorOf(NotifierBus.Props(TimeSpan.FromSeconds(5), CreateTestProbe().Ref));
+        var space = Sys.ActorOf(PasidSpaceActor.Props("drv-wait", 1, 100, 100));
+        var set = Sys.ActorOf(PasidSetActor.Props(Key, 8, space, bus));
+        var driver = Sys.ActorOf(IommuDriverSubscriber.Props(set, space, bus, units.Ref, InstantUnits.Devices));
+        this.AwaitSubscribed(bus, IommuDriverSubscriber.Name);
+        var watcher = SubscribeWatcher(bus);
+        set.Tell(new AllocPasid(Key));
+        var pasid = ExpectMsg<PasidAllocated>().Pasid;
+        watcher.Reply(new Acknowledge(watcher.ExpectMsg<Notify>(n => n.Event.Kind == IoasidEventKind.Alloc).DeliveryId));
+        set.Tell(new BindPasid(Key, pasid, 0, "device/dev1"));
+        ExpectMsg(new PasidResult(Key, "bind", pasid, PasidErrno.Ok));
+        watcher.Reply(new Acknowledge(watcher.ExpectMsg<Notify>(n => n.Event.Kind == IoasidEventKind.Bind).DeliveryId));
+
+        set.Tell(new FreePasid(Key, pasid));
+        ExpectMsg(new PasidResult(Key, "free", pasid, PasidErrno.Ok));
+        var detach = units.ExpectMsg<DetachPasid>(d => d.Pasid == pasid && d.Devices.IsEmpty);
+        set.Tell(new UnbindPasid(Key, pasid, "device/dev1"));
+        ExpectMsg(new PasidResult(Key, "unbind", pasid, PasidErrno.Ok));
+        watcher.ExpectNoMsg(TimeSpan.FromMilliseconds(200));
+
+        units.Reply(new PasidDetached(detach.Unit, pasid, [], 0));
+        var unbind = watcher.ExpectMsg<Notify>();
+        Assert.Equal(IoasidEventKind.Unbind, unbind.Event.Kind);
+        watcher.Reply(new Acknowledge(unbind.DeliveryId));
+        var free = watcher.ExpectMsg<Notify>();
+        Assert.Equal(IoasidEventKind.Free, free.Event.Kind);
+        watcher.Reply(new Acknowledge(free.DeliveryId));
+        AwaitAssert(() =>
+        {
+            space.Tell(new GetSpace());
+            Assert.Equal(0, ExpectMsg<SpaceState>().InUse);
+        });
+        // The teardown of the FREE covered the UNBIND: nothing more went to the units.
+        units.ExpectNoMsg(TimeSpan.FromMilliseconds(100));
     }
 
     [Fact]

@@ -73,7 +73,9 @@ public sealed class GuestLifecycleSpecs() : TestKit(SpecConfig.InMemory)
         });
         rig.Set.Tell(new FreePasid(Key, pasid));
         ExpectMsg(new PasidResult(Key, "free", pasid, PasidErrno.Ok));
-        // The driver detached dev0 before unbinding it, and still drains the unit for the PASID on FREE.
+        // The driver detached dev0 before unbinding it, tore it down again on the UNBIND that unbind published,
+        // and still drains the unit for the PASID on FREE.
+        rig.Units.ExpectMsg<UnitProtocol.DetachPasid>(d => d.Unit == "u0" && d.Pasid == pasid && d.Devices.SequenceEqual(["dev0"]));
         rig.Units.ExpectMsg<UnitProtocol.DetachPasid>(d => d.Unit == "u0" && d.Pasid == pasid && d.Devices.SequenceEqual(["dev0"]));
         rig.Units.ExpectMsg<UnitProtocol.DetachPasid>(d => d.Unit == "u0" && d.Pasid == pasid && d.Devices.IsEmpty);
         AssertEverythingReleased(rig);
