@@ -64,13 +64,15 @@ public static class HwptProtocol
     /// NewHwptId (the context reserves that ID and frees it when the reply says Created = false).
     /// Replace = true when the device is attached elsewhere and this attach replaces it (the unit
     /// rewrites the context entry in one write); the old IOAS is then told ForgetDevice.
+    /// PasidCompat: the HWPT must be PASID-capable (IOMMU_HWPT_ALLOC_PASID) because the device has
+    /// PASIDs attached elsewhere; a PASID attach asks it anyway. Only the context sees the whole device.
     /// </summary>
     public sealed record AttachToIoas(string EntityId, DeviceRef Device, UnitSpec Unit, int Pasid, uint NewHwptId,
-        bool Replace) : IEntityMessage;
+        bool Replace, bool PasidCompat = false) : IEntityMessage;
 
-    /// <summary>Attach with pt_id = a paging or nested HWPT of this IOAS.</summary>
+    /// <summary>Attach with pt_id = a paging or nested HWPT of this IOAS (PasidCompat as for <see cref="AttachToIoas"/>).</summary>
     public sealed record AttachToHwpt(string EntityId, uint HwptId, DeviceRef Device, UnitSpec Unit, int Pasid,
-        bool Replace) : IEntityMessage;
+        bool Replace, bool PasidCompat = false) : IEntityMessage;
 
     /// <summary>HwptId is the HWPT now used; Created says a new automatic HWPT was made for it.</summary>
     public sealed record AttachResult(string IoasId, string Pci, int Pasid, int Errno, uint HwptId, bool Created) : IClusterMessage;

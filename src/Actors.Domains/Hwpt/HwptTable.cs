@@ -52,8 +52,13 @@ public sealed class HwptTable
     public HardwarePageTable? Find(uint id) => _hwpts.GetValueOrDefault(id);
 
     /// <summary>iommufd_device_auto_get_domain walks the IOAS's automatic HWPTs in creation order; one on another unit is incompatible.</summary>
-    public HardwarePageTable? CompatibleAuto(string unit) =>
-        _hwpts.Values.FirstOrDefault(h => h.Auto && h.IsPaging && h.Unit == unit);
+    /// <summary>
+    /// iommufd_device_auto_get_domain tries each automatic HWPT of the IOAS in turn and takes the
+    /// first the attach accepts: same unit, and PASID-capable when the attach needs that.
+    /// </summary>
+    public HardwarePageTable? CompatibleAuto(string unit, bool needPasid = false) =>
+        _hwpts.Values.OrderBy(h => h.Id).FirstOrDefault(h => h.Auto && h.IsPaging && h.Unit == unit
+                                                             && (!needPasid || (h.Flags & AllocPasid) != 0));
 
     public bool HasChildren(uint id) => _hwpts.Values.Any(h => h.Kind == HwptKind.Nested && h.ParentId == id);
 
@@ -173,10 +178,19 @@ public static class VendorData
         dataType != unitType ? Errno.EINVAL
         : dataType switch
         {
-            DataVtdS1 => CheckSize(data, VtdS1Size, VtdS1Size),
+            DataVtdS1 => CheckSize(data, VtdS1Size, VtdS1Size) is var rc and not 0 ? rc : CheckVtdFlags(data),
             DataSelftest => CheckSize(data, SelftestSize, SelftestSize),
             _ => Errno.EOPNOTSUPP,
         };
+
+    /// <summary>iommu_hwpt_vtd_s1: flags other than SRE, EAFE and WPE, or a non-zero __reserved, are not supported.</summary>
+    private static int CheckVtdFlags(ReadOnlySpan<byte> data)
+    {
+        const ulong known = 1 | 2 | 4;
+        var flags = BinaryPrimitives.ReadUInt64LittleEndian(data);
+        var reserved = BinaryPrimitives.ReadUInt32LittleEndian(data[20..]);
+        return (flags & ~known) != 0 || reserved != 0 ? Errno.EOPNOTSUPP : 0;
+    }
 
     /// <summary>intel_pasid_setup_nested accepts 4- and 5-level stage-1 tables only (48 or 57 address bits).</summary>
     public static int CheckVtdAttach(ReadOnlySpan<byte> data)

@@ -136,6 +136,8 @@ public sealed partial class IoasActor
             : (c.Flags & AllocDirtyTracking) != 0 && !c.Unit.DirtyTracking ? Errno.EOPNOTSUPP
             : (c.Flags & AllocNestParent) != 0 && !c.Unit.Nesting ? Errno.EOPNOTSUPP
             : (c.Flags & AllocFaultIdValid) != 0 && !c.Unit.Iopf ? Errno.EOPNOTSUPP
+            // A nest parent never reports faults itself: the two flags together are refused.
+            : (c.Flags & AllocFaultIdValid) != 0 && (c.Flags & AllocNestParent) != 0 ? Errno.EOPNOTSUPP
             : _hwpts.Find(c.HwptId) is not null ? Errno.EEXIST
             : CheckAddDomain(c.HwptId, c.Unit);
         if (rc != 0)
@@ -194,7 +196,8 @@ public sealed partial class IoasActor
             return;
         var key = (c.Device.Pci, c.Pasid);
         var current = _hwpts.Attachments.TryGetValue(key, out var cur) ? _hwpts.Find(cur) : null;
-        var candidate = _hwpts.CompatibleAuto(c.Unit.Name);
+        var needPasid = c.PasidCompat || c.Pasid != NoPasid;
+        var candidate = _hwpts.CompatibleAuto(c.Unit.Name, needPasid);
         if (current is not null && !c.Replace)
         {
             Sender.Tell(new AttachResult(_ioasId, c.Device.Pci, c.Pasid, Errno.EBUSY, 0, false));
@@ -214,7 +217,7 @@ public sealed partial class IoasActor
             return;
         }
         var name = c.Unit.Name;
-        var flags = c.Pasid == NoPasid ? 0 : AllocPasid;
+        var flags = needPasid ? AllocPasid : 0;
         var steps = candidate is null ? NewPagingDomain(c.Unit, flags, ActorRefs.Nobody) : [];
         var created = candidate is null;
         var pci = c.Device.Pci;
@@ -258,6 +261,8 @@ public sealed partial class IoasActor
         var rc = target is null ? Errno.ENOENT
             : current is not null && !c.Replace ? Errno.EBUSY
             : target.Unit != c.Unit.Name ? Errno.EINVAL
+            // iommufd_hwpt_pasid_compat: a HWPT without IOMMU_HWPT_ALLOC_PASID takes no PASID, nor a device that has PASIDs attached.
+            : (c.PasidCompat || c.Pasid != NoPasid) && (target.Flags & AllocPasid) == 0 ? Errno.EINVAL
             : target.Kind == HwptKind.Nested && target.DataType == DataVtdS1 ? VendorData.CheckVtdAttach(target.Data.AsSpan())
             : 0;
         if (rc == 0 && current is not null && current.Id == target!.Id)
@@ -422,7 +427,7 @@ public sealed partial class IoasActor
             return;
         var entries = c.Entries.IsDefault ? [] : c.Entries;
         var h = _hwpts.Find(c.HwptId);
-        var rc = c.EntryCount != 0 && (c.EntryLength == 0 || entries.IsEmpty) ? Errno.EINVAL
+        var rc = c.EntryCount != 0 && c.EntryLength == 0 ? Errno.EINVAL
             : h is null ? Errno.ENOENT
             : h.Kind != HwptKind.Nested ? Errno.EINVAL
             : 0;

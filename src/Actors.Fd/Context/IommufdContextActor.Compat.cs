@@ -119,7 +119,7 @@ public sealed partial class IommufdContextActor
             if (r.Errno != 0)
                 Done(r.Errno);
             else
-                AreaMapped(_compatIoas, cmd.Iova, cmd.Size, cmd.Vaddr, prot, () => Done(0));
+                Done(0);
         });
     }
 
@@ -150,7 +150,7 @@ public sealed partial class IommufdContextActor
             // The size unmapped is copied back even when the range was refused.
             var back = UserStruct.CopyBack(cmd with { Size = r.Unmapped }, argsz);
             if (r.Errno == 0)
-                AreasUnmapped(_compatIoas, all ? 0 : cmd.Iova, all ? ulong.MaxValue : cmd.Size, () => Done(0, back));
+                Done(0, back);
             else
                 WriteMemory(_ioctl!.Arg, back, wrc => Done(wrc != 0 ? wrc : r.Errno));
         });

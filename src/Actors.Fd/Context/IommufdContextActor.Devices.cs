@@ -1,13 +1,12 @@
 using Akka.Actor;
 using System.Collections.Immutable;
-using IommuActors.Domains.Ioas;
 using IommuActors.Fd.Objects;
 using IommuActors.Hardware.Platform;
 using IommuActors.Uapi;
 using IommuActors.Uapi.Structs;
 using static IommuActors.Fd.Context.ContextProtocol;
 using Errno = IommuActors.Uapi.Errno;
-using Unit = IommuActors.Hardware.Units.UnitProtocol;
+using H = IommuActors.Domains.Hwpt.HwptProtocol;
 
 namespace IommuActors.Fd.Context;
 
@@ -62,14 +61,13 @@ public sealed partial class IommufdContextActor
             Fail(Errno.EOPNOTSUPP);
             return;
         }
-        var unit = UnitOf(dev);
         switch (pt.Value!.Kind)
         {
             case ObjectKind.Ioas:
-                AttachToIoas(m, dev, unit);
+                Attach(m, dev, m.PtId, 0);
                 return;
             case ObjectKind.HwptPaging or ObjectKind.HwptNested:
-                AttachToHwpt(m, dev, m.PtId, () => Reply(new AttachResult(_fileId, 0, m.PtId)));
+                Attach(m, dev, IoasOf(_hwpts[m.PtId]), m.PtId);
                 return;
             default:
                 Fail(Errno.EINVAL);
@@ -77,132 +75,113 @@ public sealed partial class IommufdContextActor
         }
     }
 
-    /// <summary>§2.3: an existing automatic HWPT of the IOAS that fits, else a new one.</summary>
-    private void AttachToIoas(AttachDevice m, DeviceEntry dev, UnitSpec unit)
+    /// <summary>
+    /// Attach, or replace when the device is attached at that PASID already (device.c). The rules
+    /// that need the whole device or its group are checked here; the IOAS that holds the target
+    /// HWPT (or, for hwptId 0, picks or makes an automatic one) does the rest, all or nothing.
+    /// </summary>
+    private void Attach(AttachDevice m, DeviceEntry dev, uint ioasId, uint hwptId)
     {
-        if (dev.Attachments.TryGetValue(m.Pasid, out var current) && _hwpts.TryGetValue(current, out var cur)
-            && cur.Auto && cur.Parent == m.PtId && cur.Unit == unit.Name)
-        {
-            Reply(new AttachResult(_fileId, 0, current));
-            return;
-        }
-        // An automatic HWPT made for a PASID attach is PASID-capable; only such a one serves a PASID.
-        var pasidFlag = m.Pasid != NoPasid ? HwptAllocFlags.Pasid : 0u;
-        var reuse = _hwpts.Where(h => h.Value.Auto && !h.Value.Nested && h.Value.Parent == m.PtId && h.Value.Unit == unit.Name
-                                      && (h.Value.Flags & HwptAllocFlags.Pasid) >= pasidFlag)
-            .OrderBy(h => h.Key).Select(h => h.Key).FirstOrDefault();
-        if (reuse != 0)
-        {
-            AttachToHwpt(m, dev, reuse, () => Reply(new AttachResult(_fileId, 0, reuse)));
-            return;
-        }
-        var flags = (unit.DirtyTracking ? HwptAllocFlags.DirtyTracking : 0u) | pasidFlag;
-        CreatePagingHwpt(m.PtId, unit, flags, auto: true, fault: 0, id =>
-            AttachToHwpt(m, dev, id, () => Reply(new AttachResult(_fileId, 0, id)), dropOnFailure: id));
-    }
-
-    /// <summary>Attach, or replace when the device is attached at that PASID already; on failure nothing changed.</summary>
-    private void AttachToHwpt(AttachDevice m, DeviceEntry dev, uint hwptId, Action then, uint dropOnFailure = 0)
-    {
-        var h = _hwpts[hwptId];
         var unit = UnitOf(dev);
-        if (dev.Attachments.TryGetValue(m.Pasid, out var old) && old == hwptId)
+        var old = dev.Attachments.GetValueOrDefault(m.Pasid);
+        if (old != 0 && old == hwptId)
         {
-            then();
+            Reply(new AttachResult(_fileId, 0, hwptId));
             return;
         }
-        void Undo(int rc)
+        // iommufd_hwpt_pasid_compat: a PASID attach needs the device's RID attachment PASID-capable.
+        if (m.Pasid != NoPasid && dev.Attachments.TryGetValue(NoPasid, out var rid) && (_hwpts[rid].Flags & HwptAllocFlags.Pasid) == 0)
         {
-            if (dropOnFailure != 0)
-                DestroyObject(dropOnFailure, () => Fail(rc));
-            else
-                Fail(rc);
-        }
-        if (h.Unit != unit.Name || !PasidCompatible(dev, m.Pasid, h))
-        {
-            Undo(Errno.EINVAL);
+            Fail(Errno.EINVAL);
             return;
         }
-        // Another device of the same group in this context must name the same HWPT.
-        var group = SpecOf(dev).Group;
-        var sibling = _devices.Where(d => d.Key != m.DevId && SpecOf(d.Value).Unit == unit.Name && SpecOf(d.Value).Group == group
-                                          && d.Value.Attachments.TryGetValue(m.Pasid, out var other) && other != hwptId && !dev.Attachments.ContainsKey(m.Pasid));
-        if (sibling.Any())
+        // The group attaches as one: another device of it in this context must use the same HWPT.
+        if (old == 0 && GroupSibling(m.DevId, dev, m.Pasid) is { } sibling)
         {
-            Undo(Errno.EINVAL);
-            return;
-        }
-        var ioasId = h.Nested ? _hwpts[h.Parent].Parent : h.Parent;
-        var owner = $"dev{m.DevId}";
-        var oldIoas = old != 0 && _hwpts.TryGetValue(old, out var oh) ? (oh.Nested ? _hwpts[oh.Parent].Parent : oh.Parent) : 0u;
-        // Reserved regions of the device go into the IOAS on a plain attach; PASID attaches add none.
-        var reserve = m.Pasid == NoPasid && ioasId != oldIoas && _ioas.TryGetValue(ioasId, out var ioas);
-        void AttachInUnit()
-        {
-            ToUnits([new Unit.AttachDevice(unit.Name, dev.Pci, m.Pasid == NoPasid ? Unit.NoPasid : m.Pasid, h.DomainId)], replies =>
+            var siblingHwpt = _hwpts[sibling];
+            var joins = hwptId != 0 ? sibling == hwptId : siblingHwpt.Auto && siblingHwpt.Parent == ioasId;
+            if (!joins)
             {
-                var rc = ErrnoOf(replies);
-                if (rc != 0)
-                {
-                    if (reserve)
-                    {
-                        var io = _ioas[ioasId];
-                        io.Ref.Tell(new IoasProtocol.RemoveReserved(io.Key, owner + "." + ioasId));
-                        Await<IoasProtocol.ReservedResult>(_ => Undo(rc));
-                    }
-                    else
-                        Undo(rc);
-                    return;
-                }
-                var attachments = dev.Attachments.SetItem(m.Pasid, hwptId);
-                Save(new AttachmentsChanged(m.DevId, attachments), () =>
-                {
-                    if (m.Pasid != NoPasid)
-                        PublishPasidBind(dev, m.Pasid);
-                    AfterDetachFrom(m.DevId, m.Pasid, old, oldIoas != ioasId, then);
-                });
-            });
+                Fail(Errno.EINVAL);
+                return;
+            }
+            hwptId = sibling;
         }
-        if (!reserve)
-        {
-            AttachInUnit();
-            return;
-        }
-        var target = _ioas[ioasId];
-        var regions = unit.ReservedRegions.Select(r => new IoasProtocol.IovaSpan(r.Start, r.Last)).ToImmutableArray();
-        target.Ref.Tell(new IoasProtocol.AddReserved(target.Key, owner + "." + ioasId, regions));
-        Await<IoasProtocol.ReservedResult>(r =>
+        var home = _ioas[ioasId];
+        var oldIoas = old != 0 ? IoasOf(_hwpts[old]) : 0;
+        var pasidCompat = dev.Attachments.Keys.Any(k => k != NoPasid);
+        var newId = _table.NextFreeId;
+        home.Ref.Tell(hwptId == 0
+            ? new H.AttachToIoas(home.Key, RefOf(dev), unit, UnitPasid(m.Pasid), newId, old != 0, pasidCompat)
+            : new H.AttachToHwpt(home.Key, hwptId, RefOf(dev), unit, UnitPasid(m.Pasid), old != 0, pasidCompat));
+        Await<H.AttachResult>(r => r.Pci == dev.Pci && r.Pasid == UnitPasid(m.Pasid), r =>
         {
             if (r.Errno != 0)
-                Undo(r.Errno);
-            else
-                AttachInUnit();
+            {
+                Fail(r.Errno);
+                return;
+            }
+            void Record() => Save(new AttachmentsChanged(m.DevId, dev.Attachments.SetItem(m.Pasid, r.HwptId)), () =>
+            {
+                if (m.Pasid != NoPasid)
+                    PublishPasidBind(dev, m.Pasid);
+                MovedAway(dev, m.Pasid, old, oldIoas != ioasId, () => Reply(new AttachResult(_fileId, 0, r.HwptId)));
+            });
+            if (!r.Created)
+            {
+                Record();
+                return;
+            }
+            // The IOAS made an automatic HWPT for it, with the ID reserved above.
+            var flags = pasidCompat || m.Pasid != NoPasid ? HwptAllocFlags.Pasid : 0u;
+            Save(new ObjectCreated(r.HwptId, ObjectKind.HwptPaging, [ioasId], NewKey("hwpt"), unit.Name, flags, true, 0), Record);
         });
     }
 
-    /// <summary>After a device left a HWPT (detach or replace away): its reserved regions leave the old IOAS, an unused automatic HWPT dies.</summary>
-    private void AfterDetachFrom(uint devId, int pasid, uint oldHwpt, bool ioasChanged, Action then)
+    /// <summary>The HWPT another device of the same group in this context is attached to at that PASID, if any.</summary>
+    private uint? GroupSibling(uint devId, DeviceEntry dev, int pasid)
     {
-        if (oldHwpt == 0 || !_hwpts.TryGetValue(oldHwpt, out var oh))
+        var spec = SpecOf(dev);
+        foreach (var (id, other) in _devices)
+        {
+            var os = SpecOf(other);
+            if (id != devId && os.Unit == spec.Unit && os.Group == spec.Group && other.Attachments.TryGetValue(pasid, out var h))
+                return h;
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// After a replace moved the device off oldHwpt: an IOAS other than the new one forgets the
+    /// device (the unit was rewritten by the new attach); an automatic HWPT left without devices is gone.
+    /// </summary>
+    private void MovedAway(DeviceEntry dev, int pasid, uint oldHwpt, bool otherIoas, Action then)
+    {
+        if (oldHwpt == 0)
         {
             then();
             return;
         }
-        var oldIoas = oh.Nested ? _hwpts[oh.Parent].Parent : oh.Parent;
-        void Release()
+        if (!otherIoas)
         {
-            if (oh.Auto && _table.UsersOf(oldHwpt) == 0)
-                DestroyObject(oldHwpt, then);
+            // The same IOAS replaced it and, when automatic and now unused, destroyed it already.
+            if (_hwpts[oldHwpt].Auto && _table.UsersOf(oldHwpt) == 0)
+                Save(new ObjectDestroyed(oldHwpt), then);
             else
                 then();
-        }
-        if (pasid != NoPasid || !ioasChanged || !_ioas.TryGetValue(oldIoas, out var ioas))
-        {
-            Release();
             return;
         }
-        ioas.Ref.Tell(new IoasProtocol.RemoveReserved(ioas.Key, $"dev{devId}.{oldIoas}"));
-        Await<IoasProtocol.ReservedResult>(_ => Release());
+        var oldHome = HomeOf(oldHwpt);
+        oldHome.Ref.Tell(new H.ForgetDevice(oldHome.Key, dev.Pci, UnitPasid(pasid)));
+        Await<H.DetachResult>(r => r.Pci == dev.Pci && r.Pasid == UnitPasid(pasid), r => AutoGone(oldHwpt, r, then));
+    }
+
+    private void AutoGone(uint hwptId, H.DetachResult r, Action then)
+    {
+        if (r.Errno == 0 && r.AutoDestroyed && _table.Get(hwptId).IsOk)
+            Save(new ObjectDestroyed(hwptId), then);
+        else
+            then();
     }
 
     private void OnDetachDevice(DetachDevice m)
@@ -220,13 +199,14 @@ public sealed partial class IommufdContextActor
             then();
             return;
         }
-        var unit = UnitOf(dev);
-        ToUnits([new Unit.DetachDevice(unit.Name, dev.Pci, pasid == NoPasid ? Unit.NoPasid : pasid)], _ =>
+        var home = HomeOf(hwpt);
+        home.Ref.Tell(new H.DetachDevice(home.Key, dev.Pci, UnitPasid(pasid)));
+        Await<H.DetachResult>(r => r.Pci == dev.Pci && r.Pasid == UnitPasid(pasid), r =>
             Save(new AttachmentsChanged(devId, dev.Attachments.Remove(pasid)), () =>
             {
                 if (pasid != NoPasid)
                     PublishPasidUnbind(dev, pasid);
-                AnswerFaultsOf(devId, pasid, hwpt, () => AfterDetachFrom(devId, pasid, hwpt, true, then));
+                AnswerFaultsOf(devId, pasid, hwpt, () => AutoGone(hwpt, r, then));
             }));
     }
 
@@ -256,22 +236,6 @@ public sealed partial class IommufdContextActor
             DetachInternal(devId, pasids[i], () => Next(i + 1));
         }
         Next(0);
-    }
-
-    /// <summary>
-    /// device.c's PASID rules: a PASID attach needs a HWPT allocated with IOMMU_HWPT_ALLOC_PASID and,
-    /// when the device is attached without a PASID, that HWPT PASID-capable too; a plain attach to
-    /// a HWPT without the flag is refused while PASIDs are attached.
-    /// </summary>
-    private bool PasidCompatible(DeviceEntry dev, int pasid, HwptEntry h)
-    {
-        var capable = (h.Flags & HwptAllocFlags.Pasid) != 0;
-        if (pasid == NoPasid)
-            return capable || dev.Attachments.Keys.All(k => k == NoPasid);
-        if (!capable)
-            return false;
-        return !dev.Attachments.TryGetValue(NoPasid, out var rid) || !_hwpts.TryGetValue(rid, out var r)
-               || (r.Flags & HwptAllocFlags.Pasid) != 0;
     }
 
     /// <summary>Hook for the IOASID notifier: a PASID of a device now points at a domain (BIND).</summary>

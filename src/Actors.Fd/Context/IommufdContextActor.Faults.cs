@@ -7,6 +7,7 @@ using static IommuActors.Fd.Context.ContextProtocol;
 using static IommuActors.Fd.Files.FileProtocol;
 using Errno = IommuActors.Uapi.Errno;
 using Unit = IommuActors.Hardware.Units.UnitProtocol;
+using HwAccess = IommuActors.Hardware.Units.Access;
 
 namespace IommuActors.Fd.Context;
 
@@ -72,18 +73,6 @@ public sealed partial class IommufdContextActor
         });
     }
 
-    /// <summary>A HWPT allocated with a fault queue hears its domain's faults.</summary>
-    private void RegisterFaultHandler(uint hwptId, Action then)
-    {
-        var h = _hwpts[hwptId];
-        if (!_table.Get(hwptId).Value!.Uses.Any(u => _faults.ContainsKey(u)))
-        {
-            then();
-            return;
-        }
-        ToUnits([new Unit.RegisterFaultHandler(h.Unit, h.DomainId, Self)], _ => then());
-    }
-
     private void OnFaultRaised(Unit.FaultRaised m)
     {
         var f = m.Fault;
@@ -98,7 +87,7 @@ public sealed partial class IommufdContextActor
             _with.Units.Tell(new Unit.PageResponse(m.Unit, f.Cookie, false), ActorRefs.NoSender);
             return;
         }
-        var perm = (f.Requested.HasFlag(Access.Read) ? PageFault.PermRead : 0) | (f.Requested.HasFlag(Access.Write) ? PageFault.PermWrite : 0);
+        var perm = (f.Requested.HasFlag(HwAccess.Read) ? PageFault.PermRead : 0) | (f.Requested.HasFlag(HwAccess.Write) ? PageFault.PermWrite : 0);
         var q = QueueOf(faultId);
         q.ToDeliver.Add(new FaultGroup(dev.Key, f.Pasid, hwpt.Key, m.Unit, f.Cookie, f.Address, perm));
         q.Client.Tell(new FileReady(_faults[faultId].FileId, PollIn));

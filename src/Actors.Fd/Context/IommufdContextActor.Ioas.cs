@@ -13,7 +13,7 @@ namespace IommuActors.Fd.Context;
 public sealed partial class IommufdContextActor
 {
     private IActorRef StartIoas(string key) =>
-        Context.ActorOf(IoasActor.Props(key, _with.Settings.LockedPageLimit), "ioas-" + Uri.EscapeDataString(key));
+        Context.ActorOf(IoasActor.Props(key, _with.Settings.LockedPageLimit, units: _with.Units), "ioas-" + Uri.EscapeDataString(key));
 
     private bool TryIoas(uint id, out IoasEntry entry)
     {
@@ -155,7 +155,7 @@ public sealed partial class IommufdContextActor
             if (r.Errno != 0)
                 Done(r.Errno);
             else
-                AreaMapped(cmd.IoasId, r.Iova, cmd.Length, cmd.UserVa, ProtectionOf(cmd.Flags), () => Respond(cmd with { Iova = r.Iova }, size));
+                Respond(cmd with { Iova = r.Iova }, size);
         });
     }
 
@@ -172,7 +172,7 @@ public sealed partial class IommufdContextActor
             if (r.Errno != 0)
                 Done(r.Errno);
             else
-                AreasUnmapped(cmd.IoasId, cmd.Iova, cmd.Length, () => Respond(cmd with { Length = r.Unmapped }, size));
+                Respond(cmd with { Length = r.Unmapped }, size);
         });
     }
 
@@ -200,22 +200,9 @@ public sealed partial class IommufdContextActor
         Await<IoasProtocol.CopyResult>(r =>
         {
             if (r.Errno != 0)
-            {
                 Done(r.Errno);
-                return;
-            }
-            var pieces = UserPieces(cmd.SrcIoasId, cmd.SrcIova, cmd.Length);
-            void Next(int i)
-            {
-                if (i == pieces.Count)
-                {
-                    Respond(cmd with { DstIova = r.DestinationIova }, size);
-                    return;
-                }
-                var (offset, length, userVa) = pieces[i];
-                AreaMapped(cmd.DstIoasId, r.DestinationIova + offset, length, userVa, ProtectionOf(cmd.Flags), () => Next(i + 1));
-            }
-            Next(0);
+            else
+                Respond(cmd with { DstIova = r.DestinationIova }, size);
         });
     }
 

@@ -173,22 +173,31 @@ public sealed partial class IommufdContextActor : ReceivePersistentActor, IWithT
     private void Await<T>(Action<T> then) => Await<T>(_ => true, then);
 
     /// <summary>Reads client memory; an unreadable range fails the request with EFAULT and nothing changed.</summary>
-    private void ReadMemory(ulong address, uint length, Action<byte[]> then)
+    private void ReadMemory(ulong address, uint length, Action<byte[]> then) =>
+        TryReadMemory(address, length, data =>
+        {
+            if (data is null)
+                Fail(Errno.EFAULT);
+            else
+                then(data);
+        });
+
+    /// <summary>Reads client memory; null for an unreadable range (or a length past what one read can carry).</summary>
+    private void TryReadMemory(ulong address, uint? length, Action<byte[]?> then)
     {
-        if (length == 0)
+        if (length is not { } n)
+        {
+            then(null);
+            return;
+        }
+        if (n == 0)
         {
             then([]);
             return;
         }
         var tag = ++_tag;
-        _client.Tell(new ReadMemory(tag, address, length));
-        Await<MemoryRead>(r => r.Tag == tag, r =>
-        {
-            if (r.Errno != 0 || r.Data.Length != length)
-                Fail(Errno.EFAULT);
-            else
-                then(r.Data);
-        });
+        _client.Tell(new ReadMemory(tag, address, n));
+        Await<MemoryRead>(r => r.Tag == tag, r => then(r.Errno != 0 || r.Data.Length != n ? null : r.Data));
     }
 
     private void WriteMemory(ulong address, byte[] data, Action<int> then)

@@ -41,9 +41,20 @@ public sealed class VmmBootSpecs : FdSpec
         Assert.Equal((24u, HwInfo.TypeIntelVtd, (byte)20), (info.DataLen, info.OutDataType, info.OutMaxPasidLog2));
         Assert.Equal(HwInfo.CapDirtyTracking, info.OutCapabilities & HwInfo.CapDirtyTracking);
 
-        Assert.Equal(0, Ioctl(ctx, Ioctls.IOMMU_HWPT_SET_DIRTY_TRACKING, new IommuHwptSetDirtyTracking(16, 1, hwpt, 0)).Errno);
+        // The automatic HWPT was allocated without IOMMU_HWPT_ALLOC_DIRTY_TRACKING: it has no dirty ops.
+        Assert.Equal(Errno.EOPNOTSUPP, Ioctl(ctx, Ioctls.IOMMU_HWPT_SET_DIRTY_TRACKING, new IommuHwptSetDirtyTracking(16, 1, hwpt, 0)).Errno);
+        // For migration the VMM allocates a dirty-tracking HWPT and replaces the automatic one with it,
+        // which then goes with its last device.
+        var tracked = Back<IommuHwptAlloc>(Ioctl(ctx, Ioctls.IOMMU_HWPT_ALLOC,
+            new IommuHwptAlloc(44, HwptAllocFlags.DirtyTracking, devId, ioas, 0, 0, 0, 0, 0, 0, 0))).OutHwptId;
+        Assert.Equal(4u, tracked);
+        var replaced = Ioctl(dev, Ioctls.VFIO_DEVICE_ATTACH_IOMMUFD_PT, UserStruct.Encode(new VfioDeviceAttachIommufdPt(12, 0, tracked, 0))[..12]);
+        Assert.Equal(tracked, Back<VfioDeviceAttachIommufdPt>(replaced).PtId);
+        Assert.Equal(Errno.ENOENT, Ioctl(ctx, Ioctls.IOMMU_DESTROY, new IommuDestroy(8, hwpt)).Errno);
+
+        Assert.Equal(0, Ioctl(ctx, Ioctls.IOMMU_HWPT_SET_DIRTY_TRACKING, new IommuHwptSetDirtyTracking(16, 1, tracked, 0)).Errno);
         Poke(Mem + 0x3000, new byte[8] { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff });
-        Assert.Equal(0, Ioctl(ctx, Ioctls.IOMMU_HWPT_GET_DIRTY_BITMAP, new IommuHwptGetDirtyBitmap(48, hwpt, 0, 0, 0, 0x10000, 4096, Mem + 0x3000)).Errno);
+        Assert.Equal(0, Ioctl(ctx, Ioctls.IOMMU_HWPT_GET_DIRTY_BITMAP, new IommuHwptGetDirtyBitmap(48, tracked, 0, 0, 0, 0x10000, 4096, Mem + 0x3000)).Errno);
         Assert.Equal(new byte[8], Peek(Mem + 0x3000, 8));
 
         Assert.Equal(Errno.EBUSY, Ioctl(ctx, Ioctls.IOMMU_DESTROY, new IommuDestroy(8, ioas)).Errno);
@@ -51,8 +62,9 @@ public sealed class VmmBootSpecs : FdSpec
 
         Assert.Equal(0x10000ul, Back<IommuIoasUnmap>(Ioctl(ctx, Ioctls.IOMMU_IOAS_UNMAP, new IommuIoasUnmap(24, ioas, 0, 0x10000))).Length);
         Assert.Equal(0, Ioctl(dev, Ioctls.VFIO_DEVICE_DETACH_IOMMUFD_PT, UserStruct.Encode(new VfioDeviceDetachIommufdPt(8, 0, 0))[..8]).Errno);
-        // The automatic HWPT died with its last attachment.
-        Assert.Equal(Errno.ENOENT, Ioctl(ctx, Ioctls.IOMMU_DESTROY, new IommuDestroy(8, hwpt)).Errno);
+        // A manual HWPT outlives its devices: the IOAS stays busy until it is destroyed.
+        Assert.Equal(Errno.EBUSY, Ioctl(ctx, Ioctls.IOMMU_DESTROY, new IommuDestroy(8, ioas)).Errno);
+        Assert.Equal(0, Ioctl(ctx, Ioctls.IOMMU_DESTROY, new IommuDestroy(8, tracked)).Errno);
         Assert.Equal(0, Ioctl(ctx, Ioctls.IOMMU_DESTROY, new IommuDestroy(8, ioas)).Errno);
         Release(dev);
         Release(ctx);
