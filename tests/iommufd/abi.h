@@ -162,6 +162,13 @@ enum {
 	IOMMU_TEST_OP_TRIGGER_IOPF,
 };
 
+/* Flags of the access ops: CREATE_ACCESS, ACCESS_PAGES and ACCESS_RW. */
+#define MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES (1u << 0)
+#define MOCK_FLAGS_ACCESS_WRITE		(1u << 0)
+#define MOCK_FLAGS_ACCESS_SYZ		(1u << 16)
+#define MOCK_ACCESS_RW_WRITE		(1u << 0)
+#define MOCK_ACCESS_RW_SLOW_PATH	(1u << 2)
+
 struct iommu_test_cmd {
 	uint32_t size, op, id, reserved;
 	union {
@@ -170,7 +177,11 @@ struct iommu_test_cmd {
 		struct { uint64_t iova, length, uptr; } check_map;
 		struct { uint64_t length, uptr; uint32_t refs; } check_refs;
 		struct { uint32_t out_access_fd, flags; } create_access;
+		struct { uint32_t access_pages_id; } destroy_access_pages;
+		struct { uint32_t flags, out_access_pages_id; uint64_t iova, length, uptr; } access_pages;
 		struct { uint64_t iova, length, uptr; uint32_t flags; } access_rw;
+		struct { uint32_t limit; } memory_limit;
+		struct { uint32_t ioas_id; } access_replace_ioas;
 		struct { uint32_t flags; uint64_t iova, length, page_size, uptr, out_nr_dirty; } dirty;
 		struct { uint32_t dev_id, pasid, grpid, perm; uint64_t addr; } trigger_iopf;
 		uint8_t bytes[48];

@@ -23,11 +23,38 @@ public sealed partial class IommufdContextActor
             case TestOp.TriggerIopf:
                 TestTriggerIopf(cmd);
                 return;
+            case TestOp.CreateAccess:
+                TestCreateAccess(cmd, size);
+                return;
+            case TestOp.AccessPages:
+                TestAccessPages(cmd, size);
+                return;
+            case TestOp.DestroyAccessPages:
+                TestDestroyAccessPages(cmd);
+                return;
+            case TestOp.AccessRw:
+                TestAccessRw(cmd);
+                return;
+            case TestOp.AccessReplaceIoas:
+                TestAccessReplaceIoas(cmd);
+                return;
+            case TestOp.SetTempMemoryLimit:
+                TestSetTempMemoryLimit(cmd);
+                return;
             default:
                 Done(Errno.EOPNOTSUPP);
                 return;
         }
     }
+
+    /// <summary>
+    /// SET_TEMP_MEMORY_LIMIT: the kernel's limit on the temporary buffers its page batching may
+    /// allocate, below sizeof(unsigned long) + sizeof(u32) EINVAL. It changes only how the kernel
+    /// chunks its work, never a result, and the emulator has no such buffers: it is accepted and
+    /// has no effect. (It is not the locked-memory accounting, which IOMMU_OPTION sets.)
+    /// </summary>
+    private void TestSetTempMemoryLimit(IommuTestCmd cmd) =>
+        Done(cmd.U32(TestCmdLayout.MemoryLimit.Limit) < Selftest.MemoryLimitMin ? Errno.EINVAL : 0);
 
     /// <summary>ADD_RESERVED: id is an IOAS; [start, start + length) becomes reserved in it (EINVAL if a mapping is in the way).</summary>
     private void TestAddReserved(IommuTestCmd cmd)

@@ -82,6 +82,7 @@ public sealed partial class IommufdContextActor : ReceivePersistentActor, IWithT
         Command<ReadFaults>(OnReadFaults);
         Command<WriteResponses>(OnWriteResponses);
         Command<FaultFileClosed>(OnFaultFileClosed);
+        Command<Accesses.AccessProtocol.CloseAccess>(OnCloseAccess);
         Command<Hardware.Units.UnitProtocol.FaultRaised>(OnFaultRaised);
         Command<Read>(r => Sender.Tell(new ReadDone(r.FileId, r.Tag, Errno.EINVAL, [])));
         Command<Write>(w => Sender.Tell(new WriteDone(w.FileId, w.Tag, Errno.EINVAL, 0)));
@@ -314,8 +315,8 @@ public sealed partial class IommufdContextActor : ReceivePersistentActor, IWithT
             return;
         }
         var rc = _table.CheckRemovable(cmd.Id);
-        // The binding driver holds a DEVICE for as long as it is bound; an open fd holds its FAULT.
-        if (rc == 0 && (found.Value!.Kind == ObjectKind.Device
+        // The binding driver holds a DEVICE for as long as it is bound (the selftest an ACCESS); an open fd holds its FAULT.
+        if (rc == 0 && (found.Value!.Kind is ObjectKind.Device or ObjectKind.Access
                         || (found.Value.Kind == ObjectKind.Fault && _faults[cmd.Id].FdOpen)))
             rc = Errno.EBUSY;
         if (rc != 0)
@@ -337,6 +338,9 @@ public sealed partial class IommufdContextActor : ReceivePersistentActor, IWithT
                 return;
             case ObjectKind.Fault:
                 AnswerAllFaults(id, () => Save(new ObjectDestroyed(id), then));
+                return;
+            case ObjectKind.Access:
+                DestroyAccess(id, then);
                 return;
             case ObjectKind.Ioas:
                 var ioas = _ioas[id];
@@ -416,6 +420,7 @@ public sealed partial class IommufdContextActor : ReceivePersistentActor, IWithT
 
     private void Apply(IPersistedEvent e)
     {
+        ApplyAccess(e);
         switch (e)
         {
             case ObjectCreated c:
@@ -473,7 +478,7 @@ public sealed partial class IommufdContextActor : ReceivePersistentActor, IWithT
 
     private ContextSnapshot TakeSnapshot() => new(
         [.. _table.Objects.Select(o => new SnapshotObject(o.Id, o.Kind, [.. o.Uses], KeyOf(o), PciOf(o),
-            _hwpts.TryGetValue(o.Id, out var h) ? h.Flags : 0, h?.Auto ?? false, h?.DomainId ?? 0))],
+            _hwpts.TryGetValue(o.Id, out var h) ? h.Flags : AccessFlagsOf(o.Id), h?.Auto ?? false, h?.DomainId ?? 0))],
         _devices.ToImmutableDictionary(d => d.Key, d => d.Value.Attachments),
         [.. _ioas.Where(i => !i.Value.HugePages).Select(i => i.Key)],
         [.. _hwpts.Where(h => h.Value.DirtyEnabled).Select(h => h.Key)],
@@ -482,7 +487,7 @@ public sealed partial class IommufdContextActor : ReceivePersistentActor, IWithT
 
     private string KeyOf(ContextObject o) =>
         _ioas.TryGetValue(o.Id, out var i) ? i.Key : _devices.TryGetValue(o.Id, out var d) ? d.DeviceFileId
-        : _hwpts.TryGetValue(o.Id, out var h) ? h.Key : _faults.TryGetValue(o.Id, out var f) ? f.FileId : "";
+        : _hwpts.TryGetValue(o.Id, out var h) ? h.Key : _faults.TryGetValue(o.Id, out var f) ? f.FileId : AccessKeyOf(o.Id) ?? "";
 
     private string PciOf(ContextObject o) =>
         _devices.TryGetValue(o.Id, out var d) ? d.Pci : _hwpts.TryGetValue(o.Id, out var h) ? h.Unit : "";

@@ -1,6 +1,7 @@
 using Akka.Actor;
 using Akka.Persistence;
 using IommuActors.Core.Messaging;
+using IommuActors.Fd.Accesses;
 using IommuActors.Fd.Context;
 using IommuActors.Fd.Devices;
 using static IommuActors.Fd.Context.ContextProtocol;
@@ -24,7 +25,8 @@ public static class FileEntityProtocol
 public sealed class FileActor : ReceivePersistentActor
 {
     public const string IommuPath = "/dev/iommu", VfioContainerPath = "/dev/vfio/vfio",
-        DeviceDirectory = "/dev/vfio/devices/", FaultQueuePath = "anon_inode:[iommufd-pgfault]";
+        DeviceDirectory = "/dev/vfio/devices/", FaultQueuePath = "anon_inode:[iommufd-pgfault]",
+        AccessPath = "anon_inode:[iommufd_test_staccess]";
 
     private readonly string _fileId;
     private readonly FileCollaborators _with;
@@ -49,6 +51,8 @@ public sealed class FileActor : ReceivePersistentActor
         });
         Command<Open>(OnOpen);
         Command<OpenFaultQueue>(OnOpenFaultQueue);
+        // An access file keeps its access's object ID where a fault queue keeps its FAULT's.
+        Command<AccessProtocol.OpenAccessFile>(o => OpenMadeFile(new FileEntityProtocol.FileOpened(AccessPath, o.ContextFileId, o.AccessId)));
         Command<Release>(r =>
         {
             if (_file is null)
@@ -114,7 +118,11 @@ public sealed class FileActor : ReceivePersistentActor
         });
     }
 
-    private void OnOpenFaultQueue(OpenFaultQueue o)
+    private void OnOpenFaultQueue(OpenFaultQueue o) =>
+        OpenMadeFile(new FileEntityProtocol.FileOpened(FaultQueuePath, o.ContextFileId, o.FaultId));
+
+    /// <summary>A file an ioctl made: remembered as what it is before it is opened.</summary>
+    private void OpenMadeFile(FileEntityProtocol.FileOpened opened)
     {
         var sender = Sender;
         if (_opened is not null)
@@ -122,7 +130,7 @@ public sealed class FileActor : ReceivePersistentActor
             sender.Tell(new Opened(_fileId, Errno.EBUSY));
             return;
         }
-        Persist(new FileEntityProtocol.FileOpened(FaultQueuePath, o.ContextFileId, o.FaultId), e =>
+        Persist(opened, e =>
         {
             _opened = e;
             _file = StartFile(e);
@@ -142,6 +150,7 @@ public sealed class FileActor : ReceivePersistentActor
         {
             IommuPath or VfioContainerPath => Context.ActorOf(IommufdContextActor.Props(_fileId, _with), "iommufd-" + name),
             FaultQueuePath => Context.ActorOf(FaultQueueFileActor.Props(_fileId, e.ContextFileId, e.FaultId, _with), "fault-queue-" + name),
+            AccessPath => Context.ActorOf(AccessFileActor.Props(_fileId, e.ContextFileId, e.FaultId, _with), "access-" + name),
             _ => Context.ActorOf(DeviceFileActor.Props(_fileId, DeviceOf(e.Path)!, _with), "vfio-device-" + name),
         };
         Context.Watch(file);

@@ -41,6 +41,15 @@ public static class Selftest
     public const uint AccessRwSlowPath = 1u << 2;
     public const uint FlagsAccessCreateNeedsPinPages = 1u << 0;
 
+    /// <summary>ACCESS_PAGES and ACCESS_RW refuse a longer length (ENOMEM) before anything else.</summary>
+    public const ulong AccessMaxLength = 16 * 1024 * 1024;
+
+    /// <summary>An access that pins pages works in whole pages of this size (the kernel's PAGE_SIZE).</summary>
+    public const ulong AccessPageSize = 4096;
+
+    /// <summary>SET_TEMP_MEMORY_LIMIT's smallest limit: sizeof(unsigned long) + sizeof(u32).</summary>
+    public const uint MemoryLimitMin = 12;
+
     public const uint DeviceNoDirty = 1u << 0;
     public const uint DeviceHugeIova = 1u << 1;
     public const uint DevicePasid = 1u << 2;
@@ -66,6 +75,16 @@ public static class Selftest
     public const uint VeventqType = 0xbeefbeef;
     public const uint HwQueueType = 0xdeadbeef;
     public const uint HwQueueMax = 2;
+}
+
+/// <summary>Errno values only the selftest's ops answer (Linux numbering).</summary>
+public static class SelftestErrno
+{
+    /// <summary>ACCESS_PAGES: the pinned pages are not the pages at uptr.</summary>
+    public const int EBADE = 52;
+
+    /// <summary>An access op whose fd is not open or not an access file.</summary>
+    public const int EBADFD = 77;
 }
 
 /// <summary>
