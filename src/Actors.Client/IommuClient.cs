@@ -214,6 +214,17 @@ public sealed class IommuClient : IAsyncDisposable
         ExtensionAsync(WireExtensions.Dma, cancellationToken, Encoding.UTF8.GetBytes(System.Text.Json.JsonSerializer.Serialize(
             new { pci, pasid, iova, length, write })));
 
+    /// <summary>Extension request: the live iommufd contexts, who holds them and how many objects each has, as JSON.</summary>
+    public Task<string> ContextsJsonAsync(CancellationToken cancellationToken = default) => ExtensionAsync(WireExtensions.Contexts, cancellationToken);
+
+    /// <summary>Extension request: the live object tables (of one context when <paramref name="context"/> names its file id), as JSON.</summary>
+    public Task<string> ObjectsJsonAsync(string? context = null, CancellationToken cancellationToken = default) =>
+        ExtensionAsync(WireExtensions.Objects, cancellationToken, context is null ? null
+            : Encoding.UTF8.GetBytes(System.Text.Json.JsonSerializer.Serialize(new { context })));
+
+    /// <summary>Extension request: the object graph (contexts, objects, units, devices, PASID sets, subscribers), as JSON.</summary>
+    public Task<string> GraphJsonAsync(CancellationToken cancellationToken = default) => ExtensionAsync(WireExtensions.Graph, cancellationToken);
+
     private async Task<string> ExtensionAsync(ushort kind, CancellationToken cancellationToken, byte[]? request = null)
     {
         var frame = await CallRawAsync(kind, request ?? [], cancellationToken).ConfigureAwait(false);
@@ -359,4 +370,7 @@ public static class WireExtensions
     public const ushort Status = 0x8001;
     public const ushort Platform = 0x8002;
     public const ushort Dma = 0x8003;
+    public const ushort Contexts = 0x8004;
+    public const ushort Objects = 0x8005;
+    public const ushort Graph = 0x8006;
 }

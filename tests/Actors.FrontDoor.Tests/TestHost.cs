@@ -27,13 +27,19 @@ public sealed class TestHost : IAsyncDisposable
         WorkDir = workDir;
     }
 
-    public static async Task<TestHost> StartAsync(string? workDir = null, FileLog? files = null, params string[] args)
+    public static Task<TestHost> StartAsync(string? workDir = null, FileLog? files = null, params string[] args) =>
+        StartAsync(workDir, files, fakeFiles: true, args);
+
+    /// <summary>The host as users run it, with the real file region (iommufd contexts, device cdevs) on the in-memory store.</summary>
+    public static Task<TestHost> RealAsync(params string[] args) => StartAsync(null, null, fakeFiles: false, ["--Iommu:Store", "memory", .. args]);
+
+    private static async Task<TestHost> StartAsync(string? workDir, FileLog? files, bool fakeFiles, string[] args)
     {
         workDir ??= TempFolder.Create("frontdoor");
         files ??= new FileLog();
         var log = files;
         var host = IommuHost.Build(["--Iommu:WorkDir", workDir, "--Iommu:MemoryTimeout", "0.5", .. args],
-            b => b.Services.AddSingleton<IFileRegionProvider>(new FakeFiles(log)));
+            b => { if (fakeFiles) b.Services.AddSingleton<IFileRegionProvider>(new FakeFiles(log)); });
         await host.StartAsync();
         await host.Services.GetRequiredService<HostStatus>().Ready.WaitAsync(TimeSpan.FromSeconds(60));
         return new TestHost(host, files, workDir);

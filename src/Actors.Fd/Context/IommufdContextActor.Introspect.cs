@@ -1,3 +1,7 @@
+using Akka.Actor;
+using System.Collections.Immutable;
+using static IommuActors.Fd.Context.IntrospectProtocol;
+
 namespace IommuActors.Fd.Context;
 
 // Read-only questions about the context (its live object table) for iommuctl's contexts, objects
@@ -6,5 +10,17 @@ public sealed partial class IommufdContextActor
 {
     private void Introspection()
     {
+        Command<GetContextObjects>(_ => Sender.Tell(new ContextObjects(_fileId,
+            [.. _table.Objects.Select(Describe)],
+            _pasids is null ? "" : Pasid.PasidExtensionActor.SetKeyOf(_fileId))));
+    }
+
+    private ObjectInfo Describe(Objects.ContextObject o)
+    {
+        var device = _devices.GetValueOrDefault(o.Id);
+        var attachments = device is null ? ImmutableArray<ObjectAttachment>.Empty
+            : [.. device.Attachments.OrderBy(a => a.Key).Select(a => new ObjectAttachment(a.Key, a.Value))];
+        return new ObjectInfo(o.Id, o.Kind, [.. o.Uses], KeyOf(o), device?.Pci ?? "",
+            _hwpts.TryGetValue(o.Id, out var hwpt) ? hwpt.Unit : "", attachments);
     }
 }

@@ -457,7 +457,7 @@ public sealed class ConnectionActor : ReceiveActor, IWithTimers, IWithUnboundedS
 
     private void OnExtension(RawFrame frame)
     {
-        if (frame.Kind is not (ExtensionKinds.Status or ExtensionKinds.Platform or ExtensionKinds.Dma) || frame.Oversize)
+        if (!ExtensionKinds.IsQuery(frame.Kind) || frame.Oversize)
         {
             SendErrno(frame.Kind, frame.Seq, Errno.EINVAL);
             return;

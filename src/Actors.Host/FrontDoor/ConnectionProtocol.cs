@@ -29,4 +29,13 @@ public static class ExtensionKinds
     public const ushort Platform = 0x8002;
     /// <summary>EXT_DMA: utf-8 JSON request (pci, pasid, iova, length, write); reply i32 errno, utf-8 JSON (segments or fault).</summary>
     public const ushort Dma = 0x8003;
+    /// <summary>EXT_CONTEXTS: empty body; reply i32 errno, utf-8 JSON (the live iommufd contexts, their owners and object counts).</summary>
+    public const ushort Contexts = 0x8004;
+    /// <summary>EXT_OBJECTS: empty or utf-8 JSON {context}; reply i32 errno, utf-8 JSON (the live object tables).</summary>
+    public const ushort Objects = 0x8005;
+    /// <summary>EXT_GRAPH: empty body; reply i32 errno, utf-8 JSON (contexts, objects, units, devices, PASID sets, subscribers).</summary>
+    public const ushort Graph = 0x8006;
+
+    /// <summary>The kinds answered with one <see cref="StatusJson"/> by the host's <see cref="IStatusSource"/>.</summary>
+    public static bool IsQuery(ushort kind) => kind is Status or Platform or Dma or Contexts or Objects or Graph;
 }

@@ -34,8 +34,11 @@ public static class FrontDoorSetup
         registry.TryRegister<SessionDirectory>(sessions);
         registry.TryGet<PlatformRegistryKey>(out var platform);
         registry.TryGet<UnitRegion>(out var units);
+        registry.TryGet<PasidSetRegion>(out var sets);
+        registry.TryGet<NotifierBusKey>(out var bus);
         var status = new StatusSource(system, sessions, platform,
-            new HostFacts(settings.SocketPath, settings.WorkDir, settings.Store.Describe()), units);
+            new HostFacts(settings.SocketPath, settings.WorkDir, settings.Store.Describe()), units,
+            new IntrospectSources(files, sessions, platform, sets, bus));
         var connections = system.ActorOf(ConnectionsActor.Props(), "front-door");
 
         long number = 0;

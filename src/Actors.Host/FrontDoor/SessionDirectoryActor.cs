@@ -53,12 +53,19 @@ public sealed class SessionDirectoryActor : ReceivePersistentActor, IWithTimers
         Command<GetSessions>(_ => Sender.Tell(new SessionList(_book.Sessions
             .Select(kv => new SessionInfo(kv.Key, kv.Value.Pid, kv.Value.ClientName, kv.Value.Fds.Count, _connected.ContainsKey(kv.Key)))
             .OrderBy(s => s.Token).ToImmutableArray())));
+        Command<GetOpenFiles>(_ => Sender.Tell(OpenFiles()));
         Command<FileProtocol.Released>(_ => { });
         Command<SaveSnapshotSuccess>(s => DeleteSnapshots(new SnapshotSelectionCriteria(s.Metadata.SequenceNr - 1)));
         Command<SaveSnapshotFailure>(f => _log.Warning("Session snapshot failed: {0}", f.Cause.Message));
         Command<DeleteSnapshotsSuccess>(_ => { });
         Command<DeleteSnapshotsFailure>(_ => { });
     }
+
+    private OpenFileList OpenFiles() => new([.. _book.Sessions.OrderBy(kv => kv.Key).SelectMany(kv => kv.Value.Fds
+        .GroupBy(fd => fd.Value.FileId, StringComparer.Ordinal)
+        .OrderBy(g => g.Min(fd => fd.Key))
+        .Select(g => new OpenFile(g.Key, g.First().Value.Path, kv.Key, kv.Value.Pid, kv.Value.ClientName,
+            [.. g.Select(fd => fd.Key).Order()], _connected.ContainsKey(kv.Key))))]);
 
     /// <summary>Every session found at start-up lost its connection with the previous host.</summary>
     private void StartGraceForAll()

@@ -54,6 +54,17 @@ public static class SessionProtocol
 
     public sealed record SessionList(ImmutableArray<SessionInfo> Sessions);
 
+    // ---- iommuctl contexts, objects, graph ----
+
+    /// <summary>Every file the sessions hold open. Answered with <see cref="OpenFileList"/>.</summary>
+    public sealed record GetOpenFiles;
+
+    /// <summary>One open file, the session holding it and the fd numbers naming it there.</summary>
+    public sealed record OpenFile(string FileId, string Path, ulong Token, uint Pid, string ClientName, ImmutableArray<int> Fds, bool Connected);
+
+    /// <summary>By session token, then file id.</summary>
+    public sealed record OpenFileList(ImmutableArray<OpenFile> Files);
+
     // ---- persisted ----
 
     public sealed record SessionBegun(ulong Token, uint Pid, string ClientName) : IPersistedEvent;

@@ -11,13 +11,17 @@ namespace IommuActors.Host.FrontDoor;
 public sealed record HostFacts(string SocketPath, string WorkDir, string Store);
 
 /// <summary>Answers the extension requests by sending a short-lived <see cref="StatusReporter"/> to gather replies.</summary>
-public sealed class StatusSource(ActorSystem system, IActorRef sessions, IActorRef? platform, HostFacts facts, IActorRef? units = null)
-    : IStatusSource
+public sealed class StatusSource(ActorSystem system, IActorRef sessions, IActorRef? platform, HostFacts facts, IActorRef? units = null,
+    IntrospectSources? introspect = null) : IStatusSource
 {
     public void Describe(ushort kind, long tag, IActorRef replyTo, byte[] request) =>
-        system.ActorOf(kind == ExtensionKinds.Dma
-            ? DmaReporter.Props(tag, replyTo, request, platform, units)
-            : StatusReporter.Props(kind, tag, replyTo, sessions, platform, facts));
+        system.ActorOf(kind switch
+        {
+            ExtensionKinds.Dma => DmaReporter.Props(tag, replyTo, request, platform, units),
+            ExtensionKinds.Contexts or ExtensionKinds.Objects or ExtensionKinds.Graph => IntrospectReporter.Props(kind, tag, replyTo, request,
+                introspect ?? new IntrospectSources(ActorRefs.Nobody, sessions, platform, null, null)),
+            _ => StatusReporter.Props(kind, tag, replyTo, sessions, platform, facts),
+        });
 }
 
 /// <summary>Gathers one status or platform answer as JSON, replies, and stops; gives up with ETIMEDOUT.</summary>

@@ -1,0 +1,149 @@
+using System.CommandLine;
+using System.Text.Json;
+using IommuActors.Client;
+using IommuActors.Host;
+using Microsoft.Extensions.Hosting;
+using Spectre.Console;
+
+namespace IommuActors.Cli;
+
+/// <summary>Where a command writes: plain text (JSON, DOT) to Output, tables and progress to Console, complaints to Error.</summary>
+public sealed record IommuctlIo(TextWriter Output, TextWriter Error, IAnsiConsole Console)
+{
+    /// <summary>The process's own console, or (specs) writers with a console of a fixed width and no colour.</summary>
+    public static IommuctlIo For(TextWriter output, TextWriter error) =>
+        ReferenceEquals(output, System.Console.Out)
+            ? new IommuctlIo(output, error, AnsiConsole.Console)
+            : new IommuctlIo(output, error, Plain(output));
+
+    private static IAnsiConsole Plain(TextWriter output)
+    {
+        var console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Out = new AnsiConsoleOutput(output),
+            Ansi = AnsiSupport.No,
+            ColorSystem = ColorSystemSupport.NoColors,
+            Interactive = InteractionSupport.No,
+        });
+        console.Profile.Width = 160;
+        return console;
+    }
+}
+
+/// <summary>
+/// iommuctl: serve (the host), and questions to a running host over its socket with the
+/// project's extension frames (docs/wire-extensions.md): status, platform, contexts, objects,
+/// graph, trace, dma; bench measures the figures of the README's performance section.
+/// </summary>
+public static class Iommuctl
+{
+    public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken = default)
+    {
+        var io = IommuctlIo.For(output, error);
+        var json = new Option<bool>("--json") { Description = "Print the host's JSON instead of tables (for scripts)" };
+        var socket = new Option<string>("--socket")
+        {
+            Description = "Socket of the host (default: $IOMMUFD_SOCKET, as the shim reads it, else run/iommufd.sock under the current folder)",
+            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("IOMMUFD_SOCKET") is { Length: > 0 } s ? s
+                : Path.Combine(Environment.CurrentDirectory, HostSettings.DefaultSocket),
+        };
+
+        var serve = new Command("serve", "Run the emulator host in the foreground (same as dotnet run --project src/Actors.Host); host settings such as --Iommu:Store memory pass through")
+        {
+            TreatUnmatchedTokensAsErrors = false,
+        };
+        serve.SetAction(async (result, _) =>
+        {
+            using var host = IommuHost.Build([.. result.UnmatchedTokens]);
+            await host.RunAsync();
+            return 0;
+        });
+
+        var platform = new Command("platform", "The emulated IOMMU units and the devices behind them") { json, socket };
+        platform.SetAction((result, ct) => Ask(io, result.GetValue(socket)!, result.GetValue(json), c => c.PlatformJsonAsync(ct),
+            Views.ShowPlatform, ct));
+
+        var status = new Command("status", "The host: cluster, store, socket and client sessions") { json, socket };
+        status.SetAction((result, ct) => Ask(io, result.GetValue(socket)!, result.GetValue(json), c => c.StatusJsonAsync(ct),
+            Views.ShowStatus, ct));
+
+        var contexts = new Command("contexts", "The live iommufd contexts: file id, the session and process holding it, object counts") { json, socket };
+        contexts.SetAction((result, ct) => Ask(io, result.GetValue(socket)!, result.GetValue(json), c => c.ContextsJsonAsync(ct),
+            Views.ShowContexts, ct));
+
+        var context = new Option<string>("--context") { Description = "Only the objects of this context (its file id, as iommuctl contexts shows it)" };
+        var objects = new Command("objects", "The live object tables: id, kind, what each uses, device PCI address, HWPT unit") { context, json, socket };
+        objects.SetAction((result, ct) => Ask(io, result.GetValue(socket)!, result.GetValue(json),
+            c => c.ObjectsJsonAsync(result.GetValue(context), ct), Views.ShowObjects, ct));
+
+        var svg = new Option<string>("--svg") { Description = "Also render the graph to this SVG file with Graphviz's dot" };
+        var graph = new Command("graph", "The object graph (contexts, IOAS, HWPT, devices, units, PASID sets, subscribers) as Graphviz DOT")
+            { svg, json, socket };
+        graph.SetAction((result, ct) => GraphCommand.RunAsync(io, result.GetValue(socket)!, result.GetValue(json), result.GetValue(svg), ct));
+
+        var pci = new Option<string>("--pci") { Description = "PCI address of the device doing the DMA", Required = true };
+        var iova = new Option<string>("--iova") { Description = "IOVA (decimal or 0x hex)", Required = true };
+        var length = new Option<string>("--length") { Description = "bytes (decimal or 0x hex)", DefaultValueFactory = _ => "4096" };
+        var pasid = new Option<int>("--pasid") { Description = "PASID of the request; -1 for none", DefaultValueFactory = _ => -1 };
+        var write = new Option<bool>("--write") { Description = "a DMA write (default: read)" };
+        var dma = new Command("dma", "Issue an emulated DMA through the device's IOMMU unit and show the translation or the fault")
+            { pci, iova, length, pasid, write, json, socket };
+        dma.SetAction((result, ct) => Ask(io, result.GetValue(socket)!, result.GetValue(json),
+            c => c.DmaJsonAsync(result.GetValue(pci)!, result.GetValue(pasid), Number(result.GetValue(iova)!),
+                Number(result.GetValue(length)!), result.GetValue(write), ct), Views.ShowDma, ct));
+
+        var root = new RootCommand("iommuctl: drive and inspect the IommuActors emulator of /dev/iommu")
+            { serve, platform, status, contexts, objects, graph, dma };
+        return await root.Parse(args).InvokeAsync(new InvocationConfiguration { Output = output, Error = error }, cancellationToken);
+    }
+
+    /// <summary>One extension request: its JSON as it came (--json), or shown as tables.</summary>
+    internal static async Task<int> Ask(IommuctlIo io, string socketPath, bool asJson, Func<IommuClient, Task<string>> ask,
+        Action<IAnsiConsole, JsonElement> show, CancellationToken ct)
+    {
+        return await Connected(io, socketPath, async client =>
+        {
+            var text = await ask(client);
+            if (asJson) await io.Output.WriteLineAsync(text);
+            else show(io.Console, JsonDocument.Parse(text).RootElement);
+            return 0;
+        }, ct);
+    }
+
+    /// <summary>Runs <paramref name="work"/> on a connection; an unreachable host or a refused request is a message and exit code 1.</summary>
+    internal static async Task<int> Connected(IommuctlIo io, string socketPath, Func<IommuClient, Task<int>> work, CancellationToken ct)
+    {
+        IommuClient client;
+        try
+        {
+            client = await IommuClient.ConnectAsync(socketPath, new IommuClientOptions { ClientName = "iommuctl" }, ct);
+        }
+        catch (Exception error) when (error is System.Net.Sockets.SocketException or IommuException or IOException)
+        {
+            await io.Error.WriteLineAsync($"iommuctl: cannot reach the host at {socketPath}: {error.Message}");
+            return 1;
+        }
+        await using (client)
+        {
+            try
+            {
+                return await work(client);
+            }
+            catch (IommuException error)
+            {
+                await io.Error.WriteLineAsync($"iommuctl: {error.Message}");
+                return 1;
+            }
+            catch (IOException error)
+            {
+                await io.Error.WriteLineAsync($"iommuctl: the host at {socketPath} went away: {error.Message}");
+                return 1;
+            }
+        }
+    }
+
+    private static ulong Number(string text) =>
+        text.StartsWith("0x", StringComparison.OrdinalIgnoreCase)
+            ? ulong.Parse(text.AsSpan(2), System.Globalization.NumberStyles.HexNumber)
+            : ulong.Parse(text);
+}

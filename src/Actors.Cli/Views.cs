@@ -1,0 +1,82 @@
+using System.Text.Json;
+using Spectre.Console;
+
+namespace IommuActors.Cli;
+
+/// <summary>The human tables of the host's JSON documents (docs/wire-extensions.md names their fields).</summary>
+public static class Views
+{
+    public static void ShowPlatform(IAnsiConsole console, JsonElement platform)
+    {
+        var units = new Table().Title("IOMMU units").AddColumns("unit", "kind", "page sizes", "address bits", "PASID bits", "nesting", "dirty", "IOPF", "devices");
+        foreach (var u in platform.GetProperty("units").EnumerateArray())
+            units.AddRow(Text(u, "name"), Text(u, "kind"), Text(u, "pageSizes"), Text(u, "addressWidth"), Text(u, "pasidWidth"),
+                Text(u, "nesting"), Text(u, "dirtyTracking"), Text(u, "iopf"), Text(u, "devices"));
+        var devices = new Table().Title("Devices").AddColumns("PCI", "vendor:device", "unit", "group", "PASID bits", "PRI", "ATS", "cdev");
+        foreach (var d in platform.GetProperty("devices").EnumerateArray())
+            devices.AddRow(Text(d, "pci"), $"{Text(d, "vendor")}:{Text(d, "device")}", Text(d, "unit"), Text(d, "group"),
+                Text(d, "pasidWidth"), Text(d, "pri"), Text(d, "ats"), Text(d, "cdev"));
+        console.Write(units);
+        console.Write(devices);
+    }
+
+    public static void ShowStatus(IAnsiConsole console, JsonElement status)
+    {
+        var cluster = status.GetProperty("cluster");
+        var facts = new Grid().AddColumns(2);
+        facts.AddRow("server", Text(status, "server"));
+        facts.AddRow("node", $"{Text(cluster, "self")} ({Text(cluster, "status")}, {cluster.GetProperty("members").GetArrayLength()} member(s))");
+        facts.AddRow("store", Text(status, "store"));
+        facts.AddRow("socket", Text(status, "socket"));
+        facts.AddRow("working folder", Text(status, "workDir"));
+        console.Write(facts);
+        var sessions = new Table().Title("Client sessions").AddColumns("token", "pid", "client", "fds", "connected");
+        foreach (var s in status.GetProperty("sessions").EnumerateArray())
+            sessions.AddRow(Text(s, "token"), Text(s, "pid"), Text(s, "client"), Text(s, "fds"), Text(s, "connected"));
+        console.Write(sessions);
+    }
+
+    public static void ShowContexts(IAnsiConsole console, JsonElement doc)
+    {
+        var contexts = new Table().Title("iommufd contexts").AddColumns("context", "session", "pid", "client", "fds", "objects", "kinds", "PASID set");
+        foreach (var c in doc.GetProperty("contexts").EnumerateArray())
+            contexts.AddRow(Text(c, "file"), Text(c, "session"), Text(c, "pid"), Text(c, "client"), List(c, "fds"), Text(c, "objects"),
+                Markup.Escape(string.Join(", ", c.GetProperty("kinds").EnumerateObject().Select(k => $"{k.Name} {k.Value}"))),
+                Text(c, "pasidSet"));
+        console.Write(contexts);
+    }
+
+    public static void ShowObjects(IAnsiConsole console, JsonElement doc)
+    {
+        var objects = new Table().Title("Objects").AddColumns("context", "id", "kind", "uses", "device", "unit", "attachments");
+        foreach (var o in doc.GetProperty("objects").EnumerateArray())
+            objects.AddRow(Text(o, "context"), Text(o, "id"), Text(o, "kind"), List(o, "uses"), Text(o, "pci"), Text(o, "unit"),
+                Markup.Escape(string.Join(", ", o.GetProperty("attachments").EnumerateArray().Select(a =>
+                    $"{Pasid(a.GetProperty("pasid").GetInt32())} -> {a.GetProperty("pt").GetUInt32()}"))));
+        console.Write(objects);
+    }
+
+    /// <summary>An attachment's PASID as the kernel says it: the RID for IOMMU_NO_PASID.</summary>
+    public static string Pasid(int pasid) => pasid < 0 ? "RID" : $"PASID {pasid}";
+
+    public static void ShowDma(IAnsiConsole console, JsonElement dma)
+    {
+        if (dma.GetProperty("completed").GetBoolean())
+        {
+            var segments = new Table().Title($"DMA by {Text(dma, "pci")} through {Text(dma, "unit")}").AddColumns("IOVA", "user address", "bytes");
+            foreach (var s in dma.GetProperty("segments").EnumerateArray())
+                segments.AddRow($"0x{s.GetProperty("iova").GetUInt64():x}", $"0x{s.GetProperty("address").GetUInt64():x}", Text(s, "length"));
+            console.Write(segments);
+            return;
+        }
+        var f = dma.GetProperty("fault");
+        console.MarkupLine($"[red]fault[/] {Text(f, "kind")} at 0x{f.GetProperty("address").GetUInt64():x} " +
+                           $"(device {Text(dma, "pci")}, PASID {Text(f, "pasid")}, domain {Text(f, "domain")}, {Text(f, "requested")})");
+    }
+
+    private static string List(JsonElement e, string name) =>
+        Markup.Escape(string.Join(", ", e.GetProperty(name).EnumerateArray().Select(v => v.ToString())));
+
+    internal static string Text(JsonElement e, string name) =>
+        Markup.Escape(e.TryGetProperty(name, out var v) ? v.ValueKind == JsonValueKind.String ? v.GetString() ?? "" : v.ToString() : "");
+}

@@ -1,0 +1,199 @@
+using System.Collections.Immutable;
+using System.Text;
+using System.Text.Json;
+using Akka.Actor;
+using IommuActors.Fd.Context;
+using IommuActors.Fd.Files;
+using IommuActors.Hardware.Platform;
+using IommuActors.Ioasid.Pasid;
+using IommuActors.Notifier.Bus;
+using static IommuActors.Fd.Context.IntrospectProtocol;
+using static IommuActors.Host.FrontDoor.SessionProtocol;
+using Errno = IommuActors.Uapi.Errno;
+
+namespace IommuActors.Host.FrontDoor;
+
+/// <summary>The actors an introspection answer is gathered from; Sets and Bus are null in a host without PASID sets.</summary>
+public sealed record IntrospectSources(IActorRef Files, IActorRef Sessions, IActorRef? Platform, IActorRef? Sets, IActorRef? Bus);
+
+/// <summary>
+/// Serves one EXT_CONTEXTS, EXT_OBJECTS or EXT_GRAPH (iommuctl contexts, objects, graph): the
+/// session directory names the open iommufd files; each context answers its object table through
+/// the file region (wherever its shard lives); for the graph, the platform, the PASID sets of the
+/// contexts that have one and the notifier bus's subscribers too. Replies once all have answered,
+/// and stops; ETIMEDOUT when some did not within 10 s, ENOENT for an EXT_OBJECTS context that is
+/// not a live iommufd.
+/// </summary>
+public sealed class IntrospectReporter : ReceiveActor
+{
+    private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
+
+    private readonly ushort _kind;
+    private readonly long _tag;
+    private readonly IActorRef _replyTo;
+    private readonly IntrospectSources _from;
+    private readonly Dictionary<string, ContextObjects> _objects = new();
+    private readonly Dictionary<string, PasidSetProtocol.SetState> _sets = new();
+    private ImmutableArray<OpenFile> _contexts = [];
+    private PlatformSpec? _platform;
+    private ImmutableArray<string>? _subscribers;
+    private int _waiting;
+
+    public static Props Props(ushort kind, long tag, IActorRef replyTo, byte[] request, IntrospectSources from) =>
+        Akka.Actor.Props.Create(() => new IntrospectReporter(kind, tag, replyTo, request, from));
+
+    public IntrospectReporter(ushort kind, long tag, IActorRef replyTo, byte[] request, IntrospectSources from)
+    {
+        _kind = kind;
+        _tag = tag;
+        _replyTo = replyTo;
+        _from = from;
+        var only = ContextOf(request);
+        if (only is null)
+        {
+            Answer(Errno.EINVAL, new { });
+            return;
+        }
+        Context.SetReceiveTimeout(TimeSpan.FromSeconds(10));
+        Receive<ReceiveTimeout>(_ => Answer(Errno.ETIMEDOUT, new { }));
+        Receive<OpenFileList>(list => OnOpenFiles(list, only));
+        Receive<ContextObjects>(OnContextObjects);
+        Receive<PlatformProtocol.PlatformReply>(p => { _platform = p.Platform; Arrived(); });
+        Receive<NotifierProtocol.Subscriptions>(s => { _subscribers = s.Names; Arrived(); });
+        Receive<PasidSetProtocol.SetState>(s => { _sets[s.EntityId] = s; Arrived(); });
+        from.Sessions.Tell(new GetOpenFiles());
+    }
+
+    /// <summary>The context an EXT_OBJECTS names ("" for all); null for a malformed request.</summary>
+    private static string? ContextOf(byte[] request)
+    {
+        if (request.Length == 0) return "";
+        try
+        {
+            using var doc = JsonDocument.Parse(Encoding.UTF8.GetString(request));
+            if (doc.RootElement.ValueKind != JsonValueKind.Object) return null;
+            return doc.RootElement.TryGetProperty("context", out var c) ? c.ValueKind == JsonValueKind.String ? c.GetString() : null : "";
+        }
+        catch (Exception error) when (error is JsonException or DecoderFallbackException)
+        {
+            return null;
+        }
+    }
+
+    private static bool IsContext(OpenFile f) => f.Path is FileActor.IommuPath or FileActor.VfioContainerPath;
+
+    private void OnOpenFiles(OpenFileList list, string only)
+    {
+        _contexts = [.. list.Files.Where(f => IsContext(f) && (only.Length == 0 || f.FileId == only))];
+        if (only.Length > 0 && _contexts.IsEmpty)
+        {
+            Answer(Errno.ENOENT, new { });
+            return;
+        }
+        _waiting = _contexts.Length;
+        foreach (var context in _contexts)
+            _from.Files.Tell(new GetContextObjects(context.FileId));
+        if (_kind == ExtensionKinds.Graph)
+        {
+            _waiting += (_from.Platform is null ? 0 : 1) + (_from.Bus is null ? 0 : 1);
+            _from.Platform?.Tell(new PlatformProtocol.GetPlatform());
+            _from.Bus?.Tell(new NotifierProtocol.GetSubscriptions());
+        }
+        if (_waiting == 0) Finish();
+    }
+
+    private void OnContextObjects(ContextObjects objects)
+    {
+        _objects[objects.FileId] = objects;
+        // A set is asked only when the context started it: asking would otherwise start an empty one.
+        if (_kind == ExtensionKinds.Graph && objects.PasidSet.Length > 0 && _from.Sets is { } sets)
+        {
+            _waiting++;
+            sets.Tell(new PasidSetProtocol.GetSet(objects.PasidSet));
+        }
+        Arrived();
+    }
+
+    private void Arrived()
+    {
+        if (--_waiting == 0) Finish();
+    }
+
+    private void Finish()
+    {
+        switch (_kind)
+        {
+            case ExtensionKinds.Contexts: Answer(0, new { contexts = _contexts.Select(ContextJson) }); break;
+            case ExtensionKinds.Objects: Answer(0, new { objects = _contexts.SelectMany(c => ObjectsOf(c.FileId)) }); break;
+            default: Answer(0, GraphJson()); break;
+        }
+    }
+
+    private object ContextJson(OpenFile c)
+    {
+        var objects = _objects[c.FileId].Objects;
+        return new
+        {
+            file = c.FileId,
+            path = c.Path,
+            session = c.Token.ToString("x16"),
+            pid = c.Pid,
+            client = c.ClientName,
+            fds = c.Fds,
+            connected = c.Connected,
+            objects = objects.Length,
+            kinds = objects.GroupBy(o => o.Kind).OrderBy(g => g.Key).ToDictionary(g => g.Key.ToString(), g => g.Count()),
+            pasidSet = _objects[c.FileId].PasidSet,
+        };
+    }
+
+    private IEnumerable<object> ObjectsOf(string fileId) => _objects[fileId].Objects.Select(o => new
+    {
+        context = fileId,
+        id = o.Id,
+        kind = o.Kind.ToString(),
+        uses = o.Uses,
+        key = o.Key,
+        pci = o.Pci,
+        unit = o.Unit,
+        attachments = o.Attachments.Select(a => new { pasid = a.Pasid, pt = a.PtId }),
+    });
+
+    private object GraphJson()
+    {
+        var devices = _objects.Values.SelectMany(c => c.Objects).Where(o => o.Pci.Length > 0).Select(o => o.Pci).ToHashSet();
+        var sets = _objects.Values.Where(c => c.PasidSet.Length > 0).Select(c => c.PasidSet).ToHashSet();
+        return new
+        {
+            contexts = _contexts.Select(c => new
+            {
+                file = c.FileId,
+                session = c.Token.ToString("x16"),
+                pid = c.Pid,
+                client = c.ClientName,
+                pasidSet = _objects[c.FileId].PasidSet,
+                objects = ObjectsOf(c.FileId),
+            }),
+            units = (_platform?.Units ?? []).Select(u => new { name = u.Name, kind = u.Kind.ToString() }),
+            devices = (_platform?.Devices ?? []).Where(d => devices.Contains(d.Pci)).Select(d => new { pci = d.Pci, unit = d.Unit }),
+            pasidSets = _sets.Values.OrderBy(s => s.EntityId, StringComparer.Ordinal).Select(s => new
+            {
+                key = s.EntityId,
+                quota = s.Quota,
+                pasids = s.Entries.Select(e => new { pasid = e.Pasid, state = e.State.ToString(), spid = e.Spid, binds = e.Binds }),
+            }),
+            // A subscriber of one set is named "<role>/<set>"; one without a set (the IOMMU driver) hears every set.
+            subscribers = (_subscribers ?? []).Select(name => new
+            {
+                name,
+                set = name.IndexOf('/') is var slash and > 0 ? name[(slash + 1)..] : "",
+            }).Where(s => s.set.Length == 0 || sets.Contains(s.set)),
+        };
+    }
+
+    private void Answer(int errno, object body)
+    {
+        _replyTo.Tell(new StatusJson(_tag, errno, JsonSerializer.Serialize(body, Json)));
+        Context.Stop(Self);
+    }
+}

@@ -1,0 +1,85 @@
+using IommuActors.Uapi;
+using IommuActors.Uapi.Structs;
+using Xunit;
+
+namespace IommuActors.FrontDoor.Tests.Cli;
+
+/// <summary>iommuctl graph through the socket of a real host: the DOT of a known sequence of ioctls.</summary>
+public sealed class GraphCommandSpecs
+{
+    [Fact]
+    public async Task The_graph_has_the_context_its_objects_the_device_and_unit_the_VM_set_and_its_subscribers()
+    {
+        await using var host = await TestHost.RealAsync();
+        var vmm = await VmmSetup.StartAsync(host);
+        var pasid = await vmm.Client.IoctlAsync(vmm.Iommufd, EmulatorIoctls.PASID_ALLOC, new EmuPasidAlloc(12, 0, 0));
+        var f = vmm.ContextFile;
+        var set = $"pasid-set-{f}";
+
+        // The VM's KVM and VDCM subscribers subscribe once they have read their set: wait until the bus has them.
+        IommuctlRun run;
+        var tries = 0;
+        do run = await IommuctlRun.RunAsync(host, "graph");
+        while (!run.Output.Contains($"\"vdcm/{set}\" [shape=ellipse]") && ++tries < 100);
+
+        Assert.Equal((0, ""), (run.Exit, run.Error));
+        Assert.Equal(
+            $$"""
+            digraph iommu {
+              rankdir=LR;
+              node [shape=box, fontname="monospace"];
+              subgraph "cluster_{{f}}" {
+                label="iommufd-{{f}} (pid 4242, vmm-spec)";
+                "iommufd-{{f}}" [shape=note, label="iommufd-{{f}}"];
+                "ioas-{{f}}.ioas1" [label="1 Ioas\nioas-{{f}}.ioas1"];
+                "{{f}}/2" [label="2 Device\n0000:00:02.0"];
+                "{{f}}/3" [label="3 HwptPaging"];
+              }
+              "unit-dmar0" [shape=component, label="unit-dmar0\nIntelVtd"];
+              "unit-dmar1" [shape=component, label="unit-dmar1\nIntelVtd"];
+              "unit-mock0" [shape=component, label="unit-mock0\nMock"];
+              "pci-0000:00:02.0" [shape=box3d, label="0000:00:02.0"];
+              "{{set}}" [shape=folder, label="{{set}}\nquota 1024\nPASIDs {{pasid.OutPasid}} Idle"];
+              "kvm/{{set}}" [shape=ellipse];
+              "iommu-driver" [shape=ellipse];
+              "vdcm/{{set}}" [shape=ellipse];
+              "{{f}}/2" -> "{{f}}/3" [label="attached RID"];
+              "{{f}}/2" -> "pci-0000:00:02.0" [label="is"];
+              "{{f}}/3" -> "ioas-{{f}}.ioas1" [label="uses"];
+              "{{f}}/3" -> "unit-dmar0" [label="domain in"];
+              "iommufd-{{f}}" -> "{{set}}" [label="VM set"];
+              "pci-0000:00:02.0" -> "unit-dmar0" [label="behind"];
+              "{{set}}" -> "kvm/{{set}}" [style=dashed, label="notifies"];
+              "{{set}}" -> "iommu-driver" [style=dashed, label="notifies"];
+              "{{set}}" -> "vdcm/{{set}}" [style=dashed, label="notifies"];
+            }
+
+            """,
+            run.Output);
+        await vmm.Client.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task SVG_needs_dot_and_says_so_when_it_is_not_installed()
+    {
+        await using var host = await TestHost.RealAsync();
+        var svg = Path.Combine(host.WorkDir, "graph.svg");
+        var run = await IommuctlRun.RunAsync(host, "graph", "--svg", svg);
+        Assert.StartsWith("digraph iommu {\n", run.Output);
+        if (DotInstalled())
+        {
+            Assert.Equal((0, ""), (run.Exit, run.Error));
+            Assert.Contains("<svg", await File.ReadAllTextAsync(svg));
+        }
+        else
+        {
+            Assert.Equal(1, run.Exit);
+            Assert.Equal("iommuctl: --svg needs Graphviz's dot on the PATH (e.g. apt-get install graphviz); the DOT above renders anywhere else\n", run.Error);
+            Assert.False(File.Exists(svg));
+        }
+    }
+
+    private static bool DotInstalled() =>
+        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries)
+            .Any(dir => File.Exists(Path.Combine(dir, "dot")));
+}
