@@ -182,7 +182,17 @@ int main(void)
 	CHECK_OK(close(access));
 	CHECK_OK(destroy(other));
 
+	/* An iommufd closed while an access on it is open and pinning: the access goes with it, and
+	 * closing its fd afterwards still succeeds. */
 	CHECK_OK(close(iommufd));
+	iommufd = open("/dev/iommu", O_RDWR);
+	CHECK(iommufd > 2);
+	uint32_t last = ioas_alloc();
+	CHECK_OK(map(last, buf, PAGE, IOVA, IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE));
+	CHECK_OK(create_access(last, MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES, &access));
+	CHECK_OK(access_pages(access, IOVA, PAGE, buf, 0, NULL));
+	CHECK_OK(close(iommufd));
+	CHECK_OK(close(access));
 	munmap(buf, 8 * PAGE);
 	return test_result("t_access");
 }
