@@ -137,6 +137,18 @@ public sealed class TestOpAccessSpecs : FdSpec
         Assert.Equal(0, Destroy(ioas));
     }
 
+    [Fact]
+    public void The_access_fd_has_no_read_write_or_ioctl_of_its_own()
+    {
+        var file = FileOf(CreateAccess(NewIoas()));
+        Files.Tell(new Read(file, 1, 8, Client), TestActor);
+        var read = ExpectMsg<ReadDone>();
+        Assert.Equal((file, 1L, Errno.EINVAL, 0), (read.FileId, read.Tag, read.Errno, read.Data.Length));
+        Files.Tell(new Write(file, 2, [1], Client), TestActor);
+        ExpectMsg(new WriteDone(file, 2, Errno.EINVAL, 0));
+        Assert.Equal(Errno.ENOTTY, Ioctl(file, Ioctls.IOMMU_TEST_CMD, CreateCmd(1, 0)).Errno);
+    }
+
     // ---- ACCESS_PAGES ----
 
     [Fact]
