@@ -81,6 +81,10 @@ public static class Iommuctl
             { svg, json, socket };
         graph.SetAction((result, ct) => GraphCommand.RunAsync(io, result.GetValue(socket)!, result.GetValue(json), result.GetValue(svg), ct));
 
+        var count = new Option<int>("--count") { Description = "Stop after this many events (default: until Ctrl-C)" };
+        var trace = new Command("trace", "Live ioctls of this host's clients and IOASID notifier events, as they happen, until Ctrl-C") { count, json, socket };
+        trace.SetAction((result, ct) => TraceCommand.RunAsync(io, result.GetValue(socket)!, result.GetValue(json), result.GetValue(count), ct));
+
         var pci = new Option<string>("--pci") { Description = "PCI address of the device doing the DMA", Required = true };
         var iova = new Option<string>("--iova") { Description = "IOVA (decimal or 0x hex)", Required = true };
         var length = new Option<string>("--length") { Description = "bytes (decimal or 0x hex)", DefaultValueFactory = _ => "4096" };
@@ -93,7 +97,7 @@ public static class Iommuctl
                 Number(result.GetValue(length)!), result.GetValue(write), ct), Views.ShowDma, ct));
 
         var root = new RootCommand("iommuctl: drive and inspect the IommuActors emulator of /dev/iommu")
-            { serve, platform, status, contexts, objects, graph, dma };
+            { serve, platform, status, contexts, objects, graph, trace, dma };
         return await root.Parse(args).InvokeAsync(new InvocationConfiguration { Output = output, Error = error }, cancellationToken);
     }
 

@@ -42,6 +42,8 @@ public sealed class IommuClient : IAsyncDisposable
     private readonly ConcurrentDictionary<int, TaskCompletionSource<uint>> _readyWaiters = new();
     private readonly HashSet<int> _fds = [];
     private readonly CancellationTokenSource _closing = new();
+    private readonly System.Threading.Channels.Channel<string> _trace = System.Threading.Channels.Channel.CreateUnbounded<string>(
+        new System.Threading.Channels.UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
     private Task _readLoop = Task.CompletedTask;
     private long _seq;
 
@@ -225,6 +227,16 @@ public sealed class IommuClient : IAsyncDisposable
     /// <summary>Extension request: the object graph (contexts, objects, units, devices, PASID sets, subscribers), as JSON.</summary>
     public Task<string> GraphJsonAsync(CancellationToken cancellationToken = default) => ExtensionAsync(WireExtensions.Graph, cancellationToken);
 
+    /// <summary>
+    /// Extension request EXT_TRACE: from the moment the returned task completes, the host streams
+    /// every ioctl its connections answer and every IOASID event of the notifier bus (utf-8 JSON
+    /// each, docs/wire-extensions.md) until this connection closes; read them with <see cref="TraceEventsAsync"/>.
+    /// </summary>
+    public Task StartTraceAsync(CancellationToken cancellationToken = default) => ExtensionAsync(WireExtensions.Trace, cancellationToken);
+
+    /// <summary>The EXT_TRACE_EVENT documents in arrival order, until the connection closes or <paramref name="cancellationToken"/> fires.</summary>
+    public IAsyncEnumerable<string> TraceEventsAsync(CancellationToken cancellationToken = default) => _trace.Reader.ReadAllAsync(cancellationToken);
+
     private async Task<string> ExtensionAsync(ushort kind, CancellationToken cancellationToken, byte[]? request = null)
     {
         var frame = await CallRawAsync(kind, request ?? [], cancellationToken).ConfigureAwait(false);
@@ -320,6 +332,7 @@ public sealed class IommuClient : IAsyncDisposable
         var closed = new IOException("the connection to the emulator closed", failure);
         foreach (var pending in _pending.Values) pending.TrySetException(closed);
         foreach (var waiter in _readyWaiters.Values) waiter.TrySetException(closed);
+        _trace.Writer.TryComplete();
     }
 
     private async Task OnFrameAsync(RawFrame frame)
@@ -327,6 +340,11 @@ public sealed class IommuClient : IAsyncDisposable
         if (frame.IsReply)
         {
             if (_pending.TryGetValue(frame.Seq, out var waiter)) waiter.TrySetResult(frame);
+            return;
+        }
+        if (frame.Kind == WireExtensions.TraceEvent)
+        {
+            _trace.Writer.TryWrite(Encoding.UTF8.GetString(frame.Body));
             return;
         }
         if (WireBodies.TryParse(frame, out var body) != 0) return;
@@ -373,4 +391,7 @@ public static class WireExtensions
     public const ushort Contexts = 0x8004;
     public const ushort Objects = 0x8005;
     public const ushort Graph = 0x8006;
+    public const ushort Trace = 0x8007;
+    /// <summary>Sent by the host after EXT_TRACE, one per event; never answered.</summary>
+    public const ushort TraceEvent = 0x8008;
 }

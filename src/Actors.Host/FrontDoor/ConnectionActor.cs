@@ -20,7 +20,8 @@ public sealed record ConnectionContext(
     IActorRef Files,
     IActorRef Sessions,
     IStatusSource Status,
-    FrontDoorSettings Settings);
+    FrontDoorSettings Settings,
+    IActorRef? Bus = null);
 
 /// <summary>Answers the project's extension requests (iommuctl status, platform) with JSON.</summary>
 public interface IStatusSource
@@ -52,7 +53,10 @@ public sealed class ConnectionActor : ReceiveActor, IWithTimers, IWithUnboundedS
     private readonly Dictionary<ulong, Action<RawFrame>> _clientReplies = new();
     private readonly Dictionary<long, ClientCall> _calls = new();
     private readonly Dictionary<long, (ushort Kind, ulong Seq)> _extensions = new();
+    private readonly Dictionary<long, (int Fd, uint Request)> _ioctls = new(); // tag -> what iommuctl trace shows
+    private IActorRef? _tracer;
     private ulong _token;
+    private uint _pid;
     private long _nextOpen = 1;
     private long _nextTag;
     private ulong _serverSeq;
@@ -114,6 +118,7 @@ public sealed class ConnectionActor : ReceiveActor, IWithTimers, IWithUnboundedS
             Close();
             return;
         }
+        _pid = hello.Pid;
         if (hello.ResumeToken == 0)
         {
             var token = NewToken();
@@ -165,7 +170,11 @@ public sealed class ConnectionActor : ReceiveActor, IWithTimers, IWithUnboundedS
         Receive<ClientGone>(g => Drop(g.Reason));
 
         Receive<FileProtocol.Opened>(OnOpened);
-        Receive<FileProtocol.IoctlDone>(d => FinishCall(d.Tag, new IoctlReply(d.Errno, d.ReturnValue, d.Errno == 0 ? d.Writeback : [])));
+        Receive<FileProtocol.IoctlDone>(d =>
+        {
+            Traced(d);
+            FinishCall(d.Tag, new IoctlReply(d.Errno, d.ReturnValue, d.Errno == 0 ? d.Writeback : []));
+        });
         Receive<FileProtocol.ReadDone>(d => FinishCall(d.Tag, new ReadReply(d.Errno, d.Errno == 0 ? d.Data : [])));
         Receive<FileProtocol.WriteDone>(d => FinishCall(d.Tag, new WriteReply(d.Errno, d.Errno == 0 ? d.Written : 0)));
         Receive<FileProtocol.Released>(_ => { });
@@ -181,6 +190,9 @@ public sealed class ConnectionActor : ReceiveActor, IWithTimers, IWithUnboundedS
         Receive<CallTimedOut>(t => { if (_calls.TryGetValue(t.Id, out var call)) FailCall(call, Errno.EFAULT); });
 
         Receive<StatusJson>(OnStatusJson);
+        Receive<TraceProtocol.TraceStarted>(_ => OnStatusJson(new StatusJson(TraceTag, 0, "{}")));
+        Receive<TraceProtocol.TraceLine>(l =>
+            _ctx.Sink.Send(new OutgoingFrame(ExtensionKinds.TraceEvent, FrameFlags.None, ++_serverSeq, Encoding.UTF8.GetBytes(l.Json))));
     }
 
     private void OnFrame(RawFrame frame)
@@ -228,7 +240,8 @@ public sealed class ConnectionActor : ReceiveActor, IWithTimers, IWithUnboundedS
             case CloseRequest close: CloseFd(seq, close); break;
             case DupRequest dup: Dup(seq, dup); break;
             case IoctlRequest ioctl:
-                Forward(seq, ioctl.Fd, body, (id, tag) => new FileProtocol.Ioctl(id, tag, ioctl.Request, ioctl.Arg, ioctl.Inline, Self));
+                if (Forward(seq, ioctl.Fd, body, (id, tag) => new FileProtocol.Ioctl(id, tag, ioctl.Request, ioctl.Arg, ioctl.Inline, Self)) is var tag and > 0)
+                    _ioctls[tag] = (ioctl.Fd, ioctl.Request);
                 break;
             case ReadRequest read:
                 Forward(seq, read.Fd, body, (id, tag) => new FileProtocol.Read(id, tag, read.Count, Self));
@@ -243,17 +256,28 @@ public sealed class ConnectionActor : ReceiveActor, IWithTimers, IWithUnboundedS
         }
     }
 
-    private void Forward(ulong seq, int fd, IWireBody body, Func<string, long, FileProtocol.IFileRequest> request)
+    /// <summary>Sends the request to the fd's file; returns its tag, or 0 when the fd is not open (answered EBADF).</summary>
+    private long Forward(ulong seq, int fd, IWireBody body, Func<string, long, FileProtocol.IFileRequest> request)
     {
         var slot = _lanes.Enter(fd, seq);
         if (!_fds.TryGetValue(fd, out var entry))
         {
             Complete(slot, ErrorBody(body.Kind, Errno.EBADF));
-            return;
+            return 0;
         }
         var tag = ++_nextTag;
         _fileCalls[tag] = slot;
         _ctx.Files.Tell(request(entry.FileId, tag));
+        return tag;
+    }
+
+    /// <summary>iommuctl trace: the answered ioctl goes on the node's event stream.</summary>
+    private void Traced(FileProtocol.IoctlDone done)
+    {
+        if (!_ioctls.Remove(done.Tag, out var call)) return;
+        var path = _fds.TryGetValue(call.Fd, out var entry) ? entry.Path : "";
+        Context.System.EventStream.Publish(new TraceProtocol.IoctlTraced(_token, _pid, call.Fd, done.FileId, path, call.Request,
+            done.Errno, done.ReturnValue));
     }
 
     private void FinishCall(long tag, IWireBody reply)
@@ -455,8 +479,15 @@ public sealed class ConnectionActor : ReceiveActor, IWithTimers, IWithUnboundedS
 
     // ---------------- project extensions ----------------
 
+    private const long TraceTag = -1;
+
     private void OnExtension(RawFrame frame)
     {
+        if (frame.Kind == ExtensionKinds.Trace && !frame.Oversize)
+        {
+            StartTrace(frame.Seq);
+            return;
+        }
         if (!ExtensionKinds.IsQuery(frame.Kind) || frame.Oversize)
         {
             SendErrno(frame.Kind, frame.Seq, Errno.EINVAL);
@@ -465,6 +496,18 @@ public sealed class ConnectionActor : ReceiveActor, IWithTimers, IWithUnboundedS
         var tag = ++_nextTag;
         _extensions[tag] = (frame.Kind, frame.Seq);
         _ctx.Status.Describe(frame.Kind, tag, Self, frame.Body);
+    }
+
+    /// <summary>EXT_TRACE: a tracer child streams EXT_TRACE_EVENT frames until the connection ends; answered once it listens.</summary>
+    private void StartTrace(ulong seq)
+    {
+        if (_tracer is not null)
+        {
+            SendErrno(ExtensionKinds.Trace, seq, Errno.EALREADY);
+            return;
+        }
+        _extensions[TraceTag] = (ExtensionKinds.Trace, seq);
+        _tracer = Context.ActorOf(TraceActor.Props($"{TraceProtocol.SubscriberPrefix}{_token:x16}", _ctx.Bus), "trace");
     }
 
     private void OnStatusJson(StatusJson status)

@@ -35,6 +35,10 @@ public static class ExtensionKinds
     public const ushort Objects = 0x8005;
     /// <summary>EXT_GRAPH: empty body; reply i32 errno, utf-8 JSON (contexts, objects, units, devices, PASID sets, subscribers).</summary>
     public const ushort Graph = 0x8006;
+    /// <summary>EXT_TRACE: empty body; reply i32 errno, utf-8 JSON "{}" once the connection's tracer listens; then EXT_TRACE_EVENT frames.</summary>
+    public const ushort Trace = 0x8007;
+    /// <summary>EXT_TRACE_EVENT: sent by the server (flags 0, the server's seq, no reply): utf-8 JSON of one ioctl or IOASID event.</summary>
+    public const ushort TraceEvent = 0x8008;
 
     /// <summary>The kinds answered with one <see cref="StatusJson"/> by the host's <see cref="IStatusSource"/>.</summary>
     public static bool IsQuery(ushort kind) => kind is Status or Platform or Dma or Contexts or Objects or Graph;

@@ -45,7 +45,7 @@ public static class FrontDoorSetup
         SocketServer server = null!;
         server = new SocketServer(settings.SocketPath, log, (_, reader, sink, peer) =>
             new ConnectionsActor.Accepted(Interlocked.Increment(ref number),
-                new ConnectionContext(sink, peer.Pid, peer.Uid, files, sessions, status, settings.FrontDoor),
+                new ConnectionContext(sink, peer.Pid, peer.Uid, files, sessions, status, settings.FrontDoor, bus),
                 reader, () => server.Stopping), connections);
         server.Start();
         CoordinatedShutdown.Get(system).AddTask(CoordinatedShutdown.PhaseServiceUnbind, "front-door-close", async () =>

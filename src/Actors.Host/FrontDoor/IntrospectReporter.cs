@@ -183,7 +183,7 @@ public sealed class IntrospectReporter : ReceiveActor
                 pasids = s.Entries.Select(e => new { pasid = e.Pasid, state = e.State.ToString(), spid = e.Spid, binds = e.Binds }),
             }),
             // A subscriber of one set is named "<role>/<set>"; one without a set (the IOMMU driver) hears every set.
-            subscribers = (_subscribers ?? []).Select(name => new
+            subscribers = (_subscribers ?? []).Where(name => !name.StartsWith(TraceProtocol.SubscriberPrefix, StringComparison.Ordinal)).Select(name => new
             {
                 name,
                 set = name.IndexOf('/') is var slash and > 0 ? name[(slash + 1)..] : "",
