@@ -53,6 +53,7 @@ public sealed partial class IoasActor
                 break;
         }
         _hwpts.Apply(e);
+        SyncDomainPins();
     }
 
     private void HwptCommands()
@@ -71,7 +72,7 @@ public sealed partial class IoasActor
         Command<Pages.AccountProtocol.ReleaseResult>(_ => { });
     }
 
-    /// <summary>iopt_table_add_domain's checks: alignment above PAGE_SIZE is EINVAL, misaligned areas and a blocked aperture EADDRINUSE.</summary>
+    /// <summary>iopt_table_add_domain's checks: alignment above PAGE_SIZE is EINVAL, misaligned areas and a blocked aperture EADDRINUSE, then pinning for the fill ENOMEM.</summary>
     private int CheckAddDomain(uint hwptId, UnitSpec unit)
     {
         var owner = HardwarePageTable.OwnerOf(hwptId);
@@ -83,7 +84,7 @@ public sealed partial class IoasActor
         rc = _table.AddReserved(owner, ToRanges(Aperture(unit)));
         _table.RemoveAlignment(owner);
         _table.RemoveReserved(owner);
-        return rc;
+        return rc != 0 ? rc : CheckPinForNewDomain();
     }
 
     /// <summary>iopt_table_enforce_dev_resv_regions: a device's reserved regions may not cover an area or allowed range (EADDRINUSE).</summary>
@@ -123,6 +124,7 @@ public sealed partial class IoasActor
         }
         if (iopf)
             steps.Add(new(r => new U.RegisterFaultHandler(name, DomainOf(r), faultHandler), _units));
+        ChargeForNewDomain(steps);
         return steps;
     }
 

@@ -61,7 +61,7 @@ public sealed class IoPageTable(LockedMemoryAccount account)
     /// <summary>A fresh table has alignment 1; attached owners raise it (iopt_calculate_iova_alignment).</summary>
     public ulong IovaAlignment => _alignments.Count == 0 ? 1 : _alignments.Values.Max();
 
-    /// <summary>Map user memory: the pages are created and charged once, then an area refers to them.</summary>
+    /// <summary>Map user memory: the pages are created, then an area refers to them; they are pinned and charged once, when a domain needs them.</summary>
     public int Map(string pagesId, ulong userAddress, ulong length, Protection protection, ulong? fixedIova, out ulong iova)
     {
         iova = 0;
@@ -80,6 +80,7 @@ public sealed class IoPageTable(LockedMemoryAccount account)
     public int MapSlices(IReadOnlyList<PagesSlice> slices, Protection protection, ulong? fixedIova, out ulong iova)
     {
         iova = 0;
+        StartChange();
         if ((protection & (Protection.Read | Protection.Write)) == 0)
             return Errno.EINVAL;
         ulong length = 0;
@@ -93,15 +94,13 @@ public sealed class IoPageTable(LockedMemoryAccount account)
         if (rc != 0)
             return rc;
 
-        var fresh = slices.Select(s => s.Pages).Where(p => !_pages.ContainsKey(p.Id)).DistinctBy(p => p.Id).ToList();
-        ulong charge = 0;
-        foreach (var p in fresh)
-            charge += p.PageCount;
-        rc = Account.Charge(charge);
+        // iopt_area_fill_domains: only a table with domains pins (and charges) what it maps.
+        var pin = HasDomains ? slices.Select(s => s.Pages).Where(p => !_charged.Contains(p.Id)).DistinctBy(p => p.Id).ToList() : [];
+        rc = Charge(pin);
         if (rc != 0)
             return rc;
-        foreach (var p in fresh)
-            _pages[p.Id] = p;
+        foreach (var s in slices)
+            _pages.TryAdd(s.Pages.Id, s.Pages);
         foreach (var s in slices)
             _usersInThisTable[s.Pages.Id] = _usersInThisTable.GetValueOrDefault(s.Pages.Id) + 1;
 
@@ -318,6 +317,7 @@ public sealed class IoPageTable(LockedMemoryAccount account)
     private int UnmapRange(ulong start, ulong last, out ulong unmapped)
     {
         unmapped = 0;
+        StartChange();
         var touched = AreasTouching(start, last);
         if (touched.Count == 0)
             return Errno.ENOENT;
@@ -342,7 +342,7 @@ public sealed class IoPageTable(LockedMemoryAccount account)
             // The last area of this table on these pages lets the pin and its charge go.
             _usersInThisTable.Remove(area.Pages.Id);
             _pages.Remove(area.Pages.Id);
-            Account.Uncharge(area.Pages.PageCount);
+            Uncharge(area.Pages);
         }
         return 0;
     }
@@ -469,8 +469,16 @@ public sealed class IoPageTable(LockedMemoryAccount account)
         var areas = AreasTouching(iova, iova + length - 1);
         if (write && areas.Any(a => (a.Protection & Protection.Write) == 0))
             return Errno.EPERM;
+        // iopt_pages_fill_xarray: pages no domain holds are pinned (and charged) for the access.
+        StartChange();
+        rc = Charge(areas.Select(a => a.Pages).Where(p => !_charged.Contains(p.Id)).DistinctBy(p => p.Id).ToList());
+        if (rc != 0)
+            return rc;
         foreach (var a in areas)
+        {
             a.AccessPins++;
+            _accessPins[a.Pages.Id] = _accessPins.GetValueOrDefault(a.Pages.Id) + 1;
+        }
         return 0;
     }
 
@@ -482,8 +490,103 @@ public sealed class IoPageTable(LockedMemoryAccount account)
         var areas = AreasTouching(iova, iova + length - 1);
         if (areas.Count == 0 || areas.Any(a => a.AccessPins == 0))
             return Errno.ENOENT;
+        StartChange();
         foreach (var a in areas)
+        {
             a.AccessPins--;
+            var left = _accessPins[a.Pages.Id] - 1;
+            if (left > 0)
+            {
+                _accessPins[a.Pages.Id] = left;
+                continue;
+            }
+            // iopt_pages_unfill_xarray: what no domain holds is unpinned with the last access.
+            _accessPins.Remove(a.Pages.Id);
+            if (!HasDomains)
+                Uncharge(a.Pages);
+        }
         return 0;
+    }
+
+    /// <summary>The owners of the domains filled from this table (the kernel's iopt->domains).</summary>
+    public IReadOnlyCollection<string> DomainOwners => _domains;
+
+    /// <summary>While a domain is attached every area's pages are pinned; without one only what accesses pin is.</summary>
+    public bool HasDomains => _domains.Count > 0;
+
+    /// <summary>The pages this table pins and has charged, once each.</summary>
+    public IEnumerable<PinnedPages> ChargedPages => _charged.Select(id => _pages[id]);
+
+    /// <summary>The pages the last operation pinned and charged, and those it unpinned and gave back (empty when it failed).</summary>
+    public IReadOnlyList<PinnedPages> LastCharged => _lastCharged;
+    public IReadOnlyList<PinnedPages> LastReleased => _lastReleased;
+
+    /// <summary>What filling a first domain would pin: every held pages object not pinned yet (nothing once a domain exists).</summary>
+    public List<PinnedPages> PagesToPinForDomain() =>
+        HasDomains ? [] : [.. _pages.Values.Where(p => !_charged.Contains(p.Id))];
+
+    /// <summary>
+    /// iopt_table_add_domain's fill: the first domain pins and charges every area's pages, all or
+    /// nothing (ENOMEM over the limit); later domains are filled from pages already pinned.
+    /// </summary>
+    public int AddDomain(string owner)
+    {
+        StartChange();
+        if (_domains.Contains(owner))
+            return 0;
+        var rc = Charge(PagesToPinForDomain());
+        if (rc != 0)
+            return rc;
+        _domains.Add(owner);
+        return 0;
+    }
+
+    /// <summary>iopt_table_remove_domain: with the last domain gone, pages no access holds are unpinned and their charge given back.</summary>
+    public void RemoveDomain(string owner)
+    {
+        StartChange();
+        if (!_domains.Remove(owner) || HasDomains)
+            return;
+        foreach (var p in _charged.Where(id => !_accessPins.ContainsKey(id)).Select(id => _pages[id]).ToList())
+            Uncharge(p);
+    }
+
+    private readonly HashSet<string> _domains = [];
+    private readonly HashSet<string> _charged = [];
+    private readonly Dictionary<string, int> _accessPins = new();
+    private readonly List<PinnedPages> _lastCharged = [];
+    private readonly List<PinnedPages> _lastReleased = [];
+
+    private void StartChange()
+    {
+        _lastCharged.Clear();
+        _lastReleased.Clear();
+    }
+
+    /// <summary>All or nothing against the limit; each object counts its whole pages once.</summary>
+    private int Charge(List<PinnedPages> pages)
+    {
+        ulong total = 0;
+        foreach (var p in pages)
+            total += p.PageCount;
+        if (total == 0)
+            return 0;
+        var rc = Account.Charge(total);
+        if (rc != 0)
+            return rc;
+        foreach (var p in pages)
+        {
+            _charged.Add(p.Id);
+            _lastCharged.Add(p);
+        }
+        return 0;
+    }
+
+    private void Uncharge(PinnedPages p)
+    {
+        if (!_charged.Remove(p.Id))
+            return;
+        Account.Uncharge(p.PageCount);
+        _lastReleased.Add(p);
     }
 }

@@ -146,7 +146,8 @@ public sealed partial class IoasActor
         }
     }
 
-    private void ChargeStep(List<CommitStep> steps, IReadOnlyList<PinnedPages> fresh)
+    /// <summary>The shared account's charge for pages this table just pinned, as the step at <paramref name="at"/> (undone by releasing them).</summary>
+    private void ChargeStep(List<CommitStep> steps, IReadOnlyList<PinnedPages> fresh, int at = 0)
     {
         if (_account is null || fresh.Count == 0)
             return;
@@ -154,7 +155,7 @@ public sealed partial class IoasActor
         var holder = _ioasId;
         var accounts = _account.Accounts;
         var charges = fresh.Select(p => new AccountProtocol.PagesCharge(p.Id, p.PageCount)).ToList();
-        steps.Insert(0, new CommitStep(_ => new AccountProtocol.ChargePages(key, holder, [.. charges]), accounts,
+        steps.Insert(at, new CommitStep(_ => new AccountProtocol.ChargePages(key, holder, [.. charges]), accounts,
             (_, _) => [(new AccountProtocol.ReleasePages(key, holder, [.. charges.Select(c => c.PagesId)]), accounts)]));
     }
 
@@ -167,12 +168,12 @@ public sealed partial class IoasActor
         steps.Add(new CommitStep(_ => new AccountProtocol.ReleasePages(key, holder, [.. released.Select(p => p.Id)]), _account.Accounts));
     }
 
-    /// <summary>After recovery the account learns exactly what this IOAS holds (a charge made before a crash but never journaled here goes back).</summary>
+    /// <summary>After recovery the account learns exactly what this IOAS pins (a charge made before a crash but never journaled here goes back).</summary>
     private void ReconcileAccount()
     {
         if (_account is null)
             return;
         _account.Accounts.Tell(new AccountProtocol.ReconcileHolder(AccountKey, _ioasId,
-            [.. _table.PinnedPages.Values.Select(p => new AccountProtocol.PagesCharge(p.Id, p.PageCount))]));
+            [.. _table.ChargedPages.Select(p => new AccountProtocol.PagesCharge(p.Id, p.PageCount))]));
     }
 }

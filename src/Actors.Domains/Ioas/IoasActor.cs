@@ -62,6 +62,7 @@ public sealed partial class IoasActor : ReceivePersistentActor
             {
                 Restore(h.Ioas);
                 _hwpts.Restore(h.Hwpts);
+                SyncDomainPins();
             }
         });
         RecoverHwpts();
@@ -146,7 +147,7 @@ public sealed partial class IoasActor : ReceivePersistentActor
         _pagesCounter++;
         var e = new RangeMapped(iova, c.Protection, pagesId, c.UserAddress, c.Length);
         var steps = new List<CommitStep>();
-        ChargeStep(steps, [new PinnedPages(pagesId, c.UserAddress, c.Length)]);
+        ChargeStep(steps, _table.LastCharged);
         foreach (var h in _hwpts.Paging)
             steps.Add(MapStep(h, iova, c.Length, c.UserAddress, c.Protection));
         Begin(steps, iova, iova + c.Length - 1, unmap: false, Sender,
@@ -181,8 +182,7 @@ public sealed partial class IoasActor : ReceivePersistentActor
         var steps = new List<CommitStep>();
         foreach (var h in _hwpts.Paging)
             steps.AddRange(UnmapSteps(h, touched));
-        var released = touched.Select(t => t.Pages).DistinctBy(p => p.Id).Where(p => !_table.PinnedPages.ContainsKey(p.Id)).ToList();
-        ReleaseStep(steps, released);
+        ReleaseStep(steps, [.. _table.LastReleased]);
         var done = unmapped;
         Begin(steps, touched.Count == 0 ? c.Iova : touched[0].Iova, touched.Count == 0 ? c.Iova : touched[^1].Iova + touched[^1].Length - 1,
             unmap: true, replyTo,
@@ -273,7 +273,6 @@ public sealed partial class IoasActor : ReceivePersistentActor
         else
         {
             var slices = p.Slices.Select(ToSlice).ToList();
-            var fresh = slices.Select(s => s.Pages).DistinctBy(x => x.Id).Where(x => !_table.PinnedPages.ContainsKey(x.Id)).ToList();
             var rc = _table.MapSlices(slices, c.Protection, c.FixedIova ? c.DestinationIova : null, out var iova);
             if (rc != 0)
                 replyTo.Tell(new CopyResult(_ioasId, rc, 0));
@@ -281,7 +280,7 @@ public sealed partial class IoasActor : ReceivePersistentActor
             {
                 var e = new SlicesMapped(iova, c.Protection, p.Slices);
                 var steps = new List<CommitStep>();
-                ChargeStep(steps, fresh);
+                ChargeStep(steps, _table.LastCharged);
                 foreach (var h in _hwpts.Paging)
                 {
                     var at = iova;
@@ -312,30 +311,6 @@ public sealed partial class IoasActor : ReceivePersistentActor
         var rc = _table.GetSlices(g.Iova, g.Length, out var slices);
         Sender.Tell(new PagesForCopy(_ioasId, rc, [.. slices.Select(s =>
             new SliceRecord(s.Pages.Id, s.Pages.UserAddress, s.Pages.Length, s.Offset, s.Length))]));
-    }
-
-    private void OnPin(PinPages c)
-    {
-        var rc = _table.PinForAccess(c.Iova, c.Length, c.Write);
-        if (rc == 0)
-        {
-            if (!_accesses.TryGetValue(c.AccessId, out var entry))
-                _accesses[c.AccessId] = entry = (c.Access, []);
-            entry.Pins.Add((c.Iova, c.Length));
-        }
-        Sender.Tell(new PinResult(_ioasId, c.AccessId, rc));
-    }
-
-    private void OnUnpin(UnpinPages c)
-    {
-        var rc = Errno.ENOENT;
-        if (_accesses.TryGetValue(c.AccessId, out var entry) && entry.Pins.Remove((c.Iova, c.Length)))
-        {
-            rc = _table.UnpinForAccess(c.Iova, c.Length);
-            if (entry.Pins.Count == 0)
-                _accesses.Remove(c.AccessId);
-        }
-        Sender.Tell(new UnpinResult(_ioasId, c.AccessId, rc));
     }
 
     private int ApplyOption(int optionId, ulong value)

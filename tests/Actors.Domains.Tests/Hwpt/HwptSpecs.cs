@@ -421,6 +421,8 @@ public sealed class HwptSpecs : TestKit
         var binding = new AccountBinding(accounts, "user-1000", "process-42");
         var one = NewIoas("c1", binding);
         var two = NewIoas("c2", binding);
+        Attach(one, "c1", A, Vtd0, 1);
+        Attach(two, "c2", B, Vtd0, 2);
         Map(one, "c1", 0, 2 * Page);
         two.Tell(new MapRange("c2", User + 0x100000, 2 * Page, RW, true, 0));
         ExpectMsg(new MapResult("c2", Errno.ENOMEM, 0));
@@ -438,6 +440,8 @@ public sealed class HwptSpecs : TestKit
         var binding = new AccountBinding(accounts, "user-1000", "process-42");
         var src = NewIoas("s1", binding);
         var dst = NewIoas("s2", binding);
+        Attach(src, "s1", A, Vtd0, 1);
+        Attach(dst, "s2", B, Vtd0, 2);
         Map(src, "s1", 0, 4 * Page);
         dst.Tell(new CopyRange("s2", src, 0, 4 * Page, Protection.Read, true, 0x100000));
         ExpectMsg(new CopyResult("s2", 0, 0x100000));
@@ -460,6 +464,7 @@ public sealed class HwptSpecs : TestKit
         var ioas = NewIoas("p1", new AccountBinding(accounts, "user-1000", "process-42"));
         ioas.Tell(new SetOption("p1", OptionRlimitMode, 1));
         ExpectMsg(new OptionResult("p1", 0));
+        Attach(ioas, "p1", A, Vtd0, 1);
         Map(ioas, "p1", 0, 2 * Page);
         accounts.Tell(new AccountProtocol.GetAccount("process-42"));
         ExpectMsg(new AccountProtocol.AccountView("process-42", 2, 100, 1));

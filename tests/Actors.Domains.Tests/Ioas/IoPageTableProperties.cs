@@ -4,27 +4,41 @@ using IommuActors.Domains.Pages;
 
 namespace IommuActors.Domains.Tests.Ioas;
 
-/// <summary>Random map/unmap/copy sequences on a 64-page window, checked against a plain list of intervals.</summary>
+/// <summary>
+/// Random map/unmap/copy sequences on two tables of a 64-page window, with domains coming and
+/// going and accesses pinning, checked against a plain list of intervals per table. The charge of
+/// a table is the pages it pins: every area's pages while it has a domain, else what accesses pin.
+/// </summary>
 public sealed class IoPageTableProperties
 {
     private const ulong Page = 4096;
     private const ulong Window = 64;
+    private const ulong Limit = 40;
 
     private sealed record ModelArea(ulong Start, ulong Last, string PagesId, ulong PagesPages);
+
+    private sealed class ModelTable
+    {
+        public List<ModelArea> Areas { get; } = [];
+        public List<(ulong Start, ulong Last)> Pins { get; } = [];
+        public bool HasDomain { get; set; }
+    }
 
     [Property(MaxTest = 300)]
     public bool Random_sequences_agree_with_the_interval_model_and_never_overlap_or_lose_accounting(int[] raw)
     {
-        var table = new IoPageTable(new LockedMemoryAccount(40));
-        table.SetAllowed([new IovaRange(0, Window * Page - 1)]);
-        var model = new List<ModelArea>();
+        var tables = new[] { NewTable(), NewTable() };
+        var models = new[] { new ModelTable(), new ModelTable() };
         var next = 0;
-        for (var i = 0; i + 3 < raw.Length; i += 4)
+        for (var i = 0; i < raw.Length; i++)
         {
-            var kind = (uint)raw[i] % 4;
-            var a = (ulong)((uint)raw[i + 1] % Window);
-            var b = (ulong)((uint)raw[i + 2] % 8) + 1;
-            var c = (ulong)((uint)raw[i + 3] % Window);
+            var x = OperationBits.Of(raw[i], i);
+            var which = (int)(x % 2);
+            var (table, model) = (tables[which], models[which]);
+            var kind = (x >> 1) % 9;
+            var a = (ulong)((x >> 5) % Window);
+            var b = (ulong)((x >> 11) % 8) + 1;
+            var c = (ulong)((x >> 14) % Window);
             int expected, actual;
             switch (kind)
             {
@@ -32,7 +46,7 @@ public sealed class IoPageTableProperties
                 {
                     var id = $"p{next++}";
                     actual = table.Map(id, (ulong)next << 24, b * Page, Protection.Read, a * Page, out _);
-                    expected = ExpectMap(model, a, b, id, b);
+                    expected = ExpectMap(model, a, b, id);
                     break;
                 }
                 case 1:
@@ -45,16 +59,18 @@ public sealed class IoPageTableProperties
                 }
                 case 2:
                 {
+                    // IOAS_COPY, into the same table or the other one.
+                    var (into, intoModel) = (tables[(int)(x >> 20) % 2], models[(int)(x >> 20) % 2]);
                     actual = table.GetSlices(a * Page, b * Page, out var slices);
                     expected = ExpectSlices(model, a, a + b - 1, out var pieces);
                     if (actual == 0 && actual == expected)
                     {
-                        actual = table.MapSlices(slices, Protection.Read, c * Page, out _);
-                        expected = ExpectCopy(model, c, pieces);
+                        actual = into.MapSlices(slices, Protection.Read, c * Page, out _);
+                        expected = ExpectCopy(intoModel, c, pieces);
                     }
                     break;
                 }
-                default:
+                case 3:
                 {
                     var id = $"p{next++}";
                     actual = table.Map(id, (ulong)next << 24, b * Page, Protection.Read, null, out var iova);
@@ -64,54 +80,115 @@ public sealed class IoPageTableProperties
                         var start = iova / Page;
                         if (iova % Page != 0 || start + b > Window || Overlaps(model, start, start + b - 1))
                             return false;
-                        model.Add(new ModelArea(start, start + b - 1, id, b));
+                        model.Areas.Add(new ModelArea(start, start + b - 1, id, b));
                     }
-                    else if (actual != Errno.ENOSPC && actual != Errno.ENOMEM)
+                    else if (actual == Errno.ENOMEM ? !(model.HasDomain && Charged(model) + b > Limit) : actual != Errno.ENOSPC)
+                        return false;
+                    break;
+                }
+                case 4:
+                    actual = table.AddDomain("hwpt-1");
+                    expected = ExpectAddDomain(model);
+                    break;
+                case 5:
+                    table.RemoveDomain("hwpt-1");
+                    model.HasDomain = false;
+                    actual = expected = 0;
+                    break;
+                case 6:
+                    actual = table.PinForAccess(a * Page, b * Page, write: false);
+                    expected = ExpectPin(model, a, a + b - 1);
+                    break;
+                case 7:
+                {
+                    if (model.Pins.Count == 0)
+                        continue;
+                    var (start, last) = model.Pins[(int)(c % (ulong)model.Pins.Count)];
+                    model.Pins.Remove((start, last));
+                    actual = table.UnpinForAccess(start * Page, (last - start + 1) * Page);
+                    expected = 0;
+                    break;
+                }
+                default:
+                {
+                    actual = table.UnmapAll(out var unmapped);
+                    expected = ExpectUnmap(model, 0, ulong.MaxValue / Page, out var modelUnmapped);
+                    if (expected == Errno.ENOENT)
+                        expected = 0;
+                    if (unmapped != modelUnmapped)
                         return false;
                     break;
                 }
             }
-            if (actual != expected || !SameAreas(table, model) || table.Account.Charged != Charged(model))
+            if (actual != expected)
+                return false;
+            for (var t = 0; t < 2; t++)
+            {
+                if (!SameAreas(tables[t], models[t]) || tables[t].Account.Charged != Charged(models[t])
+                    || tables[t].ChargedPages.Aggregate(0UL, (s, p) => s + p.PageCount) != Charged(models[t]))
+                    return false;
+            }
+        }
+        // Unpinning and unmapping everything gives every charge back.
+        for (var t = 0; t < 2; t++)
+        {
+            foreach (var (start, last) in models[t].Pins)
+                tables[t].UnpinForAccess(start * Page, (last - start + 1) * Page);
+            if (tables[t].UnmapAll(out _) != 0 || tables[t].Account.Charged != 0 || tables[t].AreaCount != 0)
                 return false;
         }
         return true;
     }
 
-    private static bool Overlaps(List<ModelArea> model, ulong start, ulong last) =>
-        model.Any(m => m.Start <= last && start <= m.Last);
+    private static IoPageTable NewTable()
+    {
+        var table = new IoPageTable(new LockedMemoryAccount(Limit));
+        table.SetAllowed([new IovaRange(0, Window * Page - 1)]);
+        return table;
+    }
 
-    private static ulong Charged(List<ModelArea> model) =>
-        model.DistinctBy(m => m.PagesId).Aggregate(0UL, (sum, m) => sum + m.PagesPages);
+    private static bool Overlaps(ModelTable model, ulong start, ulong last) =>
+        model.Areas.Any(m => m.Start <= last && start <= m.Last);
 
-    private static int ExpectMap(List<ModelArea> model, ulong start, ulong pages, string id, ulong pagesPages)
+    private static bool PinnedByAccess(ModelTable model, ModelArea area) =>
+        model.Pins.Any(p => p.Start <= area.Last && area.Start <= p.Last);
+
+    /// <summary>Each pinned pages object counts its pages once: all of them with a domain, else those an access holds.</summary>
+    private static ulong Charged(ModelTable model) =>
+        model.Areas.Where(m => model.HasDomain || model.Areas.Any(n => n.PagesId == m.PagesId && PinnedByAccess(model, n)))
+            .DistinctBy(m => m.PagesId).Aggregate(0UL, (sum, m) => sum + m.PagesPages);
+
+    private static int ExpectMap(ModelTable model, ulong start, ulong pages, string id)
     {
         if (Overlaps(model, start, start + pages - 1))
             return Errno.EEXIST;
-        if (Charged(model) + pagesPages > 40)
+        if (model.HasDomain && Charged(model) + pages > Limit)
             return Errno.ENOMEM;
-        model.Add(new ModelArea(start, start + pages - 1, id, pagesPages));
+        model.Areas.Add(new ModelArea(start, start + pages - 1, id, pages));
         return 0;
     }
 
-    private static int ExpectUnmap(List<ModelArea> model, ulong start, ulong last, out ulong unmapped)
+    private static int ExpectUnmap(ModelTable model, ulong start, ulong last, out ulong unmapped)
     {
         unmapped = 0;
-        var touched = model.Where(m => m.Start <= last && start <= m.Last).ToList();
+        var touched = model.Areas.Where(m => m.Start <= last && start <= m.Last).ToList();
         if (touched.Count == 0 || touched.Any(m => m.Start < start || m.Last > last))
             return Errno.ENOENT;
+        if (touched.Any(m => PinnedByAccess(model, m)))
+            return Errno.EBUSY;
         foreach (var m in touched)
         {
-            model.Remove(m);
+            model.Areas.Remove(m);
             unmapped += (m.Last - m.Start + 1) * Page;
         }
         return 0;
     }
 
-    private static int ExpectSlices(List<ModelArea> model, ulong start, ulong last, out List<ModelArea> pieces)
+    private static int ExpectSlices(ModelTable model, ulong start, ulong last, out List<ModelArea> pieces)
     {
         pieces = [];
         var cursor = start;
-        foreach (var m in model.Where(m => m.Start <= last && start <= m.Last).OrderBy(m => m.Start))
+        foreach (var m in model.Areas.Where(m => m.Start <= last && start <= m.Last).OrderBy(m => m.Start))
         {
             if (m.Start > cursor)
                 return Errno.ENOENT;
@@ -122,25 +199,56 @@ public sealed class IoPageTableProperties
         return cursor > last ? 0 : Errno.ENOENT;
     }
 
-    private static int ExpectCopy(List<ModelArea> model, ulong destination, List<ModelArea> pieces)
+    private static int ExpectCopy(ModelTable model, ulong destination, List<ModelArea> pieces)
     {
         var length = pieces.Aggregate(0UL, (sum, p) => sum + p.Last - p.Start + 1);
         if (Overlaps(model, destination, destination + length - 1))
             return Errno.EEXIST;
+        var fresh = pieces.DistinctBy(p => p.PagesId).Where(p => model.Areas.All(m => m.PagesId != p.PagesId))
+            .Aggregate(0UL, (sum, p) => sum + p.PagesPages);
+        if (model.HasDomain && Charged(model) + fresh > Limit)
+            return Errno.ENOMEM;
         var at = destination;
         foreach (var p in pieces)
         {
             var n = p.Last - p.Start + 1;
-            model.Add(p with { Start = at, Last = at + n - 1 });
+            model.Areas.Add(p with { Start = at, Last = at + n - 1 });
             at += n;
         }
         return 0;
     }
 
-    private static bool SameAreas(IoPageTable table, List<ModelArea> model)
+    private static int ExpectAddDomain(ModelTable model)
+    {
+        if (!model.HasDomain)
+        {
+            var all = model.Areas.DistinctBy(m => m.PagesId).Aggregate(0UL, (sum, m) => sum + m.PagesPages);
+            if (all > Limit)
+                return Errno.ENOMEM;
+        }
+        model.HasDomain = true;
+        return 0;
+    }
+
+    private static int ExpectPin(ModelTable model, ulong start, ulong last)
+    {
+        var rc = ExpectSlices(model, start, last, out _);
+        if (rc != 0)
+            return rc;
+        var before = Charged(model);
+        model.Pins.Add((start, last));
+        if (Charged(model) > Limit && Charged(model) != before)
+        {
+            model.Pins.RemoveAt(model.Pins.Count - 1);
+            return Errno.ENOMEM;
+        }
+        return 0;
+    }
+
+    private static bool SameAreas(IoPageTable table, ModelTable model)
     {
         var actual = table.Areas.Select(a => (a.Iova / Page, a.Last / Page, a.Pages.Id)).ToList();
-        var expected = model.OrderBy(m => m.Start).Select(m => (m.Start, m.Last, m.PagesId)).ToList();
+        var expected = model.Areas.OrderBy(m => m.Start).Select(m => (m.Start, m.Last, m.PagesId)).ToList();
         if (!actual.SequenceEqual(expected))
             return false;
         // No two areas overlap: each starts after the previous one ends.

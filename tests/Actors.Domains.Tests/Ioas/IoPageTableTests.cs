@@ -110,6 +110,7 @@ public sealed class IoPageTableTests
     public void Unmap_of_part_of_an_area_fails_with_ENOENT_and_changes_nothing()
     {
         var t = NewTable();
+        Assert.Equal(0, t.AddDomain("hwpt-1"));
         Assert.Equal(0, Fixed(t, "a", 0, 4 * Page));
         Assert.Equal(Errno.ENOENT, t.Unmap(Page, Page, out var n));
         Assert.Equal(0UL, n);
@@ -171,6 +172,7 @@ public sealed class IoPageTableTests
     public void Copied_pages_are_shared_and_charged_once_until_their_last_area_goes()
     {
         var t = NewTable();
+        Assert.Equal(0, t.AddDomain("hwpt-1"));
         Assert.Equal(0, Fixed(t, "a", 0, 2 * Page));
         Assert.Equal(0, t.GetSlices(0, 2 * Page, out var slices));
         Assert.Equal(0, t.MapSlices(slices, Protection.Read, 16 * Page, out _));

@@ -15,9 +15,10 @@ public sealed class LockedMemoryAccountTests
     }
 
     [Fact]
-    public void Map_over_the_limit_fails_with_ENOMEM_and_leaves_no_area()
+    public void Map_over_the_limit_with_a_domain_attached_fails_with_ENOMEM_and_leaves_no_area()
     {
         var t = new IoPageTable(new LockedMemoryAccount(2));
+        Assert.Equal(0, t.AddDomain("hwpt-1"));
         Assert.Equal(Errno.ENOMEM, t.Map("a", 0, 3 * 4096, Protection.Read, 0, out _));
         Assert.Equal(0, t.AreaCount);
         Assert.Equal(0UL, t.Account.Charged);
@@ -27,6 +28,7 @@ public sealed class LockedMemoryAccountTests
     public void A_range_straddling_a_page_boundary_is_charged_for_both_pages()
     {
         var t = new IoPageTable(new LockedMemoryAccount(100));
+        Assert.Equal(0, t.AddDomain("hwpt-1"));
         Assert.Equal(0, t.Map("a", 4000, 200, Protection.Read, 4000, out _));
         Assert.Equal(2UL, t.Account.Charged);
     }
