@@ -17,6 +17,9 @@ public static class PasidSpaceProtocol
     public sealed record SpaceResult(string Operation, int Pasid, int Errno) : IClusterMessage;
 
     public sealed record GetSpace() : IClusterMessage;
+    /// <summary>How many PASIDs are out (leased or quarantined), without the owner table GetSpace copies.</summary>
+    public sealed record GetSpaceUse() : IClusterMessage;
+    public sealed record SpaceUse(int InUse, int Quarantined) : IClusterMessage;
     public sealed record SpaceState(int InUse, ImmutableDictionary<int, string> Owners, ImmutableArray<int> Quarantined) : IClusterMessage;
 
     /// <summary>A recovering set's reconciliation: what the space says it owns, and what the space holds quarantined.</summary>

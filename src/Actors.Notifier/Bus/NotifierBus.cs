@@ -75,7 +75,7 @@ public sealed class NotifierBus : ReceiveActor, IWithTimers
         while (_rounds.TryGetValue(key, out var list))
         {
             var progressed = false;
-            foreach (var round in Eligible(list).ToList())
+            foreach (var round in Eligible(list))
             {
                 if (round.Awaiting is not null)
                     continue;
@@ -90,13 +90,20 @@ public sealed class NotifierBus : ReceiveActor, IWithTimers
         }
     }
 
-    private static IEnumerable<Round> Eligible(List<Round> list)
+    // A fresh list each time: Pump removes completed rounds from the one it walks.
+    private static List<Round> Eligible(List<Round> list)
     {
         var head = list[0];
-        if (head.Event.Kind != IoasidEventKind.Free)
-            return [head];
-        var nested = list.Skip(1).Where(r => r.Event.Kind == IoasidEventKind.Unbind).ToList();
-        return nested.Count > 0 ? nested : [head];
+        if (head.Event.Kind == IoasidEventKind.Free)
+        {
+            List<Round>? nested = null;
+            for (var i = 1; i < list.Count; i++)
+                if (list[i].Event.Kind == IoasidEventKind.Unbind)
+                    (nested ??= new List<Round>()).Add(list[i]);
+            if (nested is not null)
+                return nested;
+        }
+        return [head];
     }
 
     private void Deliver(Round round, Subscription to)

@@ -19,6 +19,8 @@ public sealed class KvmSubscriber : ResynchronisingSubscriber
 
     private readonly IActorRef _set;
     private readonly Dictionary<int, int> _guestToHost = new();
+    // The reverse of _guestToHost (a bound PASID has one SPID), so an UNBIND finds its entry without a scan.
+    private readonly Dictionary<int, int> _hostToGuest = new();
     private readonly Dictionary<int, int> _referencesHeld = new();
     private readonly Dictionary<int, (long Delivery, int Spid, IActorRef Bus)> _binding = new();
 
@@ -41,7 +43,7 @@ public sealed class KvmSubscriber : ResynchronisingSubscriber
             _referencesHeld[hold.Pasid] = hold.Refs;
             // Without a SPID the UNBIND already happened and is on its way again: only the reference is left to drop.
             if (hold.Spid != 0)
-                _guestToHost[hold.Spid] = hold.Pasid;
+                Map(hold.Spid, hold.Pasid);
         }
         Resynchronised();
     });
@@ -68,7 +70,7 @@ public sealed class KvmSubscriber : ResynchronisingSubscriber
         }
         if (e.Kind == IoasidEventKind.Unbind && _referencesHeld.Remove(e.Pasid, out var refs))
         {
-            foreach (var spid in _guestToHost.Where(kv => kv.Value == e.Pasid).Select(kv => kv.Key).ToList())
+            if (_hostToGuest.Remove(e.Pasid, out var spid))
                 _guestToHost.Remove(spid);
             for (var i = 0; i < refs; i++)
                 _set.Tell(new PutPasid(SetKey, e.Pasid, Holder));
@@ -88,8 +90,18 @@ public sealed class KvmSubscriber : ResynchronisingSubscriber
         if (r.Errno == PasidErrno.Ok)
         {
             _referencesHeld[r.Pasid] = 1;
-            _guestToHost[pending.Spid] = r.Pasid;
+            Map(pending.Spid, r.Pasid);
         }
         pending.Bus.Tell(new Acknowledge(pending.Delivery));
+    }
+
+    private void Map(int spid, int pasid)
+    {
+        if (_guestToHost.Remove(spid, out var old))
+            _hostToGuest.Remove(old);
+        if (_hostToGuest.Remove(pasid, out var oldSpid))
+            _guestToHost.Remove(oldSpid);
+        _guestToHost[spid] = pasid;
+        _hostToGuest[pasid] = spid;
     }
 }

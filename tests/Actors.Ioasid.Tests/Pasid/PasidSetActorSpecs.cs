@@ -90,6 +90,23 @@ public sealed class PasidSetActorSpecs() : TestKit(SpecConfig.InMemory)
     }
 
     [Fact]
+    public void Space_use_counts_leased_and_quarantined_pasids()
+    {
+        var (set, space, _) = Start(id: "u");
+        var key = Key + "u";
+        var first = Alloc(set, key);
+        Alloc(set, key);
+        set.Tell(new FreePasid(key, first));
+        ExpectMsg(new PasidResult(key, "free", first, PasidErrno.Ok));
+        set.Tell(new FreeAckTimedOut(key, first, ["kvm"]));
+        AwaitAssert(() =>
+        {
+            space.Tell(new GetSpaceUse());
+            Assert.Equal(new SpaceUse(2, 1), ExpectMsg<SpaceUse>());
+        });
+    }
+
+    [Fact]
     public void Bind_is_published_once_and_unbind_once_with_the_spid()
     {
         var (set, _, bus) = Start(id: "b");
