@@ -19,8 +19,9 @@ namespace IommuActors.Notifier;
 ///         registry.Get&lt;UnitRegion&gt;(), platform));
 /// </code>
 /// KVM and VDCM subscribers are per VM: whoever creates the VM's set starts them with <see cref="KvmProps"/> and
-/// <see cref="VdcmProps"/>. Every subscriber subscribes itself once it has re-synchronised, and its parent's
-/// default supervision restarts it after a crash.
+/// <see cref="VdcmProps"/>. Every subscriber subscribes itself once it has re-synchronised; its parent's default
+/// supervision restarts it in place after a crash, and it backs off (<see cref="SubscriberBackoff"/>) before it
+/// re-synchronises again.
 /// </summary>
 public static class NotifierModule
 {

@@ -49,11 +49,13 @@ public sealed class IommuDriverSubscriber : ResynchronisingSubscriber
     /// <param name="space">The PASID space, asked for the sets' names when re-synchronising.</param>
     /// <param name="units">The unit shard region (or one UnitActor): DetachPasid goes there.</param>
     /// <param name="unitOfDevice">PCI address to unit name, from the platform.</param>
-    public static Props Props(IActorRef sets, IActorRef space, IActorRef bus, IActorRef units, IReadOnlyDictionary<string, string> unitOfDevice) =>
-        Akka.Actor.Props.Create(() => new IommuDriverSubscriber(sets, space, bus, units, unitOfDevice));
+    public static Props Props(IActorRef sets, IActorRef space, IActorRef bus, IActorRef units, IReadOnlyDictionary<string, string> unitOfDevice,
+        SubscriberBackoff? backoff = null) =>
+        Akka.Actor.Props.Create(() => new IommuDriverSubscriber(sets, space, bus, units, unitOfDevice, backoff));
 
-    public IommuDriverSubscriber(IActorRef sets, IActorRef space, IActorRef bus, IActorRef units, IReadOnlyDictionary<string, string> unitOfDevice)
-        : base(bus, Name, SubscriberPriority.Iommu, "")
+    public IommuDriverSubscriber(IActorRef sets, IActorRef space, IActorRef bus, IActorRef units, IReadOnlyDictionary<string, string> unitOfDevice,
+        SubscriberBackoff? backoff = null)
+        : base(bus, Name, SubscriberPriority.Iommu, "", backoff)
     {
         _sets = sets;
         _space = space;

@@ -26,10 +26,11 @@ public sealed class KvmSubscriber : ResynchronisingSubscriber
 
     public static string NameOf(string setKey) => $"kvm/{setKey}";
 
-    public static Props Props(string setKey, IActorRef set, IActorRef bus) =>
-        Akka.Actor.Props.Create(() => new KvmSubscriber(setKey, set, bus));
+    public static Props Props(string setKey, IActorRef set, IActorRef bus, SubscriberBackoff? backoff = null) =>
+        Akka.Actor.Props.Create(() => new KvmSubscriber(setKey, set, bus, backoff));
 
-    public KvmSubscriber(string setKey, IActorRef set, IActorRef bus) : base(bus, NameOf(setKey), SubscriberPriority.Cpu, setKey)
+    public KvmSubscriber(string setKey, IActorRef set, IActorRef bus, SubscriberBackoff? backoff = null)
+        : base(bus, NameOf(setKey), SubscriberPriority.Cpu, setKey, backoff)
     {
         _set = set;
     }

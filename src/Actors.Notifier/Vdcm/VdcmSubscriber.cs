@@ -25,10 +25,11 @@ public sealed class VdcmSubscriber : ResynchronisingSubscriber
 
     public static string NameOf(string setKey) => $"vdcm/{setKey}";
 
-    public static Props Props(string setKey, IActorRef set, IActorRef bus) =>
-        Akka.Actor.Props.Create(() => new VdcmSubscriber(setKey, set, bus));
+    public static Props Props(string setKey, IActorRef set, IActorRef bus, SubscriberBackoff? backoff = null) =>
+        Akka.Actor.Props.Create(() => new VdcmSubscriber(setKey, set, bus, backoff));
 
-    public VdcmSubscriber(string setKey, IActorRef set, IActorRef bus) : base(bus, NameOf(setKey), SubscriberPriority.Device, setKey)
+    public VdcmSubscriber(string setKey, IActorRef set, IActorRef bus, SubscriberBackoff? backoff = null)
+        : base(bus, NameOf(setKey), SubscriberPriority.Device, setKey, backoff)
     {
         _set = set;
     }
