@@ -57,6 +57,7 @@ public static class Regions
             .WithShardRegion<PasidSetRegion>(IoasidModule.SetShardRegion,
                 (_, registry) => IoasidModule.SetProps(ioasid, registry.Get<PasidSpaceKey>(), registry.Get<NotifierBusKey>()),
                 new EntityMessageExtractor(), shards)
+            .WithActors((system, registry) => system.ActorOf(IoasidModule.SetWakerProps(registry.Get<PasidSpaceKey>(), registry.Get<PasidSetRegion>()), IoasidModule.SetWaker))
             .WithSingleton<IommuDriverKey>(NotifierModule.DriverSingleton, (_, registry, _) => NotifierModule.DriverProps(
                 registry.Get<PasidSetRegion>(), registry.Get<PasidSpaceKey>(), registry.Get<NotifierBusKey>(),
                 registry.Get<UnitRegion>(), platform), createProxyToo: true)

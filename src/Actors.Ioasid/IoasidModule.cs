@@ -16,6 +16,10 @@ namespace IommuActors.Ioasid;
 ///         (_, registry) =&gt; IoasidModule.SetProps(ioasid, registry.Get&lt;PasidSpaceKey&gt;(), registry.Get&lt;NotifierBusKey&gt;()),
 ///         new EntityMessageExtractor(), new ShardOptions { StateStoreMode = StateStoreMode.DData });
 /// </code>
+/// and, once the region is up, the actor that wakes at host start the sets the space leases PASIDs to:
+/// <code>
+/// .WithActors((system, registry) =&gt; system.ActorOf(IoasidModule.SetWakerProps(registry.Get&lt;PasidSpaceKey&gt;(), registry.Get&lt;PasidSetRegion&gt;()), IoasidModule.SetWaker))
+/// </code>
 /// registry.Get of a singleton key answers its proxy. The entity id is the set key "pasid-set-&lt;vm&gt;"
 /// (<see cref="PasidSetProtocol.KeyOf"/>), which every set message carries as EntityId and which is the
 /// set's PersistenceId. The space is one cluster singleton whatever the node count (architecture rule 6).
@@ -24,6 +28,7 @@ public static class IoasidModule
 {
     public const string SetShardRegion = "pasid-set";
     public const string SpaceSingleton = "pasid-space";
+    public const string SetWaker = "pasid-set-waker";
 
     /// <summary>The space's PersistenceId is "pasid-space-system".</summary>
     public const string SpaceId = "system";
@@ -39,4 +44,7 @@ public static class IoasidModule
     /// <summary>Props of the set entity named by the entity id; a new set gets the default quota.</summary>
     public static Func<string, Props> SetProps(IoasidSettings settings, IActorRef space, IActorRef bus) => key =>
         PasidSetActor.Props(key, settings.DefaultSetQuota, space, bus, settings.SnapshotEvery);
+
+    /// <summary>Wakes, at host start, every set the space leases PASIDs to, so FREEs in flight at a crash are finished.</summary>
+    public static Props SetWakerProps(IActorRef space, IActorRef sets) => PasidSetWaker.Props(space, sets, TimeSpan.FromSeconds(5));
 }

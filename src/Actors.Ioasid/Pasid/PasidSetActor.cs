@@ -80,6 +80,7 @@ public sealed class PasidSetActor : ReceivePersistentActor
         Command<FreeAckTimedOut>(m => TimedOut(m.Pasid));
         Command<SpaceResult>(SpaceAnswered);
         Command<GetSet>(_ => Sender.Tell(State()));
+        Command<WakeSet>(_ => Sender.Tell(new SetAwake(_key, _set.Entries().Count(e => e.AwaitingAcks))));
         Command<GetHolds>(m => Sender.Tell(new Holds(_key, m.HolderPrefix, _set.Holds(m.HolderPrefix)
             .Select(h => new SetHold(h.Pasid, h.Holder, h.Refs, h.Binds, h.Spid ?? 0, h.State)).ToImmutableArray())));
         SnapshotHousekeeping();

@@ -37,6 +37,10 @@ public static class PasidSetProtocol
     public sealed record FreeAckTimedOut(string EntityId, int Pasid, ImmutableArray<string> Unanswered) : IEntityMessage;
 
     public sealed record GetSet(string EntityId) : IEntityMessage;
+
+    /// <summary>Host start: recover now (and so reconcile and publish again the FREEs owed acknowledgements); answered SetAwake.</summary>
+    public sealed record WakeSet(string EntityId) : IEntityMessage;
+    public sealed record SetAwake(string EntityId, int FreesInFlight) : IClusterMessage;
     public sealed record SetState(string EntityId, int Quota, ImmutableArray<SetEntry> Entries) : IClusterMessage;
     public sealed record SetEntry(int Pasid, PasidState State, int Refs, int Binds, int Spid, bool AwaitingAcks);
 

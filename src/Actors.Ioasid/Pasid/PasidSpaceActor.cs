@@ -40,6 +40,7 @@ public sealed class PasidSpaceActor : ReceivePersistentActor
         Command<ClearQuarantine>(m => Change("clear-quarantine", m.Pasid, _space.ClearQuarantine(m.Pasid), new SpaceQuarantineCleared(m.Pasid)));
         Command<GetSpace>(_ => Sender.Tell(new SpaceState(_space.InUse,
             _space.Owners.ToImmutableDictionary(), _space.QuarantinedPasids.Order().ToImmutableArray())));
+        Command<GetOwnerSets>(_ => Sender.Tell(new OwnerSets(_space.Owners.Values.Distinct().Order(StringComparer.Ordinal).ToImmutableArray())));
         Command<GetSpaceUse>(_ => Sender.Tell(new SpaceUse(_space.InUse, _space.Quarantined)));
         Command<GetLeases>(m => Sender.Tell(new Leases(m.Owner, _space.LeasesOf(m.Owner).ToImmutableArray(),
             _space.QuarantinedPasids.Order().ToImmutableArray())));

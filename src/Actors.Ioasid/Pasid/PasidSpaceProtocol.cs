@@ -22,6 +22,10 @@ public static class PasidSpaceProtocol
     public sealed record SpaceUse(int InUse, int Quarantined) : IClusterMessage;
     public sealed record SpaceState(int InUse, ImmutableDictionary<int, string> Owners, ImmutableArray<int> Quarantined) : IClusterMessage;
 
+    /// <summary>The sets the space leases PASIDs to, ordered: every set that can have a FREE in flight is among them.</summary>
+    public sealed record GetOwnerSets() : IClusterMessage;
+    public sealed record OwnerSets(ImmutableArray<string> Keys) : IClusterMessage;
+
     /// <summary>A recovering set's reconciliation: what the space says it owns, and what the space holds quarantined.</summary>
     public sealed record GetLeases(string Owner) : IClusterMessage;
     public sealed record Leases(string Owner, ImmutableArray<int> Leased, ImmutableArray<int> Quarantined) : IClusterMessage;
