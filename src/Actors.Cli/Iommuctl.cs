@@ -85,6 +85,16 @@ public static class Iommuctl
         var trace = new Command("trace", "Live ioctls of this host's clients and IOASID notifier events, as they happen, until Ctrl-C") { count, json, socket };
         trace.SetAction((result, ct) => TraceCommand.RunAsync(io, result.GetValue(socket)!, result.GetValue(json), result.GetValue(count), ct));
 
+        var calls = new Option<int>("--count") { Description = "Sequential no-op round trips per path", DefaultValueFactory = _ => 20_000 };
+        var live = new Option<int>("--live") { Description = "Live 4 KiB mappings in the IOAS while map+unmap pairs run", DefaultValueFactory = _ => 100_000 };
+        var pairs = new Option<int>("--pairs") { Description = "Pipelined IOAS_MAP+UNMAP pairs", DefaultValueFactory = _ => 10_000 };
+        var window = new Option<int>("--window") { Description = "Requests in flight on the fd", DefaultValueFactory = _ => 256 };
+        var stores = new Option<string[]>("--store") { Description = "Stores to run the pairs on (memory, sqlite)", DefaultValueFactory = _ => ["memory", "sqlite"] };
+        var bench = new Command("bench", "The README's performance figures side by side, on throw-away hosts of its own: no-op ioctl round trip vs a raw socket echo, pipelined IOAS_MAP+UNMAP at many live mappings per store")
+            { calls, live, pairs, window, stores, json };
+        bench.SetAction((result, ct) => BenchCommand.RunAsync(io, new BenchOptions(result.GetValue(calls), result.GetValue(live),
+            result.GetValue(pairs), result.GetValue(window), result.GetValue(stores)!), result.GetValue(json), ct));
+
         var pci = new Option<string>("--pci") { Description = "PCI address of the device doing the DMA", Required = true };
         var iova = new Option<string>("--iova") { Description = "IOVA (decimal or 0x hex)", Required = true };
         var length = new Option<string>("--length") { Description = "bytes (decimal or 0x hex)", DefaultValueFactory = _ => "4096" };
@@ -97,7 +107,7 @@ public static class Iommuctl
                 Number(result.GetValue(length)!), result.GetValue(write), ct), Views.ShowDma, ct));
 
         var root = new RootCommand("iommuctl: drive and inspect the IommuActors emulator of /dev/iommu")
-            { serve, platform, status, contexts, objects, graph, trace, dma };
+            { serve, platform, status, contexts, objects, graph, trace, dma, bench };
         return await root.Parse(args).InvokeAsync(new InvocationConfiguration { Output = output, Error = error }, cancellationToken);
     }
 

@@ -11,11 +11,15 @@ public sealed record IommuctlRun(int Exit, string Output, string Error)
     public static async Task<IommuctlRun> RunAsync(TestHost host, params string[] args) =>
         await RunAsync(host, CancellationToken.None, args);
 
-    public static async Task<IommuctlRun> RunAsync(TestHost host, CancellationToken cancellationToken, params string[] args)
+    public static Task<IommuctlRun> RunAsync(TestHost host, CancellationToken cancellationToken, params string[] args) =>
+        RunAsync(cancellationToken, [.. args, "--socket", host.SocketPath]);
+
+    /// <summary>A command that talks to no running host (bench starts its own).</summary>
+    public static async Task<IommuctlRun> RunAsync(CancellationToken cancellationToken, params string[] args)
     {
         var output = new StringWriter();
         var error = new StringWriter();
-        var exit = await Iommuctl.RunAsync([.. args, "--socket", host.SocketPath], output, error, cancellationToken);
+        var exit = await Iommuctl.RunAsync(args, output, error, cancellationToken);
         return new IommuctlRun(exit, output.ToString().Replace("\r\n", "\n"), error.ToString());
     }
 

@@ -1,0 +1,115 @@
+using System.Text.Json;
+using IommuActors.Client;
+using IommuActors.Client.Measurements;
+using IommuActors.Host.FrontDoor;
+using IommuActors.Uapi.Wire;
+using Spectre.Console;
+
+namespace IommuActors.Cli;
+
+/// <summary>What iommuctl bench is asked to measure.</summary>
+public sealed record BenchOptions(int Count, int Live, int Pairs, int Window, IReadOnlyList<string> Stores);
+
+/// <summary>
+/// iommuctl bench: the figures of the README's performance section side by side, measured on
+/// throw-away hosts of its own (bench/Actors.Bench runs the same code, src/Actors.Client/Measurements):
+/// a no-op ioctl's round trip (ENOTTY from a real iommufd) beside a raw Unix-socket echo of the
+/// same frame sizes, and pipelined IOAS_MAP+UNMAP of 4 KiB among many live mappings per store.
+/// </summary>
+public static class BenchCommand
+{
+    /// <summary>An ioctl number of iommufd's type that iommufd does not have: answered ENOTTY by the context itself.</summary>
+    private const uint NoOp = 0x3bff;
+    private const int ENOTTY = 25;
+    private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
+
+    public static async Task<int> RunAsync(IommuctlIo io, BenchOptions options, bool asJson, CancellationToken ct)
+    {
+        var inline = new byte[12];
+        inline[0] = 12;
+        var request = RoundTrips.Frame(FrameKind.Ioctl, 0, new IoctlRequest(3, NoOp, 0, inline));
+        var reply = RoundTrips.Frame(FrameKind.Ioctl, 1, new IoctlReply(ENOTTY, 0, []));
+        TimeSpan raw = default, frontDoor = default, client = default;
+        var maps = new List<(string Store, MapFigures Figures)>();
+
+        async Task Measure(ProgressContext? progress)
+        {
+            IProgress<int>? Task(string label, int total) =>
+                progress?.AddTask(Markup.Escape(label), maxValue: total) is { } task ? new Inline(n => task.Value = n) : null;
+
+            var workDir = MeasuredHost.NewWorkDir("iommuctl");
+            var echoPath = Path.Combine(workDir, "echo.sock");
+            using (EchoServer.Start(echoPath, reply))
+                raw = await RoundTrips.RawAsync(echoPath, request, options.Count, hello: false, Task("raw Unix-socket echo", options.Count), ct);
+            await using (var host = await MeasuredHost.StartAsync(workDir, "memory"))
+            {
+                frontDoor = await RoundTrips.RawAsync(host.SocketPath, request, options.Count, hello: true, Task("front door, raw frames", options.Count), ct);
+                client = await RoundTrips.ClientAsync(host.SocketPath, NoOp, inline, ENOTTY, options.Count, Task("front door, IommuClient", options.Count), ct);
+            }
+            foreach (var store in options.Stores)
+            {
+                var fill = Task($"{store}: {options.Live:N0} live mappings", options.Live);
+                var pairs = Task($"{store}: {options.Pairs:N0} map+unmap pairs", options.Pairs * 2);
+                await using var host = await MeasuredHost.StartAsync(MeasuredHost.NewWorkDir($"iommuctl-{store}"), store);
+                await using var connection = await IommuClient.ConnectAsync(host.SocketPath, new IommuClientOptions { ClientName = "iommuctl-bench" }, ct);
+                maps.Add((store, await PipelinedMaps.RunAsync(connection, options.Live, options.Pairs, options.Window, fill, pairs)));
+            }
+        }
+
+        if (asJson)
+        {
+            await Measure(null);
+            await io.Output.WriteLineAsync(JsonSerializer.Serialize(new
+            {
+                noop = new
+                {
+                    count = options.Count,
+                    requestBytes = request.Length,
+                    replyBytes = reply.Length,
+                    rawEchoMicroseconds = PerCall(raw, options.Count),
+                    frontDoorMicroseconds = PerCall(frontDoor, options.Count),
+                    clientMicroseconds = PerCall(client, options.Count),
+                },
+                maps = maps.Select(m => new
+                {
+                    store = m.Store,
+                    live = m.Figures.Live,
+                    pairs = m.Figures.Pairs,
+                    window = m.Figures.Window,
+                    fillPerSecond = m.Figures.MapsPerSecond,
+                    pairsPerSecond = m.Figures.PairsPerSecond,
+                    microsecondsPerPair = m.Figures.MicrosecondsPerPair,
+                }),
+            }, Json));
+            return 0;
+        }
+
+        // Progress bars only where someone watches: piped or captured output gets the tables alone.
+        if (io.Console.Profile.Capabilities.Interactive)
+            await io.Console.Progress().AutoClear(true).StartAsync(Measure);
+        else
+            await Measure(null);
+        // Headings as lines of their own: a table title would wrap at the table's width.
+        io.Console.WriteLine($"no-op ioctl round trip, {options.Count:N0} sequential calls each (request {request.Length} B, reply {reply.Length} B)");
+        var noop = new Table().AddColumns("path", "µs/call", "calls/s");
+        noop.AddRow("raw Unix-socket echo", $"{PerCall(raw, options.Count):F1}", $"{options.Count / raw.TotalSeconds:N0}");
+        noop.AddRow("front door, raw frames (iommufd ENOTTY)", $"{PerCall(frontDoor, options.Count):F1}", $"{options.Count / frontDoor.TotalSeconds:N0}");
+        noop.AddRow("front door, IommuClient.IoctlRawAsync", $"{PerCall(client, options.Count):F1}", $"{options.Count / client.TotalSeconds:N0}");
+        noop.Caption($"front door / raw echo: {frontDoor.TotalMicroseconds / raw.TotalMicroseconds:F1}x");
+        io.Console.Write(noop);
+        io.Console.WriteLine($"pipelined IOAS_MAP+UNMAP of 4 KiB, {options.Live:N0} live mappings, {options.Window} in flight");
+        var pipelined = new Table().AddColumns("store", "fill maps/s", "map+unmap pairs/s", "µs/pair");
+        foreach (var (store, figures) in maps)
+            pipelined.AddRow(store, $"{figures.MapsPerSecond:N0}", $"{figures.PairsPerSecond:N0}", $"{figures.MicrosecondsPerPair:F1}");
+        io.Console.Write(pipelined);
+        return 0;
+    }
+
+    private static double PerCall(TimeSpan elapsed, int count) => elapsed.TotalMicroseconds / count;
+
+    /// <summary>Reports on the caller's thread, so the bar has its last value before the work's task completes.</summary>
+    private sealed class Inline(Action<int> report) : IProgress<int>
+    {
+        public void Report(int value) => report(value);
+    }
+}
