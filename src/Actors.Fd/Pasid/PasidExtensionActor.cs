@@ -104,6 +104,17 @@ public sealed class PasidExtensionActor : ReceiveActor, IWithStash
                     cmd with { OutQuota = (uint)s.Quota, OutUsed = (uint)s.Entries.Length }, size)));
                 return;
             }
+            case EmulatorIoctls.PASID_SET_QUOTA when Decode<EmuPasidSetQuota>(m, Reply) is { } d:
+            {
+                var (cmd, size) = d;
+                if (cmd.Flags != 0) { Reply(Errno.EOPNOTSUPP, []); return; }
+                // Above int range is as far outside the 20-bit space as 2^20 is: the set answers EINVAL.
+                var quota = cmd.Quota > int.MaxValue ? int.MaxValue : (int)cmd.Quota;
+                _sets.Tell(new PasidSetProtocol.AdjustQuota(_set, quota));
+                Await<PasidSetProtocol.QuotaAdjusted>(q =>
+                    Reply(q.Errno, UserStruct.CopyBack(cmd with { OutUsed = (uint)q.Used }, size)));
+                return;
+            }
             case EmulatorIoctls.PASID_MAP_GUEST when Decode<EmuPasidMapGuest>(m, Reply) is { } d:
             {
                 var (cmd, size) = d;
@@ -134,7 +145,8 @@ public sealed class PasidExtensionActor : ReceiveActor, IWithStash
                 return;
             }
             case EmulatorIoctls.PASID_ALLOC or EmulatorIoctls.PASID_FREE or EmulatorIoctls.PASID_SET_INFO
-                or EmulatorIoctls.PASID_MAP_GUEST or EmulatorIoctls.VDCM_PROGRAM or EmulatorIoctls.KVM_TRANSLATE:
+                or EmulatorIoctls.PASID_MAP_GUEST or EmulatorIoctls.VDCM_PROGRAM or EmulatorIoctls.KVM_TRANSLATE
+                or EmulatorIoctls.PASID_SET_QUOTA:
                 return; // the size rules refused it; Decode answered
             default:
                 Reply(Errno.ENOTTY, []);

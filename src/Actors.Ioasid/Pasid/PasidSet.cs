@@ -80,7 +80,15 @@ public sealed class PasidSet
         return holds;
     }
 
-    public int AdjustQuota(int quota) => quota < _entries.Count || quota < 0 ? PasidErrno.EINVAL : Set(() => Quota = quota);
+    /// <summary>
+    /// ioasid_adjust_set: a quota in [1, 2^20-1] and not below what the set holds (FREE_PENDING PASIDs count until
+    /// reclaimed, and so do <paramref name="leasesInFlight"/>); otherwise EINVAL and the quota stays as it was.
+    /// </summary>
+    public int AdjustQuota(int quota, int leasesInFlight = 0) =>
+        quota < 1 || quota > PasidSpace.MaxPasid || quota < _entries.Count + leasesInFlight ? PasidErrno.EINVAL : Set(() => Quota = quota);
+
+    /// <summary>Replays a quota change the journal holds (checked when it was made).</summary>
+    public void RestoreQuota(int quota) => Quota = quota;
 
     /// <summary>Whether one more PASID fits the quota; ask before leasing from the space.</summary>
     public int CheckRoom() => _entries.Count >= Quota ? PasidErrno.EDQUOT : PasidErrno.Ok;

@@ -54,6 +54,7 @@ public sealed class PasidSetActor : ReceivePersistentActor
         Recover<SetFreeAcked>(e => _set.Acknowledged(e.Pasid));
         Recover<SetPasidRemoved>(e => _set.Remove(e.Pasid, e.Quarantined));
         Recover<SetQuarantineSettled>(e => _set.QuarantineSettled(e.Pasid));
+        Recover<SetQuotaAdjusted>(e => _set.RestoreQuota(e.Quota));
         Recover<RecoveryCompleted>(_ =>
         {
             _space.Tell(new GetLeases(_key));
@@ -80,6 +81,7 @@ public sealed class PasidSetActor : ReceivePersistentActor
         Command<FreeAckTimedOut>(m => TimedOut(m.Pasid));
         Command<SpaceResult>(SpaceAnswered);
         Command<GetSet>(_ => Sender.Tell(State()));
+        Command<AdjustQuota>(Adjust);
         Command<WakeSet>(_ => Sender.Tell(new SetAwake(_key, _set.Entries().Count(e => e.AwaitingAcks))));
         Command<GetHolds>(m => Sender.Tell(new Holds(_key, m.HolderPrefix, _set.Holds(m.HolderPrefix)
             .Select(h => new SetHold(h.Pasid, h.Holder, h.Refs, h.Binds, h.Spid ?? 0, h.State)).ToImmutableArray())));
@@ -149,6 +151,16 @@ public sealed class PasidSetActor : ReceivePersistentActor
         }
         _leasesInFlight.Enqueue(Sender);
         _space.Tell(new LeasePasid(_key));
+    }
+
+    private void Adjust(AdjustQuota m)
+    {
+        var sender = Sender;
+        var errno = _set.AdjustQuota(m.Quota, _leasesInFlight.Count);
+        if (errno != PasidErrno.Ok)
+            sender.Tell(new QuotaAdjusted(_key, _set.Quota, _set.Count, errno));
+        else
+            Save(new SetQuotaAdjusted(m.Quota), () => sender.Tell(new QuotaAdjusted(_key, m.Quota, _set.Count, PasidErrno.Ok)));
     }
 
     private void Leased(PasidLeased m)

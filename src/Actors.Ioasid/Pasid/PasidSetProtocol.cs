@@ -38,6 +38,14 @@ public static class PasidSetProtocol
 
     public sealed record GetSet(string EntityId) : IEntityMessage;
 
+    /// <summary>
+    /// ioasid_adjust_set. Lowering below what the set holds (FREE_PENDING PASIDs and allocations in flight count)
+    /// is refused with EINVAL and changes nothing, as is a quota of 0 or above 2^20-1; answered QuotaAdjusted with
+    /// the quota in force afterwards and how many PASIDs the set holds.
+    /// </summary>
+    public sealed record AdjustQuota(string EntityId, int Quota) : IEntityMessage;
+    public sealed record QuotaAdjusted(string EntityId, int Quota, int Used, int Errno) : IClusterMessage;
+
     /// <summary>Host start: recover now (and so reconcile and publish again the FREEs owed acknowledgements); answered SetAwake.</summary>
     public sealed record WakeSet(string EntityId) : IEntityMessage;
     public sealed record SetAwake(string EntityId, int FreesInFlight) : IClusterMessage;
@@ -65,6 +73,8 @@ public static class PasidSetProtocol
 
     /// <summary>The space holds a PASID this set quarantined (or no longer counts it as the set's): forget it.</summary>
     public sealed record SetQuarantineSettled(int Pasid) : IPersistedEvent;
+
+    public sealed record SetQuotaAdjusted(int Quota) : IPersistedEvent;
 
     public sealed record SetSnapshotEntry(int Pasid, PasidState State, int Spid, bool AwaitingAcks,
         ImmutableDictionary<string, int> Held, ImmutableDictionary<string, int> Bound);

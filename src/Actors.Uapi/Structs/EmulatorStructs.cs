@@ -15,6 +15,7 @@ public static class EmulatorIoctls
     public const uint PASID_MAP_GUEST = 0xE104;
     public const uint VDCM_PROGRAM = 0xE105;
     public const uint KVM_TRANSLATE = 0xE106;
+    public const uint PASID_SET_QUOTA = 0xE107;
 
     public static bool IsEmulator(uint request) => (request >> 8) == Type;
 }
@@ -71,4 +72,16 @@ public sealed record EmuKvmTranslate(uint Size, uint GuestPasid, uint OutHostPas
     static int IUapiStruct<EmuKvmTranslate>.Size => 12;
     public static EmuKvmTranslate Read(ReadOnlySpan<byte> s) => new(Le.U32(s, 0), Le.U32(s, 4), Le.U32(s, 8));
     public void Write(Span<byte> s) { Le.U32(s, 0, Size); Le.U32(s, 4, GuestPasid); Le.U32(s, 8, OutHostPasid); }
+}
+
+/// <summary>
+/// Change the set's quota (ioasid_adjust_set); out_used is how many PASIDs the set holds. A quota below that
+/// (FREE-pending PASIDs count until reclaimed), 0, or above 2^20-1 is EINVAL and changes nothing.
+/// </summary>
+public sealed record EmuPasidSetQuota(uint Size, uint Flags, uint Quota, uint OutUsed) : IUapiStruct<EmuPasidSetQuota>
+{
+    public static int MinSize => 16;
+    static int IUapiStruct<EmuPasidSetQuota>.Size => 16;
+    public static EmuPasidSetQuota Read(ReadOnlySpan<byte> s) => new(Le.U32(s, 0), Le.U32(s, 4), Le.U32(s, 8), Le.U32(s, 12));
+    public void Write(Span<byte> s) { Le.U32(s, 0, Size); Le.U32(s, 4, Flags); Le.U32(s, 8, Quota); Le.U32(s, 12, OutUsed); }
 }

@@ -90,6 +90,79 @@ public sealed class PasidSetActorSpecs() : TestKit(SpecConfig.InMemory)
     }
 
     [Fact]
+    public void Raising_the_quota_admits_more_pasids_and_lowering_it_to_what_the_set_holds_stops_new_allocs()
+    {
+        var (set, _, _) = Start(quota: 1, id: "r");
+        var key = Key + "r";
+        Alloc(set, key);
+        set.Tell(new AdjustQuota(key, 3));
+        ExpectMsg(new QuotaAdjusted(key, 3, 1, PasidErrno.Ok));
+        Alloc(set, key);
+        set.Tell(new AdjustQuota(key, 2));
+        ExpectMsg(new QuotaAdjusted(key, 2, 2, PasidErrno.Ok));
+        set.Tell(new AllocPasid(key));
+        ExpectMsg(new PasidAllocated(key, 0, PasidErrno.EDQUOT));
+    }
+
+    [Fact]
+    public void Lowering_the_quota_below_what_the_set_holds_is_EINVAL_and_changes_nothing_while_a_freed_pasid_is_not_yet_reclaimed()
+    {
+        var (set, _, bus) = Start(quota: 4, id: "l");
+        var key = Key + "l";
+        var first = Alloc(set, key);
+        Alloc(set, key);
+        set.Tell(new FreePasid(key, first));
+        ExpectMsg(new PasidResult(key, "free", first, PasidErrno.Ok));
+        set.Tell(new AdjustQuota(key, 1));
+        ExpectMsg(new QuotaAdjusted(key, 4, 2, PasidErrno.EINVAL));
+        set.Tell(new AdjustQuota(key, 0));
+        ExpectMsg(new QuotaAdjusted(key, 4, 2, PasidErrno.EINVAL));
+        set.Tell(new GetSet(key));
+        Assert.Equal(4, ExpectMsg<SetState>().Quota);
+
+        // Once the FREE is acknowledged and the PASID reclaimed, the same request succeeds.
+        set.Tell(new FreeAcknowledged(key, first));
+        AwaitAssert(() =>
+        {
+            set.Tell(new AdjustQuota(key, 1));
+            Assert.Equal(new QuotaAdjusted(key, 1, 1, PasidErrno.Ok), ExpectMsg<QuotaAdjusted>());
+        });
+    }
+
+    [Fact]
+    public async Task An_adjusted_quota_survives_a_restart_of_the_system()
+    {
+        const string key = "pasid-set-quota";
+        var store = SpecConfig.FreshSqliteStore("pasid-quota");
+        var first = ActorSystem.Create("before", SpecConfig.With(store));
+        try
+        {
+            var probe = new Akka.TestKit.TestProbe(first, new XunitAssertions());
+            var space = first.ActorOf(PasidSpaceActor.Props("quota", 1, 100, 100));
+            var set = first.ActorOf(PasidSetActor.Props(key, 4, space, probe.Ref));
+            set.Tell(new AdjustQuota(key, 9), probe.Ref);
+            probe.ExpectMsg(new QuotaAdjusted(key, 9, 0, PasidErrno.Ok), TimeSpan.FromSeconds(10));
+        }
+        finally
+        {
+            await first.Terminate();
+        }
+        var second = ActorSystem.Create("after", SpecConfig.With(store));
+        try
+        {
+            var probe = new Akka.TestKit.TestProbe(second, new XunitAssertions());
+            var space = second.ActorOf(PasidSpaceActor.Props("quota", 1, 100, 100));
+            var set = second.ActorOf(PasidSetActor.Props(key, 4, space, probe.Ref));
+            set.Tell(new GetSet(key), probe.Ref);
+            Assert.Equal(9, probe.ExpectMsg<SetState>(TimeSpan.FromSeconds(10)).Quota);
+        }
+        finally
+        {
+            await second.Terminate();
+        }
+    }
+
+    [Fact]
     public void Space_use_counts_leased_and_quarantined_pasids()
     {
         var (set, space, _) = Start(id: "u");

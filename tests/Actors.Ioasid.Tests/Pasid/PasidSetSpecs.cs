@@ -103,6 +103,20 @@ public sealed class PasidSetSpecs
     }
 
     [Fact]
+    public void Quota_must_lie_in_one_to_the_top_of_the_space_and_counts_free_pending_pasids_and_leases_in_flight()
+    {
+        var set = SetWith(7, 8);
+        set.Free(8, true);
+        Assert.Equal(PasidErrno.EINVAL, set.AdjustQuota(1));
+        Assert.Equal(PasidErrno.EINVAL, set.AdjustQuota(2, leasesInFlight: 1));
+        Assert.Equal(PasidErrno.EINVAL, set.AdjustQuota(PasidSpace.MaxPasid + 1));
+        Assert.Equal(PasidErrno.Ok, set.AdjustQuota(PasidSpace.MaxPasid));
+        Assert.Equal(PasidErrno.Ok, set.AdjustQuota(2));
+        Assert.Equal(2, set.Quota);
+        Assert.Equal(PasidErrno.EINVAL, new PasidSet("pasid-set-empty", 4).AdjustQuota(0));
+    }
+
+    [Fact]
     public void Free_all_frees_each_pasid_once()
     {
         var set = SetWith(7, 8, 9);
