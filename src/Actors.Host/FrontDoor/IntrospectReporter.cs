@@ -58,6 +58,12 @@ public sealed class IntrospectReporter : ReceiveActor
         Receive<ReceiveTimeout>(_ => Answer(Errno.ETIMEDOUT, new { }));
         Receive<OpenFileList>(list => OnOpenFiles(list, only));
         Receive<ContextObjects>(OnContextObjects);
+        // The file closed between the directory's answer and ours (its entity answers a request it does not know with EBADF).
+        Receive<FileProtocol.Opened>(gone =>
+        {
+            _contexts = _contexts.RemoveAll(c => c.FileId == gone.FileId);
+            Arrived();
+        });
         Receive<PlatformProtocol.PlatformReply>(p => { _platform = p.Platform; Arrived(); });
         Receive<NotifierProtocol.Subscriptions>(s => { _subscribers = s.Names; Arrived(); });
         Receive<PasidSetProtocol.SetState>(s => { _sets[s.EntityId] = s; Arrived(); });
