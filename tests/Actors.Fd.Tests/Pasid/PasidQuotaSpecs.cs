@@ -62,9 +62,14 @@ public sealed class PasidQuotaSpecs() : TestKit(SpecConfig.InMemory)
         var extension = Boot(quota: 4);
         Alloc(extension);
         var freed = Alloc(extension);
-        // A freed PASID counts until every subscriber acknowledged; the bus here has none, so it goes at once.
         Assert.Equal(0, Call(extension, EmulatorIoctls.PASID_FREE, new EmuPasidFree(8, freed)).Errno);
         Alloc(extension);
+        // The freed PASID counts until the VM's KVM and VDCM acknowledged its FREE and it was reclaimed.
+        AwaitAssert(() =>
+        {
+            var held = Call(extension, EmulatorIoctls.PASID_SET_INFO, new EmuPasidSetInfo(16, 0, 0, 0));
+            Assert.Equal(2u, EmuPasidSetInfo.Read(held.Writeback).OutUsed);
+        });
 
         var below = Call(extension, EmulatorIoctls.PASID_SET_QUOTA, new EmuPasidSetQuota(16, 0, 1, 0));
         Assert.Equal(Errno.EINVAL, below.Errno);
