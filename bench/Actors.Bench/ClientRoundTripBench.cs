@@ -1,5 +1,4 @@
-using System.Diagnostics;
-using IommuActors.Client;
+using IommuActors.Client.Measurements;
 
 namespace IommuActors.Bench;
 
@@ -7,6 +6,7 @@ namespace IommuActors.Bench;
 /// The .NET client's side of the shim comparison: the same no-op ioctl (a number iommufd does not
 /// have, answered ENOTTY by the iommufd file) against a running host, as tests/shim/bench_roundtrip
 /// does through the LD_PRELOAD shim. Socket from $IOMMUFD_SOCKET (default run/iommufd.sock).
+/// The measuring code is shared with iommuctl bench (src/Actors.Client/Measurements).
 /// </summary>
 public sealed class ClientRoundTripBench : IBench
 {
@@ -17,21 +17,11 @@ public sealed class ClientRoundTripBench : IBench
     {
         var count = args.Length > 0 ? int.Parse(args[0]) : 20_000;
         var socket = Environment.GetEnvironmentVariable("IOMMUFD_SOCKET") is { Length: > 0 } s ? s : "run/iommufd.sock";
-        await using var client = await IommuClient.ConnectAsync(socket);
-        var fd = await client.OpenAsync("/dev/iommu");
-        var noop = 0x3bffu;
         byte[] arg = [12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
-        for (var i = 0; i < 1000; i++) await client.IoctlRawAsync(fd, noop, 0, arg);
         for (var round = 1; round <= 3; round++)
         {
-            var watch = Stopwatch.StartNew();
-            for (var i = 0; i < count; i++)
-            {
-                var r = await client.IoctlRawAsync(fd, noop, 0, arg);
-                if (r.Errno != 25) throw new InvalidOperationException($"expected ENOTTY, got errno {r.Errno}");
-            }
-            Console.WriteLine($"round {round}: {count} no-op ioctls, {watch.Elapsed.TotalMicroseconds / count:F1} us per round trip");
+            var elapsed = await RoundTrips.ClientAsync(socket, 0x3bffu, arg, 25, count);
+            Console.WriteLine($"round {round}: {count} no-op ioctls, {elapsed.TotalMicroseconds / count:F1} us per round trip");
         }
-        await client.CloseAsync(fd);
     }
 }

@@ -70,7 +70,7 @@ public static class ObjectGraph
         {
             var file = Str(context, "file");
             var names = context.GetProperty("objects").EnumerateArray().ToDictionary(o => o.GetProperty("id").GetUInt32(), o => NodeOf(file, o));
-            dot.Append($"  subgraph {Q("cluster_" + file)} {{\n    label={Q($"iommufd-{file} (pid {context.GetProperty("pid")}, {Str(context, "client")})")};\n");
+            dot.Append($"  subgraph {Q("cluster_" + file)} {{\n    label={Q($"iommufd-{file} (pid {context.GetProperty("pid")}, {Str(context, "client").Replace("\\", "\\\\")})")};\n");
             dot.Append($"    {Q("iommufd-" + file)} [shape=note, label={Q($"iommufd-{file}")}];\n");
             foreach (var o in context.GetProperty("objects").EnumerateArray())
             {
