@@ -60,6 +60,30 @@ public sealed class GraphCommandSpecs
     }
 
     [Fact]
+    public async Task A_device_attached_by_RID_and_by_PASID_to_one_HWPT_shows_both_attachments_in_objects_and_graph()
+    {
+        await using var host = await TestHost.RealAsync();
+        await using var client = await IommuActors.Client.IommuClient.ConnectAsync(host.SocketPath);
+        var iommufd = await client.OpenAsync("/dev/iommu");
+        var ioas = await client.IoctlAsync(iommufd, Ioctls.IOMMU_IOAS_ALLOC, new IommuIoasAlloc(12, 0, 0));
+        var device = await client.OpenAsync("/dev/vfio/devices/vfio0");
+        var bind = await client.IoctlAsync(device, Ioctls.VFIO_DEVICE_BIND_IOMMUFD, new VfioDeviceBindIommufd(16, 0, iommufd, 0, 0));
+        var hwpt = await client.IoctlAsync(iommufd, Ioctls.IOMMU_HWPT_ALLOC,
+            new IommuHwptAlloc(48, HwptAllocFlags.Pasid, bind.OutDevid, ioas.OutIoasId, 0, 0, HwptDataType.None, 0, 0, 0, 0));
+        Assert.Equal((1u, 2u, 3u), (ioas.OutIoasId, bind.OutDevid, hwpt.OutHwptId));
+        await client.IoctlAsync(device, Ioctls.VFIO_DEVICE_ATTACH_IOMMUFD_PT, new VfioDeviceAttachIommufdPt(16, 0, 3, 0));
+        await client.IoctlAsync(device, Ioctls.VFIO_DEVICE_ATTACH_IOMMUFD_PT,
+            new VfioDeviceAttachIommufdPt(16, VfioDeviceAttachIommufdPt.FlagPasid, 3, 5));
+        var f = $"{client.SessionToken:x16}-1";
+
+        var objects = await IommuctlRun.RunAsync(host, "objects");
+        Assert.Equal($"│ {f} │ 2  │ Device     │ 3    │ 0000:00:02.0 │       │ RID -> 3, PASID 5 -> 3 │", objects.Lines[5]);
+        var graph = await IommuctlRun.RunAsync(host, "graph");
+        Assert.Contains($"  \"{f}/2\" -> \"{f}/3\" [label=\"attached RID, PASID 5\"];\n", graph.Output);
+        Assert.Contains($"  \"{f}/3\" -> \"ioas-{f}.ioas1\" [label=\"uses\"];\n", graph.Output);
+    }
+
+    [Fact]
     public async Task SVG_needs_dot_and_says_so_when_it_is_not_installed()
     {
         await using var host = await TestHost.RealAsync();
