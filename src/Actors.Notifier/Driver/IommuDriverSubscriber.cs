@@ -40,7 +40,8 @@ public sealed class IommuDriverSubscriber : ResynchronisingSubscriber
     private readonly Dictionary<(string Unit, int Pasid), Queue<Action>> _detaching = new();
     private readonly Dictionary<string, Queue<Action>> _draining = new();
     private readonly Dictionary<(string, int), long> _freeing = new();
-    // FREEs whose unit teardown is complete, until the PASID is allocated again; and UNBINDs waiting for a teardown in progress.
+    // FREEs whose unit teardown is complete, until the UNBIND of the driver's own binds comes back (or, when it held
+    // none, until it acknowledges the FREE); and UNBINDs waiting for a teardown in progress.
     private readonly HashSet<(string, int)> _tornDown = new();
     private readonly Dictionary<(string, int), List<Action>> _afterTeardown = new();
     private int _setsToHear;
@@ -184,7 +185,7 @@ public sealed class IommuDriverSubscriber : ResynchronisingSubscriber
         var key = (e.SetKey, e.Pasid);
         var bus = Sender;
         void Ack() => bus.Tell(new Acknowledge(n.DeliveryId));
-        if (_tornDown.Contains(key))
+        if (_tornDown.Remove(key))
         {
             Ack();
             return;
@@ -225,6 +226,7 @@ public sealed class IommuDriverSubscriber : ResynchronisingSubscriber
     {
         if (!_devices.Remove(key, out var held) || held.Count == 0)
         {
+            _tornDown.Remove(key);
             Acknowledged(key, bus);
             return;
         }
