@@ -48,7 +48,7 @@ public sealed class IommuDriverSubscriber : ResynchronisingSubscriber
 
     /// <param name="sets">Where set commands go: the shard region of the sets, or one set in a spec.</param>
     /// <param name="space">The PASID space, asked for the sets' names when re-synchronising.</param>
-    /// <param name="units">The unit shard region (or one UnitActor): DetachPasid goes there.</param>
+    /// <param name="units">The unit shard region (or one UnitActor): DetachPasid and IOTLB invalidations go there.</param>
     /// <param name="unitOfDevice">PCI address to unit name, from the platform.</param>
     public static Props Props(IActorRef sets, IActorRef space, IActorRef bus, IActorRef units, IReadOnlyDictionary<string, string> unitOfDevice,
         SubscriberBackoff? backoff = null) =>
