@@ -123,7 +123,8 @@ public sealed partial class IommufdContextActor
             }
             void Record() => Save(new AttachmentsChanged(m.DevId, dev.Attachments.SetItem(m.Pasid, r.HwptId)), () =>
             {
-                if (m.Pasid != NoPasid)
+                // A replace keeps the PASID bound (to another page table): only a first attach is a BIND.
+                if (m.Pasid != NoPasid && old == 0)
                     PublishPasidBind(dev, m.Pasid);
                 MovedAway(dev, m.Pasid, old, oldIoas != ioasId, () => Reply(new AttachResult(_fileId, 0, r.HwptId)));
             });
