@@ -13,7 +13,7 @@ namespace IommuActors.Fd.Accesses;
 public static class AccessProtocol
 {
     /// <summary>NEW_FD kind of the access file (beside the fault and event queues).</summary>
-    public const uint AccessFileKind = 3;
+    public const uint AccessFileKind = Uapi.Wire.NewFdKind.SelftestAccess;
 
     // ---- context -> access actor ----
 

@@ -429,7 +429,12 @@ public sealed class ConnectionActor : ReceiveActor, IWithTimers, IWithUnboundedS
             return 0;
         }, () =>
         {
-            var path = install.Kind == NewFdKind.EventQueue ? "anon_inode:[iommufd-veventq]" : "anon_inode:[iommufd-fault]";
+            var path = install.Kind switch
+            {
+                NewFdKind.EventQueue => "anon_inode:[iommufd-veventq]",
+                NewFdKind.SelftestAccess => "anon_inode:[iommufd_test_staccess]",
+                _ => "anon_inode:[iommufd-fault]",
+            };
             Bind(chosen, new FdEntry(install.NewFileId, path),
                 () => requester.Tell(new FileProtocol.FdInstalled(install.Tag, 0, chosen)));
         });

@@ -374,6 +374,8 @@ public static class NewFdKind
 {
     public const uint FaultQueue = 1;
     public const uint EventQueue = 2;
+    /// <summary>The selftest's access file (IOMMU_TEST_OP_CREATE_ACCESS); a project value, past the document's two.</summary>
+    public const uint SelftestAccess = 3;
 }
 
 /// <summary>NEW_FD (server to client): u32 kind of file.</summary>
