@@ -67,6 +67,7 @@ public sealed partial class IommufdContextActor : ReceivePersistentActor, IWithT
         {
             foreach (var (id, entry) in _ioas)
                 _ioas[id] = entry with { Ref = StartIoas(entry.Key) };
+            Reconcile();
         });
     }
 

@@ -1,4 +1,6 @@
 using Akka.Actor;
+using IommuActors.Domains.Hwpt;
+using IommuActors.Domains.Ioas;
 using IommuActors.Fd.Tests.Support;
 using IommuActors.Uapi;
 using IommuActors.Uapi.Structs;
@@ -180,5 +182,44 @@ public sealed class HwptIoctlSpecs : FdSpec
         Assert.Equal(0x10000ul, Back<IommuIoasUnmap>(Call(files, ctx, Ioctls.IOMMU_IOAS_UNMAP, new IommuIoasUnmap(24, ioas, 0x100000, 0x10000))).Length);
         // The next ID continues after the recovered ones.
         Assert.Equal(4u, Back<IommuIoasAlloc>(Call(files, ctx, Ioctls.IOMMU_IOAS_ALLOC, new IommuIoasAlloc(12, 0, 0))).OutIoasId);
+    }
+
+    [Fact]
+    public void A_HWPT_the_IOAS_committed_but_the_context_never_recorded_is_destroyed_on_recovery_so_its_ID_is_free_again()
+    {
+        var files = StartFiles("files-crash");
+        const string ctx = "crash-ctx", dev = "crash-dev";
+        files.Tell(new Open(ctx, "/dev/iommu", 2, Client), TestActor);
+        ExpectMsg(new Opened(ctx, 0));
+        Client.Tell(new FakeClient.MapFd(50, ctx, "/dev/iommu"));
+        files.Tell(new Open(dev, "/dev/vfio/devices/vfio0", 2, Client), TestActor);
+        ExpectMsg(new Opened(dev, 0));
+        Client.Tell(new FakeClient.MapFd(51, dev, "/dev/vfio/devices/vfio0"));
+        var ioas = Back<IommuIoasAlloc>(Call(files, ctx, Ioctls.IOMMU_IOAS_ALLOC, new IommuIoasAlloc(12, 0, 0))).OutIoasId;
+        var devId = Back<VfioDeviceBindIommufd>(CallRaw(files, dev, Ioctls.VFIO_DEVICE_BIND_IOMMUFD,
+            UserStruct.Encode(new VfioDeviceBindIommufd(16, 0, 50, 0, 0))[..16])).OutDevid;
+        Watch(files);
+        Sys.Stop(files);
+        ExpectTerminated(files);
+
+        // The crash window: the IOAS journal has HWPT 3 (and its domain is in the unit), the context's has nothing.
+        var key = $"{ctx}.ioas1";
+        var unit = Platforms.Default.Unit("dmar0");
+        var orphanHolder = Sys.ActorOf(IoasActor.Props(key, FdSettings.Default.LockedPageLimit, units: Units));
+        orphanHolder.Tell(new HwptProtocol.AllocatePaging(key, 3, new HwptProtocol.DeviceRef("0000:00:02.0", "dmar0", 0, []), unit, 0, ActorRefs.Nobody));
+        Assert.Equal(0, ExpectMsg<HwptProtocol.HwptAllocated>().Errno);
+        Watch(orphanHolder);
+        Sys.Stop(orphanHolder);
+        ExpectTerminated(orphanHolder);
+
+        files = StartFiles("files-crash-2");
+        // Without the repair the IOAS would answer EEXIST for the ID the context hands out again.
+        var hwpt = Back<IommuHwptAlloc>(Call(files, ctx, Ioctls.IOMMU_HWPT_ALLOC, Alloc(0, devId, ioas))).OutHwptId;
+        Assert.Equal(3u, hwpt);
+        Assert.Equal(0, Call(files, ctx, Ioctls.IOMMU_DESTROY, new IommuDestroy(8, hwpt)).Errno);
+        Assert.Equal(0, Call(files, ctx, Ioctls.IOMMU_DESTROY, new IommuDestroy(8, ioas)).Errno);
+        // The orphan's domain left the unit too: no domain is left on dmar0.
+        Units.Tell(new Hardware.Units.UnitProtocol.GetUnitInfo("dmar0"), TestActor);
+        Assert.Equal(0, ExpectMsg<Hardware.Units.UnitProtocol.UnitInfo>().Domains);
     }
 }
