@@ -16,7 +16,6 @@ namespace IommuActors.Fd.Tests.Context;
 public sealed class HwptIoctlSpecs : FdSpec
 {
     private const uint RW = IoasMapFlags.Readable | IoasMapFlags.Writeable | IoasMapFlags.FixedIova;
-    private long _tag;
 
     private uint Bind(string device, int iommufd) =>
         Back<VfioDeviceBindIommufd>(Ioctl(device, Ioctls.VFIO_DEVICE_BIND_IOMMUFD,
@@ -116,35 +115,6 @@ public sealed class HwptIoctlSpecs : FdSpec
         Assert.Equal(Errno.EINVAL, Ioctl(ctx, Ioctls.IOMMU_HWPT_ALLOC, Nested(plain)).Errno);
     }
 
-    /// <summary>A file region of its own, so the spec can stop it (every context and IOAS actor) and start it again.</summary>
-    private IActorRef StartFiles(string name)
-    {
-        var platform = Platforms.Default;
-        var units = Units;
-        var ownership = Ownership;
-        var settings = FdSettings.Default with { ClientTimeout = TimeSpan.FromSeconds(3) };
-        return Sys.ActorOf(Props.Create(() => new LocalRegion((id, region) =>
-            FdModule.FileProps(platform, units, () => region, ownership, settings)(id))), name);
-    }
-
-    private IoctlDone Call<T>(IActorRef files, string fileId, uint request, T cmd) where T : IUapiStruct<T>
-    {
-        var tag = ++_tag;
-        files.Tell(new Ioctl(fileId, tag, request, Mem, UserStruct.Encode(cmd), Client), TestActor);
-        var done = ExpectMsg<IoctlDone>();
-        Assert.Equal(tag, done.Tag);
-        return done;
-    }
-
-    private IoctlDone CallRaw(IActorRef files, string fileId, uint request, byte[] inline)
-    {
-        var tag = ++_tag;
-        files.Tell(new Ioctl(fileId, tag, request, Mem, inline, Client), TestActor);
-        var done = ExpectMsg<IoctlDone>();
-        Assert.Equal(tag, done.Tag);
-        return done;
-    }
-
     [Fact]
     public void After_a_restart_the_context_has_its_objects_with_the_same_IDs_and_the_IOAS_its_HWPT_and_mappings()
     {
@@ -157,10 +127,10 @@ public sealed class HwptIoctlSpecs : FdSpec
         ExpectMsg(new Opened(dev, 0));
         Client.Tell(new FakeClient.MapFd(41, dev, "/dev/vfio/devices/vfio0"));
         var ioas = Back<IommuIoasAlloc>(Call(files, ctx, Ioctls.IOMMU_IOAS_ALLOC, new IommuIoasAlloc(12, 0, 0))).OutIoasId;
-        var devId = Back<VfioDeviceBindIommufd>(CallRaw(files, dev, Ioctls.VFIO_DEVICE_BIND_IOMMUFD,
+        var devId = Back<VfioDeviceBindIommufd>(Call(files, dev, Ioctls.VFIO_DEVICE_BIND_IOMMUFD,
             UserStruct.Encode(new VfioDeviceBindIommufd(16, 0, 40, 0, 0))[..16])).OutDevid;
         var hwpt = Back<IommuHwptAlloc>(Call(files, ctx, Ioctls.IOMMU_HWPT_ALLOC, Alloc(HwptAllocFlags.DirtyTracking, devId, ioas))).OutHwptId;
-        Assert.Equal(0, CallRaw(files, dev, Ioctls.VFIO_DEVICE_ATTACH_IOMMUFD_PT,
+        Assert.Equal(0, Call(files, dev, Ioctls.VFIO_DEVICE_ATTACH_IOMMUFD_PT,
             UserStruct.Encode(new VfioDeviceAttachIommufdPt(12, 0, hwpt, 0))[..12]).Errno);
         Assert.Equal(0, Call(files, ctx, Ioctls.IOMMU_IOAS_MAP, new IommuIoasMap(40, RW, ioas, 0, Mem, 0x10000, 0x100000)).Errno);
         Assert.Equal((1u, 2u, 3u), (ioas, devId, hwpt));
@@ -196,7 +166,7 @@ public sealed class HwptIoctlSpecs : FdSpec
         ExpectMsg(new Opened(dev, 0));
         Client.Tell(new FakeClient.MapFd(51, dev, "/dev/vfio/devices/vfio0"));
         var ioas = Back<IommuIoasAlloc>(Call(files, ctx, Ioctls.IOMMU_IOAS_ALLOC, new IommuIoasAlloc(12, 0, 0))).OutIoasId;
-        var devId = Back<VfioDeviceBindIommufd>(CallRaw(files, dev, Ioctls.VFIO_DEVICE_BIND_IOMMUFD,
+        var devId = Back<VfioDeviceBindIommufd>(Call(files, dev, Ioctls.VFIO_DEVICE_BIND_IOMMUFD,
             UserStruct.Encode(new VfioDeviceBindIommufd(16, 0, 50, 0, 0))[..16])).OutDevid;
         Watch(files);
         Sys.Stop(files);

@@ -76,6 +76,32 @@ public abstract class FdSpec : TestKit
         return T.Read(full);
     }
 
+    /// <summary>A file region of the spec's own (its name), which a spec may stop and start again to recover its files.</summary>
+    protected IActorRef StartFiles(string name, int? snapshotEvery = null)
+    {
+        var platform = Platforms.Default;
+        var units = Units;
+        var ownership = Ownership;
+        var settings = FdSettings.Default with { ClientTimeout = TimeSpan.FromSeconds(3) };
+        if (snapshotEvery is { } every)
+            settings = settings with { SnapshotEvery = every };
+        return Sys.ActorOf(Props.Create(() => new LocalRegion((id, region) =>
+            FdModule.FileProps(platform, units, () => region, ownership, settings)(id))), name);
+    }
+
+    /// <summary>An ioctl on a file of a region started with <see cref="StartFiles"/>.</summary>
+    protected IoctlDone Call(IActorRef files, string fileId, uint request, byte[] inline)
+    {
+        var tag = ++_tag;
+        files.Tell(new Ioctl(fileId, tag, request, Mem, inline, Client), TestActor);
+        var done = ExpectMsg<IoctlDone>();
+        Assert.Equal(tag, done.Tag);
+        return done;
+    }
+
+    protected IoctlDone Call<T>(IActorRef files, string fileId, uint request, T cmd) where T : IUapiStruct<T> =>
+        Call(files, fileId, request, UserStruct.Encode(cmd));
+
     protected void Release(string fileId)
     {
         Files.Tell(new Release(fileId, Client), TestActor);

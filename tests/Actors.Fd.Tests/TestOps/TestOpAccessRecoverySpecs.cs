@@ -17,18 +17,6 @@ public sealed class TestOpAccessRecoverySpecs : FdSpec
     private const uint RW = IoasMapFlags.Readable | IoasMapFlags.Writeable | IoasMapFlags.FixedIova;
     private const ulong Iova = 0x100000;
     private const ulong Buffer = Mem + 0x10000;
-    private long _tag;
-
-    /// <summary>A file region of its own, as FdSpec's, with the snapshot interval asked for.</summary>
-    private IActorRef StartFiles(string name, int snapshotEvery)
-    {
-        var platform = Platforms.Default;
-        var units = Units;
-        var ownership = Ownership;
-        var settings = FdSettings.Default with { ClientTimeout = TimeSpan.FromSeconds(3), SnapshotEvery = snapshotEvery };
-        return Sys.ActorOf(Props.Create(() => new LocalRegion((id, region) =>
-            FdModule.FileProps(platform, units, () => region, ownership, settings)(id))), name);
-    }
 
     private void StopFiles(IActorRef files)
     {
@@ -37,16 +25,7 @@ public sealed class TestOpAccessRecoverySpecs : FdSpec
         ExpectTerminated(files);
     }
 
-    private IoctlDone Ioctl<T>(IActorRef files, string fileId, uint request, T cmd) where T : IUapiStruct<T>
-    {
-        var tag = ++_tag;
-        files.Tell(new Ioctl(fileId, tag, request, Mem, UserStruct.Encode(cmd), Client), TestActor);
-        var done = ExpectMsg<IoctlDone>();
-        Assert.Equal(tag, done.Tag);
-        return done;
-    }
-
-    private IoctlDone Test(IActorRef files, string ctx, IommuTestCmd cmd) => Ioctl(files, ctx, Ioctls.IOMMU_TEST_CMD, cmd);
+    private IoctlDone Test(IActorRef files, string ctx, IommuTestCmd cmd) => Call(files, ctx, Ioctls.IOMMU_TEST_CMD, cmd);
 
     private static IommuTestCmd PagesCmd(uint fd, ulong iova, ulong uptr) =>
         IommuTestCmd.Create(TestOp.AccessPages, fd)
@@ -64,11 +43,11 @@ public sealed class TestOpAccessRecoverySpecs : FdSpec
         files.Tell(new Open(ctx, "/dev/iommu", 2, Client), TestActor);
         ExpectMsg(new Opened(ctx, 0));
         Client.Tell(new FakeClient.MapFd(3, ctx, "/dev/iommu"));
-        uint NewIoas() => Back<IommuIoasAlloc>(Ioctl(files, ctx, Ioctls.IOMMU_IOAS_ALLOC, new IommuIoasAlloc(12, 0, 0))).OutIoasId;
+        uint NewIoas() => Back<IommuIoasAlloc>(Call(files, ctx, Ioctls.IOMMU_IOAS_ALLOC, new IommuIoasAlloc(12, 0, 0))).OutIoasId;
         var first = NewIoas();
         var second = NewIoas();
-        Assert.Equal(0, Ioctl(files, ctx, Ioctls.IOMMU_IOAS_MAP, new IommuIoasMap(40, RW, first, 0, Buffer, 0x1000, Iova)).Errno);
-        Assert.Equal(0, Ioctl(files, ctx, Ioctls.IOMMU_IOAS_MAP, new IommuIoasMap(40, RW, second, 0, Buffer, 0x2000, Iova)).Errno);
+        Assert.Equal(0, Call(files, ctx, Ioctls.IOMMU_IOAS_MAP, new IommuIoasMap(40, RW, first, 0, Buffer, 0x1000, Iova)).Errno);
+        Assert.Equal(0, Call(files, ctx, Ioctls.IOMMU_IOAS_MAP, new IommuIoasMap(40, RW, second, 0, Buffer, 0x2000, Iova)).Errno);
         var created = Test(files, ctx, IommuTestCmd.Create(TestOp.CreateAccess, first)
             .WithU32(TestCmdLayout.CreateAccess.Flags, Selftest.FlagsAccessCreateNeedsPinPages));
         var fd = Back<IommuTestCmd>(created).U32(TestCmdLayout.CreateAccess.OutAccessFd);
@@ -81,20 +60,20 @@ public sealed class TestOpAccessRecoverySpecs : FdSpec
         StopFiles(files);
         files = StartFiles($"files-b{snapshotEvery}", snapshotEvery);
 
-        Assert.Equal(0, Ioctl(files, ctx, Ioctls.IOMMU_DESTROY, new IommuDestroy(8, first)).Errno);
-        Assert.Equal(Errno.EBUSY, Ioctl(files, ctx, Ioctls.IOMMU_DESTROY, new IommuDestroy(8, second)).Errno);
-        Assert.Equal(Errno.EBUSY, Ioctl(files, ctx, Ioctls.IOMMU_DESTROY, new IommuDestroy(8, second + 1)).Errno);
+        Assert.Equal(0, Call(files, ctx, Ioctls.IOMMU_DESTROY, new IommuDestroy(8, first)).Errno);
+        Assert.Equal(Errno.EBUSY, Call(files, ctx, Ioctls.IOMMU_DESTROY, new IommuDestroy(8, second)).Errno);
+        Assert.Equal(Errno.EBUSY, Call(files, ctx, Ioctls.IOMMU_DESTROY, new IommuDestroy(8, second + 1)).Errno);
         Assert.Equal(Errno.ENOENT, Test(files, ctx, IommuTestCmd.Create(TestOp.DestroyAccessPages, fd)
             .WithU32(TestCmdLayout.DestroyAccessPages.AccessPagesId, 1)).Errno);
         // Still an access that pins (the IOAS keeps page alignment for it), numbering anew.
         var again = Test(files, ctx, PagesCmd(fd, Iova, Buffer));
         Assert.Equal(0u, Back<IommuTestCmd>(again).U32(TestCmdLayout.AccessPages.OutAccessPagesId));
-        Assert.Equal(Errno.EINVAL, Ioctl(files, ctx, Ioctls.IOMMU_IOAS_MAP, new IommuIoasMap(40, RW, second, 0, Buffer, 0x800, 0x400000)).Errno);
+        Assert.Equal(Errno.EINVAL, Call(files, ctx, Ioctls.IOMMU_IOAS_MAP, new IommuIoasMap(40, RW, second, 0, Buffer, 0x800, 0x400000)).Errno);
 
         Client.Tell(new ResolveFd(-1, (int)fd), TestActor);
         var accessFile = ExpectMsg<FdResolved>().FileId;
         files.Tell(new Release(accessFile, Client), TestActor);
         ExpectMsg(new Released(accessFile));
-        Assert.Equal(0, Ioctl(files, ctx, Ioctls.IOMMU_DESTROY, new IommuDestroy(8, second)).Errno);
+        Assert.Equal(0, Call(files, ctx, Ioctls.IOMMU_DESTROY, new IommuDestroy(8, second)).Errno);
     }
 }
