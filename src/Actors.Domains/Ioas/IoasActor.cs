@@ -168,10 +168,15 @@ public sealed partial class IoasActor : ReceivePersistentActor
         var rc = all ? _table.UnmapAll(out unmapped)
             : c.Iova >= ulong.MaxValue || c.Length >= ulong.MaxValue ? Fail(Errno.EOVERFLOW, out unmapped)
             : _table.Unmap(c.Iova, c.Length, out unmapped);
-        if (rc == Errno.EBUSY && !retried)
+        if (rc == Errno.EBUSY)
         {
-            AskAccessesToLetGo(c, replyTo);
-            return;
+            if (!retried)
+            {
+                AskAccessesToLetGo(c, replyTo);
+                return;
+            }
+            // iopt_unmap_iova_range: an access that was told and still holds its pages is "not responding".
+            rc = Errno.EDEADLOCK;
         }
         IPersistedEvent e = all ? new AllUnmapped(unmapped) : new RangeUnmapped(c.Iova, c.Length);
         if (rc != 0)
