@@ -58,8 +58,13 @@ public sealed class IoPageTable(LockedMemoryAccount account)
     public IReadOnlyDictionary<string, ulong> AlignmentOwners => _alignments;
     public IReadOnlyDictionary<string, PinnedPages> PinnedPages => _pages;
 
-    /// <summary>A fresh table has alignment 1; attached owners raise it (iopt_calculate_iova_alignment).</summary>
-    public ulong IovaAlignment => _alignments.Count == 0 ? 1 : _alignments.Values.Max();
+    /// <summary>
+    /// iopt_calculate_iova_alignment: 1 for a fresh table, PAGE_SIZE once huge pages are disabled
+    /// (every map is then done page by page), and never below what an attached owner raised.
+    /// </summary>
+    public ulong IovaAlignment => Math.Max(BaseAlignment, _alignments.Count == 0 ? 1 : _alignments.Values.Max());
+
+    private ulong BaseAlignment => LargePagesDisabled ? PinnedPagesPageSize : 1;
 
     /// <summary>Map user memory: the pages are created, then an area refers to them; they are pinned and charged once, when a domain needs them.</summary>
     public int Map(string pagesId, ulong userAddress, ulong length, Protection protection, ulong? fixedIova, out ulong iova)
@@ -425,12 +430,8 @@ public sealed class IoPageTable(LockedMemoryAccount account)
     {
         if (alignment == 0 || (alignment & (alignment - 1)) != 0)
             return Errno.EINVAL;
-        var mask = Math.Max(alignment, IovaAlignmentWithout(owner)) - 1;
-        foreach (var a in _areas)
-        {
-            if ((a.Iova & mask) != 0 || (a.Length & mask) != 0)
-                return Errno.EADDRINUSE;
-        }
+        if (AnyAreaMisaligned(Math.Max(alignment, IovaAlignmentWithout(owner))))
+            return Errno.EADDRINUSE;
         _alignments[owner] = alignment;
         return 0;
     }
@@ -438,16 +439,40 @@ public sealed class IoPageTable(LockedMemoryAccount account)
     public void RemoveAlignment(string owner) => _alignments.Remove(owner);
 
     private ulong IovaAlignmentWithout(string owner) =>
-        _alignments.Where(kv => kv.Key != owner).Select(kv => kv.Value).DefaultIfEmpty(1UL).Max();
+        Math.Max(BaseAlignment, _alignments.Where(kv => kv.Key != owner).Select(kv => kv.Value).DefaultIfEmpty(1UL).Max());
 
-    /// <summary>IOMMU_OPTION_HUGE_PAGES: cannot change while areas exist (EINVAL).</summary>
+    /// <summary>iopt_check_iova_alignment: an area's IOVA, length and offset in its first user page must all honour the alignment.</summary>
+    private bool AnyAreaMisaligned(ulong alignment)
+    {
+        var mask = alignment - 1;
+        if (mask == 0)
+            return false;
+        foreach (var a in _areas)
+        {
+            var pageOffset = (a.Pages.UserAddress + a.PagesOffset) % PinnedPagesPageSize;
+            if ((a.Iova & mask) != 0 || (a.Length & mask) != 0 || (pageOffset & mask) != 0)
+                return true;
+        }
+        return false;
+    }
+
+    /// <summary>
+    /// IOMMU_OPTION_HUGE_PAGES (iopt_enable_large_pages / iopt_disable_large_pages): enabling always
+    /// succeeds; disabling is EINVAL only while domains already hold areas, and EADDRINUSE when an
+    /// area cannot honour the PAGE_SIZE alignment it brings.
+    /// </summary>
     public int SetLargePages(bool enabled)
     {
-        if (LargePagesDisabled == !enabled)
+        if (enabled || LargePagesDisabled)
+        {
+            LargePagesDisabled = !enabled;
             return 0;
-        if (_areas.Count > 0)
+        }
+        if (HasDomains && _areas.Count > 0)
             return Errno.EINVAL;
-        LargePagesDisabled = !enabled;
+        if (IovaAlignment < PinnedPagesPageSize && AnyAreaMisaligned(PinnedPagesPageSize))
+            return Errno.EADDRINUSE;
+        LargePagesDisabled = true;
         return 0;
     }
 
