@@ -210,12 +210,29 @@ public sealed partial class IoasActor
             Sender.Tell(new AttachResult(_ioasId, c.Device.Pci, c.Pasid, 0, current.Id, false));
             return;
         }
-        var rc = CheckDeviceRegions(c.Device, c.Pasid);
-        if (rc == 0 && candidate is null)
-            rc = _hwpts.Find(c.NewHwptId) is not null ? Errno.EEXIST : CheckAddDomain(c.NewHwptId, c.Unit);
+        var regions = CheckDeviceRegions(c.Device, c.Pasid);
+        var rc = candidate is not null ? regions
+            : _hwpts.Find(c.NewHwptId) is not null ? Errno.EEXIST
+            // iommufd_device_auto_get_domain: an attach allocates with immediate_attach, so the device (its reserved
+            // regions) comes before iopt_table_add_domain; a replace fills the new domain first and attaches after.
+            : !c.Replace ? (regions != 0 ? regions : CheckAddDomain(c.NewHwptId, c.Unit))
+            : CheckAddDomain(c.NewHwptId, c.Unit);
+        var regionsAfterFill = rc == 0 && regions != 0;
+        if (regionsAfterFill && (_account is null || _table.PagesToPinForDomain().Count == 0))
+            rc = regions;
         if (rc != 0)
         {
             Sender.Tell(new AttachResult(_ioasId, c.Device.Pci, c.Pasid, rc, 0, false));
+            return;
+        }
+        if (regionsAfterFill)
+        {
+            // Only the shared account can still refuse the fill (ENOMEM), and it answers first.
+            var refused = new List<CommitStep>();
+            ChargeForNewDomain(refused);
+            refused.Add(new(_ => new U.Failed(c.Unit.Name, regions), ActorRefs.Nobody));
+            Begin(refused, 0, ulong.MaxValue, true, Sender, _ => ([], new AttachResult(_ioasId, c.Device.Pci, c.Pasid, regions, 0, false)),
+                errno => new AttachResult(_ioasId, c.Device.Pci, c.Pasid, errno, 0, false), null);
             return;
         }
         var name = c.Unit.Name;

@@ -154,6 +154,44 @@ public sealed class HwptSpecs : TestKit
     }
 
     [Fact]
+    public void An_attach_whose_device_regions_and_fill_both_fail_answers_EADDRINUSE_as_the_device_comes_first()
+    {
+        var ioas = NewIoas("v5", limit: 1);
+        Map(ioas, "v5", Msi, 2 * Page);
+        Assert.Equal(new AttachResult("v5", A.Pci, NoPasid, Errno.EADDRINUSE, 0, false), Attach(ioas, "v5", A, Vtd0, 7));
+    }
+
+    [Fact]
+    public void A_replace_whose_fill_and_device_regions_both_fail_answers_ENOMEM_as_the_fill_comes_first()
+    {
+        // The device is attached in another IOAS; this one gets a fresh automatic domain, filled before the device moves.
+        var own = NewIoas("v6", limit: 1);
+        Map(own, "v6", Msi, 2 * Page);
+        own.Tell(new AttachToIoas("v6", Ref(A, Vtd0), Vtd0, NoPasid, 7, true));
+        ExpectMsg(new AttachResult("v6", A.Pci, NoPasid, Errno.ENOMEM, 0, false));
+
+        var accounts = Sys.ActorOf(AccountActor.Props("acc-v7", 1), "acc-v7");
+        var shared = NewIoas("v7", new AccountBinding(accounts, "user-1000", "process-42"));
+        Map(shared, "v7", Msi, 2 * Page);
+        shared.Tell(new AttachToIoas("v7", Ref(A, Vtd0), Vtd0, NoPasid, 7, true));
+        ExpectMsg(new AttachResult("v7", A.Pci, NoPasid, Errno.ENOMEM, 0, false));
+    }
+
+    [Fact]
+    public void A_replace_refused_by_the_device_regions_after_the_fill_was_charged_gives_the_charge_back()
+    {
+        var accounts = Sys.ActorOf(AccountActor.Props("acc-v8", 100), "acc-v8");
+        var ioas = NewIoas("v8", new AccountBinding(accounts, "user-1000", "process-42"));
+        Map(ioas, "v8", Msi, 2 * Page);
+        ioas.Tell(new AttachToIoas("v8", Ref(A, Vtd0), Vtd0, NoPasid, 7, true));
+        ExpectMsg(new AttachResult("v8", A.Pci, NoPasid, Errno.EADDRINUSE, 0, false));
+        accounts.Tell(new AccountProtocol.GetAccount("user-1000"));
+        ExpectMsg(new AccountProtocol.AccountView("user-1000", 0, 100, 0));
+        ioas.Tell(new GetHwpts("v8"));
+        ExpectMsg<Hwpts>(h => h.Items.IsEmpty);
+    }
+
+    [Fact]
     public void A_HWPT_narrower_than_an_existing_area_fails_with_EADDRINUSE()
     {
         var ioas = NewIoas("v2");
