@@ -242,7 +242,7 @@ public sealed partial class IoasActor
         var pci = c.Device.Pci;
         var pasid = c.Pasid;
         steps.Add(new(r => new U.AttachDevice(name, pci, pasid, created ? DomainOf(r) : candidate!.DomainId), _units,
-            (_, _) => current is null ? [(new U.DetachDevice(name, pci, pasid), _units)] : []));
+            (_, _) => UndoAttach(name, pci, pasid, current)));
         AddFreeOfAbandonedAuto(steps, current);
         Begin(steps, 0, ulong.MaxValue, true, Sender, replies =>
         {
@@ -256,6 +256,14 @@ public sealed partial class IoasActor
             return (events, new AttachResult(_ioasId, pci, pasid, 0, id, created));
         }, errno => new AttachResult(_ioasId, pci, pasid, errno, 0, false), null);
     }
+
+    /// <summary>
+    /// A refused step after the unit took the attach puts the context entry back as it was: detached,
+    /// or (a replace) pointing at the old domain again, so the device translates as if nothing ran.
+    /// </summary>
+    private IEnumerable<(object, IActorRef)> UndoAttach(string unit, string pci, int pasid, HardwarePageTable? current) =>
+        current is null ? [(new U.DetachDevice(unit, pci, pasid), _units)]
+            : [(new U.AttachDevice(unit, pci, pasid, current.DomainId), _units)];
 
     /// <summary>A replace that moves the last device off an automatic HWPT destroys it (iommufd_hw_pagetable_put of an auto domain).</summary>
     private void AddFreeOfAbandonedAuto(List<CommitStep> steps, HardwarePageTable? current)
@@ -300,7 +308,7 @@ public sealed partial class IoasActor
         var steps = new List<CommitStep>
         {
             new(_ => new U.AttachDevice(name, pci, pasid, domain), _units,
-                (_, _) => current is null ? [(new U.DetachDevice(name, pci, pasid), _units)] : []),
+                (_, _) => UndoAttach(name, pci, pasid, current)),
         };
         AddFreeOfAbandonedAuto(steps, current);
         Begin(steps, 0, ulong.MaxValue, true, Sender, _ =>

@@ -192,6 +192,33 @@ public sealed class HwptSpecs : TestKit
     }
 
     [Fact]
+    public void A_replace_that_fails_after_the_unit_switched_the_device_restores_the_old_context_entry()
+    {
+        var unit = Vtd("vtd9");
+        var d = Device("0000:00:09.0", "vtd9", 9);
+        var real = Sys.ActorOf(UnitActor.Props(unit, [d]), "unit-vtd9");
+        var map = new Dictionary<string, IActorRef> { ["vtd9"] = Sys.ActorOf(Props.Create(() => new FreeRefusingUnit(real)), "door-vtd9") };
+        var units = Sys.ActorOf(Props.Create(() => new UnitRouter(map)), "units-vtd9");
+        var ioas = Sys.ActorOf(IoasActor.Props("r9", 1 << 20, units: units), "r9");
+        Map(ioas, "r9", 0, Page);
+        ioas.Tell(new AttachToIoas("r9", Ref(d, unit), unit, NoPasid, 7, false));
+        var auto = ExpectMsg<AttachResult>(r => r.Errno == 0 && r.Created);
+        ioas.Tell(new AllocatePaging("r9", 8, Ref(d, unit), unit, 0, ActorRefs.Nobody));
+        ExpectMsg<HwptAllocated>(r => r.Errno == 0);
+        ioas.Tell(new GetHwpts("r9"));
+        var oldDomain = ExpectMsg<Hwpts>().Items.Single(h => h.HwptId == auto.HwptId).DomainId;
+
+        // The unit moves the device to HWPT 8, then refuses to free the abandoned automatic domain.
+        ioas.Tell(new AttachToHwpt("r9", 8, Ref(d, unit), unit, NoPasid, true));
+        ExpectMsg(new AttachResult("r9", d.Pci, NoPasid, Errno.EBUSY, 0, false));
+
+        real.Tell(new U.Dma("vtd9", d.Pci, NoPasid, 0x100000, Page, DmaDirection.Read));
+        ExpectMsg<U.DmaFaulted>(f => f.Fault.Kind == FaultKind.NotPresent && f.Fault.DomainId == oldDomain);
+        ioas.Tell(new GetHwpts("r9"));
+        ExpectMsg<Hwpts>(h => h.Items.Single(x => x.HwptId == auto.HwptId).Devices.Contains(new AttachmentView(d.Pci, NoPasid)));
+    }
+
+    [Fact]
     public void A_HWPT_narrower_than_an_existing_area_fails_with_EADDRINUSE()
     {
         var ioas = NewIoas("v2");
