@@ -99,6 +99,10 @@ public sealed class IoPageTable(LockedMemoryAccount account)
         var rc = fixedIova is { } want ? CheckFixedIova(want, length) : AllocateIova(userAddress, length, out want);
         if (rc != 0)
             return rc;
+        // iopt_insert_area: an area's offset in its first user page must honour the alignment too.
+        var mask = IovaAlignment - 1;
+        if (slices.Any(s => ((s.Pages.UserAddress + s.Offset) % PinnedPagesPageSize & mask) != 0))
+            return Errno.EINVAL;
 
         // iopt_area_fill_domains: only a table with domains pins (and charges) what it maps, page by page.
         if (HasDomains)

@@ -227,6 +227,18 @@ public sealed class HwptSpecs : TestKit
     }
 
     [Fact]
+    public void A_HWPT_whose_aperture_would_narrow_the_allowed_IOVAs_fails_with_EADDRINUSE_and_the_allowed_ranges_stay()
+    {
+        var ioas = NewIoas("v3");
+        ioas.Tell(new AllowIovas("v3", [new IovaSpan(0, (1UL << 40) - 1)]));
+        ExpectMsg(new AllowIovasResult("v3", 0));
+        Assert.Equal(new AttachResult("v3", C.Pci, NoPasid, Errno.EADDRINUSE, 0, false), Attach(ioas, "v3", C, Vtd1, 7));
+        // The allowed range still reaches past the 39-bit aperture the refused domain would have cut it at.
+        ioas.Tell(new MapRange("v3", User, Page, RW, true, 1UL << 39));
+        ExpectMsg(new MapResult("v3", 0, 1UL << 39));
+    }
+
+    [Fact]
     public void Map_beyond_the_aperture_of_an_attached_domain_fails_with_EINVAL()
     {
         var ioas = NewIoas("v3");

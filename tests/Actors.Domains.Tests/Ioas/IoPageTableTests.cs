@@ -274,6 +274,16 @@ public sealed class IoPageTableTests
     }
 
     [Fact]
+    public void Map_of_user_memory_off_the_alignment_within_its_page_fails_with_EINVAL_even_at_an_aligned_iova()
+    {
+        var t = NewTable();
+        Assert.Equal(0, t.SetAlignment("domain", Page));
+        Assert.Equal(Errno.EINVAL, t.Map("a", 0x10000800, Page, Protection.Read, 0x2000, out _));
+        Assert.Equal(0, t.AreaCount);
+        Assert.Equal(0, t.Map("b", 0x10000000, Page, Protection.Read, 0x2000, out _));
+    }
+
+    [Fact]
     public void Alignment_is_the_largest_any_owner_raised_and_drops_with_its_owner()
     {
         var t = NewTable();
