@@ -121,15 +121,23 @@ public sealed partial class IommufdContextActor
         ReadMemory(cmd.DataUptr, cmd.DataLen, data =>
         {
             var home = _ioas[parent.Parent];
-            var id = _table.NextFreeId;
-            home.Ref.Tell(new H.AllocateNested(home.Key, id, cmd.PtId, RefOf(dev), unit, cmd.Flags, cmd.DataType, [.. data], [],
-                FaultHandlerOf(cmd)));
-            Await<H.HwptAllocated>(r => r.HwptId == id, r =>
+            ReadStage1(home, cmd.DataType, data, stage1 =>
             {
-                if (r.Errno != 0)
-                    Done(r.Errno);
-                else
-                    HwptAllocated(cmd, size, id, ObjectKind.HwptNested, home, unit, r.DomainId);
+                if (stage1 is not { } leaves)
+                {
+                    Done(Errno.ENOMEM);
+                    return;
+                }
+                var id = _table.NextFreeId;
+                home.Ref.Tell(new H.AllocateNested(home.Key, id, cmd.PtId, RefOf(dev), unit, cmd.Flags, cmd.DataType, [.. data], leaves,
+                    FaultHandlerOf(cmd)));
+                Await<H.HwptAllocated>(r => r.HwptId == id, r =>
+                {
+                    if (r.Errno != 0)
+                        Done(r.Errno);
+                    else
+                        HwptAllocated(cmd, size, id, ObjectKind.HwptNested, home, unit, r.DomainId);
+                });
             });
         });
     }
