@@ -16,6 +16,24 @@ public sealed partial class IommufdContextActor
     public const int MaxStage1Leaves = 65_536, MaxStage1Tables = 4_096;
 
     /// <summary>
+    /// Before an invalidation of a nested HWPT: its stage-1 table read again, as the guest may have
+    /// changed it (default when the HWPT's format has no table the emulator reads).
+    /// </summary>
+    private void ReadStage1Again(IoasEntry home, uint hwptId, Action<ImmutableArray<Stage1Entry>?> then)
+    {
+        home.Ref.Tell(new HwptProtocol.GetHwpts(home.Key));
+        Await<HwptProtocol.Hwpts>(h => h.IoasId == home.Key, h =>
+        {
+            if (h.Items.FirstOrDefault(i => i.HwptId == hwptId) is not { DataType: HwptProtocol.DataVtdS1 } view)
+            {
+                then(default(ImmutableArray<Stage1Entry>));
+                return;
+            }
+            ReadStage1(home, view.DataType, [.. view.Data], then);
+        });
+    }
+
+    /// <summary>
     /// Reads the stage-1 table a nested HWPT's data points at. Table pages are guest-physical
     /// addresses, found through the nest parent's IOAS (GPA = IOVA there) in the client's memory;
     /// a table page the parent does not map, or the client cannot read, maps nothing (DMA through

@@ -98,6 +98,34 @@ public sealed class NestedStage1Specs : FdSpec
     }
 
     [Fact]
+    public void After_the_guest_changes_its_table_the_old_translation_stays_cached_until_it_invalidates_the_nested_HWPT()
+    {
+        Entry(0x1000, 0, 0x2000 | P | W);
+        Entry(0x2000, 0, 0x3000 | P | W);
+        Entry(0x3000, 1, 0x4000 | P | W);
+        Entry(0x4000, 0, 0x80000 | P | W);
+        var (ctx, dev, devId, parent) = Boot();
+        var nested = Back<IommuHwptAlloc>(AllocNested(ctx, devId, parent, 0x1000)).OutHwptId;
+        Assert.Equal(0, Ioctl(dev, Ioctls.VFIO_DEVICE_ATTACH_IOMMUFD_PT, UserStruct.Encode(new VfioDeviceAttachIommufdPt(12, 0, nested, 0))[..12]).Errno);
+        Assert.Equal(new Segment(0x200000, Mem + 0x80000, 0x1000), Translated(Dma(0x200000, DmaDirection.Read)));
+
+        // The guest moves the page and maps another; the IOTLB still holds the old translation.
+        Entry(0x4000, 0, 0x82000 | P | W);
+        Entry(0x4000, 2, 0x83000 | P);
+        Assert.Equal(new Segment(0x200000, Mem + 0x80000, 0x1000), Translated(Dma(0x200000, DmaDirection.Read)));
+
+        // iommu_hwpt_vtd_s1_invalidate of everything: addr 0, npages U64_MAX.
+        var entry = new byte[24];
+        BinaryPrimitives.WriteUInt64LittleEndian(entry.AsSpan(8), ulong.MaxValue);
+        Poke(Mem + 0x3e0000, entry);
+        var back = Ioctl(ctx, Ioctls.IOMMU_HWPT_INVALIDATE, new IommuHwptInvalidate(32, nested, Mem + 0x3e0000, 0, 24, 1, 0));
+        Assert.Equal(1u, Back<IommuHwptInvalidate>(back).EntryNum);
+        Assert.Equal(new Segment(0x200000, Mem + 0x82000, 0x1000), Translated(Dma(0x200000, DmaDirection.Read)));
+        Assert.Equal(new Segment(0x202000, Mem + 0x83000, 0x1000), Translated(Dma(0x202000, DmaDirection.Read)));
+        Assert.Equal(FaultKind.Permission, Faulted(Dma(0x202000, DmaDirection.Write)));
+    }
+
+    [Fact]
     public void A_stage_1_table_the_nest_parent_does_not_map_leaves_every_DMA_faulting()
     {
         var (ctx, dev, devId, parent) = Boot();
