@@ -17,26 +17,11 @@ public sealed class DeviceIoctlSpecs : FdSpec
     private const string Dev0 = "/dev/vfio/devices/vfio0", Dev0Pci = "0000:00:02.0";
     private const uint RW = IoasMapFlags.Readable | IoasMapFlags.Writeable | IoasMapFlags.FixedIova;
 
-    private IoctlDone BindCall(string device, int iommufd, uint flags = 0, uint argsz = 16) =>
-        Ioctl(device, Ioctls.VFIO_DEVICE_BIND_IOMMUFD, UserStruct.Encode(new VfioDeviceBindIommufd(argsz, flags, iommufd, 0, 0))[..16]);
+    private readonly Akka.TestKit.TestProbe _engine;
 
-    private uint Bind(string device, int iommufd) => Back<VfioDeviceBindIommufd>(BindCall(device, iommufd)).OutDevid;
+    public DeviceIoctlSpecs() => _engine = CreateTestProbe();
 
-    private IoctlDone Attach(string device, uint ptId, uint flags = 0, uint argsz = 12, uint pasid = 0) =>
-        Ioctl(device, Ioctls.VFIO_DEVICE_ATTACH_IOMMUFD_PT, UserStruct.Encode(new VfioDeviceAttachIommufdPt(argsz, flags, ptId, pasid)));
-
-    private int Detach(string device) =>
-        Ioctl(device, Ioctls.VFIO_DEVICE_DETACH_IOMMUFD_PT, UserStruct.Encode(new VfioDeviceDetachIommufdPt(8, 0, 0))[..8]).Errno;
-
-    private uint NewIoas(string ctx) => Back<IommuIoasAlloc>(Ioctl(ctx, Ioctls.IOMMU_IOAS_ALLOC, new IommuIoasAlloc(12, 0, 0))).OutIoasId;
-
-    private int Destroy(string ctx, uint id) => Ioctl(ctx, Ioctls.IOMMU_DESTROY, new IommuDestroy(8, id)).Errno;
-
-    private object DmaRead(ulong iova)
-    {
-        Units.Tell(new UnitProtocol.Dma("dmar0", Dev0Pci, UnitProtocol.NoPasid, iova, 0x1000, DmaDirection.Read), TestActor);
-        return ExpectMsg<object>(m => m is UnitProtocol.DmaCompleted or UnitProtocol.DmaFaulted);
-    }
+    private object DmaRead(ulong iova) => Dma(_engine, "dmar0", Dev0Pci, iova, DmaDirection.Read);
 
     /// <summary>A probe watching the file entity of a file id (its Terminated may come before or after other replies).</summary>
     private Akka.TestKit.TestProbe Watching(IActorRef region, string fileId)

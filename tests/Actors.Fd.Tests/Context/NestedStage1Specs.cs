@@ -32,14 +32,20 @@ public sealed class NestedStage1Specs : FdSpec
         Poke(Mem + table + (ulong)index * 8, bytes);
     }
 
+    /// <summary>PML4 at GPA 0x1000 -> PDPT 0x2000 -> page directory 0x3000, for IOVAs below 1 GiB.</summary>
+    private void RootToDirectory()
+    {
+        Entry(0x1000, 0, 0x2000 | P | W);
+        Entry(0x2000, 0, 0x3000 | P | W);
+    }
+
     private (string Ctx, string Dev, uint DevId, uint Parent) Boot()
     {
         var (ctx, fd) = Open("/dev/iommu");
-        var ioas = Back<IommuIoasAlloc>(Ioctl(ctx, Ioctls.IOMMU_IOAS_ALLOC, new IommuIoasAlloc(12, 0, 0))).OutIoasId;
+        var ioas = NewIoas(ctx);
         Assert.Equal(0, Ioctl(ctx, Ioctls.IOMMU_IOAS_MAP, new IommuIoasMap(40, RW, ioas, 0, Mem, GuestRam, 0)).Errno);
         var (dev, _) = Open("/dev/vfio/devices/vfio0");
-        var devId = Back<VfioDeviceBindIommufd>(Ioctl(dev, Ioctls.VFIO_DEVICE_BIND_IOMMUFD,
-            UserStruct.Encode(new VfioDeviceBindIommufd(16, 0, fd, 0, 0))[..16])).OutDevid;
+        var devId = Bind(dev, fd);
         var parent = Back<IommuHwptAlloc>(Ioctl(ctx, Ioctls.IOMMU_HWPT_ALLOC,
             new IommuHwptAlloc(44, HwptAllocFlags.NestParent, devId, ioas, 0, 0, 0, 0, 0, 0, 0))).OutHwptId;
         return (ctx, dev, devId, parent);
@@ -55,11 +61,7 @@ public sealed class NestedStage1Specs : FdSpec
         return Ioctl(ctx, Ioctls.IOMMU_HWPT_ALLOC, new IommuHwptAlloc(44, 0, devId, parent, 0, 0, HwptDataType.VtdS1, 24, Mem + 0x3f0000, 0, 0));
     }
 
-    private object Dma(ulong iova, DmaDirection direction)
-    {
-        Units.Tell(new UnitProtocol.Dma("dmar0", Pci, UnitProtocol.NoPasid, iova, 0x1000, direction), _device);
-        return _device.ExpectMsg<object>(m => m is UnitProtocol.DmaCompleted or UnitProtocol.DmaFaulted);
-    }
+    private object Dma(ulong iova, DmaDirection direction) => Dma(_device, "dmar0", Pci, iova, direction);
 
     private static Segment Translated(object reply) => Assert.Single(Assert.IsType<UnitProtocol.DmaCompleted>(reply).Segments);
 
@@ -68,9 +70,7 @@ public sealed class NestedStage1Specs : FdSpec
     [Fact]
     public void DMA_through_a_nested_HWPT_walks_the_guests_first_level_table_then_the_nest_parent()
     {
-        // PML4 0x1000 -> PDPT 0x2000 -> PD 0x3000.
-        Entry(0x1000, 0, 0x2000 | P | W);
-        Entry(0x2000, 0, 0x3000 | P | W);
+        RootToDirectory();
         // PD[1]: a page table at 0x4000 for IOVA 0x200000.., PT[0] writeable to GPA 0x80000, PT[1] read-only to 0x81000.
         Entry(0x3000, 1, 0x4000 | P | W);
         Entry(0x4000, 0, 0x80000 | P | W);
@@ -85,7 +85,7 @@ public sealed class NestedStage1Specs : FdSpec
 
         var (ctx, dev, devId, parent) = Boot();
         var nested = Back<IommuHwptAlloc>(AllocNested(ctx, devId, parent, 0x1000)).OutHwptId;
-        Assert.Equal(0, Ioctl(dev, Ioctls.VFIO_DEVICE_ATTACH_IOMMUFD_PT, UserStruct.Encode(new VfioDeviceAttachIommufdPt(12, 0, nested, 0))[..12]).Errno);
+        Assert.Equal(0, Attach(dev, nested).Errno);
 
         Assert.Equal(new Segment(0x200000, Mem + 0x80000, 0x1000), Translated(Dma(0x200000, DmaDirection.Write)));
         Assert.Equal(new Segment(0x201000, Mem + 0x81000, 0x1000), Translated(Dma(0x201000, DmaDirection.Read)));
@@ -100,13 +100,12 @@ public sealed class NestedStage1Specs : FdSpec
     [Fact]
     public void After_the_guest_changes_its_table_the_old_translation_stays_cached_until_it_invalidates_the_nested_HWPT()
     {
-        Entry(0x1000, 0, 0x2000 | P | W);
-        Entry(0x2000, 0, 0x3000 | P | W);
+        RootToDirectory();
         Entry(0x3000, 1, 0x4000 | P | W);
         Entry(0x4000, 0, 0x80000 | P | W);
         var (ctx, dev, devId, parent) = Boot();
         var nested = Back<IommuHwptAlloc>(AllocNested(ctx, devId, parent, 0x1000)).OutHwptId;
-        Assert.Equal(0, Ioctl(dev, Ioctls.VFIO_DEVICE_ATTACH_IOMMUFD_PT, UserStruct.Encode(new VfioDeviceAttachIommufdPt(12, 0, nested, 0))[..12]).Errno);
+        Assert.Equal(0, Attach(dev, nested).Errno);
         Assert.Equal(new Segment(0x200000, Mem + 0x80000, 0x1000), Translated(Dma(0x200000, DmaDirection.Read)));
 
         // The guest moves the page and maps another; the IOTLB still holds the old translation.
@@ -130,15 +129,14 @@ public sealed class NestedStage1Specs : FdSpec
     {
         var (ctx, dev, devId, parent) = Boot();
         var nested = Back<IommuHwptAlloc>(AllocNested(ctx, devId, parent, 0x300000)).OutHwptId;
-        Assert.Equal(0, Ioctl(dev, Ioctls.VFIO_DEVICE_ATTACH_IOMMUFD_PT, UserStruct.Encode(new VfioDeviceAttachIommufdPt(12, 0, nested, 0))[..12]).Errno);
+        Assert.Equal(0, Attach(dev, nested).Errno);
         Assert.Equal(FaultKind.NotPresent, Faulted(Dma(0, DmaDirection.Read)));
     }
 
     [Fact]
     public void A_stage_1_table_past_the_emulators_leaf_limit_is_ENOMEM_and_nothing_is_allocated()
     {
-        Entry(0x1000, 0, 0x2000 | P | W);
-        Entry(0x2000, 0, 0x3000 | P | W);
+        RootToDirectory();
         var tables = Fd.Context.IommufdContextActor.MaxStage1Leaves / 512 + 1;
         for (var t = 0; t < tables; t++)
         {

@@ -25,6 +25,20 @@ public sealed class FaultingVmSpecs : FdSpec
     private void Dma(ulong iova, DmaDirection direction) =>
         Units.Tell(new UnitProtocol.Dma("dmar0", DevPci, UnitProtocol.NoPasid, iova, 0x1000, direction), _device);
 
+    /// <summary>An IOAS, a fault queue, the device bound and attached to a HWPT that reports to the queue.</summary>
+    private (string Ctx, string Dev, uint Ioas, IommuFaultAlloc Fault, uint DevId, uint Hwpt) Boot()
+    {
+        var (ctx, fd) = Open("/dev/iommu");
+        var ioas = NewIoas(ctx);
+        var fault = Back<IommuFaultAlloc>(Ioctl(ctx, Ioctls.IOMMU_FAULT_QUEUE_ALLOC, new IommuFaultAlloc(16, 0, 0, 0)));
+        var (dev, _) = Open("/dev/vfio/devices/vfio0");
+        var devId = Bind(dev, fd);
+        var hwpt = Back<IommuHwptAlloc>(Ioctl(ctx, Ioctls.IOMMU_HWPT_ALLOC,
+            new IommuHwptAlloc(44, HwptAllocFlags.FaultIdValid, devId, ioas, 0, 0, 0, 0, 0, fault.OutFaultId, 0))).OutHwptId;
+        Assert.Equal(0, Attach(dev, hwpt).Errno);
+        return (ctx, dev, ioas, fault, devId, hwpt);
+    }
+
     private IommuHwptPgfault[] ReadFaults(string queue, uint count)
     {
         Files.Tell(new Read(queue, 1, count, Client), TestActor);
@@ -44,18 +58,10 @@ public sealed class FaultingVmSpecs : FdSpec
     [Fact]
     public void A_faulting_device_waits_for_the_VMM_which_maps_the_page_and_answers_or_refuses()
     {
-        var (ctx, fd) = Open("/dev/iommu");
-        var ioas = Back<IommuIoasAlloc>(Ioctl(ctx, Ioctls.IOMMU_IOAS_ALLOC, new IommuIoasAlloc(12, 0, 0))).OutIoasId;
-        Assert.Equal(0, Ioctl(ctx, Ioctls.IOMMU_IOAS_MAP, new IommuIoasMap(40, RW, ioas, 0, Mem, 0x1000, 0x100000)).Errno);
-        var fault = Back<IommuFaultAlloc>(Ioctl(ctx, Ioctls.IOMMU_FAULT_QUEUE_ALLOC, new IommuFaultAlloc(16, 0, 0, 0)));
+        var (ctx, dev, ioas, fault, devId, hwpt) = Boot();
         Client.Tell(new ResolveFd(1, (int)fault.OutFaultFd), TestActor);
         var queue = ExpectMsg<FdResolved>().FileId;
-        var (dev, _) = Open("/dev/vfio/devices/vfio0");
-        var devId = Back<VfioDeviceBindIommufd>(Ioctl(dev, Ioctls.VFIO_DEVICE_BIND_IOMMUFD,
-            UserStruct.Encode(new VfioDeviceBindIommufd(16, 0, fd, 0, 0))[..16])).OutDevid;
-        var hwpt = Back<IommuHwptAlloc>(Ioctl(ctx, Ioctls.IOMMU_HWPT_ALLOC,
-            new IommuHwptAlloc(44, HwptAllocFlags.FaultIdValid, devId, ioas, 0, 0, 0, 0, 0, fault.OutFaultId, 0))).OutHwptId;
-        Assert.Equal(0, Ioctl(dev, Ioctls.VFIO_DEVICE_ATTACH_IOMMUFD_PT, UserStruct.Encode(new VfioDeviceAttachIommufdPt(12, 0, hwpt, 0))[..12]).Errno);
+        Assert.Equal(0, Ioctl(ctx, Ioctls.IOMMU_IOAS_MAP, new IommuIoasMap(40, RW, ioas, 0, Mem, 0x1000, 0x100000)).Errno);
         Assert.Equal((1u, 2u, 3u, 4u), (ioas, fault.OutFaultId, devId, hwpt));
 
         // Mapped memory translates without a fault.
@@ -85,7 +91,7 @@ public sealed class FaultingVmSpecs : FdSpec
         // The queue is held by the HWPT, the HWPT by the device, until the VMM tears down in order.
         Assert.Equal(Errno.EBUSY, Ioctl(ctx, Ioctls.IOMMU_DESTROY, new IommuDestroy(8, fault.OutFaultId)).Errno);
         Assert.Equal(Errno.EBUSY, Ioctl(ctx, Ioctls.IOMMU_DESTROY, new IommuDestroy(8, hwpt)).Errno);
-        Assert.Equal(0, Ioctl(dev, Ioctls.VFIO_DEVICE_DETACH_IOMMUFD_PT, UserStruct.Encode(new VfioDeviceDetachIommufdPt(8, 0, 0))[..8]).Errno);
+        Assert.Equal(0, Detach(dev));
         Assert.Equal(0, Ioctl(ctx, Ioctls.IOMMU_DESTROY, new IommuDestroy(8, hwpt)).Errno);
         Release(queue);
         Assert.Equal(0, Ioctl(ctx, Ioctls.IOMMU_DESTROY, new IommuDestroy(8, fault.OutFaultId)).Errno);
@@ -94,20 +100,12 @@ public sealed class FaultingVmSpecs : FdSpec
     [Fact]
     public void A_fault_pending_when_its_device_detaches_fails_its_DMA()
     {
-        var (ctx, fd) = Open("/dev/iommu");
-        var ioas = Back<IommuIoasAlloc>(Ioctl(ctx, Ioctls.IOMMU_IOAS_ALLOC, new IommuIoasAlloc(12, 0, 0))).OutIoasId;
-        var fault = Back<IommuFaultAlloc>(Ioctl(ctx, Ioctls.IOMMU_FAULT_QUEUE_ALLOC, new IommuFaultAlloc(16, 0, 0, 0)));
-        var (dev, _) = Open("/dev/vfio/devices/vfio0");
-        var devId = Back<VfioDeviceBindIommufd>(Ioctl(dev, Ioctls.VFIO_DEVICE_BIND_IOMMUFD,
-            UserStruct.Encode(new VfioDeviceBindIommufd(16, 0, fd, 0, 0))[..16])).OutDevid;
-        var hwpt = Back<IommuHwptAlloc>(Ioctl(ctx, Ioctls.IOMMU_HWPT_ALLOC,
-            new IommuHwptAlloc(44, HwptAllocFlags.FaultIdValid, devId, ioas, 0, 0, 0, 0, 0, fault.OutFaultId, 0))).OutHwptId;
-        Assert.Equal(0, Ioctl(dev, Ioctls.VFIO_DEVICE_ATTACH_IOMMUFD_PT, UserStruct.Encode(new VfioDeviceAttachIommufdPt(12, 0, hwpt, 0))[..12]).Errno);
+        var (_, dev, _, _, _, _) = Boot();
 
         Dma(0x200000, DmaDirection.Read);
         _device.ExpectNoMsg(TimeSpan.FromMilliseconds(200));
         // Detach answers the device's outstanding requests INVALID: the DMA fails, nothing hangs.
-        Assert.Equal(0, Ioctl(dev, Ioctls.VFIO_DEVICE_DETACH_IOMMUFD_PT, UserStruct.Encode(new VfioDeviceDetachIommufdPt(8, 0, 0))[..8]).Errno);
+        Assert.Equal(0, Detach(dev));
         Assert.Equal(FaultKind.PageResponseFailed, _device.ExpectMsg<UnitProtocol.DmaFaulted>().Fault.Kind);
     }
 }
