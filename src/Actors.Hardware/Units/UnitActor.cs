@@ -67,6 +67,7 @@ public sealed class UnitActor : ReceivePersistentActor
         }));
         Command<DetachPasid>(m => DetachPasidContexts(unit, m));
         Command<SetDirtyTracking>(m => Guarded(unit, _state.CheckDirty(m.DomainId), new DirtyTrackingSet(m.DomainId, m.Enabled), _ => new Done(unit)));
+        Command<SetStage1>(m => Guarded(unit, _state.CheckStage1(m), new Stage1Set(m.DomainId, m.Stage1), _ => new Done(unit)));
 
         Command<Invalidate>(m => Sender.Tell(new Invalidated(unit, m.Scope switch
         {

@@ -34,6 +34,8 @@ public static class UnitProtocol
     /// <summary>PASID teardown for the IOASID driver: detach the PASID from the listed devices (every device when empty) and drain its IOTLB entries; answered with PasidDetached even when nothing was attached.</summary>
     public sealed record DetachPasid(string Unit, int Pasid, ImmutableArray<string> Devices) : IEntityMessage { public string EntityId => Unit; }
     public sealed record SetDirtyTracking(string Unit, int DomainId, bool Enabled) : IEntityMessage { public string EntityId => Unit; }
+    /// <summary>A nested domain's stage-1 leaves as the guest's table reads now; IOTLB entries stay until invalidated, as on hardware.</summary>
+    public sealed record SetStage1(string Unit, int DomainId, ImmutableArray<Stage1Entry> Stage1) : IEntityMessage { public string EntityId => Unit; }
 
     // Volatile commands.
     public sealed record Invalidate(string Unit, InvalidateScope Scope, int DomainId, ulong Iova, ulong Length, int Pasid) : IEntityMessage { public string EntityId => Unit; }
@@ -76,6 +78,7 @@ public static class UnitProtocol
     public sealed record DeviceAttached(string Pci, int Pasid, int DomainId) : IPersistedEvent;
     public sealed record DeviceDetached(string Pci, int Pasid) : IPersistedEvent;
     public sealed record DirtyTrackingSet(int DomainId, bool Enabled) : IPersistedEvent;
+    public sealed record Stage1Set(int DomainId, ImmutableArray<Stage1Entry> Stage1) : IPersistedEvent;
 
     public sealed record DomainSnapshot(int DomainId, DomainKind Kind, int ParentId, bool DirtyTracking, bool Iopf,
         ImmutableArray<Stage1Entry> Stage1, ImmutableArray<MappingRecord> Mappings);
