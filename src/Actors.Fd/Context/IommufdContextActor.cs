@@ -343,6 +343,9 @@ public sealed partial class IommufdContextActor : ReceivePersistentActor, IWithT
             case ObjectKind.Access:
                 DestroyAccess(id, then);
                 return;
+            case ObjectKind.Selftest:
+                DestroyMockDevice(id, then);
+                return;
             case ObjectKind.Ioas:
                 var ioas = _ioas[id];
                 Save(new ObjectDestroyed(id), () =>
@@ -422,6 +425,7 @@ public sealed partial class IommufdContextActor : ReceivePersistentActor, IWithT
     private void Apply(IPersistedEvent e)
     {
         ApplyAccess(e);
+        ApplyMock(e);
         switch (e)
         {
             case ObjectCreated c:
@@ -479,7 +483,8 @@ public sealed partial class IommufdContextActor : ReceivePersistentActor, IWithT
 
     private ContextSnapshot TakeSnapshot() => new(
         [.. _table.Objects.Select(o => new SnapshotObject(o.Id, o.Kind, [.. o.Uses], KeyOf(o), PciOf(o),
-            _hwpts.TryGetValue(o.Id, out var h) ? h.Flags : AccessFlagsOf(o.Id), h?.Auto ?? false, h?.DomainId ?? 0))],
+            _hwpts.TryGetValue(o.Id, out var h) ? h.Flags : _mocks.TryGetValue(o.Id, out var m) ? m.Flags : AccessFlagsOf(o.Id),
+            h?.Auto ?? false, h?.DomainId ?? 0))],
         _devices.ToImmutableDictionary(d => d.Key, d => d.Value.Attachments),
         [.. _ioas.Where(i => !i.Value.HugePages).Select(i => i.Key)],
         [.. _hwpts.Where(h => h.Value.DirtyEnabled).Select(h => h.Key)],
@@ -488,10 +493,12 @@ public sealed partial class IommufdContextActor : ReceivePersistentActor, IWithT
 
     private string KeyOf(ContextObject o) =>
         _ioas.TryGetValue(o.Id, out var i) ? i.Key : _devices.TryGetValue(o.Id, out var d) ? d.DeviceFileId
-        : _hwpts.TryGetValue(o.Id, out var h) ? h.Key : _faults.TryGetValue(o.Id, out var f) ? f.FileId : AccessKeyOf(o.Id) ?? "";
+        : _hwpts.TryGetValue(o.Id, out var h) ? h.Key : _faults.TryGetValue(o.Id, out var f) ? f.FileId
+        : _mocks.TryGetValue(o.Id, out var m) ? m.Key : AccessKeyOf(o.Id) ?? "";
 
     private string PciOf(ContextObject o) =>
-        _devices.TryGetValue(o.Id, out var d) ? d.Pci : _hwpts.TryGetValue(o.Id, out var h) ? h.Unit : "";
+        _devices.TryGetValue(o.Id, out var d) ? d.Pci : _hwpts.TryGetValue(o.Id, out var h) ? h.Unit
+        : _mocks.TryGetValue(o.Id, out var m) ? m.Pci : "";
 
     private void RestoreSnapshot(ContextSnapshot s)
     {
