@@ -17,8 +17,17 @@ public abstract class MockDeviceSpec : FdSpec
     protected const string MockUnit = "mock0";
 
     protected string Ctx { get; }
+    protected int CtxFd { get; }
 
-    protected MockDeviceSpec() => Ctx = Open("/dev/iommu").FileId;
+    protected MockDeviceSpec() => (Ctx, CtxFd) = Open("/dev/iommu");
+
+    /// <summary>A platform device bound to the context through its VFIO cdev: its DEVICE ID.</summary>
+    protected uint BindPlatformDevice(string cdev)
+    {
+        var device = Open($"/dev/vfio/devices/{cdev}").FileId;
+        var done = Ioctl(device, Ioctls.VFIO_DEVICE_BIND_IOMMUFD, UserStruct.Encode(new VfioDeviceBindIommufd(16, 0, CtxFd, 0, 0))[..16]);
+        return Back<VfioDeviceBindIommufd>(done).OutDevid;
+    }
 
     protected uint NewIoas() => Back<IommuIoasAlloc>(Ioctl(Ctx, Ioctls.IOMMU_IOAS_ALLOC, new IommuIoasAlloc(12, 0, 0))).OutIoasId;
 
