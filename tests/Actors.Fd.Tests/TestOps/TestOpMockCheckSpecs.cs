@@ -8,7 +8,7 @@ namespace IommuActors.Fd.Tests.TestOps;
 /// The selftest's looks into mock domains and devices (MD_CHECK_MAP, MD_CHECK_REFS,
 /// MD_CHECK_IOTLB, DEV_CHECK_CACHE, TRIGGER_VEVENT) and its DIRTY op with GET_DIRTY_BITMAP.
 /// </summary>
-public sealed class TestOpMockCheckSpecs : MockDeviceSpec
+public sealed class TestOpMockCheckSpecs : TestOpSpec
 {
     private const ulong Outside = 0x1000_0000;
 
@@ -19,24 +19,24 @@ public sealed class TestOpMockCheckSpecs : MockDeviceSpec
     {
         var ioas = NewIoas();
         var mock = MockDomain(ioas);
-        Assert.Equal(0, Map(ioas, Iova, Buffer, 0x3000));
+        Assert.Equal(0, Map(ioas, MockIova, Buffer, 0x3000));
 
-        Assert.Equal(0, Test(CheckMapCmd(mock.Hwpt, Iova, 0x3000, Buffer)).Errno);
-        Assert.Equal(0, Test(CheckMapCmd(mock.Hwpt, Iova + 0x800, 0x1000, Buffer + 0x800)).Errno);
-        Assert.Equal(Errno.EINVAL, Test(CheckMapCmd(mock.Hwpt, Iova, 0x3000, Buffer + 0x1000)).Errno);
-        Assert.Equal(Errno.EINVAL, Test(CheckMapCmd(mock.Hwpt, Iova + 0x2000, 0x2000, Buffer + 0x2000)).Errno);
-        Assert.Equal(0, Test(CheckMapCmd(mock.Hwpt, Iova, 0, Buffer)).Errno);
+        Assert.Equal(0, Test(CheckMapCmd(mock.Hwpt, MockIova, 0x3000, Buffer)).Errno);
+        Assert.Equal(0, Test(CheckMapCmd(mock.Hwpt, MockIova + 0x800, 0x1000, Buffer + 0x800)).Errno);
+        Assert.Equal(Errno.EINVAL, Test(CheckMapCmd(mock.Hwpt, MockIova, 0x3000, Buffer + 0x1000)).Errno);
+        Assert.Equal(Errno.EINVAL, Test(CheckMapCmd(mock.Hwpt, MockIova + 0x2000, 0x2000, Buffer + 0x2000)).Errno);
+        Assert.Equal(0, Test(CheckMapCmd(mock.Hwpt, MockIova, 0, Buffer)).Errno);
     }
 
     [Fact]
     public void MD_CHECK_MAP_a_domain_filled_after_the_map_holds_it_too_and_after_the_unmap_holds_nothing()
     {
         var ioas = NewIoas();
-        Assert.Equal(0, Map(ioas, Iova, Buffer, 0x2000));
+        Assert.Equal(0, Map(ioas, MockIova, Buffer, 0x2000));
         var mock = MockDomain(ioas);
-        Assert.Equal(0, Test(CheckMapCmd(mock.Hwpt, Iova, 0x2000, Buffer)).Errno);
-        Assert.Equal(0, Unmap(ioas, Iova, 0x2000));
-        Assert.Equal(Errno.EINVAL, Test(CheckMapCmd(mock.Hwpt, Iova, 0x800, Buffer)).Errno);
+        Assert.Equal(0, Test(CheckMapCmd(mock.Hwpt, MockIova, 0x2000, Buffer)).Errno);
+        Assert.Equal(0, Unmap(ioas, MockIova, 0x2000));
+        Assert.Equal(Errno.EINVAL, Test(CheckMapCmd(mock.Hwpt, MockIova, 0x800, Buffer)).Errno);
     }
 
     [Fact]
@@ -44,16 +44,16 @@ public sealed class TestOpMockCheckSpecs : MockDeviceSpec
     {
         var ioas = NewIoas();
         var mock = MockDomain(ioas);
-        Assert.Equal(0, Map(ioas, Iova, Buffer, 0x1000));
+        Assert.Equal(0, Map(ioas, MockIova, Buffer, 0x1000));
 
-        Assert.Equal(Errno.ENOENT, Test(CheckMapCmd(ioas, Iova + 1, 0x1000, Buffer)).Errno);
-        Assert.Equal(Errno.ENOENT, Test(CheckMapCmd(mock.Stdev, Iova, 0x1000, Buffer)).Errno);
-        Assert.Equal(Errno.EINVAL, Test(CheckMapCmd(mock.Hwpt, Iova + 0x400, 0x800, Buffer)).Errno);
-        Assert.Equal(Errno.EINVAL, Test(CheckMapCmd(mock.Hwpt, Iova, 0x400, Buffer)).Errno);
-        Assert.Equal(Errno.EINVAL, Test(CheckMapCmd(mock.Hwpt, Iova, 0x800, Buffer + 0x400)).Errno);
-        Assert.Equal(Errno.EINVAL, Test(CheckMapCmd(mock.Hwpt, Iova, 0x800, ulong.MaxValue - 0x7ff)).Errno);
+        Assert.Equal(Errno.ENOENT, Test(CheckMapCmd(ioas, MockIova + 1, 0x1000, Buffer)).Errno);
+        Assert.Equal(Errno.ENOENT, Test(CheckMapCmd(mock.Stdev, MockIova, 0x1000, Buffer)).Errno);
+        Assert.Equal(Errno.EINVAL, Test(CheckMapCmd(mock.Hwpt, MockIova + 0x400, 0x800, Buffer)).Errno);
+        Assert.Equal(Errno.EINVAL, Test(CheckMapCmd(mock.Hwpt, MockIova, 0x400, Buffer)).Errno);
+        Assert.Equal(Errno.EINVAL, Test(CheckMapCmd(mock.Hwpt, MockIova, 0x800, Buffer + 0x400)).Errno);
+        Assert.Equal(Errno.EINVAL, Test(CheckMapCmd(mock.Hwpt, MockIova, 0x800, ulong.MaxValue - 0x7ff)).Errno);
         // The user page is faulted in before it is compared: memory the client does not have is EFAULT.
-        Assert.Equal(Errno.EFAULT, Test(CheckMapCmd(mock.Hwpt, Iova, 0x1000, Outside)).Errno);
+        Assert.Equal(Errno.EFAULT, Test(CheckMapCmd(mock.Hwpt, MockIova, 0x1000, Outside)).Errno);
     }
 
     [Fact]
@@ -62,7 +62,7 @@ public sealed class TestOpMockCheckSpecs : MockDeviceSpec
         var devId = BindPlatformDevice("vfio1");
         var ioas = NewIoas();
         var vtd = AllocHwpt(devId, ioas);
-        Assert.Equal(Errno.EINVAL, Test(CheckMapCmd(vtd, Iova, 0x1000, Buffer)).Errno);
+        Assert.Equal(Errno.EINVAL, Test(CheckMapCmd(vtd, MockIova, 0x1000, Buffer)).Errno);
     }
 
     // ---- MD_CHECK_REFS ----
@@ -71,14 +71,14 @@ public sealed class TestOpMockCheckSpecs : MockDeviceSpec
     public void MD_CHECK_REFS_counts_a_pin_for_each_mapping_a_domain_holds_and_none_once_unmapped()
     {
         var ioas = NewIoas();
-        Assert.Equal(0, Map(ioas, Iova, Buffer, 0x2000));
+        Assert.Equal(0, Map(ioas, MockIova, Buffer, 0x2000));
         // No domain: IOAS_MAP pins nothing.
         Assert.Equal(0, Test(CheckRefsCmd(Buffer, 0x2000, 0)).Errno);
         Assert.Equal(Errno.EIO, Test(CheckRefsCmd(Buffer, 0x2000, 1)).Errno);
 
         MockDomain(ioas);
         Assert.Equal(0, Test(CheckRefsCmd(Buffer, 0x2000, 1)).Errno);
-        Assert.Equal(0, Map(ioas, Iova + 0x10000, Buffer + 0x1000, 0x1000));
+        Assert.Equal(0, Map(ioas, MockIova + 0x10000, Buffer + 0x1000, 0x1000));
         Assert.Equal(0, Test(CheckRefsCmd(Buffer, 0x1000, 1)).Errno);
         Assert.Equal(0, Test(CheckRefsCmd(Buffer + 0x1000, 0x1000, 2)).Errno);
         Assert.Equal(Errno.EIO, Test(CheckRefsCmd(Buffer, 0x2000, 2)).Errno);
@@ -92,10 +92,10 @@ public sealed class TestOpMockCheckSpecs : MockDeviceSpec
     {
         var first = NewIoas();
         var second = NewIoas();
-        Assert.Equal(0, Map(first, Iova, Buffer, 0x1000));
+        Assert.Equal(0, Map(first, MockIova, Buffer, 0x1000));
         var mock = MockDomain(first);
         MockDomain(second);
-        Assert.Equal(0, Ioctl(Ctx, Ioctls.IOMMU_IOAS_COPY, new IommuIoasCopy(40, RW, second, first, 0x1000, Iova, Iova)).Errno);
+        Assert.Equal(0, Ioctl(Ctx, Ioctls.IOMMU_IOAS_COPY, new IommuIoasCopy(40, RW, second, first, 0x1000, MockIova, MockIova)).Errno);
         Assert.Equal(0, Test(CheckRefsCmd(Buffer, 0x1000, 1)).Errno);
 
         Assert.Equal(0, Destroy(mock.Stdev));
@@ -177,7 +177,7 @@ public sealed class TestOpMockCheckSpecs : MockDeviceSpec
         var mock = MockDomain(ioas);
         var hwpt = AllocHwpt(mock.Idev, ioas, HwptAllocFlags.DirtyTracking);
         Assert.Equal(0, Test(ReplaceCmd(mock.Stdev, hwpt)).Errno);
-        Assert.Equal(0, Map(ioas, Iova, Buffer, 0x8000));
+        Assert.Equal(0, Map(ioas, MockIova, Buffer, 0x8000));
         return (hwpt, ioas);
     }
 
@@ -188,11 +188,11 @@ public sealed class TestOpMockCheckSpecs : MockDeviceSpec
         Assert.Equal(0, Ioctl(Ctx, Ioctls.IOMMU_HWPT_SET_DIRTY_TRACKING, new IommuHwptSetDirtyTracking(16, 1, hwpt, 0)).Errno);
         // Pages 0, 2 and 7 of the mapping, and page 9, which nothing maps.
         Poke(Mem + 0x200, [0b1000_0101, 0b0000_0010]);
-        var done = Test(DirtyCmd(hwpt, Iova, 0xa000, 0x1000, Mem + 0x200));
-        Assert.Equal(UserStruct.Encode(DirtyCmd(hwpt, Iova, 0xa000, 0x1000, Mem + 0x200).WithU64(TestCmdLayout.Dirty.OutNrDirty, 3)),
+        var done = Test(DirtyCmd(hwpt, MockIova, 0xa000, 0x1000, Mem + 0x200));
+        Assert.Equal(UserStruct.Encode(DirtyCmd(hwpt, MockIova, 0xa000, 0x1000, Mem + 0x200).WithU64(TestCmdLayout.Dirty.OutNrDirty, 3)),
             done.Writeback);
 
-        var bitmap = new IommuHwptGetDirtyBitmap(48, hwpt, 0, 0, Iova, 0x8000, 0x1000, Mem + 0x300);
+        var bitmap = new IommuHwptGetDirtyBitmap(48, hwpt, 0, 0, MockIova, 0x8000, 0x1000, Mem + 0x300);
         Assert.Equal(0, Ioctl(Ctx, Ioctls.IOMMU_HWPT_GET_DIRTY_BITMAP, bitmap).Errno);
         Assert.Equal(0b1000_0101ul, U64(Peek(Mem + 0x300, 8), 0));
         Assert.Equal(0, Ioctl(Ctx, Ioctls.IOMMU_HWPT_GET_DIRTY_BITMAP, bitmap).Errno);
@@ -203,18 +203,18 @@ public sealed class TestOpMockCheckSpecs : MockDeviceSpec
     public void DIRTY_checks_its_arguments_then_the_HWPT_then_that_tracking_is_on_then_reads_the_bitmap()
     {
         var (hwpt, ioas) = TrackingDomain();
-        Assert.Equal(Errno.EINVAL, Test(DirtyCmd(77, Iova, 0x1000, 0, Mem)).Errno);
-        Assert.Equal(Errno.EINVAL, Test(DirtyCmd(77, Iova, 0, 0x1000, Mem)).Errno);
-        Assert.Equal(Errno.EINVAL, Test(DirtyCmd(77, Iova + 0x800, 0x1000, 0x1000, Mem)).Errno);
-        Assert.Equal(Errno.EINVAL, Test(DirtyCmd(77, Iova, 0x1800, 0x1000, Mem)).Errno);
-        Assert.Equal(Errno.EINVAL, Test(DirtyCmd(77, Iova, 0x1000, 0x1000, 0)).Errno);
-        Assert.Equal(Errno.ENOENT, Test(DirtyCmd(ioas, Iova, 0x1000, 0x1000, Mem)).Errno);
-        Assert.Equal(Errno.EINVAL, Test(DirtyCmd(hwpt, Iova, 0x1000, 0x1000, Mem)).Errno);
+        Assert.Equal(Errno.EINVAL, Test(DirtyCmd(77, MockIova, 0x1000, 0, Mem)).Errno);
+        Assert.Equal(Errno.EINVAL, Test(DirtyCmd(77, MockIova, 0, 0x1000, Mem)).Errno);
+        Assert.Equal(Errno.EINVAL, Test(DirtyCmd(77, MockIova + 0x800, 0x1000, 0x1000, Mem)).Errno);
+        Assert.Equal(Errno.EINVAL, Test(DirtyCmd(77, MockIova, 0x1800, 0x1000, Mem)).Errno);
+        Assert.Equal(Errno.EINVAL, Test(DirtyCmd(77, MockIova, 0x1000, 0x1000, 0)).Errno);
+        Assert.Equal(Errno.ENOENT, Test(DirtyCmd(ioas, MockIova, 0x1000, 0x1000, Mem)).Errno);
+        Assert.Equal(Errno.EINVAL, Test(DirtyCmd(hwpt, MockIova, 0x1000, 0x1000, Mem)).Errno);
 
         Assert.Equal(0, Ioctl(Ctx, Ioctls.IOMMU_HWPT_SET_DIRTY_TRACKING, new IommuHwptSetDirtyTracking(16, 1, hwpt, 0)).Errno);
-        Assert.Equal(Errno.EFAULT, Test(DirtyCmd(hwpt, Iova, 0x1000, 0x1000, Outside)).Errno);
+        Assert.Equal(Errno.EFAULT, Test(DirtyCmd(hwpt, MockIova, 0x1000, 0x1000, Outside)).Errno);
         Poke(Mem, [0]);
-        var none = Back<IommuTestCmd>(Test(DirtyCmd(hwpt, Iova, 0x1000, 0x1000, Mem)));
+        var none = Back<IommuTestCmd>(Test(DirtyCmd(hwpt, MockIova, 0x1000, 0x1000, Mem)));
         Assert.Equal(0ul, none.U64(TestCmdLayout.Dirty.OutNrDirty));
     }
 }

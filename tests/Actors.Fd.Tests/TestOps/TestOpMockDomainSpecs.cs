@@ -10,7 +10,7 @@ namespace IommuActors.Fd.Tests.TestOps;
 /// MOCK_DOMAIN, MOCK_DOMAIN_FLAGS and MOCK_DOMAIN_REPLACE: a mock device hot-plugged behind the
 /// mock unit, bound and attached; the SELFTEST object that stands for it, and its destruction.
 /// </summary>
-public sealed class TestOpMockDomainSpecs : MockDeviceSpec
+public sealed class TestOpMockDomainSpecs : TestOpSpec
 {
     [Fact]
     public void MOCK_DOMAIN_on_an_IOAS_answers_the_stdev_then_the_DEVICE_then_the_automatic_HWPT_in_the_kernels_layout()

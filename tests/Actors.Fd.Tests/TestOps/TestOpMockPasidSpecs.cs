@@ -8,7 +8,7 @@ namespace IommuActors.Fd.Tests.TestOps;
 /// PASID_ATTACH, PASID_REPLACE, PASID_DETACH and PASID_CHECK_HWPT on a mock device made with
 /// DEVICE_PASID, whose RID sits on a PASID-capable HWPT as the kernel's PASID tests arrange it.
 /// </summary>
-public sealed class TestOpMockPasidSpecs : MockDeviceSpec
+public sealed class TestOpMockPasidSpecs : TestOpSpec
 {
     private readonly uint _ioas;
     private readonly (uint Stdev, uint Hwpt, uint Idev) _mock;

@@ -8,18 +8,18 @@ using U = IommuActors.Hardware.Units.UnitProtocol;
 
 namespace IommuActors.Fd.Tests.TestOps;
 
-/// <summary>What the specs of the selftest's mock-device ops share: one context and its ioctls, with the selftest's struct bytes.</summary>
-public abstract class MockDeviceSpec : FdSpec
+/// <summary>What the specs of the selftest's ops share: one context and its ioctls, with the selftest's struct bytes.</summary>
+public abstract class TestOpSpec : FdSpec
 {
     protected const uint RW = IoasMapFlags.Readable | IoasMapFlags.Writeable | IoasMapFlags.FixedIova;
-    protected const ulong Iova = Selftest.MockApertureStart;
+    protected const ulong MockIova = Selftest.MockApertureStart;
     protected const ulong Buffer = Mem + 0x10000;
     protected const string MockUnit = "mock0";
 
     protected string Ctx { get; }
     protected int CtxFd { get; }
 
-    protected MockDeviceSpec() => (Ctx, CtxFd) = Open("/dev/iommu");
+    protected TestOpSpec() => (Ctx, CtxFd) = Open("/dev/iommu");
 
     /// <summary>A platform device bound to the context through its VFIO cdev: its DEVICE ID.</summary>
     protected uint BindPlatformDevice(string cdev)
