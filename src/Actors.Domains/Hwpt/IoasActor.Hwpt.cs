@@ -29,6 +29,7 @@ public sealed partial class IoasActor
         Recover<HwptDeviceDetached>(ApplyHwpt);
         Recover<HwptDirtyTrackingSet>(ApplyHwpt);
         Recover<HwptMockIotlbSet>(ApplyHwpt);
+        Recover<HwptStage1Set>(ApplyHwpt);
     }
 
     /// <summary>The HWPT change and the IOAS reservations it owns (aperture, alignment, device regions), live and on replay.</summary>
@@ -453,12 +454,18 @@ public sealed partial class IoasActor
                 steps.Add(new(_ => new U.Invalidate(h.Unit, s.All ? InvalidateScope.Domain : InvalidateScope.Range, h.DomainId, s.Iova, s.Length, NoPasid), _units));
         }
         var done = (uint)parsed.Count;
+        var newStage1 = !c.Stage1.IsDefault && done > 0;
+        if (newStage1)
+            steps.Insert(0, new(_ => new U.SetStage1(h.Unit, h.DomainId, c.Stage1), _units));
         Begin(steps, 0, ulong.MaxValue, true, Sender, _ =>
         {
             var reply = new InvalidateResult(_ioasId, c.HwptId, parseErrno, done);
-            if (h.DataType != DataSelftest || done == 0)
+            IPersistedEvent? e = done == 0 ? null
+                : h.DataType == DataSelftest ? new HwptMockIotlbSet(c.HwptId, [.. iotlb])
+                : newStage1 ? new HwptStage1Set(c.HwptId, c.Stage1)
+                : null;
+            if (e is null)
                 return ([], reply);
-            var e = new HwptMockIotlbSet(c.HwptId, [.. iotlb]);
             ApplyHwpt(e);
             return ([e], reply);
         }, errno => new InvalidateResult(_ioasId, c.HwptId, errno, 0), null);

@@ -83,6 +83,7 @@ public sealed class UnitActor : ReceivePersistentActor
             if (errno != 0) { Sender.Tell(new Failed(unit, errno)); return; }
             Sender.Tell(new DirtyMarked(unit, m.DomainId, _state.MarkDirtyAt(m.DomainId, m.Iovas.IsDefault ? [] : m.Iovas)));
         });
+        Command<SetStage1>(m => Guarded(unit, _state.CheckStage1(m), new Stage1Set(m.DomainId, m.Stage1), _ => new Done(unit)));
 
         Command<Invalidate>(m => Sender.Tell(new Invalidated(unit, m.Scope switch
         {

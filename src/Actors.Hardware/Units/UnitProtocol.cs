@@ -38,6 +38,8 @@ public static class UnitProtocol
     public sealed record AddDevice(string Unit, DeviceSpec Device) : IEntityMessage { public string EntityId => Unit; }
     /// <summary>Hot-unplug of a device AddDevice brought: EBUSY while a context entry names it, EPERM for a platform device, ENOENT for none.</summary>
     public sealed record RemoveDevice(string Unit, string Pci) : IEntityMessage { public string EntityId => Unit; }
+    /// <summary>A nested domain's stage-1 leaves as the guest's table reads now; IOTLB entries stay until invalidated, as on hardware.</summary>
+    public sealed record SetStage1(string Unit, int DomainId, ImmutableArray<Stage1Entry> Stage1) : IEntityMessage { public string EntityId => Unit; }
 
     // Volatile commands.
     public sealed record Invalidate(string Unit, InvalidateScope Scope, int DomainId, ulong Iova, ulong Length, int Pasid) : IEntityMessage { public string EntityId => Unit; }
@@ -85,6 +87,7 @@ public static class UnitProtocol
     public sealed record DirtyTrackingSet(int DomainId, bool Enabled) : IPersistedEvent;
     public sealed record DeviceAdded(DeviceSpec Device) : IPersistedEvent;
     public sealed record DeviceRemoved(string Pci) : IPersistedEvent;
+    public sealed record Stage1Set(int DomainId, ImmutableArray<Stage1Entry> Stage1) : IPersistedEvent;
 
     public sealed record DomainSnapshot(int DomainId, DomainKind Kind, int ParentId, bool DirtyTracking, bool Iopf,
         ImmutableArray<Stage1Entry> Stage1, ImmutableArray<MappingRecord> Mappings);

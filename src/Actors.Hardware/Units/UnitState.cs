@@ -11,7 +11,7 @@ public sealed class Domain(int id, DomainKind kind, int parentId, bool dirtyTrac
     public int ParentId { get; } = parentId;
     public bool DirtyTracking { get; set; } = dirtyTracking;
     public bool Iopf { get; } = iopf;
-    public ImmutableArray<Stage1Entry> Stage1 { get; } = stage1;
+    public ImmutableArray<Stage1Entry> Stage1 { get; set; } = stage1;
     public PageTable Table { get; } = new(pageSizes);
     public bool HasTable => Kind is DomainKind.Paging or DomainKind.NestParent;
 }
@@ -46,11 +46,21 @@ public sealed class UnitState(UnitSpec spec, IReadOnlyList<DeviceSpec> devices)
         {
             if (!_domains.TryGetValue(m.ParentId, out var parent)) return Errno.ENOENT;
             if (parent.Kind != DomainKind.NestParent) return Errno.EINVAL;
-            if (m.Stage1.Any(e => (e.PageSize & Spec.PageSizes) == 0 || ((e.Iova | e.Gpa) & (e.PageSize - 1)) != 0)) return Errno.EINVAL;
+            if (!Stage1Valid(m.Stage1)) return Errno.EINVAL;
         }
         else if (!m.Stage1.IsDefaultOrEmpty) return Errno.EINVAL;
         return 0;
     }
+
+    public int CheckStage1(SetStage1 m)
+    {
+        if (!_domains.TryGetValue(m.DomainId, out var d)) return Errno.ENOENT;
+        return d.Kind == DomainKind.Nested && Stage1Valid(m.Stage1) ? 0 : Errno.EINVAL;
+    }
+
+    /// <summary>Stage-1 leaves of page sizes the unit has, aligned to their size.</summary>
+    private bool Stage1Valid(ImmutableArray<Stage1Entry> stage1) =>
+        stage1.IsDefault || !stage1.Any(e => (e.PageSize & Spec.PageSizes) == 0 || ((e.Iova | e.Gpa) & (e.PageSize - 1)) != 0);
 
     public int CheckFree(int id)
     {
@@ -157,6 +167,9 @@ public sealed class UnitState(UnitSpec spec, IReadOnlyList<DeviceSpec> devices)
                 break;
             case DeviceRemoved r:
                 _added.Remove(r.Pci);
+                break;
+            case Stage1Set s:
+                _domains[s.DomainId].Stage1 = s.Stage1.IsDefault ? [] : s.Stage1;
                 break;
         }
     }

@@ -22,14 +22,9 @@ public abstract class TestOpSpec : FdSpec
     protected TestOpSpec() => (Ctx, CtxFd) = Open("/dev/iommu");
 
     /// <summary>A platform device bound to the context through its VFIO cdev: its DEVICE ID.</summary>
-    protected uint BindPlatformDevice(string cdev)
-    {
-        var device = Open($"/dev/vfio/devices/{cdev}").FileId;
-        var done = Ioctl(device, Ioctls.VFIO_DEVICE_BIND_IOMMUFD, UserStruct.Encode(new VfioDeviceBindIommufd(16, 0, CtxFd, 0, 0))[..16]);
-        return Back<VfioDeviceBindIommufd>(done).OutDevid;
-    }
+    protected uint BindPlatformDevice(string cdev) => Bind(Open($"/dev/vfio/devices/{cdev}").FileId, CtxFd);
 
-    protected uint NewIoas() => Back<IommuIoasAlloc>(Ioctl(Ctx, Ioctls.IOMMU_IOAS_ALLOC, new IommuIoasAlloc(12, 0, 0))).OutIoasId;
+    protected uint NewIoas() => NewIoas(Ctx);
 
     protected int Map(uint ioas, ulong iova, ulong userVa, ulong length, uint flags = RW) =>
         Ioctl(Ctx, Ioctls.IOMMU_IOAS_MAP, new IommuIoasMap(40, flags, ioas, 0, userVa, length, iova)).Errno;
@@ -37,7 +32,7 @@ public abstract class TestOpSpec : FdSpec
     protected int Unmap(uint ioas, ulong iova, ulong length) =>
         Ioctl(Ctx, Ioctls.IOMMU_IOAS_UNMAP, new IommuIoasUnmap(24, ioas, iova, length)).Errno;
 
-    protected int Destroy(uint id) => Ioctl(Ctx, Ioctls.IOMMU_DESTROY, new IommuDestroy(8, id)).Errno;
+    protected int Destroy(uint id) => Destroy(Ctx, id);
 
     protected IoctlDone Test(IommuTestCmd cmd) => Ioctl(Ctx, Ioctls.IOMMU_TEST_CMD, cmd);
 
