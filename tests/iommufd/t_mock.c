@@ -249,7 +249,7 @@ int main(void)
 	CHECK_ERRNO(pasid_op(IOMMU_TEST_OP_PASID_CHECK_HWPT, p_stdev, 100, p_domain), EINVAL);
 	CHECK_OK(pasid_op(IOMMU_TEST_OP_PASID_DETACH, p_stdev, 100, 0));
 	CHECK_OK(pasid_op(IOMMU_TEST_OP_PASID_CHECK_HWPT, p_stdev, 100, 0));
-	CHECK_ERRNO(pasid_op(IOMMU_TEST_OP_PASID_ATTACH, stdev, 100, tracking), EOPNOTSUPP);
+	CHECK_ERRNO(pasid_op(IOMMU_TEST_OP_PASID_ATTACH, stdev, 100, p_domain), EINVAL);
 
 	/* The driver holds the device; destroying the selftest object lets go of everything. */
 	CHECK_ERRNO(destroy(idev), EBUSY);

@@ -205,7 +205,8 @@ public sealed partial class IommufdContextActor
         }
         var pasid = OpPasid(cmd.U32(TestCmdLayout.PasidAttach.Pasid));
         var ptId = cmd.U32(TestCmdLayout.PasidAttach.PtId);
-        if (pasid == int.MinValue)
+        // iommu_attach_device_pasid: a PASID at or past the device's max_pasids (0 without DEVICE_PASID).
+        if (pasid == int.MinValue || pasid != NoPasid && !SpecOf(dev).PasidCapable)
         {
             Done(Errno.EINVAL);
             return;

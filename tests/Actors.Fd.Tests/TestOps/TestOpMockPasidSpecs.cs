@@ -87,7 +87,7 @@ public sealed class TestOpMockPasidSpecs : TestOpSpec
         Assert.Equal(0, Check(400, 0));
 
         var noPasid = MockDomain(_ioas);
-        Assert.Equal(Errno.EOPNOTSUPP, Test(PasidCmd(TestOp.PasidAttach, noPasid.Stdev, 400, _pasidHwpt)).Errno);
+        Assert.Equal(Errno.EINVAL, Test(PasidCmd(TestOp.PasidAttach, noPasid.Stdev, 400, _pasidHwpt)).Errno);
         Assert.Equal(Errno.EINVAL, Attach(1u << 20, _pasidHwpt));
     }
 
