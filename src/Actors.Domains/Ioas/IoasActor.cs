@@ -126,6 +126,8 @@ public sealed partial class IoasActor : ReceivePersistentActor
         Command<PinPages>(OnPin);
         Command<UnpinPages>(OnUnpin);
         Command<GetMappings>(_ => Sender.Tell(CurrentMappings()));
+        Command<GetPinned>(_ => Sender.Tell(new Pinned(_ioasId,
+            [.. _table.ChargedPages.Select(p => new PinnedView(p.Id, p.UserAddress, p.Length))])));
         Command<SaveSnapshotSuccess>(s => DeleteSnapshots(new SnapshotSelectionCriteria(s.Metadata.SequenceNr - 1)));
         Command<SaveSnapshotFailure>(_ => { });
         Command<DeleteSnapshotsSuccess>(_ => { });
@@ -234,6 +236,8 @@ public sealed partial class IoasActor : ReceivePersistentActor
         });
         Command<ReceiveTimeout>(_ => FinishUnmapAfterAccesses());
         Command<GetMappings>(_ => Sender.Tell(CurrentMappings()));
+        Command<GetPinned>(_ => Sender.Tell(new Pinned(_ioasId,
+            [.. _table.ChargedPages.Select(p => new PinnedView(p.Id, p.UserAddress, p.Length))])));
         CommandAny(_ => Stash.Stash());
     }
 
@@ -263,6 +267,8 @@ public sealed partial class IoasActor : ReceivePersistentActor
         Command<PagesForCopy>(OnPagesForCopy);
         Command<GetPagesForCopy>(OnGetPagesForCopy);
         Command<GetMappings>(_ => Sender.Tell(CurrentMappings()));
+        Command<GetPinned>(_ => Sender.Tell(new Pinned(_ioasId,
+            [.. _table.ChargedPages.Select(p => new PinnedView(p.Id, p.UserAddress, p.Length))])));
         CommandAny(_ => Stash.Stash());
     }
 

@@ -352,6 +352,9 @@ public sealed partial class IommufdContextActor : ReceivePersistentActor, IWithT
             case ObjectKind.Access:
                 DestroyAccess(id, then);
                 return;
+            case ObjectKind.Selftest:
+                DestroyMockDevice(id, then);
+                return;
             case ObjectKind.Ioas:
                 var ioas = _ioas[id];
                 Save(new ObjectDestroyed(id), () =>
@@ -393,8 +396,11 @@ public sealed partial class IommufdContextActor : ReceivePersistentActor, IWithT
         TearDown(Sender, m.Client);
     }
 
-    /// <summary>What holds the context besides its fd: bound devices, open fault queue fds, accesses.</summary>
-    private int Holders => _devices.Count + _faults.Values.Count(f => f.FdOpen) + _accessObjects.Count;
+    /// <summary>
+    /// What holds the context besides its fd: bound devices, open fault queue fds, accesses. The
+    /// selftest's mock devices do not (iommufd_device_bind takes no ictx reference for them).
+    /// </summary>
+    private int Holders => _devices.Values.Count(d => !_mockSpecs.ContainsKey(d.Pci)) + _faults.Values.Count(f => f.FdOpen) + _accessObjects.Count;
 
     private void CheckLastHolder()
     {
@@ -469,6 +475,7 @@ public sealed partial class IommufdContextActor : ReceivePersistentActor, IWithT
     private void Apply(IPersistedEvent e)
     {
         ApplyAccess(e);
+        ApplyMock(e);
         switch (e)
         {
             case ObjectCreated c:
@@ -529,7 +536,8 @@ public sealed partial class IommufdContextActor : ReceivePersistentActor, IWithT
 
     private ContextSnapshot TakeSnapshot() => new(
         [.. _table.Objects.Select(o => new SnapshotObject(o.Id, o.Kind, [.. o.Uses], KeyOf(o), PciOf(o),
-            _hwpts.TryGetValue(o.Id, out var h) ? h.Flags : AccessFlagsOf(o.Id), h?.Auto ?? false, h?.DomainId ?? 0))],
+            _hwpts.TryGetValue(o.Id, out var h) ? h.Flags : _mocks.TryGetValue(o.Id, out var m) ? m.Flags : AccessFlagsOf(o.Id),
+            h?.Auto ?? false, h?.DomainId ?? 0))],
         _devices.ToImmutableDictionary(d => d.Key, d => d.Value.Attachments),
         [.. _ioas.Where(i => !i.Value.HugePages).Select(i => i.Key)],
         [.. _hwpts.Where(h => h.Value.DirtyEnabled).Select(h => h.Key)],
@@ -538,10 +546,12 @@ public sealed partial class IommufdContextActor : ReceivePersistentActor, IWithT
 
     private string KeyOf(ContextObject o) =>
         _ioas.TryGetValue(o.Id, out var i) ? i.Key : _devices.TryGetValue(o.Id, out var d) ? d.DeviceFileId
-        : _hwpts.TryGetValue(o.Id, out var h) ? h.Key : _faults.TryGetValue(o.Id, out var f) ? f.FileId : AccessKeyOf(o.Id) ?? "";
+        : _hwpts.TryGetValue(o.Id, out var h) ? h.Key : _faults.TryGetValue(o.Id, out var f) ? f.FileId
+        : _mocks.TryGetValue(o.Id, out var m) ? m.Key : AccessKeyOf(o.Id) ?? "";
 
     private string PciOf(ContextObject o) =>
-        _devices.TryGetValue(o.Id, out var d) ? d.Pci : _hwpts.TryGetValue(o.Id, out var h) ? h.Unit : "";
+        _devices.TryGetValue(o.Id, out var d) ? d.Pci : _hwpts.TryGetValue(o.Id, out var h) ? h.Unit
+        : _mocks.TryGetValue(o.Id, out var m) ? m.Pci : "";
 
     private void RestoreSnapshot(ContextSnapshot s)
     {

@@ -90,6 +90,23 @@ public abstract class FdSpec : TestKit
             FdModule.FileProps(platform, units, () => region, ownership, settings)(id))), name);
     }
 
+    /// <summary>Stops a region started with <see cref="StartFiles"/>, as a host going down would, and starts it again under a new name: its files recover from their journals.</summary>
+    protected IActorRef RestartFiles(IActorRef files, string name, int? snapshotEvery = null)
+    {
+        Watch(files);
+        Sys.Stop(files);
+        ExpectTerminated(files);
+        return StartFiles(name, snapshotEvery);
+    }
+
+    /// <summary>Opens a path in a region started with <see cref="StartFiles"/> under a file id and fd of the spec's choosing.</summary>
+    protected void OpenIn(IActorRef files, string fileId, string path, int fd)
+    {
+        files.Tell(new Open(fileId, path, 2, Client), TestActor);
+        ExpectMsg(new Opened(fileId, 0));
+        Client.Tell(new FakeClient.MapFd(fd, fileId, path));
+    }
+
     /// <summary>An ioctl on a file of a region started with <see cref="StartFiles"/>.</summary>
     protected IoctlDone Call(IActorRef files, string fileId, uint request, byte[] inline)
     {
