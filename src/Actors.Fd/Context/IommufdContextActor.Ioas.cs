@@ -369,8 +369,38 @@ public sealed partial class IommufdContextActor
         Done(Errno.EBADF);
     }
 
-    private void OnChangeProcess(IommuIoasChangeProcess cmd, uint size) =>
-        Done(cmd.Reserved != 0 ? Errno.EOPNOTSUPP : 0);
+    /// <summary>
+    /// iommufd_ioas_change_process moves the accounting of file-backed pages only; every area here
+    /// maps user memory, so any area in any IOAS of the context makes it EINVAL, and with none
+    /// there is nothing to move.
+    /// </summary>
+    private void OnChangeProcess(IommuIoasChangeProcess cmd, uint size)
+    {
+        if (cmd.Reserved != 0)
+        {
+            Done(Errno.EOPNOTSUPP);
+            return;
+        }
+        AnyArea([.. _ioas.OrderBy(i => i.Key).Select(i => i.Value)], 0, any => Done(any ? Errno.EINVAL : 0));
+    }
+
+    private void AnyArea(List<IoasEntry> ioases, int i, Action<bool> then)
+    {
+        if (i == ioases.Count)
+        {
+            then(false);
+            return;
+        }
+        var ioas = ioases[i];
+        ioas.Ref.Tell(new IoasProtocol.GetMappings(ioas.Key));
+        Await<IoasProtocol.Mappings>(m => m.IoasId == ioas.Key, m =>
+        {
+            if (m.Areas.Length > 0)
+                then(true);
+            else
+                AnyArea(ioases, i + 1, then);
+        });
+    }
 
     private static ImmutableArray<T> Arr<T>(IEnumerable<T> items) => [.. items];
 }

@@ -174,6 +174,19 @@ public sealed class LockedMemorySpecs() : FdSpec(lockedPages: Limit)
     }
 
     [Fact]
+    public void IOAS_CHANGE_PROCESS_is_EINVAL_once_an_IOAS_maps_user_memory_and_moves_no_charge()
+    {
+        var (ctx, ioas) = PinningIoas(Alice, perProcess: true);
+        var change = new IommuIoasChangeProcess(8, 0);
+        Assert.Equal(0, Call(In, ctx, Ioctls.IOMMU_IOAS_CHANGE_PROCESS, change, AliceAgain).Errno);
+        Assert.Equal(0, Map(ctx, ioas, 4, Alice));
+
+        Assert.Equal(Errno.EINVAL, Call(In, ctx, Ioctls.IOMMU_IOAS_CHANGE_PROCESS, change, AliceAgain).Errno);
+
+        Assert.Equal((4ul, 0ul), (Charged("process-4242"), Charged("process-4343")));
+    }
+
+    [Fact]
     public void Closing_a_context_gives_back_what_its_IOAS_charged()
     {
         var (ctx, ioas) = PinningIoas(Alice);
