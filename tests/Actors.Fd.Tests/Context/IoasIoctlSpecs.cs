@@ -172,8 +172,7 @@ public sealed class IoasIoctlSpecs : FdSpec
     {
         var ctx = Context();
         var set = UserStruct.Encode(new IommuOption(24, IommuOptions.RlimitMode, IommuOptions.OpSet, 0, 0, 1));
-        Files.Tell(new FileProtocol.Ioctl(ctx, 77, Ioctls.IOMMU_OPTION, Mem, set, Client, CapSysResource: false), TestActor);
-        Assert.Equal(Errno.EPERM, ExpectMsg<FileProtocol.IoctlDone>().Errno);
+        Assert.Equal(Errno.EPERM, Ioctl(ctx, Ioctls.IOMMU_OPTION, set, caller: new FileProtocol.Caller(1000, 4242, CapSysResource: false)).Errno);
         Assert.Equal(0ul, Back<IommuOption>(Ioctl(ctx, Ioctls.IOMMU_OPTION, new IommuOption(24, IommuOptions.RlimitMode, IommuOptions.OpGet, 0, 0, 0))).Val64);
     }
 
