@@ -47,6 +47,8 @@ public sealed partial class IoasActor : ReceivePersistentActor
         _units = units;
         _account = account;
         _table = new IoPageTable(new LockedMemoryAccount(_limitPages));
+        if (account is not null)
+            _table.Account.SetMode(account.Mode);
         PersistenceId = $"ioas-{ioasId}";
         Recovering();
         Active();

@@ -20,7 +20,7 @@ public sealed partial class IommufdContextActor
     private IActorRef StartIoas(string key, AccountKeys? accounts)
     {
         var binding = _with.Accounts is { } book && accounts is not null
-            ? new AccountBinding(book, accounts.User, accounts.Process)
+            ? new AccountBinding(book, accounts.User, accounts.Process, (Domains.Pages.RlimitMode)_rlimitMode)
             : null;
         return Context.ActorOf(IoasActor.Props(key, _with.Settings.LockedPageLimit, units: _with.Units, account: binding),
             "ioas-" + Uri.EscapeDataString(key));
