@@ -51,40 +51,19 @@ public sealed class IoasCopyWritabilitySpecs() : TestKit(SpecConfig.InMemory)
         Assert.Equal(new CopyResult("w1d", 0, 0x80000), Copy(source, 0x10000, destination, Protection.Read, 0x80000));
     }
 
-    [Fact]
-    public void Read_only_copy_of_pages_pinned_read_only_maps_them()
+    [Theory]
+    [InlineData("w2", Protection.Read, Protection.Read)]
+    [InlineData("w3", RW, RW)]
+    [InlineData("w4", RW, Protection.Read)]
+    public void Copy_that_does_not_ask_to_write_pages_pinned_read_only_maps_them_as_asked(string id, Protection pinned, Protection copied)
     {
-        var source = NewIoas("w2s");
-        var destination = NewIoas("w2d");
-        Map(source, "w2s", 0x10000, Protection.Read);
+        var source = NewIoas($"{id}s");
+        var destination = NewIoas($"{id}d");
+        Map(source, $"{id}s", 0x10000, pinned);
 
-        Assert.Equal(new CopyResult("w2d", 0, 0x80000), Copy(source, 0x10000, destination, Protection.Read, 0x80000));
+        Assert.Equal(new CopyResult($"{id}d", 0, 0x80000), Copy(source, 0x10000, destination, copied, 0x80000));
 
-        Assert.Equal([new MappingView(0x80000, 2 * Page, Protection.Read, "w2s/0", 0)], Areas(destination));
-    }
-
-    [Fact]
-    public void Writeable_copy_of_pages_pinned_writable_maps_them()
-    {
-        var source = NewIoas("w3s");
-        var destination = NewIoas("w3d");
-        Map(source, "w3s", 0x10000, RW);
-
-        Assert.Equal(new CopyResult("w3d", 0, 0x80000), Copy(source, 0x10000, destination, RW, 0x80000));
-
-        Assert.Equal([new MappingView(0x80000, 2 * Page, RW, "w3s/0", 0)], Areas(destination));
-    }
-
-    [Fact]
-    public void Read_only_copy_of_pages_pinned_writable_maps_them()
-    {
-        var source = NewIoas("w4s");
-        var destination = NewIoas("w4d");
-        Map(source, "w4s", 0x10000, RW);
-
-        Assert.Equal(new CopyResult("w4d", 0, 0x80000), Copy(source, 0x10000, destination, Protection.Read, 0x80000));
-
-        Assert.Equal([new MappingView(0x80000, 2 * Page, Protection.Read, "w4s/0", 0)], Areas(destination));
+        Assert.Equal([new MappingView(0x80000, 2 * Page, copied, $"{id}s/0", 0)], Areas(destination));
     }
 
     [Fact]
