@@ -82,7 +82,9 @@ public sealed partial class IommufdContextActor
         var hwpt = _hwpts.FirstOrDefault(h => h.Value.Unit == m.Unit && h.Value.DomainId == f.DomainId);
         var faultId = hwpt.Key == 0 ? 0 : _table.Get(hwpt.Key).Value!.Uses.FirstOrDefault(u => _faults.ContainsKey(u));
         var dev = _devices.FirstOrDefault(d => d.Value.Pci == f.Pci);
-        if (faultId == 0 || dev.Key == 0)
+        // A request that raced a detach finds the device no longer attached there: it fails at once.
+        var attached = dev.Key != 0 && dev.Value.Attachments.TryGetValue(f.Pasid < 0 ? NoPasid : f.Pasid, out var at) && at == hwpt.Key;
+        if (faultId == 0 || !attached)
         {
             _with.Units.Tell(new Unit.PageResponse(m.Unit, f.Cookie, false), ActorRefs.NoSender);
             return;
