@@ -24,6 +24,8 @@ public sealed class UnitState(UnitSpec spec, IReadOnlyList<DeviceSpec> devices)
 {
     private readonly Dictionary<int, Domain> _domains = new();
     private readonly Dictionary<(string Pci, int Pasid), int> _contexts = new();
+    // The context entries by PASID, so a PASID's teardown finds its devices without scanning every entry.
+    private readonly Dictionary<int, HashSet<string>> _devicesByPasid = new();
 
     public UnitSpec Spec { get; } = spec;
     public Iotlb Iotlb { get; } = new(spec.PageSizes);
@@ -31,6 +33,10 @@ public sealed class UnitState(UnitSpec spec, IReadOnlyList<DeviceSpec> devices)
     public IReadOnlyDictionary<int, Domain> Domains => _domains;
     public IReadOnlyDictionary<(string Pci, int Pasid), int> Contexts => _contexts;
     public DeviceSpec? Device(string pci) => devices.FirstOrDefault(d => d.Pci == pci);
+
+    /// <summary>The devices with a context entry for <paramref name="pasid"/>, in PCI address order.</summary>
+    public ImmutableArray<string> DevicesAt(int pasid) =>
+        _devicesByPasid.TryGetValue(pasid, out var pcis) ? [.. pcis.Order(StringComparer.Ordinal)] : [];
 
     // Validation: the errno a driver would return, or 0.
     public int CheckAllocate(AllocateDomain m)
@@ -127,14 +133,23 @@ public sealed class UnitState(UnitSpec spec, IReadOnlyList<DeviceSpec> devices)
             case DeviceAttached at:
                 // Replacing a context entry is one write: the old domain's tags go with it.
                 _contexts[(at.Pci, at.Pasid)] = at.DomainId;
+                IndexContext(at.Pci, at.Pasid);
                 break;
             case DeviceDetached dt:
                 _contexts.Remove((dt.Pci, dt.Pasid));
+                if (_devicesByPasid.TryGetValue(dt.Pasid, out var pcis) && pcis.Remove(dt.Pci) && pcis.Count == 0)
+                    _devicesByPasid.Remove(dt.Pasid);
                 break;
             case DirtyTrackingSet s:
                 _domains[s.DomainId].DirtyTracking = s.Enabled;
                 break;
         }
+    }
+
+    private void IndexContext(string pci, int pasid)
+    {
+        if (!_devicesByPasid.TryGetValue(pasid, out var pcis)) _devicesByPasid[pasid] = pcis = new HashSet<string>(StringComparer.Ordinal);
+        pcis.Add(pci);
     }
 
     /// <summary>What a unit remembers after a crash: conservatively, every mapped page of a tracking domain is dirty.</summary>
@@ -153,13 +168,18 @@ public sealed class UnitState(UnitSpec spec, IReadOnlyList<DeviceSpec> devices)
     {
         _domains.Clear();
         _contexts.Clear();
+        _devicesByPasid.Clear();
         foreach (var d in s.Domains)
         {
             Apply(new DomainAllocated(d.DomainId, d.Kind, d.ParentId, d.DirtyTracking, d.Iopf, d.Stage1));
             foreach (var m in d.Mappings)
                 _domains[d.DomainId].Table.Map(m.Iova, m.PageSize, m.Address, m.Access);
         }
-        foreach (var c in s.Contexts) _contexts[(c.Pci, c.Pasid)] = c.DomainId;
+        foreach (var c in s.Contexts)
+        {
+            _contexts[(c.Pci, c.Pasid)] = c.DomainId;
+            IndexContext(c.Pci, c.Pasid);
+        }
         NextDomainId = s.NextDomainId;
     }
 
