@@ -19,6 +19,12 @@ public sealed record HostSettings(string WorkDir, string SocketPath, StoreOption
     /// </summary>
     public string? PlatformFile { get; init; }
 
+    /// <summary>
+    /// The address of a running node (akka.tcp://iommu@host:port, as its Ready line says) for this
+    /// host to join as one more node of that cluster; null to found a cluster of its own.
+    /// </summary>
+    public string? Join { get; init; }
+
     /// <summary>Who may connect, how long sessions wait for a resume, how long client memory may take to answer.</summary>
     public FrontDoor.FrontDoorSettings FrontDoor { get; init; } = IommuActors.Host.FrontDoor.FrontDoorSettings.Default;
 
@@ -41,6 +47,7 @@ public sealed record HostSettings(string WorkDir, string SocketPath, StoreOption
         return new HostSettings(workDir, socket, store)
         {
             PlatformFile = platform is null ? null : PlatformPath(platform, workDir),
+            Join = NonEmpty(section["Join"]),
             FrontDoor = IommuActors.Host.FrontDoor.FrontDoorSettings.From(section),
         };
     }

@@ -72,7 +72,13 @@ public static class IommuHost
         cluster.RegisterOnMemberRemoved(() => log.LogInformation("Left the cluster; stopping"));
         system.WhenTerminated.ContinueWith(_ => log.LogInformation("Actor system stopped cleanly"),
             TaskScheduler.Default);
-        cluster.Join(cluster.SelfAddress);
+        if (settings.Join is { } seed)
+        {
+            log.LogInformation("Joining the cluster of {Seed}", seed);
+            cluster.Join(Address.Parse(seed));
+        }
+        else
+            cluster.Join(cluster.SelfAddress);
     }
 
     /// <summary>

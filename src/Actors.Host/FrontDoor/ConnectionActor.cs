@@ -21,7 +21,8 @@ public sealed record ConnectionContext(
     IActorRef Sessions,
     IStatusSource Status,
     FrontDoorSettings Settings,
-    IActorRef? Bus = null);
+    IActorRef? Bus = null,
+    IActorRef? TraceRelay = null);
 
 /// <summary>Answers the project's extension requests (iommuctl status, platform) with JSON.</summary>
 public interface IStatusSource
@@ -512,7 +513,7 @@ public sealed class ConnectionActor : ReceiveActor, IWithTimers, IWithUnboundedS
             return;
         }
         _extensions[TraceTag] = (ExtensionKinds.Trace, seq);
-        _tracer = Context.ActorOf(TraceActor.Props($"{TraceProtocol.SubscriberPrefix}{_token:x16}", _ctx.Bus), "trace");
+        _tracer = Context.ActorOf(TraceActor.Props($"{TraceProtocol.SubscriberPrefix}{_token:x16}", _ctx.Bus, _ctx.TraceRelay), "trace");
     }
 
     private void OnStatusJson(StatusJson status)
