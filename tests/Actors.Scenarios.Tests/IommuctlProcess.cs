@@ -8,13 +8,17 @@ public sealed record IommuctlProcess(int Exit, string Output, string Error)
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
 
     /// <param name="path">The PATH iommuctl runs with (where it looks for Graphviz's dot); null for the specs' own.</param>
-    public static async Task<IommuctlProcess> RunWithPathAsync(HostProcess host, string? path, params string[] args)
+    public static Task<IommuctlProcess> RunWithPathAsync(HostProcess host, string? path, params string[] args) =>
+        RunInAsync(host.WorkDir, path, [.. args, "--socket", host.SocketPath]);
+
+    /// <summary>A command that asks no running host (bench starts its own), run in <paramref name="workDir"/>.</summary>
+    public static async Task<IommuctlProcess> RunInAsync(string workDir, string? path, params string[] args)
     {
-        var start = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "iommuctl.dll"), .. args, "--socket", host.SocketPath])
+        var start = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "iommuctl.dll"), .. args])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
-            WorkingDirectory = host.WorkDir,
+            WorkingDirectory = workDir,
         };
         if (path is not null) start.Environment["PATH"] = path;
         using var process = Process.Start(start)!;

@@ -142,4 +142,19 @@ public sealed class IommuctlProcessSpecs
         Assert.Equal("iommuctl: --svg needs Graphviz's dot on the PATH (e.g. apt-get install graphviz); the DOT above renders anywhere else\n", refused.Error);
         Assert.False(File.Exists(nowhere));
     }
+
+    [Fact]
+    public async Task Bench_json_prints_one_JSON_document_and_nothing_of_its_throw_away_hosts_logs()
+    {
+        var run = await IommuctlProcess.RunInAsync(TempFolder.Create("iommuctl-bench"), null,
+            "bench", "--json", "--store", "memory", "--count", "50", "--live", "50", "--pairs", "50", "--window", "8");
+        Assert.Equal(0, run.Exit);
+        var line = Assert.Single(run.Lines);
+        using var doc = JsonDocument.Parse(line);
+        Assert.Equal((50, 48, 32), (doc.RootElement.GetProperty("noop").GetProperty("count").GetInt32(),
+            doc.RootElement.GetProperty("noop").GetProperty("requestBytes").GetInt32(), doc.RootElement.GetProperty("noop").GetProperty("replyBytes").GetInt32()));
+        var maps = Assert.Single(doc.RootElement.GetProperty("maps").EnumerateArray());
+        Assert.Equal(("memory", 50, 50, 8), (maps.GetProperty("store").GetString(), maps.GetProperty("live").GetInt32(),
+            maps.GetProperty("pairs").GetInt32(), maps.GetProperty("window").GetInt32()));
+    }
 }
