@@ -14,26 +14,7 @@ namespace IommuActors.Scenarios.Tests;
 /// </summary>
 public sealed class IommuctlProcessSpecs
 {
-    private const string Pci = "0000:00:02.0";
-
-    private sealed record Vmm(IommuClient Client, string Context, string Session) : IAsyncDisposable
-    {
-        public ValueTask DisposeAsync() => Client.DisposeAsync();
-    }
-
-    /// <summary>An IOAS, the GPU bound and attached (an automatic HWPT): IDs 1, 2, 3.</summary>
-    private static async Task<Vmm> StartVmmAsync(HostProcess host)
-    {
-        var client = await IommuClient.ConnectAsync(host.SocketPath, new IommuClientOptions { ClientName = "process-spec", Pid = 4343 });
-        var iommufd = await client.OpenAsync("/dev/iommu");
-        var ioas = await client.IoctlAsync(iommufd, Ioctls.IOMMU_IOAS_ALLOC, new IommuIoasAlloc(12, 0, 0));
-        var device = await client.OpenAsync("/dev/vfio/devices/vfio0");
-        var bind = await client.IoctlAsync(device, Ioctls.VFIO_DEVICE_BIND_IOMMUFD, new VfioDeviceBindIommufd(16, 0, iommufd, 0, 0));
-        var attach = await client.IoctlAsync(device, Ioctls.VFIO_DEVICE_ATTACH_IOMMUFD_PT, new VfioDeviceAttachIommufdPt(16, 0, ioas.OutIoasId, 0));
-        Assert.Equal((3, 1u, 4, 2u, 3u), (iommufd, ioas.OutIoasId, device, bind.OutDevid, attach.PtId));
-        var session = client.SessionToken.ToString("x16");
-        return new Vmm(client, $"{session}-1", session);
-    }
+    private const string Pci = VmmSetup.Pci;
 
     private static string NodeOf(HostProcess host) =>
         Regex.Match(host.Log, @"Ready: (akka\.tcp://iommu@127\.0\.0\.1:\d+) is Up").Groups[1].Value;
@@ -70,14 +51,15 @@ public sealed class IommuctlProcessSpecs
             "└──────────────┴───────────────┴───────┴───────┴────────────┴───────┴───────┴───────┘",
         ], platform.Lines);
 
-        await using var vmm = await StartVmmAsync(host);
-        var f = vmm.Context;
+        var vmm = await VmmSetup.StartAsync(host.SocketPath);
+        await using var client = vmm.Client;
+        var f = vmm.ContextFile;
         var contexts = await IommuctlProcess.RunAsync(host, "contexts", "--json");
         Assert.Equal((0, ""), (contexts.Exit, contexts.Error));
         using (var doc = JsonDocument.Parse(contexts.Output))
         {
             var c = Assert.Single(doc.RootElement.GetProperty("contexts").EnumerateArray());
-            Assert.Equal((f, "/dev/iommu", vmm.Session, 4343u, "process-spec", "3", true, 3, "Device 1, HwptPaging 1, Ioas 1", "", NodeOf(host)),
+            Assert.Equal((f, "/dev/iommu", vmm.Client.SessionToken.ToString("x16"), 4242u, "vmm-spec", "3", true, 3, "Device 1, HwptPaging 1, Ioas 1", "", NodeOf(host)),
                 (c.GetProperty("file").GetString(), c.GetProperty("path").GetString(), c.GetProperty("session").GetString(),
                  c.GetProperty("pid").GetUInt32(), c.GetProperty("client").GetString(),
                  string.Join(",", c.GetProperty("fds").EnumerateArray()), c.GetProperty("connected").GetBoolean(),
@@ -97,7 +79,7 @@ public sealed class IommuctlProcessSpecs
           rankdir=LR;
           node [shape=box, fontname="monospace"];
           subgraph "cluster_{{f}}" {
-            label="iommufd-{{f}} (pid 4343, process-spec)";
+            label="iommufd-{{f}} (pid 4242, vmm-spec)";
             "iommufd-{{f}}" [shape=note, label="iommufd-{{f}}"];
             "ioas-{{f}}.ioas1" [label="1 Ioas\nioas-{{f}}.ioas1"];
             "{{f}}/2" [label="2 Device\n{{Pci}}"];
@@ -122,23 +104,24 @@ public sealed class IommuctlProcessSpecs
     {
         await DebianPackages.EnsureAsync("graphviz", "/usr/bin/dot", recommends: false);
         await using var host = await HostProcess.StartAsync(TempFolder.Create("iommuctl-svg"), "--Iommu:Store", "memory");
-        await using var vmm = await StartVmmAsync(host);
+        var vmm = await VmmSetup.StartAsync(host.SocketPath);
+        await using var client = vmm.Client;
 
         var svg = Path.Combine(host.WorkDir, "graph.svg");
         var rendered = await IommuctlProcess.RunAsync(host, "graph", "--svg", svg);
-        Assert.Equal((0, Dot(vmm.Context), ""), (rendered.Exit, rendered.Output, rendered.Error));
+        Assert.Equal((0, Dot(vmm.ContextFile), ""), (rendered.Exit, rendered.Output, rendered.Error));
         var text = await File.ReadAllTextAsync(svg);
         Assert.StartsWith("<?xml", text);
         // dot gives each node a <title> with its name (XML-escaped): every node of the DOT is drawn, and nothing else.
         Assert.Equal(
-            new[] { $"iommufd-{vmm.Context}", $"ioas-{vmm.Context}.ioas1", $"{vmm.Context}/2", $"{vmm.Context}/3", "unit-dmar0", "unit-dmar1", "unit-mock0", $"pci-{Pci}", "iommu-driver" }
+            new[] { $"iommufd-{vmm.ContextFile}", $"ioas-{vmm.ContextFile}.ioas1", $"{vmm.ContextFile}/2", $"{vmm.ContextFile}/3", "unit-dmar0", "unit-dmar1", "unit-mock0", $"pci-{Pci}", "iommu-driver" }
                 .Order(StringComparer.Ordinal),
             Regex.Matches(text, @"<g id=""node\d+"" class=""node"">\s*<title>([^<]*)</title>")
                 .Select(m => System.Net.WebUtility.HtmlDecode(m.Groups[1].Value)).Order(StringComparer.Ordinal));
 
         var nowhere = Path.Combine(host.WorkDir, "no-dot.svg");
         var refused = await IommuctlProcess.RunWithPathAsync(host, TempFolder.Create("empty-path"), "graph", "--svg", nowhere);
-        Assert.Equal((1, Dot(vmm.Context)), (refused.Exit, refused.Output));
+        Assert.Equal((1, Dot(vmm.ContextFile)), (refused.Exit, refused.Output));
         Assert.Equal("iommuctl: --svg needs Graphviz's dot on the PATH (e.g. apt-get install graphviz); the DOT above renders anywhere else\n", refused.Error);
         Assert.False(File.Exists(nowhere));
     }

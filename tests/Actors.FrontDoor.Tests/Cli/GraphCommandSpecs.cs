@@ -1,3 +1,4 @@
+using IommuActors.TestSupport;
 using IommuActors.Uapi;
 using IommuActors.Uapi.Structs;
 using Xunit;
@@ -11,7 +12,7 @@ public sealed class GraphCommandSpecs
     public async Task The_graph_has_the_context_its_objects_the_device_and_unit_the_VM_set_and_its_subscribers()
     {
         await using var host = await TestHost.RealAsync();
-        var vmm = await VmmSetup.StartAsync(host);
+        var vmm = await VmmSetup.StartAsync(host.SocketPath);
         var pasid = await vmm.Client.IoctlAsync(vmm.Iommufd, EmulatorIoctls.PASID_ALLOC, new EmuPasidAlloc(12, 0, 0));
         var f = vmm.ContextFile;
         var set = $"pasid-set-{f}";

@@ -1,3 +1,4 @@
+using IommuActors.TestSupport;
 using System.Text.Json;
 using IommuActors.Client;
 using IommuActors.Uapi;
@@ -17,7 +18,7 @@ public sealed class TwoNodeSpecs
     {
         await using var first = await TestHost.RealAsync();
         await using var second = await TestHost.RealAsync("--Iommu:Join", first.Node);
-        var vmm = await VmmSetup.StartAsync(first);
+        var vmm = await VmmSetup.StartAsync(first.SocketPath);
         await using var other = await IommuClient.ConnectAsync(second.SocketPath, new IommuClientOptions { ClientName = "second-vmm", Pid = 5151 });
         var iommufd = await other.OpenAsync("/dev/iommu");
         Assert.Equal(1u, (await other.IoctlAsync(iommufd, Ioctls.IOMMU_IOAS_ALLOC, new IommuIoasAlloc(12, 0, 0))).OutIoasId);
