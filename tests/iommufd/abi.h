@@ -160,7 +160,20 @@ enum {
 	IOMMU_TEST_OP_DIRTY,
 	IOMMU_TEST_OP_MD_CHECK_IOTLB,
 	IOMMU_TEST_OP_TRIGGER_IOPF,
+	IOMMU_TEST_OP_DEV_CHECK_CACHE,
+	IOMMU_TEST_OP_TRIGGER_VEVENT,
+	IOMMU_TEST_OP_PASID_ATTACH,
+	IOMMU_TEST_OP_PASID_REPLACE,
+	IOMMU_TEST_OP_PASID_DETACH,
+	IOMMU_TEST_OP_PASID_CHECK_HWPT,
 };
+
+/* The mock driver: its aperture, its device flags and the values its caches start with. */
+#define MOCK_APERTURE_START		(1ull << 24)
+#define MOCK_FLAGS_DEVICE_NO_DIRTY	(1u << 0)
+#define MOCK_FLAGS_DEVICE_HUGE_IOVA	(1u << 1)
+#define MOCK_FLAGS_DEVICE_PASID		(1u << 2)
+#define IOMMU_TEST_DEV_CACHE_DEFAULT	0xbaddad
 
 /* Flags of the access ops: CREATE_ACCESS, ACCESS_PAGES and ACCESS_RW. */
 #define MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES (1u << 0)
@@ -184,6 +197,11 @@ struct iommu_test_cmd {
 		struct { uint32_t ioas_id; } access_replace_ioas;
 		struct { uint32_t flags; uint64_t iova, length, page_size, uptr, out_nr_dirty; } dirty;
 		struct { uint32_t dev_id, pasid, grpid, perm; uint64_t addr; } trigger_iopf;
+		struct { uint32_t pt_id; } mock_domain_replace;
+		struct { uint32_t id, cache; } check_dev_cache;
+		struct { uint32_t pasid, pt_id; } pasid_attach;
+		struct { uint32_t pasid; } pasid_detach;
+		struct { uint32_t pasid, hwpt_id; } pasid_check;
 		uint8_t bytes[48];
 	};
 	uint32_t last;

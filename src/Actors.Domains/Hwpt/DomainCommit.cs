@@ -7,7 +7,8 @@ namespace IommuActors.Domains.Hwpt;
 /// <summary>
 /// One step of a commit: the command (built from the replies of the steps before it, so a map
 /// can name the domain an earlier step allocated), where to send it, and how to undo it given
-/// its own reply (null when nothing needs undoing).
+/// its own reply (null when nothing needs undoing). A step whose target is Nobody is local: its
+/// command is its own reply, which puts a check the IOAS already made at its place in the order.
 /// </summary>
 public sealed record CommitStep(Func<IReadOnlyList<object>, object> Command, IActorRef Target,
     Func<object, IReadOnlyList<object>, IEnumerable<(object Command, IActorRef Target)>>? Undo = null);
@@ -53,7 +54,11 @@ public sealed class DomainCommit : ReceiveActor
             return;
         }
         var step = _steps[_replies.Count];
-        step.Target.Tell(step.Command(_replies));
+        var command = step.Command(_replies);
+        if (step.Target.IsNobody())
+            Self.Tell(command);
+        else
+            step.Target.Tell(command);
     }
 
     private void Running()

@@ -86,9 +86,13 @@ public static class HwptProtocol
     /// <summary>AutoDestroyed: the HWPT was automatic and this was its last device, so it is gone.</summary>
     public sealed record DetachResult(string IoasId, string Pci, int Pasid, int Errno, uint HwptId, bool AutoDestroyed) : IClusterMessage;
 
-    /// <summary>IOMMU_HWPT_INVALIDATE on a nested HWPT: EntryCount entries of EntryLength bytes each.</summary>
+    /// <summary>
+    /// IOMMU_HWPT_INVALIDATE on a nested HWPT: EntryCount entries of EntryLength bytes each.
+    /// Stage1, when given, is the guest's stage-1 table as it reads now: the unit's nested domain
+    /// takes it before the invalidations run (when at least one entry is handled).
+    /// </summary>
     public sealed record InvalidateHwpt(string EntityId, uint HwptId, uint DataType, uint EntryLength, uint EntryCount,
-        ImmutableArray<byte> Entries) : IEntityMessage;
+        ImmutableArray<byte> Entries, ImmutableArray<Stage1Entry> Stage1 = default) : IEntityMessage;
 
     /// <summary>EntriesDone is written back on every path: the entries handled before the first failure.</summary>
     public sealed record InvalidateResult(string IoasId, uint HwptId, int Errno, uint EntriesDone) : IClusterMessage;
@@ -118,6 +122,9 @@ public static class HwptProtocol
     public sealed record HwptDeviceDetached(string Pci, int Pasid) : IPersistedEvent;
     public sealed record HwptDirtyTrackingSet(uint HwptId, bool Enabled) : IPersistedEvent;
     public sealed record HwptMockIotlbSet(uint HwptId, ImmutableArray<uint> Iotlb) : IPersistedEvent;
+
+    /// <summary>A nested HWPT's stage-1 leaves, read again from the guest's table at an invalidation.</summary>
+    public sealed record HwptStage1Set(uint HwptId, ImmutableArray<Stage1Entry> Stage1) : IPersistedEvent;
 
     public sealed record HwptRecord(uint HwptId, HwptKind Kind, string Unit, int DomainId, bool Auto, uint Flags,
         uint ParentHwptId, uint DataType, ImmutableArray<byte> Data, ImmutableArray<Stage1Entry> Stage1,

@@ -19,7 +19,7 @@ public sealed class HardwarePageTable(uint id, HwptKind kind, string unit, int d
     public uint ParentId { get; } = parentId;
     public uint DataType { get; } = dataType;
     public ImmutableArray<byte> Data { get; } = data.IsDefault ? [] : data;
-    public ImmutableArray<Stage1Entry> Stage1 { get; } = stage1.IsDefault ? [] : stage1;
+    public ImmutableArray<Stage1Entry> Stage1 { get; set; } = stage1.IsDefault ? [] : stage1;
     public bool DirtyTracking { get; set; }
     public SortedSet<(string Pci, int Pasid)> Devices { get; } = [];
 
@@ -98,6 +98,9 @@ public sealed class HwptTable
                 break;
             case HwptMockIotlbSet m:
                 _hwpts[m.HwptId].MockIotlb = [.. m.Iotlb];
+                break;
+            case HwptStage1Set s:
+                _hwpts[s.HwptId].Stage1 = s.Stage1.IsDefault ? [] : s.Stage1;
                 break;
         }
     }

@@ -29,6 +29,7 @@ public sealed partial class IoasActor
         Recover<HwptDeviceDetached>(ApplyHwpt);
         Recover<HwptDirtyTrackingSet>(ApplyHwpt);
         Recover<HwptMockIotlbSet>(ApplyHwpt);
+        Recover<HwptStage1Set>(ApplyHwpt);
     }
 
     /// <summary>The HWPT change and the IOAS reservations it owns (aperture, alignment, device regions), live and on replay.</summary>
@@ -210,12 +211,29 @@ public sealed partial class IoasActor
             Sender.Tell(new AttachResult(_ioasId, c.Device.Pci, c.Pasid, 0, current.Id, false));
             return;
         }
-        var rc = CheckDeviceRegions(c.Device, c.Pasid);
-        if (rc == 0 && candidate is null)
-            rc = _hwpts.Find(c.NewHwptId) is not null ? Errno.EEXIST : CheckAddDomain(c.NewHwptId, c.Unit);
+        var regions = CheckDeviceRegions(c.Device, c.Pasid);
+        var rc = candidate is not null ? regions
+            : _hwpts.Find(c.NewHwptId) is not null ? Errno.EEXIST
+            // iommufd_device_auto_get_domain: an attach allocates with immediate_attach, so the device (its reserved
+            // regions) comes before iopt_table_add_domain; a replace fills the new domain first and attaches after.
+            : !c.Replace ? (regions != 0 ? regions : CheckAddDomain(c.NewHwptId, c.Unit))
+            : CheckAddDomain(c.NewHwptId, c.Unit);
+        var regionsAfterFill = rc == 0 && regions != 0;
+        if (regionsAfterFill && (_account is null || _table.PagesToPinForDomain().Count == 0))
+            rc = regions;
         if (rc != 0)
         {
             Sender.Tell(new AttachResult(_ioasId, c.Device.Pci, c.Pasid, rc, 0, false));
+            return;
+        }
+        if (regionsAfterFill)
+        {
+            // Only the shared account can still refuse the fill (ENOMEM), and it answers first.
+            var refused = new List<CommitStep>();
+            ChargeForNewDomain(refused);
+            refused.Add(new(_ => new U.Failed(c.Unit.Name, regions), ActorRefs.Nobody));
+            Begin(refused, 0, ulong.MaxValue, true, Sender, _ => ([], new AttachResult(_ioasId, c.Device.Pci, c.Pasid, regions, 0, false)),
+                errno => new AttachResult(_ioasId, c.Device.Pci, c.Pasid, errno, 0, false), null);
             return;
         }
         var name = c.Unit.Name;
@@ -225,7 +243,7 @@ public sealed partial class IoasActor
         var pci = c.Device.Pci;
         var pasid = c.Pasid;
         steps.Add(new(r => new U.AttachDevice(name, pci, pasid, created ? DomainOf(r) : candidate!.DomainId), _units,
-            (_, _) => current is null ? [(new U.DetachDevice(name, pci, pasid), _units)] : []));
+            (_, _) => UndoAttach(name, pci, pasid, current)));
         AddFreeOfAbandonedAuto(steps, current);
         Begin(steps, 0, ulong.MaxValue, true, Sender, replies =>
         {
@@ -239,6 +257,14 @@ public sealed partial class IoasActor
             return (events, new AttachResult(_ioasId, pci, pasid, 0, id, created));
         }, errno => new AttachResult(_ioasId, pci, pasid, errno, 0, false), null);
     }
+
+    /// <summary>
+    /// A refused step after the unit took the attach puts the context entry back as it was: detached,
+    /// or (a replace) pointing at the old domain again, so the device translates as if nothing ran.
+    /// </summary>
+    private IEnumerable<(object, IActorRef)> UndoAttach(string unit, string pci, int pasid, HardwarePageTable? current) =>
+        current is null ? [(new U.DetachDevice(unit, pci, pasid), _units)]
+            : [(new U.AttachDevice(unit, pci, pasid, current.DomainId), _units)];
 
     /// <summary>A replace that moves the last device off an automatic HWPT destroys it (iommufd_hw_pagetable_put of an auto domain).</summary>
     private void AddFreeOfAbandonedAuto(List<CommitStep> steps, HardwarePageTable? current)
@@ -283,7 +309,7 @@ public sealed partial class IoasActor
         var steps = new List<CommitStep>
         {
             new(_ => new U.AttachDevice(name, pci, pasid, domain), _units,
-                (_, _) => current is null ? [(new U.DetachDevice(name, pci, pasid), _units)] : []),
+                (_, _) => UndoAttach(name, pci, pasid, current)),
         };
         AddFreeOfAbandonedAuto(steps, current);
         Begin(steps, 0, ulong.MaxValue, true, Sender, _ =>
@@ -453,12 +479,18 @@ public sealed partial class IoasActor
                 steps.Add(new(_ => new U.Invalidate(h.Unit, s.All ? InvalidateScope.Domain : InvalidateScope.Range, h.DomainId, s.Iova, s.Length, NoPasid), _units));
         }
         var done = (uint)parsed.Count;
+        var newStage1 = !c.Stage1.IsDefault && done > 0;
+        if (newStage1)
+            steps.Insert(0, new(_ => new U.SetStage1(h.Unit, h.DomainId, c.Stage1), _units));
         Begin(steps, 0, ulong.MaxValue, true, Sender, _ =>
         {
             var reply = new InvalidateResult(_ioasId, c.HwptId, parseErrno, done);
-            if (h.DataType != DataSelftest || done == 0)
+            IPersistedEvent? e = done == 0 ? null
+                : h.DataType == DataSelftest ? new HwptMockIotlbSet(c.HwptId, [.. iotlb])
+                : newStage1 ? new HwptStage1Set(c.HwptId, c.Stage1)
+                : null;
+            if (e is null)
                 return ([], reply);
-            var e = new HwptMockIotlbSet(c.HwptId, [.. iotlb]);
             ApplyHwpt(e);
             return ([e], reply);
         }, errno => new InvalidateResult(_ioasId, c.HwptId, errno, 0), null);

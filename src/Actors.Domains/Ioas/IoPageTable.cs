@@ -1,4 +1,5 @@
 using IommuActors.Domains.Pages;
+using PageSpan = IommuActors.Domains.Pages.AccountProtocol.PageSpan;
 
 namespace IommuActors.Domains.Ioas;
 
@@ -58,8 +59,13 @@ public sealed class IoPageTable(LockedMemoryAccount account)
     public IReadOnlyDictionary<string, ulong> AlignmentOwners => _alignments;
     public IReadOnlyDictionary<string, PinnedPages> PinnedPages => _pages;
 
-    /// <summary>A fresh table has alignment 1; attached owners raise it (iopt_calculate_iova_alignment).</summary>
-    public ulong IovaAlignment => _alignments.Count == 0 ? 1 : _alignments.Values.Max();
+    /// <summary>
+    /// iopt_calculate_iova_alignment: 1 for a fresh table, PAGE_SIZE once huge pages are disabled
+    /// (every map is then done page by page), and never below what an attached owner raised.
+    /// </summary>
+    public ulong IovaAlignment => Math.Max(BaseAlignment, _alignments.Count == 0 ? 1 : _alignments.Values.Max());
+
+    private ulong BaseAlignment => LargePagesDisabled ? PinnedPagesPageSize : 1;
 
     /// <summary>Map user memory: the pages are created, then an area refers to them; they are pinned and charged once, when a domain needs them.</summary>
     public int Map(string pagesId, ulong userAddress, ulong length, Protection protection, ulong? fixedIova, out ulong iova)
@@ -93,12 +99,18 @@ public sealed class IoPageTable(LockedMemoryAccount account)
         var rc = fixedIova is { } want ? CheckFixedIova(want, length) : AllocateIova(userAddress, length, out want);
         if (rc != 0)
             return rc;
+        // iopt_insert_area: an area's offset in its first user page must honour the alignment too.
+        var mask = IovaAlignment - 1;
+        if (slices.Any(s => ((s.Pages.UserAddress + s.Offset) % PinnedPagesPageSize & mask) != 0))
+            return Errno.EINVAL;
 
-        // iopt_area_fill_domains: only a table with domains pins (and charges) what it maps.
-        var pin = HasDomains ? slices.Select(s => s.Pages).Where(p => !_charged.Contains(p.Id)).DistinctBy(p => p.Id).ToList() : [];
-        rc = Charge(pin);
-        if (rc != 0)
-            return rc;
+        // iopt_area_fill_domains: only a table with domains pins (and charges) what it maps, page by page.
+        if (HasDomains)
+        {
+            rc = Hold([.. slices.Select(s => SpanOf(s.Pages, s.Offset, s.Length))]);
+            if (rc != 0)
+                return rc;
+        }
         foreach (var s in slices)
             _pages.TryAdd(s.Pages.Id, s.Pages);
         foreach (var s in slices)
@@ -333,16 +345,17 @@ public sealed class IoPageTable(LockedMemoryAccount account)
             _areas.Remove(area);
             unmapped += area.Length;
             area.Pages.RemoveUser();
+            // iopt_area_unfill_domains: the area's pages no other span holds are unpinned and given back.
+            if (HasDomains)
+                Unhold([SpanOf(area)]);
             var left = _usersInThisTable[area.Pages.Id] - 1;
             if (left > 0)
             {
                 _usersInThisTable[area.Pages.Id] = left;
                 continue;
             }
-            // The last area of this table on these pages lets the pin and its charge go.
             _usersInThisTable.Remove(area.Pages.Id);
             _pages.Remove(area.Pages.Id);
-            Uncharge(area.Pages);
         }
         return 0;
     }
@@ -425,12 +438,8 @@ public sealed class IoPageTable(LockedMemoryAccount account)
     {
         if (alignment == 0 || (alignment & (alignment - 1)) != 0)
             return Errno.EINVAL;
-        var mask = Math.Max(alignment, IovaAlignmentWithout(owner)) - 1;
-        foreach (var a in _areas)
-        {
-            if ((a.Iova & mask) != 0 || (a.Length & mask) != 0)
-                return Errno.EADDRINUSE;
-        }
+        if (AnyAreaMisaligned(Math.Max(alignment, IovaAlignmentWithout(owner))))
+            return Errno.EADDRINUSE;
         _alignments[owner] = alignment;
         return 0;
     }
@@ -438,16 +447,40 @@ public sealed class IoPageTable(LockedMemoryAccount account)
     public void RemoveAlignment(string owner) => _alignments.Remove(owner);
 
     private ulong IovaAlignmentWithout(string owner) =>
-        _alignments.Where(kv => kv.Key != owner).Select(kv => kv.Value).DefaultIfEmpty(1UL).Max();
+        Math.Max(BaseAlignment, _alignments.Where(kv => kv.Key != owner).Select(kv => kv.Value).DefaultIfEmpty(1UL).Max());
 
-    /// <summary>IOMMU_OPTION_HUGE_PAGES: cannot change while areas exist (EINVAL).</summary>
+    /// <summary>iopt_check_iova_alignment: an area's IOVA, length and offset in its first user page must all honour the alignment.</summary>
+    private bool AnyAreaMisaligned(ulong alignment)
+    {
+        var mask = alignment - 1;
+        if (mask == 0)
+            return false;
+        foreach (var a in _areas)
+        {
+            var pageOffset = (a.Pages.UserAddress + a.PagesOffset) % PinnedPagesPageSize;
+            if ((a.Iova & mask) != 0 || (a.Length & mask) != 0 || (pageOffset & mask) != 0)
+                return true;
+        }
+        return false;
+    }
+
+    /// <summary>
+    /// IOMMU_OPTION_HUGE_PAGES (iopt_enable_large_pages / iopt_disable_large_pages): enabling always
+    /// succeeds; disabling is EINVAL only while domains already hold areas, and EADDRINUSE when an
+    /// area cannot honour the PAGE_SIZE alignment it brings.
+    /// </summary>
     public int SetLargePages(bool enabled)
     {
-        if (LargePagesDisabled == !enabled)
+        if (enabled || LargePagesDisabled)
+        {
+            LargePagesDisabled = !enabled;
             return 0;
-        if (_areas.Count > 0)
+        }
+        if (HasDomains && _areas.Count > 0)
             return Errno.EINVAL;
-        LargePagesDisabled = !enabled;
+        if (IovaAlignment < PinnedPagesPageSize && AnyAreaMisaligned(PinnedPagesPageSize))
+            return Errno.EADDRINUSE;
+        LargePagesDisabled = true;
         return 0;
     }
 
@@ -469,16 +502,13 @@ public sealed class IoPageTable(LockedMemoryAccount account)
         var areas = AreasTouching(iova, iova + length - 1);
         if (write && areas.Any(a => (a.Protection & Protection.Write) == 0))
             return Errno.EPERM;
-        // iopt_pages_fill_xarray: pages no domain holds are pinned (and charged) for the access.
+        // iopt_area_add_access: the pages under the access that nothing holds yet are pinned and charged.
         StartChange();
-        rc = Charge(areas.Select(a => a.Pages).Where(p => !_charged.Contains(p.Id)).DistinctBy(p => p.Id).ToList());
+        rc = Hold(AccessSpans(areas, iova, iova + length - 1));
         if (rc != 0)
             return rc;
         foreach (var a in areas)
-        {
             a.AccessPins++;
-            _accessPins[a.Pages.Id] = _accessPins.GetValueOrDefault(a.Pages.Id) + 1;
-        }
         return 0;
     }
 
@@ -490,21 +520,11 @@ public sealed class IoPageTable(LockedMemoryAccount account)
         var areas = AreasTouching(iova, iova + length - 1);
         if (areas.Count == 0 || areas.Any(a => a.AccessPins == 0))
             return Errno.ENOENT;
+        // iopt_area_remove_access: what no domain or other access holds is unpinned.
         StartChange();
+        Unhold(AccessSpans(areas, iova, iova + length - 1));
         foreach (var a in areas)
-        {
             a.AccessPins--;
-            var left = _accessPins[a.Pages.Id] - 1;
-            if (left > 0)
-            {
-                _accessPins[a.Pages.Id] = left;
-                continue;
-            }
-            // iopt_pages_unfill_xarray: what no domain holds is unpinned with the last access.
-            _accessPins.Remove(a.Pages.Id);
-            if (!HasDomains)
-                Uncharge(a.Pages);
-        }
         return 0;
     }
 
@@ -514,48 +534,46 @@ public sealed class IoPageTable(LockedMemoryAccount account)
     /// <summary>While a domain is attached every area's pages are pinned; without one only what accesses pin is.</summary>
     public bool HasDomains => _domains.Count > 0;
 
-    /// <summary>The pages this table pins and has charged, once each.</summary>
-    public IEnumerable<PinnedPages> ChargedPages => _charged.Select(id => _pages[id]);
+    /// <summary>Every span this table holds (an area's while domains exist, an access's pin), with repeats: what it has charged.</summary>
+    public IEnumerable<PageSpan> HeldSpans => _pins.SelectMany(kv => kv.Value.Spans.Select(s => new PageSpan(kv.Key, s.First, s.Last)));
 
-    /// <summary>The pages the last operation pinned and charged, and those it unpinned and gave back (empty when it failed).</summary>
-    public IReadOnlyList<PinnedPages> LastCharged => _lastCharged;
-    public IReadOnlyList<PinnedPages> LastReleased => _lastReleased;
+    /// <summary>The spans the last operation took and let go of (empty when it failed); the shared account is told exactly these.</summary>
+    public IReadOnlyList<PageSpan> LastCharged => _lastCharged;
+    public IReadOnlyList<PageSpan> LastReleased => _lastReleased;
 
-    /// <summary>What filling a first domain would pin: every held pages object not pinned yet (nothing once a domain exists).</summary>
-    public List<PinnedPages> PagesToPinForDomain() =>
-        HasDomains ? [] : [.. _pages.Values.Where(p => !_charged.Contains(p.Id))];
+    /// <summary>What filling a first domain would hold: every area's span (nothing once a domain exists).</summary>
+    public List<PageSpan> PagesToPinForDomain() => HasDomains ? [] : [.. _areas.Select(SpanOf)];
 
     /// <summary>
-    /// iopt_table_add_domain's fill: the first domain pins and charges every area's pages, all or
-    /// nothing (ENOMEM over the limit); later domains are filled from pages already pinned.
+    /// iopt_table_add_domain's fill: the first domain pins and charges the pages under every area
+    /// that no access pinned already, all or nothing (ENOMEM over the limit); later domains are
+    /// filled from pages already pinned.
     /// </summary>
     public int AddDomain(string owner)
     {
         StartChange();
         if (_domains.Contains(owner))
             return 0;
-        var rc = Charge(PagesToPinForDomain());
+        var rc = Hold(PagesToPinForDomain());
         if (rc != 0)
             return rc;
         _domains.Add(owner);
         return 0;
     }
 
-    /// <summary>iopt_table_remove_domain: with the last domain gone, pages no access holds are unpinned and their charge given back.</summary>
+    /// <summary>iopt_table_remove_domain: with the last domain gone, the pages no access holds are unpinned and their charge given back.</summary>
     public void RemoveDomain(string owner)
     {
         StartChange();
         if (!_domains.Remove(owner) || HasDomains)
             return;
-        foreach (var p in _charged.Where(id => !_accessPins.ContainsKey(id)).Select(id => _pages[id]).ToList())
-            Uncharge(p);
+        Unhold([.. _areas.Select(SpanOf)]);
     }
 
     private readonly HashSet<string> _domains = [];
-    private readonly HashSet<string> _charged = [];
-    private readonly Dictionary<string, int> _accessPins = new();
-    private readonly List<PinnedPages> _lastCharged = [];
-    private readonly List<PinnedPages> _lastReleased = [];
+    private readonly Dictionary<string, PinnedSpans> _pins = new();
+    private readonly List<PageSpan> _lastCharged = [];
+    private readonly List<PageSpan> _lastReleased = [];
 
     private void StartChange()
     {
@@ -563,30 +581,62 @@ public sealed class IoPageTable(LockedMemoryAccount account)
         _lastReleased.Clear();
     }
 
-    /// <summary>All or nothing against the limit; each object counts its whole pages once.</summary>
-    private int Charge(List<PinnedPages> pages)
+    /// <summary>The page indexes of a pinned-pages object behind [offset, offset+length) of it.</summary>
+    private static PageSpan SpanOf(PinnedPages pages, ulong offset, ulong length)
     {
-        ulong total = 0;
-        foreach (var p in pages)
-            total += p.PageCount;
-        if (total == 0)
-            return 0;
-        var rc = Account.Charge(total);
-        if (rc != 0)
-            return rc;
-        foreach (var p in pages)
+        var start = pages.UserAddress % PinnedPagesPageSize + offset;
+        return new PageSpan(pages.Id, start / PinnedPagesPageSize, (start + length - 1) / PinnedPagesPageSize);
+    }
+
+    private static PageSpan SpanOf(IoArea a) => SpanOf(a.Pages, a.PagesOffset, a.Length);
+
+    /// <summary>The spans an access over [first, last] holds in each area it covers (iopt_area_iova_to_index).</summary>
+    private static List<PageSpan> AccessSpans(List<IoArea> areas, ulong first, ulong last) => [.. areas.Select(a =>
+    {
+        var from = Math.Max(first, a.Iova);
+        var to = Math.Min(last, a.Last);
+        return SpanOf(a.Pages, a.PagesOffset + (from - a.Iova), to - from + 1);
+    })];
+
+    /// <summary>All or nothing against the limit: only the pages no span of this table covered yet are charged.</summary>
+    private int Hold(List<PageSpan> spans)
+    {
+        ulong fresh = 0;
+        foreach (var s in spans)
         {
-            _charged.Add(p.Id);
-            _lastCharged.Add(p);
+            if (!_pins.TryGetValue(s.PagesId, out var held))
+                _pins[s.PagesId] = held = new PinnedSpans();
+            fresh += held.Add(s.First, s.Last);
         }
+        var rc = fresh == 0 ? 0 : Account.Charge(fresh);
+        if (rc != 0)
+        {
+            Drop(spans);
+            return rc;
+        }
+        _lastCharged.AddRange(spans);
         return 0;
     }
 
-    private void Uncharge(PinnedPages p)
+    private void Unhold(List<PageSpan> spans)
     {
-        if (!_charged.Remove(p.Id))
-            return;
-        Account.Uncharge(p.PageCount);
-        _lastReleased.Add(p);
+        var freed = Drop(spans);
+        if (freed != 0)
+            Account.Uncharge(freed);
+        _lastReleased.AddRange(spans);
+    }
+
+    private ulong Drop(List<PageSpan> spans)
+    {
+        ulong freed = 0;
+        foreach (var s in spans)
+        {
+            if (!_pins.TryGetValue(s.PagesId, out var held) || !held.Remove(s.First, s.Last, out var f))
+                continue;
+            freed += f;
+            if (held.Count == 0)
+                _pins.Remove(s.PagesId);
+        }
+        return freed;
     }
 }

@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using Akka.Actor;
 using IommuActors.Core.Messaging;
 using IommuActors.Domains.Hwpt;
@@ -146,26 +147,31 @@ public sealed partial class IoasActor
         }
     }
 
-    /// <summary>The shared account's charge for pages this table just pinned, as the step at <paramref name="at"/> (undone by releasing them).</summary>
-    private void ChargeStep(List<CommitStep> steps, IReadOnlyList<PinnedPages> fresh, int at = 0)
+    /// <summary>
+    /// The shared account's charge for the spans this table just took, as the step at <paramref name="at"/>
+    /// (undone by releasing the same spans). Every span goes, even one over pages already pinned: the
+    /// account keeps the same holdings as the table, so each release later meets its charge.
+    /// </summary>
+    private void ChargeStep(List<CommitStep> steps, IReadOnlyList<AccountProtocol.PageSpan> spans, int at = 0)
     {
-        if (_account is null || fresh.Count == 0)
+        if (_account is null || spans.Count == 0)
             return;
         var key = AccountKey;
         var holder = _ioasId;
         var accounts = _account.Accounts;
-        var charges = fresh.Select(p => new AccountProtocol.PagesCharge(p.Id, p.PageCount)).ToList();
-        steps.Insert(at, new CommitStep(_ => new AccountProtocol.ChargePages(key, holder, [.. charges]), accounts,
-            (_, _) => [(new AccountProtocol.ReleasePages(key, holder, [.. charges.Select(c => c.PagesId)]), accounts)]));
+        ImmutableArray<AccountProtocol.PageSpan> charged = [.. spans];
+        steps.Insert(at, new CommitStep(_ => new AccountProtocol.ChargePages(key, holder, charged), accounts,
+            (_, _) => [(new AccountProtocol.ReleasePages(key, holder, charged), accounts)]));
     }
 
-    private void ReleaseStep(List<CommitStep> steps, IReadOnlyList<PinnedPages> released)
+    private void ReleaseStep(List<CommitStep> steps, IReadOnlyList<AccountProtocol.PageSpan> released)
     {
         if (_account is null || released.Count == 0)
             return;
         var key = AccountKey;
         var holder = _ioasId;
-        steps.Add(new CommitStep(_ => new AccountProtocol.ReleasePages(key, holder, [.. released.Select(p => p.Id)]), _account.Accounts));
+        ImmutableArray<AccountProtocol.PageSpan> spans = [.. released];
+        steps.Add(new CommitStep(_ => new AccountProtocol.ReleasePages(key, holder, spans), _account.Accounts));
     }
 
     /// <summary>After recovery the account learns exactly what this IOAS pins (a charge made before a crash but never journaled here goes back).</summary>
@@ -173,7 +179,6 @@ public sealed partial class IoasActor
     {
         if (_account is null)
             return;
-        _account.Accounts.Tell(new AccountProtocol.ReconcileHolder(AccountKey, _ioasId,
-            [.. _table.ChargedPages.Select(p => new AccountProtocol.PagesCharge(p.Id, p.PageCount))]));
+        _account.Accounts.Tell(new AccountProtocol.ReconcileHolder(AccountKey, _ioasId, [.. _table.HeldSpans]));
     }
 }

@@ -46,11 +46,11 @@ public sealed partial class IoasActor
     }
 
     /// <summary>Unpinning cannot fail: the shared account is told, not asked.</summary>
-    private void ReleaseNow(IReadOnlyList<PinnedPages> released)
+    private void ReleaseNow(IReadOnlyList<AccountProtocol.PageSpan> released)
     {
         if (_account is null || released.Count == 0 || IsRecovering)
             return;
-        _account.Accounts.Tell(new AccountProtocol.ReleasePages(AccountKey, _ioasId, [.. released.Select(p => p.Id)]));
+        _account.Accounts.Tell(new AccountProtocol.ReleasePages(AccountKey, _ioasId, [.. released]));
     }
 
     /// <summary>An access pinning pages no domain holds charges them; with the shared account the answer waits for the charge.</summary>

@@ -126,6 +126,8 @@ public sealed partial class IoasActor : ReceivePersistentActor
         Command<PinPages>(OnPin);
         Command<UnpinPages>(OnUnpin);
         Command<GetMappings>(_ => Sender.Tell(CurrentMappings()));
+        Command<GetPinned>(_ => Sender.Tell(new Pinned(_ioasId,
+            [.. _table.ChargedPages.Select(p => new PinnedView(p.Id, p.UserAddress, p.Length))])));
         Command<SaveSnapshotSuccess>(s => DeleteSnapshots(new SnapshotSelectionCriteria(s.Metadata.SequenceNr - 1)));
         Command<SaveSnapshotFailure>(_ => { });
         Command<DeleteSnapshotsSuccess>(_ => { });
@@ -168,10 +170,15 @@ public sealed partial class IoasActor : ReceivePersistentActor
         var rc = all ? _table.UnmapAll(out unmapped)
             : c.Iova >= ulong.MaxValue || c.Length >= ulong.MaxValue ? Fail(Errno.EOVERFLOW, out unmapped)
             : _table.Unmap(c.Iova, c.Length, out unmapped);
-        if (rc == Errno.EBUSY && !retried)
+        if (rc == Errno.EBUSY)
         {
-            AskAccessesToLetGo(c, replyTo);
-            return;
+            if (!retried)
+            {
+                AskAccessesToLetGo(c, replyTo);
+                return;
+            }
+            // iopt_unmap_iova_range: an access that was told and still holds its pages is "not responding".
+            rc = Errno.EDEADLOCK;
         }
         IPersistedEvent e = all ? new AllUnmapped(unmapped) : new RangeUnmapped(c.Iova, c.Length);
         if (rc != 0)
@@ -229,6 +236,8 @@ public sealed partial class IoasActor : ReceivePersistentActor
         });
         Command<ReceiveTimeout>(_ => FinishUnmapAfterAccesses());
         Command<GetMappings>(_ => Sender.Tell(CurrentMappings()));
+        Command<GetPinned>(_ => Sender.Tell(new Pinned(_ioasId,
+            [.. _table.ChargedPages.Select(p => new PinnedView(p.Id, p.UserAddress, p.Length))])));
         CommandAny(_ => Stash.Stash());
     }
 
@@ -258,6 +267,8 @@ public sealed partial class IoasActor : ReceivePersistentActor
         Command<PagesForCopy>(OnPagesForCopy);
         Command<GetPagesForCopy>(OnGetPagesForCopy);
         Command<GetMappings>(_ => Sender.Tell(CurrentMappings()));
+        Command<GetPinned>(_ => Sender.Tell(new Pinned(_ioasId,
+            [.. _table.ChargedPages.Select(p => new PinnedView(p.Id, p.UserAddress, p.Length))])));
         CommandAny(_ => Stash.Stash());
     }
 

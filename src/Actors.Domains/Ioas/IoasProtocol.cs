@@ -57,6 +57,11 @@ public static class IoasProtocol
     public sealed record MappingView(ulong Iova, ulong Length, Protection Protection, string PagesId, ulong PagesOffset);
     public sealed record Mappings(string IoasId, ImmutableArray<MappingView> Areas, ulong ChargedPages) : IClusterMessage;
 
+    /// <summary>The user memory this IOAS holds pinned, one entry per pinned pages object (the selftest's MD_CHECK_REFS counts them).</summary>
+    public sealed record GetPinned(string EntityId) : IEntityMessage;
+    public sealed record PinnedView(string PagesId, ulong UserAddress, ulong Length);
+    public sealed record Pinned(string IoasId, ImmutableArray<PinnedView> Pages) : IClusterMessage;
+
     public sealed record AreaRecord(ulong Iova, Protection Protection, SliceRecord Slice);
 
     public sealed record RangeMapped(ulong Iova, Protection Protection, string PagesId, ulong UserAddress, ulong Length) : IPersistedEvent;

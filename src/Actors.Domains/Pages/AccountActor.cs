@@ -5,8 +5,8 @@ using static IommuActors.Domains.Pages.AccountProtocol;
 namespace IommuActors.Domains.Pages;
 
 /// <summary>
-/// Locked-memory accounts shared across IOAS, one ledger per account key, all under one limit
-/// (RLIMIT_MEMLOCK in pages). Persists each accepted change before answering; a recovered IOAS
+/// Locked-memory accounts shared across IOAS, one page-exact ledger per account key, all under
+/// one limit (RLIMIT_MEMLOCK in pages). Persists each accepted change before answering; a recovered IOAS
 /// restates its holdings with ReconcileHolder, which repairs a charge whose IOAS crashed before
 /// writing its own event.
 /// </summary>
@@ -31,39 +31,54 @@ public sealed class AccountActor : ReceivePersistentActor
 
         Recover<SnapshotOffer>(o =>
         {
-            if (o.Snapshot is not AccountSnapshot s)
-                return;
             _ledgers.Clear();
-            foreach (var a in s.Accounts)
-                foreach (var h in a.Holders)
-                    Ledger(a.Account).Apply(h.Holder, h.Pages);
+            if (o.Snapshot is AccountSpansSnapshot s)
+            {
+                foreach (var a in s.Accounts)
+                    foreach (var h in a.Holders)
+                        Ledger(a.Account).Apply(h.Holder, h.Spans);
+            }
+            else if (o.Snapshot is AccountSnapshot old)
+            {
+                foreach (var a in old.Accounts)
+                    foreach (var h in a.Holders)
+                        Ledger(a.Account).ApplyWholeObjects(h.Holder, h.Pages);
+            }
         });
-        Recover<PagesCharged>(e => Ledger(e.Account).Apply(e.Holder, e.Pages));
-        Recover<PagesReleased>(e => Ledger(e.Account).Release(e.Holder, e.PagesIds));
-        Recover<HolderReconciled>(e => Ledger(e.Account).Reconcile(e.Holder, e.Pages));
+        Recover<PageSpansCharged>(e => Ledger(e.Account).Apply(e.Holder, e.Spans));
+        Recover<PageSpansReleased>(e => Ledger(e.Account).Release(e.Holder, e.Spans));
+        Recover<HolderSpansReconciled>(e => Ledger(e.Account).Reconcile(e.Holder, e.Spans));
+        Recover<PagesCharged>(e => Ledger(e.Account).ApplyWholeObjects(e.Holder, e.Pages));
+        Recover<PagesReleased>(e => Ledger(e.Account).ReleaseWholeObjects(e.Holder, e.PagesIds));
+        Recover<HolderReconciled>(e =>
+        {
+            var ledger = Ledger(e.Account);
+            ledger.Reconcile(e.Holder, []);
+            ledger.ApplyWholeObjects(e.Holder, e.Pages);
+        });
 
         Command<ChargePages>(c =>
         {
             var ledger = Ledger(c.EntityId);
-            var rc = ledger.Charge(c.Holder, c.Pages);
+            var rc = ledger.Charge(c.Holder, c.Spans);
             if (rc != 0)
             {
                 Sender.Tell(new ChargeResult(c.EntityId, c.Holder, rc, ledger.Charged));
                 return;
             }
-            Persisted(new PagesCharged(c.EntityId, c.Holder, c.Pages), new ChargeResult(c.EntityId, c.Holder, 0, ledger.Charged));
+            Persisted(new PageSpansCharged(c.EntityId, c.Holder, c.Spans), new ChargeResult(c.EntityId, c.Holder, 0, ledger.Charged));
         });
         Command<ReleasePages>(c =>
         {
             var ledger = Ledger(c.EntityId);
-            ledger.Release(c.Holder, c.PagesIds);
-            Persisted(new PagesReleased(c.EntityId, c.Holder, c.PagesIds), new ReleaseResult(c.EntityId, c.Holder, ledger.Charged));
+            ledger.Release(c.Holder, c.Spans);
+            Persisted(new PageSpansReleased(c.EntityId, c.Holder, c.Spans), new ReleaseResult(c.EntityId, c.Holder, ledger.Charged));
         });
         Command<ReconcileHolder>(c =>
         {
             var ledger = Ledger(c.EntityId);
-            ledger.Reconcile(c.Holder, c.Pages);
-            Persisted(new HolderReconciled(c.EntityId, c.Holder, c.Pages), new ReleaseResult(c.EntityId, c.Holder, ledger.Charged));
+            ledger.Reconcile(c.Holder, c.Spans);
+            Persisted(new HolderSpansReconciled(c.EntityId, c.Holder, c.Spans), new ReleaseResult(c.EntityId, c.Holder, ledger.Charged));
         });
         Command<GetAccount>(c =>
         {
@@ -95,8 +110,8 @@ public sealed class AccountActor : ReceivePersistentActor
             if (++_sinceSnapshot >= _snapshotEvery && _inFlight == 0)
             {
                 _sinceSnapshot = 0;
-                SaveSnapshot(new AccountSnapshot([.. _ledgers.OrderBy(l => l.Key, StringComparer.Ordinal)
-                    .Select(l => new AccountRecord(l.Key, l.Value.Records()))]));
+                SaveSnapshot(new AccountSpansSnapshot([.. _ledgers.OrderBy(l => l.Key, StringComparer.Ordinal)
+                    .Select(l => new AccountSpansRecord(l.Key, l.Value.Records()))]));
             }
         });
     }

@@ -4,65 +4,110 @@ using static IommuActors.Domains.Pages.AccountProtocol;
 namespace IommuActors.Domains.Pages;
 
 /// <summary>
-/// The locked-memory ledger of one account (a user or a process): which pinned-pages objects are
-/// charged and which IOAS hold each. A pages object is charged when its first holder takes it
-/// and given back with its last holder. Plain class; the account actor owns one per key.
+/// The locked-memory ledger of one account (a user or a process), page exact as the kernel's
+/// accounting of an iopt_pages: each holder (an IOAS) states the index spans of a pinned-pages
+/// object it holds, and a page is charged while at least one span of any holder covers it, once.
+/// Charging and releasing the same spans are exact inverses whatever happened in between.
+/// Plain class; the account actor owns one per key.
 /// </summary>
 public sealed class AccountLedger(ulong limitPages)
 {
-    private readonly Dictionary<string, (ulong Pages, HashSet<string> Holders)> _pages = new();
+    private sealed class Entry
+    {
+        public readonly PinnedSpans Spans = new();
+        public readonly List<(string Holder, ulong First, ulong Last)> Held = [];
+    }
+
+    private readonly Dictionary<string, Entry> _pages = new();
 
     public ulong LimitPages { get; } = limitPages;
     public ulong Charged { get; private set; }
     public int PagesObjects => _pages.Count;
 
-    /// <summary>All or nothing: the pages not yet charged must fit under the limit, else ENOMEM.</summary>
-    public int Charge(string holder, IEnumerable<PagesCharge> pages)
+    /// <summary>All or nothing: when the pages no one held yet would take the charge past the limit, ENOMEM and nothing changes.</summary>
+    public int Charge(string holder, IEnumerable<PageSpan> spans)
     {
-        var list = pages.ToList();
-        ulong fresh = 0;
-        foreach (var p in list.Where(p => !_pages.ContainsKey(p.PagesId)).DistinctBy(p => p.PagesId))
-            fresh += p.Pages;
-        if (fresh > LimitPages || Charged > LimitPages - fresh)
-            return Errno.ENOMEM;
+        var list = spans.ToList();
+        var before = Charged;
         Apply(holder, list);
+        // incr_user_locked_vm: only pages newly pinned are counted against the limit.
+        if (Charged > before && Charged > LimitPages)
+        {
+            Release(holder, list);
+            return Errno.ENOMEM;
+        }
         return 0;
     }
 
-    /// <summary>Charge without the limit: replaying what was already accepted.</summary>
-    public void Apply(string holder, IEnumerable<PagesCharge> pages)
+    /// <summary>Hold without the limit: replaying what was already accepted.</summary>
+    public void Apply(string holder, IEnumerable<PageSpan> spans)
     {
-        foreach (var p in pages)
+        foreach (var s in spans)
         {
-            if (!_pages.TryGetValue(p.PagesId, out var entry))
-            {
-                _pages[p.PagesId] = entry = (p.Pages, []);
-                Charged += p.Pages;
-            }
-            entry.Holders.Add(holder);
+            if (!_pages.TryGetValue(s.PagesId, out var entry))
+                _pages[s.PagesId] = entry = new Entry();
+            Charged += entry.Spans.Add(s.First, s.Last);
+            entry.Held.Add((holder, s.First, s.Last));
         }
     }
 
-    public void Release(string holder, IEnumerable<string> pagesIds)
+    /// <summary>Let go of spans this holder charged before; a span it does not hold is ignored.</summary>
+    public void Release(string holder, IEnumerable<PageSpan> spans)
+    {
+        foreach (var s in spans)
+        {
+            if (!_pages.TryGetValue(s.PagesId, out var entry))
+                continue;
+            var at = entry.Held.IndexOf((holder, s.First, s.Last));
+            if (at < 0)
+                continue;
+            entry.Held.RemoveAt(at);
+            entry.Spans.Remove(s.First, s.Last, out var freed);
+            Charged -= freed;
+            if (entry.Held.Count == 0)
+                _pages.Remove(s.PagesId);
+        }
+    }
+
+    /// <summary>Make the holder's share exactly the given spans (after the holder recovered).</summary>
+    public void Reconcile(string holder, IEnumerable<PageSpan> spans)
+    {
+        Release(holder, HeldBy(holder).ToList());
+        Apply(holder, spans);
+    }
+
+    /// <summary>Journals written before charges were page exact: a holder held whole objects, at most once each.</summary>
+    public void ApplyWholeObjects(string holder, IEnumerable<PagesCharge> objects)
+    {
+        foreach (var o in objects)
+        {
+            if (_pages.TryGetValue(o.PagesId, out var entry) && entry.Held.Any(h => h.Holder == holder))
+                continue;
+            Apply(holder, [new PageSpan(o.PagesId, 0, o.Pages - 1)]);
+        }
+    }
+
+    /// <summary>Journals written before charges were page exact: the holder lets go of everything it holds in these objects.</summary>
+    public void ReleaseWholeObjects(string holder, IEnumerable<string> pagesIds)
     {
         foreach (var id in pagesIds)
         {
-            if (!_pages.TryGetValue(id, out var entry) || !entry.Holders.Remove(holder) || entry.Holders.Count > 0)
-                continue;
-            _pages.Remove(id);
-            Charged -= entry.Pages;
+            if (_pages.TryGetValue(id, out var entry))
+                Release(holder, [.. entry.Held.Where(h => h.Holder == holder).Select(h => new PageSpan(id, h.First, h.Last))]);
         }
     }
 
-    /// <summary>Make the holder's share exactly the given pages (after the holder recovered).</summary>
-    public void Reconcile(string holder, IEnumerable<PagesCharge> pages)
-    {
-        Release(holder, _pages.Where(kv => kv.Value.Holders.Contains(holder)).Select(kv => kv.Key).ToList());
-        Apply(holder, pages);
-    }
+    public ImmutableArray<HolderSpansRecord> Records() => [.. _pages
+        .SelectMany(kv => kv.Value.Held.Select(h => (h.Holder, Span: new PageSpan(kv.Key, h.First, h.Last))))
+        .GroupBy(x => x.Holder).OrderBy(g => g.Key, StringComparer.Ordinal)
+        .Select(g => new HolderSpansRecord(g.Key, [.. g.Select(x => x.Span).Order(SpanOrder)]))];
 
-    public ImmutableArray<HolderRecord> Records() => [.. _pages
-        .SelectMany(kv => kv.Value.Holders.Select(h => (Holder: h, Charge: new PagesCharge(kv.Key, kv.Value.Pages))))
-        .GroupBy(x => x.Holder).OrderBy(g => g.Key)
-        .Select(g => new HolderRecord(g.Key, [.. g.Select(x => x.Charge).OrderBy(c => c.PagesId, StringComparer.Ordinal)]))];
+    private IEnumerable<PageSpan> HeldBy(string holder) => _pages
+        .SelectMany(kv => kv.Value.Held.Where(h => h.Holder == holder).Select(h => new PageSpan(kv.Key, h.First, h.Last)));
+
+    private static readonly Comparer<PageSpan> SpanOrder = Comparer<PageSpan>.Create((a, b) =>
+    {
+        var c = string.CompareOrdinal(a.PagesId, b.PagesId);
+        return c != 0 ? c : a.First != b.First ? a.First.CompareTo(b.First) : a.Last.CompareTo(b.Last);
+    });
 }

@@ -1,8 +1,8 @@
 namespace IommuActors.Domains.Pages;
 
 /// <summary>
-/// One range of user memory pinned once (the kernel's iopt_pages), shared by every area of every
-/// table that maps it; charged to the locked-memory account once, released with its last user.
+/// One range of user memory (the kernel's iopt_pages), shared by every area of every table that
+/// maps it; each of its pages is pinned and charged once while any domain or access holds it.
 /// </summary>
 public sealed class PinnedPages(string id, ulong userAddress, ulong length)
 {
@@ -12,16 +12,6 @@ public sealed class PinnedPages(string id, ulong userAddress, ulong length)
     public ulong UserAddress { get; } = userAddress;
     public ulong Length { get; } = length;
     public int Users { get; private set; }
-
-    /// <summary>Whole pages spanned by the user range, the unit the kernel charges.</summary>
-    public ulong PageCount => NumberOfPages(UserAddress, Length);
-
-    public static ulong NumberOfPages(ulong userAddress, ulong length)
-    {
-        var first = userAddress / PageSize;
-        var last = (userAddress + length - 1) / PageSize;
-        return last - first + 1;
-    }
 
     internal void AddUser() => Users++;
 

@@ -74,6 +74,13 @@ public static class ContextProtocol
     /// <summary>The context was closed: nothing of it comes back.</summary>
     public sealed record ContextReleased : IPersistedEvent;
 
+    /// <summary>
+    /// The iommufd fd closed while something still holds the context (a bound device, an open
+    /// fault queue fd, an access), as those hold a reference on the kernel's ictx: the context
+    /// serves them on and is released when the last of them lets go.
+    /// </summary>
+    public sealed record ContextClosed : IPersistedEvent;
+
     public sealed record SnapshotObject(uint Id, ObjectKind Kind, ImmutableArray<uint> Uses, string Key, string Pci, uint Flags, bool Auto, int DomainId);
 
     public sealed record ContextSnapshot(
@@ -84,5 +91,6 @@ public static class ContextProtocol
         ImmutableArray<uint> FaultFdsClosed,
         uint CompatIoas,
         ulong RlimitMode,
-        long KeyCounter) : IPersistedSnapshot;
+        long KeyCounter,
+        bool Closed = false) : IPersistedSnapshot;
 }

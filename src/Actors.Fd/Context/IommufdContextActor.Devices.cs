@@ -23,9 +23,14 @@ public sealed partial class IommufdContextActor
         return true;
     }
 
-    private DeviceSpec SpecOf(DeviceEntry d) => _with.Platform.Device(d.Pci)!;
+    private DeviceSpec SpecOf(DeviceEntry d) => _with.Platform.Device(d.Pci) ?? _mockSpecs[d.Pci];
 
-    private UnitSpec UnitOf(DeviceEntry d) => _with.Platform.Unit(SpecOf(d).Unit);
+    /// <summary>The device's unit as its driver presents it: a mock device made with NO_DIRTY has no dirty tracking.</summary>
+    private UnitSpec UnitOf(DeviceEntry d)
+    {
+        var unit = _with.Platform.Unit(SpecOf(d).Unit);
+        return IsNoDirtyMock(d) ? unit with { DirtyTracking = false } : unit;
+    }
 
     private void OnBindDevice(BindDevice m)
     {
@@ -45,32 +50,53 @@ public sealed partial class IommufdContextActor
     {
         Begin(Sender, ActorRefs.Nobody, null);
         _failWith = e => new AttachResult(_fileId, e, 0);
+        AttachTo(m, (errno, ptId) =>
+        {
+            if (errno != 0)
+                Fail(errno);
+            else
+                Reply(new AttachResult(_fileId, 0, ptId));
+        });
+    }
+
+    /// <summary>
+    /// Attach, or replace when attached at that PASID (iommufd_device_change_pt): pt_id is an IOAS
+    /// (an automatic HWPT is found or made) or a HWPT. Ends with the errno and the HWPT now used.
+    /// </summary>
+    private void AttachTo(AttachDevice m, Action<int, uint> then)
+    {
         if (!TryDevice(m.DevId, out var dev))
         {
-            Fail(Errno.ENOENT);
+            then(Errno.ENOENT, 0);
             return;
         }
         var pt = _table.Get(m.PtId);
         if (!pt.IsOk)
         {
-            Fail(Errno.ENOENT);
+            then(Errno.ENOENT, 0);
             return;
         }
         if (m.Pasid != NoPasid && !SpecOf(dev).PasidCapable)
         {
-            Fail(Errno.EOPNOTSUPP);
+            then(Errno.EOPNOTSUPP, 0);
             return;
         }
         switch (pt.Value!.Kind)
         {
             case ObjectKind.Ioas:
-                Attach(m, dev, m.PtId, 0);
+                Attach(m, dev, m.PtId, 0, then);
                 return;
             case ObjectKind.HwptPaging or ObjectKind.HwptNested:
-                Attach(m, dev, IoasOf(_hwpts[m.PtId]), m.PtId);
+                // The mock driver's attach_dev: a device made with NO_DIRTY refuses a dirty-tracking domain.
+                if (IsNoDirtyMock(dev) && (_hwpts[m.PtId].Flags & HwptAllocFlags.DirtyTracking) != 0)
+                {
+                    then(Errno.EINVAL, 0);
+                    return;
+                }
+                Attach(m, dev, IoasOf(_hwpts[m.PtId]), m.PtId, then);
                 return;
             default:
-                Fail(Errno.EINVAL);
+                then(Errno.EINVAL, 0);
                 return;
         }
     }
@@ -80,19 +106,19 @@ public sealed partial class IommufdContextActor
     /// that need the whole device or its group are checked here; the IOAS that holds the target
     /// HWPT (or, for hwptId 0, picks or makes an automatic one) does the rest, all or nothing.
     /// </summary>
-    private void Attach(AttachDevice m, DeviceEntry dev, uint ioasId, uint hwptId)
+    private void Attach(AttachDevice m, DeviceEntry dev, uint ioasId, uint hwptId, Action<int, uint> then)
     {
         var unit = UnitOf(dev);
         var old = dev.Attachments.GetValueOrDefault(m.Pasid);
         if (old != 0 && old == hwptId)
         {
-            Reply(new AttachResult(_fileId, 0, hwptId));
+            then(0, hwptId);
             return;
         }
         // iommufd_hwpt_pasid_compat: a PASID attach needs the device's RID attachment PASID-capable.
         if (m.Pasid != NoPasid && dev.Attachments.TryGetValue(NoPasid, out var rid) && (_hwpts[rid].Flags & HwptAllocFlags.Pasid) == 0)
         {
-            Fail(Errno.EINVAL);
+            then(Errno.EINVAL, 0);
             return;
         }
         // The group attaches as one: another device of it in this context must use the same HWPT.
@@ -102,7 +128,7 @@ public sealed partial class IommufdContextActor
             var joins = hwptId != 0 ? sibling == hwptId : siblingHwpt.Auto && siblingHwpt.Parent == ioasId;
             if (!joins)
             {
-                Fail(Errno.EINVAL);
+                then(Errno.EINVAL, 0);
                 return;
             }
             hwptId = sibling;
@@ -118,7 +144,7 @@ public sealed partial class IommufdContextActor
         {
             if (r.Errno != 0)
             {
-                Fail(r.Errno);
+                then(r.Errno, 0);
                 return;
             }
             void Record() => Save(new AttachmentsChanged(m.DevId, dev.Attachments.SetItem(m.Pasid, r.HwptId)), () =>
@@ -126,7 +152,7 @@ public sealed partial class IommufdContextActor
                 // A replace keeps the PASID bound (to another page table): only a first attach is a BIND.
                 if (m.Pasid != NoPasid && old == 0)
                     PublishPasidBind(dev, m.Pasid);
-                MovedAway(dev, m.Pasid, old, oldIoas != ioasId, () => Reply(new AttachResult(_fileId, 0, r.HwptId)));
+                MovedAway(dev, m.Pasid, old, oldIoas != ioasId, () => then(0, r.HwptId));
             });
             if (!r.Created)
             {

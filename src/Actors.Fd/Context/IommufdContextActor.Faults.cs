@@ -166,7 +166,11 @@ public sealed partial class IommufdContextActor
     private void OnFaultFileClosed(FaultFileClosed m)
     {
         if (_faults.TryGetValue(m.FaultId, out var f) && f.FdOpen)
-            Persist(new FaultFdClosed(m.FaultId), Apply);
+            Persist(new FaultFdClosed(m.FaultId), e =>
+            {
+                Apply(e);
+                CheckLastHolder();
+            });
     }
 
     /// <summary>Destroying a FAULT answers every group it holds, delivered or not, INVALID.</summary>

@@ -121,15 +121,23 @@ public sealed partial class IommufdContextActor
         ReadMemory(cmd.DataUptr, cmd.DataLen, data =>
         {
             var home = _ioas[parent.Parent];
-            var id = _table.NextFreeId;
-            home.Ref.Tell(new H.AllocateNested(home.Key, id, cmd.PtId, RefOf(dev), unit, cmd.Flags, cmd.DataType, [.. data], [],
-                FaultHandlerOf(cmd)));
-            Await<H.HwptAllocated>(r => r.HwptId == id, r =>
+            ReadStage1(home, cmd.DataType, data, stage1 =>
             {
-                if (r.Errno != 0)
-                    Done(r.Errno);
-                else
-                    HwptAllocated(cmd, size, id, ObjectKind.HwptNested, home, unit, r.DomainId);
+                if (stage1 is not { } leaves)
+                {
+                    Done(Errno.ENOMEM);
+                    return;
+                }
+                var id = _table.NextFreeId;
+                home.Ref.Tell(new H.AllocateNested(home.Key, id, cmd.PtId, RefOf(dev), unit, cmd.Flags, cmd.DataType, [.. data], leaves,
+                    FaultHandlerOf(cmd)));
+                Await<H.HwptAllocated>(r => r.HwptId == id, r =>
+                {
+                    if (r.Errno != 0)
+                        Done(r.Errno);
+                    else
+                        HwptAllocated(cmd, size, id, ObjectKind.HwptNested, home, unit, r.DomainId);
+                });
             });
         });
     }
@@ -248,9 +256,15 @@ public sealed partial class IommufdContextActor
         // An unreadable array still goes to the driver, which checks the type before it copies the
         // first entry: a wrong type stays EINVAL, a right one fails that copy with EFAULT.
         TryReadMemory(cmd.DataUptr, total > int.MaxValue ? null : (uint?)total, data =>
-        {
-            home.Ref.Tell(new H.InvalidateHwpt(home.Key, cmd.HwptId, cmd.DataType, cmd.EntryLen, cmd.EntryNum, [.. data ?? []]));
-            Await<H.InvalidateResult>(r => r.HwptId == cmd.HwptId, r => Finish(r.Errno, r.EntriesDone));
-        });
+            ReadStage1Again(home, cmd.HwptId, stage1 =>
+            {
+                if (stage1 is not { } leaves)
+                {
+                    Finish(Errno.ENOMEM, 0);
+                    return;
+                }
+                home.Ref.Tell(new H.InvalidateHwpt(home.Key, cmd.HwptId, cmd.DataType, cmd.EntryLen, cmd.EntryNum, [.. data ?? []], leaves));
+                Await<H.InvalidateResult>(r => r.HwptId == cmd.HwptId, r => Finish(r.Errno, r.EntriesDone));
+            }));
     }
 }

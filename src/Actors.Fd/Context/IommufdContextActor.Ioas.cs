@@ -244,7 +244,12 @@ public sealed partial class IommufdContextActor
             Done(Errno.EOPNOTSUPP);
             return;
         }
-        // The emulator's client is taken to hold CAP_SYS_RESOURCE; the mode is fixed once any object exists.
+        if (!_ioctl!.CapSysResource)
+        {
+            Done(Errno.EPERM);
+            return;
+        }
+        // The mode is fixed once any object exists.
         if (_table.Count > 0)
         {
             Done(Errno.EBUSY);

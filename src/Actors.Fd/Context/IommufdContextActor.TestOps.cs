@@ -9,8 +9,8 @@ using Errno = IommuActors.Uapi.Errno;
 
 namespace IommuActors.Fd.Context;
 
-// IOMMU_TEST_CMD, the selftest's ioctl (iommufd_test.h): the ops the emulator serves. An op it
-// does not serve answers EOPNOTSUPP, as the kernel does for an op number it does not know.
+// IOMMU_TEST_CMD, the selftest's ioctl (iommufd_test.h): every op of the kernel's list up to
+// PASID_CHECK_HWPT. An op number past those answers EOPNOTSUPP, as the kernel does for one it does not know.
 public sealed partial class IommufdContextActor
 {
     private void OnTestCmd(IommuTestCmd cmd, uint size)
@@ -40,6 +40,42 @@ public sealed partial class IommufdContextActor
                 return;
             case TestOp.SetTempMemoryLimit:
                 TestSetTempMemoryLimit(cmd);
+                return;
+            case TestOp.MockDomain or TestOp.MockDomainFlags:
+                TestMockDomain(cmd, size);
+                return;
+            case TestOp.MockDomainReplace:
+                TestMockDomainReplace(cmd, size);
+                return;
+            case TestOp.MdCheckMap:
+                TestMdCheckMap(cmd);
+                return;
+            case TestOp.MdCheckRefs:
+                TestMdCheckRefs(cmd);
+                return;
+            case TestOp.MdCheckIotlb:
+                TestMdCheckIotlb(cmd);
+                return;
+            case TestOp.DevCheckCache:
+                TestDevCheckCache(cmd);
+                return;
+            case TestOp.Dirty:
+                TestDirty(cmd, size);
+                return;
+            case TestOp.TriggerVevent:
+                TestTriggerVevent(cmd);
+                return;
+            case TestOp.PasidAttach:
+                TestPasidAttach(cmd, size, replace: false);
+                return;
+            case TestOp.PasidReplace:
+                TestPasidAttach(cmd, size, replace: true);
+                return;
+            case TestOp.PasidDetach:
+                TestPasidDetach(cmd);
+                return;
+            case TestOp.PasidCheckHwpt:
+                TestPasidCheckHwpt(cmd);
                 return;
             default:
                 Done(Errno.EOPNOTSUPP);

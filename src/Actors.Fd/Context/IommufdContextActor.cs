@@ -33,6 +33,8 @@ public sealed partial class IommufdContextActor : ReceivePersistentActor, IWithT
     private ulong _rlimitMode;
     private long _keyCounter;
     private bool _released;
+    private bool _closed;
+    private bool _finishing;
 
     // The request being served.
     private IActorRef _replyTo = ActorRefs.Nobody;
@@ -59,6 +61,9 @@ public sealed partial class IommufdContextActor : ReceivePersistentActor, IWithT
 
     private sealed record OpTimedOut(long Op);
 
+    /// <summary>The fd is closed and the last holder let go: time to release.</summary>
+    private sealed record LastHolderGone;
+
     private void Recovering()
     {
         Recover<SnapshotOffer>(o => { if (o.Snapshot is ContextSnapshot s) RestoreSnapshot(s); });
@@ -68,6 +73,8 @@ public sealed partial class IommufdContextActor : ReceivePersistentActor, IWithT
             foreach (var (id, entry) in _ioas)
                 _ioas[id] = entry with { Ref = StartIoas(entry.Key) };
             Reconcile();
+            // A crash after the last holder let go and before the release finished.
+            CheckLastHolder();
         });
     }
 
@@ -88,6 +95,7 @@ public sealed partial class IommufdContextActor : ReceivePersistentActor, IWithT
         Command<Read>(r => Sender.Tell(new ReadDone(r.FileId, r.Tag, Errno.EINVAL, [])));
         Command<Write>(w => Sender.Tell(new WriteDone(w.FileId, w.Tag, Errno.EINVAL, 0)));
         Command<OpTimedOut>(_ => { });
+        Command<LastHolderGone>(_ => TearDown(ActorRefs.Nobody, ActorRefs.Nobody));
         Introspection();
         Housekeeping();
     }
@@ -140,6 +148,7 @@ public sealed partial class IommufdContextActor : ReceivePersistentActor, IWithT
         Timers.Cancel("op");
         Become(Active);
         Stash.UnstashAll();
+        CheckLastHolder();
     }
 
     /// <summary>Answers the request being served and takes the next.</summary>
@@ -343,6 +352,9 @@ public sealed partial class IommufdContextActor : ReceivePersistentActor, IWithT
             case ObjectKind.Access:
                 DestroyAccess(id, then);
                 return;
+            case ObjectKind.Selftest:
+                DestroyMockDevice(id, then);
+                return;
             case ObjectKind.Ioas:
                 var ioas = _ioas[id];
                 Save(new ObjectDestroyed(id), () =>
@@ -359,10 +371,51 @@ public sealed partial class IommufdContextActor : ReceivePersistentActor, IWithT
 
     // ---- release ----
 
-    /// <summary>iommufd_fops_release: destroy leaves first until the table is empty, then forget the context.</summary>
+    /// <summary>
+    /// Closing the fd. Bound devices, open fault queue fds and accesses hold the context as they
+    /// hold the kernel's ictx, so with any of them left the fd just goes (the close succeeds) and
+    /// the context serves them on until the last lets go; otherwise it is released now.
+    /// </summary>
     private void OnRelease(Release m)
     {
-        Begin(Sender, m.Client, null);
+        if (_closed)
+        {
+            Sender.Tell(new Released(_fileId));
+            return;
+        }
+        if (Holders > 0)
+        {
+            var sender = Sender;
+            Persist(new ContextClosed(), e =>
+            {
+                Apply(e);
+                sender.Tell(new Released(_fileId));
+            });
+            return;
+        }
+        TearDown(Sender, m.Client);
+    }
+
+    /// <summary>
+    /// What holds the context besides its fd: bound devices, open fault queue fds, accesses. The
+    /// selftest's mock devices do not (iommufd_device_bind takes no ictx reference for them).
+    /// </summary>
+    private int Holders => _devices.Values.Count(d => !_mockSpecs.ContainsKey(d.Pci)) + _faults.Values.Count(f => f.FdOpen) + _accessObjects.Count;
+
+    private void CheckLastHolder()
+    {
+        if (_closed && !_released && !_finishing && Holders == 0)
+        {
+            _finishing = true;
+            Self.Tell(new LastHolderGone());
+        }
+    }
+
+    /// <summary>iommufd_fops_release: destroy leaves first until the table is empty, then forget the context.</summary>
+    private void TearDown(IActorRef replyTo, IActorRef client)
+    {
+        Begin(replyTo, client, null);
+        _finishing = true;
         _failWith = _ => new Released(_fileId);
         var order = _table.TeardownOrder().ToList();
         // Devices first: their attachments hold the HWPTs.
@@ -422,6 +475,7 @@ public sealed partial class IommufdContextActor : ReceivePersistentActor, IWithT
     private void Apply(IPersistedEvent e)
     {
         ApplyAccess(e);
+        ApplyMock(e);
         switch (e)
         {
             case ObjectCreated c:
@@ -474,24 +528,30 @@ public sealed partial class IommufdContextActor : ReceivePersistentActor, IWithT
             case ContextReleased:
                 _released = true;
                 break;
+            case ContextClosed:
+                _closed = true;
+                break;
         }
     }
 
     private ContextSnapshot TakeSnapshot() => new(
         [.. _table.Objects.Select(o => new SnapshotObject(o.Id, o.Kind, [.. o.Uses], KeyOf(o), PciOf(o),
-            _hwpts.TryGetValue(o.Id, out var h) ? h.Flags : AccessFlagsOf(o.Id), h?.Auto ?? false, h?.DomainId ?? 0))],
+            _hwpts.TryGetValue(o.Id, out var h) ? h.Flags : _mocks.TryGetValue(o.Id, out var m) ? m.Flags : AccessFlagsOf(o.Id),
+            h?.Auto ?? false, h?.DomainId ?? 0))],
         _devices.ToImmutableDictionary(d => d.Key, d => d.Value.Attachments),
         [.. _ioas.Where(i => !i.Value.HugePages).Select(i => i.Key)],
         [.. _hwpts.Where(h => h.Value.DirtyEnabled).Select(h => h.Key)],
         [.. _faults.Where(f => !f.Value.FdOpen).Select(f => f.Key)],
-        _compatIoas, _rlimitMode, _keyCounter);
+        _compatIoas, _rlimitMode, _keyCounter, _closed);
 
     private string KeyOf(ContextObject o) =>
         _ioas.TryGetValue(o.Id, out var i) ? i.Key : _devices.TryGetValue(o.Id, out var d) ? d.DeviceFileId
-        : _hwpts.TryGetValue(o.Id, out var h) ? h.Key : _faults.TryGetValue(o.Id, out var f) ? f.FileId : AccessKeyOf(o.Id) ?? "";
+        : _hwpts.TryGetValue(o.Id, out var h) ? h.Key : _faults.TryGetValue(o.Id, out var f) ? f.FileId
+        : _mocks.TryGetValue(o.Id, out var m) ? m.Key : AccessKeyOf(o.Id) ?? "";
 
     private string PciOf(ContextObject o) =>
-        _devices.TryGetValue(o.Id, out var d) ? d.Pci : _hwpts.TryGetValue(o.Id, out var h) ? h.Unit : "";
+        _devices.TryGetValue(o.Id, out var d) ? d.Pci : _hwpts.TryGetValue(o.Id, out var h) ? h.Unit
+        : _mocks.TryGetValue(o.Id, out var m) ? m.Pci : "";
 
     private void RestoreSnapshot(ContextSnapshot s)
     {
@@ -508,6 +568,7 @@ public sealed partial class IommufdContextActor : ReceivePersistentActor, IWithT
         _compatIoas = s.CompatIoas;
         _rlimitMode = s.RlimitMode;
         _keyCounter = s.KeyCounter;
+        _closed = s.Closed;
     }
 
     protected override void OnPersistRejected(Exception cause, object @event, long sequenceNr)

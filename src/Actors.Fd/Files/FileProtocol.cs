@@ -39,9 +39,10 @@ public static class FileProtocol
     /// <summary>
     /// An ioctl: the kernel's request number, the raw argument, and the bytes the client sent from
     /// the argument's address (for iommufd/VFIO structs, the struct by its leading size).
+    /// CapSysResource: the calling process holds CAP_SYS_RESOURCE (the front door decides by uid).
     /// </summary>
-    public sealed record Ioctl(string FileId, long Tag, uint Request, ulong Arg, byte[] Inline, IActorRef Client)
-        : IFileRequest;
+    public sealed record Ioctl(string FileId, long Tag, uint Request, ulong Arg, byte[] Inline, IActorRef Client,
+        bool CapSysResource = true) : IFileRequest;
 
     /// <summary>
     /// errno 0 and the bytes to write back at the argument (empty when none), or the errno and no

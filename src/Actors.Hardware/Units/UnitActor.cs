@@ -67,6 +67,23 @@ public sealed class UnitActor : ReceivePersistentActor
         }));
         Command<DetachPasid>(m => DetachPasidContexts(unit, m));
         Command<SetDirtyTracking>(m => Guarded(unit, _state.CheckDirty(m.DomainId), new DirtyTrackingSet(m.DomainId, m.Enabled), _ => new Done(unit)));
+        Command<AddDevice>(m =>
+        {
+            var errno = _state.CheckAddDevice(m.Device);
+            var sender = Sender;
+            if (errno == -1)
+                DeferAsync(new Done(unit), d => sender.Tell(d));
+            else
+                Guarded(unit, errno, new DeviceAdded(m.Device), _ => new Done(unit));
+        });
+        Command<RemoveDevice>(m => Guarded(unit, _state.CheckRemoveDevice(m.Pci), new DeviceRemoved(m.Pci), _ => new Done(unit)));
+        Command<MarkDirty>(m =>
+        {
+            var errno = _state.CheckDirty(m.DomainId);
+            if (errno != 0) { Sender.Tell(new Failed(unit, errno)); return; }
+            Sender.Tell(new DirtyMarked(unit, m.DomainId, _state.MarkDirtyAt(m.DomainId, m.Iovas.IsDefault ? [] : m.Iovas)));
+        });
+        Command<SetStage1>(m => Guarded(unit, _state.CheckStage1(m), new Stage1Set(m.DomainId, m.Stage1), _ => new Done(unit)));
 
         Command<Invalidate>(m => Sender.Tell(new Invalidated(unit, m.Scope switch
         {

@@ -34,10 +34,18 @@ public static class UnitProtocol
     /// <summary>PASID teardown for the IOASID driver: detach the PASID from the listed devices (every device when empty) and drain its IOTLB entries; answered with PasidDetached even when nothing was attached.</summary>
     public sealed record DetachPasid(string Unit, int Pasid, ImmutableArray<string> Devices) : IEntityMessage { public string EntityId => Unit; }
     public sealed record SetDirtyTracking(string Unit, int DomainId, bool Enabled) : IEntityMessage { public string EntityId => Unit; }
+    /// <summary>Hot-plug: a device appears behind the unit (the selftest's mock devices); the same device again is a no-op, another one under its name EEXIST.</summary>
+    public sealed record AddDevice(string Unit, DeviceSpec Device) : IEntityMessage { public string EntityId => Unit; }
+    /// <summary>Hot-unplug of a device AddDevice brought: EBUSY while a context entry names it, EPERM for a platform device, ENOENT for none.</summary>
+    public sealed record RemoveDevice(string Unit, string Pci) : IEntityMessage { public string EntityId => Unit; }
+    /// <summary>A nested domain's stage-1 leaves as the guest's table reads now; IOTLB entries stay until invalidated, as on hardware.</summary>
+    public sealed record SetStage1(string Unit, int DomainId, ImmutableArray<Stage1Entry> Stage1) : IEntityMessage { public string EntityId => Unit; }
 
     // Volatile commands.
     public sealed record Invalidate(string Unit, InvalidateScope Scope, int DomainId, ulong Iova, ulong Length, int Pasid) : IEntityMessage { public string EntityId => Unit; }
     public sealed record ReadDirty(string Unit, int DomainId, ulong Iova, ulong Length, bool Clear) : IEntityMessage { public string EntityId => Unit; }
+    /// <summary>Sets the dirty bit of the leaf under each IOVA, as a DMA write would (the selftest's DIRTY op); answered with DirtyMarked counting the IOVAs that were mapped.</summary>
+    public sealed record MarkDirty(string Unit, int DomainId, ImmutableArray<ulong> Iovas) : IEntityMessage { public string EntityId => Unit; }
     public sealed record RegisterFaultHandler(string Unit, int DomainId, IActorRef Handler) : IEntityMessage { public string EntityId => Unit; }
     public sealed record Dma(string Unit, string Pci, int Pasid, ulong Iova, ulong Length, DmaDirection Direction) : IEntityMessage { public string EntityId => Unit; }
     public sealed record PageResponse(string Unit, long Cookie, bool Success) : IEntityMessage { public string EntityId => Unit; }
@@ -54,6 +62,7 @@ public static class UnitProtocol
     public sealed record Unmapped(string Unit, int DomainId, ulong Bytes) : IClusterMessage;
     public sealed record Invalidated(string Unit, int Entries) : IClusterMessage;
     public sealed record DirtyPages(string Unit, int DomainId, ImmutableArray<ulong> Iovas) : IClusterMessage;
+    public sealed record DirtyMarked(string Unit, int DomainId, int Marked) : IClusterMessage;
     public sealed record DmaCompleted(string Unit, string Pci, ImmutableArray<Segment> Segments) : IClusterMessage;
     public sealed record DmaFaulted(string Unit, Fault Fault) : IClusterMessage;
     public sealed record UnitInfo(UnitSpec Spec, int Domains, int ContextEntries, int IotlbEntries, long IotlbHits, long IotlbMisses) : IClusterMessage;
@@ -76,8 +85,16 @@ public static class UnitProtocol
     public sealed record DeviceAttached(string Pci, int Pasid, int DomainId) : IPersistedEvent;
     public sealed record DeviceDetached(string Pci, int Pasid) : IPersistedEvent;
     public sealed record DirtyTrackingSet(int DomainId, bool Enabled) : IPersistedEvent;
+    public sealed record DeviceAdded(DeviceSpec Device) : IPersistedEvent;
+    public sealed record DeviceRemoved(string Pci) : IPersistedEvent;
+    public sealed record Stage1Set(int DomainId, ImmutableArray<Stage1Entry> Stage1) : IPersistedEvent;
 
     public sealed record DomainSnapshot(int DomainId, DomainKind Kind, int ParentId, bool DirtyTracking, bool Iopf,
         ImmutableArray<Stage1Entry> Stage1, ImmutableArray<MappingRecord> Mappings);
-    public sealed record UnitSnapshot(int NextDomainId, ImmutableArray<DomainSnapshot> Domains, ImmutableArray<ContextRef> Contexts) : IPersistedSnapshot;
+    /// <summary>AddedDevices: the hot-plugged devices (absent from snapshots taken before hot-plug existed).</summary>
+    public sealed record UnitSnapshot(int NextDomainId, ImmutableArray<DomainSnapshot> Domains, ImmutableArray<ContextRef> Contexts,
+        ImmutableArray<DeviceSpec> AddedDevices = default) : IPersistedSnapshot
+    {
+        public ImmutableArray<DeviceSpec> AddedDevices { get; init; } = AddedDevices.IsDefault ? [] : AddedDevices;
+    }
 }

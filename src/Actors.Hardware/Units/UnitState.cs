@@ -11,7 +11,7 @@ public sealed class Domain(int id, DomainKind kind, int parentId, bool dirtyTrac
     public int ParentId { get; } = parentId;
     public bool DirtyTracking { get; set; } = dirtyTracking;
     public bool Iopf { get; } = iopf;
-    public ImmutableArray<Stage1Entry> Stage1 { get; } = stage1;
+    public ImmutableArray<Stage1Entry> Stage1 { get; set; } = stage1;
     public PageTable Table { get; } = new(pageSizes);
     public bool HasTable => Kind is DomainKind.Paging or DomainKind.NestParent;
 }
@@ -26,13 +26,17 @@ public sealed class UnitState(UnitSpec spec, IReadOnlyList<DeviceSpec> devices)
     private readonly Dictionary<(string Pci, int Pasid), int> _contexts = new();
     // The context entries by PASID, so a PASID's teardown finds its devices without scanning every entry.
     private readonly Dictionary<int, HashSet<string>> _devicesByPasid = new();
+    private readonly Dictionary<string, DeviceSpec> _added = new();
 
     public UnitSpec Spec { get; } = spec;
     public Iotlb Iotlb { get; } = new(spec.PageSizes);
     public int NextDomainId { get; private set; } = 1;
     public IReadOnlyDictionary<int, Domain> Domains => _domains;
     public IReadOnlyDictionary<(string Pci, int Pasid), int> Contexts => _contexts;
-    public DeviceSpec? Device(string pci) => devices.FirstOrDefault(d => d.Pci == pci);
+    public DeviceSpec? Device(string pci) => devices.FirstOrDefault(d => d.Pci == pci) ?? _added.GetValueOrDefault(pci);
+
+    /// <summary>The devices hot-plugged behind the unit, by name.</summary>
+    public IReadOnlyDictionary<string, DeviceSpec> AddedDevices => _added;
 
     /// <summary>The devices with a context entry for <paramref name="pasid"/>, in PCI address order.</summary>
     public ImmutableArray<string> DevicesAt(int pasid) =>
@@ -48,11 +52,21 @@ public sealed class UnitState(UnitSpec spec, IReadOnlyList<DeviceSpec> devices)
         {
             if (!_domains.TryGetValue(m.ParentId, out var parent)) return Errno.ENOENT;
             if (parent.Kind != DomainKind.NestParent) return Errno.EINVAL;
-            if (m.Stage1.Any(e => (e.PageSize & Spec.PageSizes) == 0 || ((e.Iova | e.Gpa) & (e.PageSize - 1)) != 0)) return Errno.EINVAL;
+            if (!Stage1Valid(m.Stage1)) return Errno.EINVAL;
         }
         else if (!m.Stage1.IsDefaultOrEmpty) return Errno.EINVAL;
         return 0;
     }
+
+    public int CheckStage1(SetStage1 m)
+    {
+        if (!_domains.TryGetValue(m.DomainId, out var d)) return Errno.ENOENT;
+        return d.Kind == DomainKind.Nested && Stage1Valid(m.Stage1) ? 0 : Errno.EINVAL;
+    }
+
+    /// <summary>Stage-1 leaves of page sizes the unit has, aligned to their size.</summary>
+    private bool Stage1Valid(ImmutableArray<Stage1Entry> stage1) =>
+        stage1.IsDefault || !stage1.Any(e => (e.PageSize & Spec.PageSizes) == 0 || ((e.Iova | e.Gpa) & (e.PageSize - 1)) != 0);
 
     public int CheckFree(int id)
     {
@@ -103,6 +117,20 @@ public sealed class UnitState(UnitSpec spec, IReadOnlyList<DeviceSpec> devices)
     public int CheckDetach(DetachDevice m) =>
         Device(m.Pci) is null ? Errno.ENODEV : _contexts.ContainsKey((m.Pci, m.Pasid)) ? 0 : Errno.ENOENT;
 
+    /// <summary>Hot-plug: -1 when the very same device is there already (nothing to do), EEXIST for another under the name, EINVAL for another unit's.</summary>
+    public int CheckAddDevice(DeviceSpec d)
+    {
+        if (d.Unit != Spec.Name) return Errno.EINVAL;
+        if (Device(d.Pci) is not { } present) return 0;
+        return _added.TryGetValue(d.Pci, out var same) && same == d ? -1 : Errno.EEXIST;
+    }
+
+    public int CheckRemoveDevice(string pci)
+    {
+        if (!_added.ContainsKey(pci)) return Device(pci) is null ? Errno.ENOENT : Errno.EPERM;
+        return _contexts.Keys.Any(k => k.Pci == pci) ? Errno.EBUSY : 0;
+    }
+
     public int CheckDirty(int id)
     {
         if (!Spec.DirtyTracking) return Errno.EOPNOTSUPP;
@@ -143,6 +171,15 @@ public sealed class UnitState(UnitSpec spec, IReadOnlyList<DeviceSpec> devices)
             case DirtyTrackingSet s:
                 _domains[s.DomainId].DirtyTracking = s.Enabled;
                 break;
+            case DeviceAdded a:
+                _added[a.Device.Pci] = a.Device;
+                break;
+            case DeviceRemoved r:
+                _added.Remove(r.Pci);
+                break;
+            case Stage1Set s:
+                _domains[s.DomainId].Stage1 = s.Stage1.IsDefault ? [] : s.Stage1;
+                break;
         }
     }
 
@@ -162,13 +199,17 @@ public sealed class UnitState(UnitSpec spec, IReadOnlyList<DeviceSpec> devices)
     public UnitSnapshot Snapshot() => new(NextDomainId,
         _domains.Values.OrderBy(d => d.Id).Select(d => new DomainSnapshot(d.Id, d.Kind, d.ParentId, d.DirtyTracking, d.Iopf, d.Stage1,
             d.Table.Leaves.Select(p => new MappingRecord(p.Iova, p.Address, p.PageSize, p.Access)).ToImmutableArray())).ToImmutableArray(),
-        _contexts.OrderBy(c => c.Key.Pci).ThenBy(c => c.Key.Pasid).Select(c => new ContextRef(c.Key.Pci, c.Key.Pasid, c.Value)).ToImmutableArray());
+        _contexts.OrderBy(c => c.Key.Pci).ThenBy(c => c.Key.Pasid).Select(c => new ContextRef(c.Key.Pci, c.Key.Pasid, c.Value)).ToImmutableArray(),
+        [.. _added.Values.OrderBy(d => d.Pci, StringComparer.Ordinal)]);
 
     public void Restore(UnitSnapshot s)
     {
         _domains.Clear();
         _contexts.Clear();
         _devicesByPasid.Clear();
+        _added.Clear();
+        foreach (var d in s.AddedDevices.IsDefault ? [] : s.AddedDevices)
+            _added[d.Pci] = d;
         foreach (var d in s.Domains)
         {
             Apply(new DomainAllocated(d.DomainId, d.Kind, d.ParentId, d.DirtyTracking, d.Iopf, d.Stage1));
@@ -243,6 +284,20 @@ public sealed class UnitState(UnitSpec spec, IReadOnlyList<DeviceSpec> devices)
         }
         if (found is { } f) Iotlb.Insert(f);
         return found;
+    }
+
+    /// <summary>The selftest's DIRTY: the leaf under each IOVA of a paging domain marked dirty; the count of IOVAs that were mapped.</summary>
+    public int MarkDirtyAt(int domainId, IEnumerable<ulong> iovas)
+    {
+        if (!_domains.TryGetValue(domainId, out var domain) || !domain.HasTable) return 0;
+        var marked = 0;
+        foreach (var iova in iovas)
+        {
+            if (domain.Table.Lookup(iova) is not { } pte) continue;
+            domain.Table.MarkDirty(pte);
+            marked++;
+        }
+        return marked;
     }
 
     private void MarkDirty(Domain domain, ulong iova)

@@ -241,7 +241,8 @@ public sealed class ConnectionActor : ReceiveActor, IWithTimers, IWithUnboundedS
             case CloseRequest close: CloseFd(seq, close); break;
             case DupRequest dup: Dup(seq, dup); break;
             case IoctlRequest ioctl:
-                if (Forward(seq, ioctl.Fd, body, (id, tag) => new FileProtocol.Ioctl(id, tag, ioctl.Request, ioctl.Arg, ioctl.Inline, Self)) is var tag and > 0)
+                if (Forward(seq, ioctl.Fd, body, (id, tag) => new FileProtocol.Ioctl(id, tag, ioctl.Request, ioctl.Arg, ioctl.Inline, Self,
+                        _ctx.Settings.HasCapSysResource(_ctx.PeerUid))) is var tag and > 0)
                     _ioctls[tag] = (ioctl.Fd, ioctl.Request);
                 break;
             case ReadRequest read:

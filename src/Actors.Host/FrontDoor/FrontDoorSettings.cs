@@ -5,14 +5,20 @@ namespace IommuActors.Host.FrontDoor;
 
 /// <summary>
 /// What the socket front door lets a user change (Iommu:AllowedUids, Iommu:SessionGracePeriod,
-/// Iommu:MemoryTimeout, Iommu:MaxFrame); the socket path itself is <see cref="HostSettings.SocketPath"/>.
+/// Iommu:MemoryTimeout, Iommu:MaxFrame, Iommu:CapSysResourceUids); the socket path itself is
+/// <see cref="HostSettings.SocketPath"/>. CapSysResourceUids are the clients taken to hold
+/// CAP_SYS_RESOURCE (default root only), which the kernel asks of IOMMU_OPTION_RLIMIT_MODE set.
 /// </summary>
 public sealed record FrontDoorSettings(
     IReadOnlySet<uint> AllowedUids,
     TimeSpan SessionGracePeriod,
     TimeSpan MemoryTimeout,
-    int MaxFrame)
+    int MaxFrame,
+    IReadOnlySet<uint>? CapSysResourceUids = null)
 {
+    /// <summary>Whether a client of this uid acts with CAP_SYS_RESOURCE.</summary>
+    public bool HasCapSysResource(uint uid) => uid == 0 || (CapSysResourceUids?.Contains(uid) ?? false);
+
     public static readonly TimeSpan DefaultGracePeriod = TimeSpan.FromMinutes(5);
     public static readonly TimeSpan DefaultMemoryTimeout = TimeSpan.FromSeconds(5);
 
@@ -24,22 +30,25 @@ public sealed record FrontDoorSettings(
 
     public static FrontDoorSettings From(IConfigurationSection section)
     {
-        var uids = ParseUids(section["AllowedUids"]) ?? ParseUids(string.Join(',',
-            section.GetSection("AllowedUids").GetChildren().Select(c => c.Value))) ?? DefaultUids;
+        var uids = Uids(section, "AllowedUids") ?? DefaultUids;
         return new FrontDoorSettings(
             uids,
             Duration(section["SessionGracePeriod"], "SessionGracePeriod") ?? DefaultGracePeriod,
             Duration(section["MemoryTimeout"], "MemoryTimeout") ?? DefaultMemoryTimeout,
-            int.TryParse(section["MaxFrame"], out var max) && max >= 4096 ? max : Uapi.Wire.WireFormat.DefaultMaxFrame);
+            int.TryParse(section["MaxFrame"], out var max) && max >= 4096 ? max : Uapi.Wire.WireFormat.DefaultMaxFrame,
+            Uids(section, "CapSysResourceUids"));
     }
 
-    /// <summary>"0,1000" (or a JSON array); empty means the default pair.</summary>
-    private static HashSet<uint>? ParseUids(string? text)
+    private static HashSet<uint>? Uids(IConfigurationSection section, string key) =>
+        ParseUids(section[key], key) ?? ParseUids(string.Join(',', section.GetSection(key).GetChildren().Select(c => c.Value)), key);
+
+    /// <summary>"0,1000" (or a JSON array); empty means the default.</summary>
+    private static HashSet<uint>? ParseUids(string? text, string key)
     {
         if (string.IsNullOrWhiteSpace(text)) return null;
         return text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             .Select(u => uint.TryParse(u, out var uid) ? uid
-                : throw new ArgumentException($"Iommu:AllowedUids has \"{u}\", which is not a uid."))
+                : throw new ArgumentException($"Iommu:{key} has \"{u}\", which is not a uid."))
             .ToHashSet();
     }
 

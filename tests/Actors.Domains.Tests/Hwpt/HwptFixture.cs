@@ -27,6 +27,16 @@ public sealed class RefusingUnit : ReceiveActor
     }
 }
 
+/// <summary>A real unit behind a door that refuses FreeDomain with EBUSY: a commit that frees a domain fails at that step.</summary>
+public sealed class FreeRefusingUnit : ReceiveActor
+{
+    public FreeRefusingUnit(IActorRef unit)
+    {
+        Receive<UnitProtocol.FreeDomain>(m => Sender.Tell(new UnitProtocol.Failed(m.Unit, Errno.EBUSY)));
+        Receive<IEntityMessage>(m => unit.Forward(m));
+    }
+}
+
 public static class Platform
 {
     public const ulong Page = 4096;

@@ -154,11 +154,88 @@ public sealed class HwptSpecs : TestKit
     }
 
     [Fact]
+    public void An_attach_whose_device_regions_and_fill_both_fail_answers_EADDRINUSE_as_the_device_comes_first()
+    {
+        var ioas = NewIoas("v5", limit: 1);
+        Map(ioas, "v5", Msi, 2 * Page);
+        Assert.Equal(new AttachResult("v5", A.Pci, NoPasid, Errno.EADDRINUSE, 0, false), Attach(ioas, "v5", A, Vtd0, 7));
+    }
+
+    [Fact]
+    public void A_replace_whose_fill_and_device_regions_both_fail_answers_ENOMEM_as_the_fill_comes_first()
+    {
+        // The device is attached in another IOAS; this one gets a fresh automatic domain, filled before the device moves.
+        var own = NewIoas("v6", limit: 1);
+        Map(own, "v6", Msi, 2 * Page);
+        own.Tell(new AttachToIoas("v6", Ref(A, Vtd0), Vtd0, NoPasid, 7, true));
+        ExpectMsg(new AttachResult("v6", A.Pci, NoPasid, Errno.ENOMEM, 0, false));
+
+        var accounts = Sys.ActorOf(AccountActor.Props("acc-v7", 1), "acc-v7");
+        var shared = NewIoas("v7", new AccountBinding(accounts, "user-1000", "process-42"));
+        Map(shared, "v7", Msi, 2 * Page);
+        shared.Tell(new AttachToIoas("v7", Ref(A, Vtd0), Vtd0, NoPasid, 7, true));
+        ExpectMsg(new AttachResult("v7", A.Pci, NoPasid, Errno.ENOMEM, 0, false));
+    }
+
+    [Fact]
+    public void A_replace_refused_by_the_device_regions_after_the_fill_was_charged_gives_the_charge_back()
+    {
+        var accounts = Sys.ActorOf(AccountActor.Props("acc-v8", 100), "acc-v8");
+        var ioas = NewIoas("v8", new AccountBinding(accounts, "user-1000", "process-42"));
+        Map(ioas, "v8", Msi, 2 * Page);
+        ioas.Tell(new AttachToIoas("v8", Ref(A, Vtd0), Vtd0, NoPasid, 7, true));
+        ExpectMsg(new AttachResult("v8", A.Pci, NoPasid, Errno.EADDRINUSE, 0, false));
+        accounts.Tell(new AccountProtocol.GetAccount("user-1000"));
+        ExpectMsg(new AccountProtocol.AccountView("user-1000", 0, 100, 0));
+        ioas.Tell(new GetHwpts("v8"));
+        ExpectMsg<Hwpts>(h => h.Items.IsEmpty);
+    }
+
+    [Fact]
+    public void A_replace_that_fails_after_the_unit_switched_the_device_restores_the_old_context_entry()
+    {
+        var unit = Vtd("vtd9");
+        var d = Device("0000:00:09.0", "vtd9", 9);
+        var real = Sys.ActorOf(UnitActor.Props(unit, [d]), "unit-vtd9");
+        var map = new Dictionary<string, IActorRef> { ["vtd9"] = Sys.ActorOf(Props.Create(() => new FreeRefusingUnit(real)), "door-vtd9") };
+        var units = Sys.ActorOf(Props.Create(() => new UnitRouter(map)), "units-vtd9");
+        var ioas = Sys.ActorOf(IoasActor.Props("r9", 1 << 20, units: units), "r9");
+        Map(ioas, "r9", 0, Page);
+        ioas.Tell(new AttachToIoas("r9", Ref(d, unit), unit, NoPasid, 7, false));
+        var auto = ExpectMsg<AttachResult>(r => r.Errno == 0 && r.Created);
+        ioas.Tell(new AllocatePaging("r9", 8, Ref(d, unit), unit, 0, ActorRefs.Nobody));
+        ExpectMsg<HwptAllocated>(r => r.Errno == 0);
+        ioas.Tell(new GetHwpts("r9"));
+        var oldDomain = ExpectMsg<Hwpts>().Items.Single(h => h.HwptId == auto.HwptId).DomainId;
+
+        // The unit moves the device to HWPT 8, then refuses to free the abandoned automatic domain.
+        ioas.Tell(new AttachToHwpt("r9", 8, Ref(d, unit), unit, NoPasid, true));
+        ExpectMsg(new AttachResult("r9", d.Pci, NoPasid, Errno.EBUSY, 0, false));
+
+        real.Tell(new U.Dma("vtd9", d.Pci, NoPasid, 0x100000, Page, DmaDirection.Read));
+        ExpectMsg<U.DmaFaulted>(f => f.Fault.Kind == FaultKind.NotPresent && f.Fault.DomainId == oldDomain);
+        ioas.Tell(new GetHwpts("r9"));
+        ExpectMsg<Hwpts>(h => h.Items.Single(x => x.HwptId == auto.HwptId).Devices.Contains(new AttachmentView(d.Pci, NoPasid)));
+    }
+
+    [Fact]
     public void A_HWPT_narrower_than_an_existing_area_fails_with_EADDRINUSE()
     {
         var ioas = NewIoas("v2");
         Map(ioas, "v2", 1UL << 40, Page);
         Assert.Equal(new AttachResult("v2", C.Pci, NoPasid, Errno.EADDRINUSE, 0, false), Attach(ioas, "v2", C, Vtd1, 7));
+    }
+
+    [Fact]
+    public void A_HWPT_whose_aperture_would_narrow_the_allowed_IOVAs_fails_with_EADDRINUSE_and_the_allowed_ranges_stay()
+    {
+        var ioas = NewIoas("v3");
+        ioas.Tell(new AllowIovas("v3", [new IovaSpan(0, (1UL << 40) - 1)]));
+        ExpectMsg(new AllowIovasResult("v3", 0));
+        Assert.Equal(new AttachResult("v3", C.Pci, NoPasid, Errno.EADDRINUSE, 0, false), Attach(ioas, "v3", C, Vtd1, 7));
+        // The allowed range still reaches past the 39-bit aperture the refused domain would have cut it at.
+        ioas.Tell(new MapRange("v3", User, Page, RW, true, 1UL << 39));
+        ExpectMsg(new MapResult("v3", 0, 1UL << 39));
     }
 
     [Fact]

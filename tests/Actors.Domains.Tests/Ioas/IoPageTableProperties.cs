@@ -7,7 +7,8 @@ namespace IommuActors.Domains.Tests.Ioas;
 /// <summary>
 /// Random map/unmap/copy sequences on two tables of a 64-page window, with domains coming and
 /// going and accesses pinning, checked against a plain list of intervals per table. The charge of
-/// a table is the pages it pins: every area's pages while it has a domain, else what accesses pin.
+/// a table is the pages it pins, each once: the pages under every area while it has a domain, and
+/// the pages under what accesses pin; the spans it holds are exactly those.
 /// </summary>
 public sealed class IoPageTableProperties
 {
@@ -15,7 +16,8 @@ public sealed class IoPageTableProperties
     private const ulong Window = 64;
     private const ulong Limit = 40;
 
-    private sealed record ModelArea(ulong Start, ulong Last, string PagesId, ulong PagesPages);
+    /// <summary>IOVA pages [Start, Last] backed by the pages object's indexes from PagesFirst on.</summary>
+    private sealed record ModelArea(ulong Start, ulong Last, string PagesId, ulong PagesFirst);
 
     private sealed class ModelTable
     {
@@ -80,7 +82,7 @@ public sealed class IoPageTableProperties
                         var start = iova / Page;
                         if (iova % Page != 0 || start + b > Window || Overlaps(model, start, start + b - 1))
                             return false;
-                        model.Areas.Add(new ModelArea(start, start + b - 1, id, b));
+                        model.Areas.Add(new ModelArea(start, start + b - 1, id, 0));
                     }
                     else if (actual == Errno.ENOMEM ? !(model.HasDomain && Charged(model) + b > Limit) : actual != Errno.ENOSPC)
                         return false;
@@ -125,7 +127,7 @@ public sealed class IoPageTableProperties
             for (var t = 0; t < 2; t++)
             {
                 if (!SameAreas(tables[t], models[t]) || tables[t].Account.Charged != Charged(models[t])
-                    || tables[t].ChargedPages.Aggregate(0UL, (s, p) => s + p.PageCount) != Charged(models[t]))
+                    || !tables[t].HeldSpans.Select(h => (h.PagesId, h.First, h.Last)).Order().SequenceEqual(Spans(models[t]).Order()))
                     return false;
             }
         }
@@ -153,19 +155,43 @@ public sealed class IoPageTableProperties
     private static bool PinnedByAccess(ModelTable model, ModelArea area) =>
         model.Pins.Any(p => p.Start <= area.Last && area.Start <= p.Last);
 
-    /// <summary>Each pinned pages object counts its pages once: all of them with a domain, else those an access holds.</summary>
-    private static ulong Charged(ModelTable model) =>
-        model.Areas.Where(m => model.HasDomain || model.Areas.Any(n => n.PagesId == m.PagesId && PinnedByAccess(model, n)))
-            .DistinctBy(m => m.PagesId).Aggregate(0UL, (sum, m) => sum + m.PagesPages);
+    /// <summary>The spans a table holds: every area's while it has a domain, and each access pin's part of every area under it.</summary>
+    private static List<(string PagesId, ulong First, ulong Last)> Spans(ModelTable model) =>
+    [
+        .. model.Areas.Where(_ => model.HasDomain).Select(m => (m.PagesId, m.PagesFirst, m.PagesFirst + m.Last - m.Start)),
+        .. model.Pins.SelectMany(p => model.Areas.Where(m => m.Start <= p.Last && p.Start <= m.Last).Select(m =>
+        {
+            var from = Math.Max(p.Start, m.Start);
+            var to = Math.Min(p.Last, m.Last);
+            return (m.PagesId, m.PagesFirst + from - m.Start, m.PagesFirst + to - m.Start);
+        })),
+    ];
+
+    /// <summary>Every page any span covers counts once (pages->npinned).</summary>
+    private static ulong Charged(ModelTable model) => (ulong)Spans(model)
+        .SelectMany(s => Enumerable.Range(0, (int)(s.Last - s.First + 1)).Select(i => (s.PagesId, s.First + (ulong)i)))
+        .Distinct().Count();
+
+    /// <summary>Apply a change to the model; refused (and undone) with ENOMEM when it pins fresh pages past the limit.</summary>
+    private static int Charging(ModelTable model, Action change, Action undo)
+    {
+        var before = Charged(model);
+        change();
+        var after = Charged(model);
+        if (after > before && after > Limit)
+        {
+            undo();
+            return Errno.ENOMEM;
+        }
+        return 0;
+    }
 
     private static int ExpectMap(ModelTable model, ulong start, ulong pages, string id)
     {
         if (Overlaps(model, start, start + pages - 1))
             return Errno.EEXIST;
-        if (model.HasDomain && Charged(model) + pages > Limit)
-            return Errno.ENOMEM;
-        model.Areas.Add(new ModelArea(start, start + pages - 1, id, pages));
-        return 0;
+        var area = new ModelArea(start, start + pages - 1, id, 0);
+        return Charging(model, () => model.Areas.Add(area), () => model.Areas.Remove(area));
     }
 
     private static int ExpectUnmap(ModelTable model, ulong start, ulong last, out ulong unmapped)
@@ -193,7 +219,7 @@ public sealed class IoPageTableProperties
             if (m.Start > cursor)
                 return Errno.ENOENT;
             var to = Math.Min(m.Last, last);
-            pieces.Add(m with { Start = cursor, Last = to });
+            pieces.Add(m with { Start = cursor, Last = to, PagesFirst = m.PagesFirst + cursor - m.Start });
             cursor = to + 1;
         }
         return cursor > last ? 0 : Errno.ENOENT;
@@ -204,45 +230,26 @@ public sealed class IoPageTableProperties
         var length = pieces.Aggregate(0UL, (sum, p) => sum + p.Last - p.Start + 1);
         if (Overlaps(model, destination, destination + length - 1))
             return Errno.EEXIST;
-        var fresh = pieces.DistinctBy(p => p.PagesId).Where(p => model.Areas.All(m => m.PagesId != p.PagesId))
-            .Aggregate(0UL, (sum, p) => sum + p.PagesPages);
-        if (model.HasDomain && Charged(model) + fresh > Limit)
-            return Errno.ENOMEM;
+        var added = new List<ModelArea>();
         var at = destination;
         foreach (var p in pieces)
         {
             var n = p.Last - p.Start + 1;
-            model.Areas.Add(p with { Start = at, Last = at + n - 1 });
+            added.Add(p with { Start = at, Last = at + n - 1 });
             at += n;
         }
-        return 0;
+        return Charging(model, () => model.Areas.AddRange(added), () => added.ForEach(a => model.Areas.Remove(a)));
     }
 
-    private static int ExpectAddDomain(ModelTable model)
-    {
-        if (!model.HasDomain)
-        {
-            var all = model.Areas.DistinctBy(m => m.PagesId).Aggregate(0UL, (sum, m) => sum + m.PagesPages);
-            if (all > Limit)
-                return Errno.ENOMEM;
-        }
-        model.HasDomain = true;
-        return 0;
-    }
+    private static int ExpectAddDomain(ModelTable model) =>
+        model.HasDomain ? 0 : Charging(model, () => model.HasDomain = true, () => model.HasDomain = false);
 
     private static int ExpectPin(ModelTable model, ulong start, ulong last)
     {
         var rc = ExpectSlices(model, start, last, out _);
         if (rc != 0)
             return rc;
-        var before = Charged(model);
-        model.Pins.Add((start, last));
-        if (Charged(model) > Limit && Charged(model) != before)
-        {
-            model.Pins.RemoveAt(model.Pins.Count - 1);
-            return Errno.ENOMEM;
-        }
-        return 0;
+        return Charging(model, () => model.Pins.Add((start, last)), () => model.Pins.RemoveAt(model.Pins.Count - 1));
     }
 
     private static bool SameAreas(IoPageTable table, ModelTable model)

@@ -98,12 +98,48 @@ public sealed class IoPageTableTests
     }
 
     [Fact]
-    public void Huge_pages_option_cannot_change_while_areas_exist()
+    public void Disabling_huge_pages_fails_with_EINVAL_only_when_domains_already_hold_areas()
+    {
+        var areasOnly = NewTable();
+        Assert.Equal(0, Fixed(areasOnly, "a", 0, Page));
+        Assert.Equal(0, areasOnly.SetLargePages(false));
+        Assert.True(areasOnly.LargePagesDisabled);
+
+        var domainOnly = NewTable();
+        Assert.Equal(0, domainOnly.AddDomain("hwpt-1"));
+        Assert.Equal(0, domainOnly.SetLargePages(false));
+        Assert.True(domainOnly.LargePagesDisabled);
+
+        var both = NewTable();
+        Assert.Equal(0, both.AddDomain("hwpt-1"));
+        Assert.Equal(0, Fixed(both, "a", 0, Page));
+        Assert.Equal(Errno.EINVAL, both.SetLargePages(false));
+        Assert.False(both.LargePagesDisabled);
+    }
+
+    [Fact]
+    public void Enabling_huge_pages_is_never_refused_even_with_domains_holding_areas()
     {
         var t = NewTable();
+        Assert.Equal(0, t.SetLargePages(false));
+        Assert.Equal(0, t.AddDomain("hwpt-1"));
         Assert.Equal(0, Fixed(t, "a", 0, Page));
-        Assert.Equal(Errno.EINVAL, t.SetLargePages(false));
+        Assert.Equal(0, t.SetLargePages(true));
         Assert.False(t.LargePagesDisabled);
+    }
+
+    [Fact]
+    public void Disabling_huge_pages_raises_the_alignment_to_a_page_and_over_an_unaligned_area_fails_with_EADDRINUSE()
+    {
+        var t = NewTable();
+        Assert.Equal(0, t.Map("a", 0x10000000, 0x800, Protection.Read, 0x800, out _));
+        Assert.Equal(Errno.EADDRINUSE, t.SetLargePages(false));
+        Assert.False(t.LargePagesDisabled);
+        Assert.Equal(1UL, t.IovaAlignment);
+        var empty = NewTable();
+        Assert.Equal(0, empty.SetLargePages(false));
+        Assert.Equal(Page, empty.IovaAlignment);
+        Assert.Equal(Errno.EINVAL, Fixed(empty, "a", 0x800, Page));
     }
 
     [Fact]
@@ -225,6 +261,26 @@ public sealed class IoPageTableTests
         Assert.Equal(Errno.EADDRINUSE, t.SetAlignment("domain", Page));
         Assert.Equal(Errno.EINVAL, t.SetAlignment("domain", 3 * Page));
         Assert.Equal(1UL, t.IovaAlignment);
+    }
+
+    [Fact]
+    public void Raising_the_alignment_over_an_area_whose_user_address_is_not_aligned_fails_with_EADDRINUSE()
+    {
+        var t = NewTable();
+        // IOVA and length are page aligned; the user memory starts 0x100 into its page.
+        Assert.Equal(0, t.Map("a", 0x10000100, Page, Protection.Read, 0x2000, out _));
+        Assert.Equal(Errno.EADDRINUSE, t.SetAlignment("domain", Page));
+        Assert.Equal(0, t.SetAlignment("domain", 0x100));
+    }
+
+    [Fact]
+    public void Map_of_user_memory_off_the_alignment_within_its_page_fails_with_EINVAL_even_at_an_aligned_iova()
+    {
+        var t = NewTable();
+        Assert.Equal(0, t.SetAlignment("domain", Page));
+        Assert.Equal(Errno.EINVAL, t.Map("a", 0x10000800, Page, Protection.Read, 0x2000, out _));
+        Assert.Equal(0, t.AreaCount);
+        Assert.Equal(0, t.Map("b", 0x10000000, Page, Protection.Read, 0x2000, out _));
     }
 
     [Fact]

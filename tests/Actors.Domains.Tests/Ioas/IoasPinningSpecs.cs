@@ -163,14 +163,16 @@ public sealed class IoasPinningSpecs : TestKit
     }
 
     [Fact]
-    public void An_access_pins_and_charges_pages_no_domain_holds_and_gives_them_back_when_it_unpins()
+    public void An_access_pins_and_charges_only_the_pages_it_pins_and_gives_them_back_when_it_unpins()
     {
         var (ioas, accounts) = NewIoas("a1", 100);
         var access = CreateTestProbe();
         Map(ioas, "a1", 0, 4 * Page);
         ioas.Tell(new PinPages("a1", "acc-1", access.Ref, Page, Page, false));
         ExpectMsg(new PinResult("a1", "acc-1", 0));
-        ExpectCharged(accounts, 4, 100, 1);
+        ExpectCharged(accounts, 1, 100, 1);
+        ioas.Tell(new GetMappings("a1"));
+        ExpectMsg<Mappings>(m => m.ChargedPages == 1);
         ioas.Tell(new UnpinPages("a1", "acc-1", Page, Page));
         ExpectMsg(new UnpinResult("a1", "acc-1", 0));
         ExpectCharged(accounts, 0, 100, 0);
@@ -182,7 +184,7 @@ public sealed class IoasPinningSpecs : TestKit
         var (ioas, accounts) = NewIoas("a2", 3);
         var access = CreateTestProbe();
         Map(ioas, "a2", 0, 4 * Page);
-        ioas.Tell(new PinPages("a2", "acc-1", access.Ref, 0, Page, false));
+        ioas.Tell(new PinPages("a2", "acc-1", access.Ref, 0, 4 * Page, false));
         ExpectMsg(new PinResult("a2", "acc-1", Errno.ENOMEM));
         ExpectCharged(accounts, 0, 3, 0);
         // Nothing holds the area: the unmap needs no access to let go.
@@ -203,9 +205,70 @@ public sealed class IoasPinningSpecs : TestKit
         ExpectMsg(new PinResult("a3", "acc-1", 0));
         ioas.Tell(new DetachDevice("a3", A.Pci, NoPasid));
         ExpectMsg<DetachResult>(r => r.Errno == 0 && r.AutoDestroyed);
-        ExpectCharged(accounts, 4, 100, 1);
+        ExpectCharged(accounts, 1, 100, 1);
         ioas.Tell(new UnpinPages("a3", "acc-1", 0, Page));
         ExpectMsg(new UnpinResult("a3", "acc-1", 0));
         ExpectCharged(accounts, 0, 100, 0);
+    }
+
+    [Fact]
+    public void An_access_over_pages_a_domain_already_pinned_charges_nothing_more()
+    {
+        var (ioas, accounts) = NewIoas("a4", 4);
+        var access = CreateTestProbe();
+        Attach(ioas, "a4", A, Vtd0, 1);
+        Map(ioas, "a4", 0, 4 * Page);
+        ioas.Tell(new PinPages("a4", "acc-1", access.Ref, 0, 4 * Page, false));
+        ExpectMsg(new PinResult("a4", "acc-1", 0));
+        ExpectCharged(accounts, 4, 4, 1);
+    }
+
+    [Fact]
+    public void Accesses_over_the_same_page_of_one_area_charge_it_once()
+    {
+        var (ioas, accounts) = NewIoas("a5", 100);
+        var one = CreateTestProbe();
+        var two = CreateTestProbe();
+        Map(ioas, "a5", 0, 4 * Page);
+        ioas.Tell(new PinPages("a5", "acc-1", one.Ref, 0, 2 * Page, false));
+        ExpectMsg(new PinResult("a5", "acc-1", 0));
+        ioas.Tell(new PinPages("a5", "acc-2", two.Ref, Page, 2 * Page, false));
+        ExpectMsg(new PinResult("a5", "acc-2", 0));
+        ExpectCharged(accounts, 3, 100, 1);
+        ioas.Tell(new UnpinPages("a5", "acc-1", 0, 2 * Page));
+        ExpectMsg(new UnpinResult("a5", "acc-1", 0));
+        ExpectCharged(accounts, 2, 100, 1);
+    }
+
+    [Fact]
+    public void A_domain_fills_a_partial_copy_charging_only_the_pages_under_it_and_the_source_later_only_the_rest()
+    {
+        var accounts = Sys.ActorOf(AccountActor.Props("acc-pc", 100), "acc-pc");
+        var binding = new AccountBinding(accounts, Account, "process-42");
+        var src = Sys.ActorOf(IoasActor.Props("pc1", 1 << 20, units: _units, account: binding), "pc1");
+        var dst = Sys.ActorOf(IoasActor.Props("pc2", 1 << 20, units: _units, account: binding), "pc2");
+        Map(src, "pc1", 0, 8 * Page);
+        Attach(dst, "pc2", C, Vtd1, 1);
+        dst.Tell(new CopyRange("pc2", src, 2 * Page, 3 * Page, Protection.Read, true, 0x100000));
+        ExpectMsg(new CopyResult("pc2", 0, 0x100000));
+        ExpectCharged(accounts, 3, 100, 1);
+        Attach(src, "pc1", A, Vtd0, 2);
+        ExpectCharged(accounts, 8, 100, 1);
+        dst.Tell(new UnmapRange("pc2", 0, ulong.MaxValue));
+        ExpectMsg(new UnmapResult("pc2", 0, 3 * Page));
+        ExpectCharged(accounts, 8, 100, 1);
+    }
+
+    [Fact]
+    public void An_area_that_starts_and_ends_inside_pages_charges_every_page_it_touches()
+    {
+        var ioas = Sys.ActorOf(IoasActor.Props("sub", 1 << 20, units: _units), "sub");
+        // 0x800 bytes into a page, 2 pages long: it touches three pages.
+        ioas.Tell(new MapRange("sub", User + 0x800, 2 * Page, RW, true, 0x800));
+        ExpectMsg(new MapResult("sub", 0, 0x800));
+        ioas.Tell(new PinPages("sub", "acc-1", CreateTestProbe().Ref, 0x800, 2 * Page, false));
+        ExpectMsg(new PinResult("sub", "acc-1", 0));
+        ioas.Tell(new GetMappings("sub"));
+        ExpectMsg<Mappings>(m => m.ChargedPages == 3);
     }
 }

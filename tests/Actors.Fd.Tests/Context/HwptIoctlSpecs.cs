@@ -17,19 +17,8 @@ public sealed class HwptIoctlSpecs : FdSpec
 {
     private const uint RW = IoasMapFlags.Readable | IoasMapFlags.Writeable | IoasMapFlags.FixedIova;
 
-    private uint Bind(string device, int iommufd) =>
-        Back<VfioDeviceBindIommufd>(Ioctl(device, Ioctls.VFIO_DEVICE_BIND_IOMMUFD,
-            UserStruct.Encode(new VfioDeviceBindIommufd(16, 0, iommufd, 0, 0))[..16])).OutDevid;
-
-    private IoctlDone Attach(string device, uint ptId) =>
-        Ioctl(device, Ioctls.VFIO_DEVICE_ATTACH_IOMMUFD_PT, UserStruct.Encode(new VfioDeviceAttachIommufdPt(12, 0, ptId, 0))[..12]);
-
-    private uint NewIoas(string ctx) => Back<IommuIoasAlloc>(Ioctl(ctx, Ioctls.IOMMU_IOAS_ALLOC, new IommuIoasAlloc(12, 0, 0))).OutIoasId;
-
     private static IommuHwptAlloc Alloc(uint flags, uint devId, uint ptId, uint faultId = 0) =>
         new(44, flags, devId, ptId, 0, 0, 0, 0, 0, faultId, 0);
-
-    private int Destroy(string ctx, uint id) => Ioctl(ctx, Ioctls.IOMMU_DESTROY, new IommuDestroy(8, id)).Errno;
 
     [Fact]
     public void A_second_device_of_the_same_unit_attached_to_the_IOAS_reuses_its_automatic_HWPT()

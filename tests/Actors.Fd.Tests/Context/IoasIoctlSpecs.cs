@@ -1,3 +1,4 @@
+using IommuActors.Fd.Files;
 using IommuActors.Fd.Tests.Support;
 using IommuActors.Uapi;
 using IommuActors.Uapi.Structs;
@@ -164,6 +165,16 @@ public sealed class IoasIoctlSpecs : FdSpec
         AllocIoas(ctx);
         Assert.Equal(Errno.EBUSY, Ioctl(ctx, Ioctls.IOMMU_OPTION, new IommuOption(24, IommuOptions.RlimitMode, IommuOptions.OpSet, 0, 0, 0)).Errno);
         Assert.Equal(1ul, Back<IommuOption>(Ioctl(ctx, Ioctls.IOMMU_OPTION, new IommuOption(24, IommuOptions.RlimitMode, IommuOptions.OpGet, 0, 0, 0))).Val64);
+    }
+
+    [Fact]
+    public void OPTION_rlimit_mode_set_without_CAP_SYS_RESOURCE_is_EPERM_and_changes_nothing()
+    {
+        var ctx = Context();
+        var set = UserStruct.Encode(new IommuOption(24, IommuOptions.RlimitMode, IommuOptions.OpSet, 0, 0, 1));
+        Files.Tell(new FileProtocol.Ioctl(ctx, 77, Ioctls.IOMMU_OPTION, Mem, set, Client, CapSysResource: false), TestActor);
+        Assert.Equal(Errno.EPERM, ExpectMsg<FileProtocol.IoctlDone>().Errno);
+        Assert.Equal(0ul, Back<IommuOption>(Ioctl(ctx, Ioctls.IOMMU_OPTION, new IommuOption(24, IommuOptions.RlimitMode, IommuOptions.OpGet, 0, 0, 0))).Val64);
     }
 
     [Fact]

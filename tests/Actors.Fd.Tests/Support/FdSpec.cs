@@ -7,6 +7,7 @@ using IommuActors.Fd.Devices;
 using IommuActors.Fd.Files;
 using IommuActors.Hardware;
 using IommuActors.TestSupport;
+using IommuActors.Uapi;
 using IommuActors.Uapi.Structs;
 using Xunit;
 using static IommuActors.Fd.Files.FileProtocol;
@@ -89,6 +90,23 @@ public abstract class FdSpec : TestKit
             FdModule.FileProps(platform, units, () => region, ownership, settings)(id))), name);
     }
 
+    /// <summary>Stops a region started with <see cref="StartFiles"/>, as a host going down would, and starts it again under a new name: its files recover from their journals.</summary>
+    protected IActorRef RestartFiles(IActorRef files, string name, int? snapshotEvery = null)
+    {
+        Watch(files);
+        Sys.Stop(files);
+        ExpectTerminated(files);
+        return StartFiles(name, snapshotEvery);
+    }
+
+    /// <summary>Opens a path in a region started with <see cref="StartFiles"/> under a file id and fd of the spec's choosing.</summary>
+    protected void OpenIn(IActorRef files, string fileId, string path, int fd)
+    {
+        files.Tell(new Open(fileId, path, 2, Client), TestActor);
+        ExpectMsg(new Opened(fileId, 0));
+        Client.Tell(new FakeClient.MapFd(fd, fileId, path));
+    }
+
     /// <summary>An ioctl on a file of a region started with <see cref="StartFiles"/>.</summary>
     protected IoctlDone Call(IActorRef files, string fileId, uint request, byte[] inline)
     {
@@ -113,4 +131,29 @@ public abstract class FdSpec : TestKit
     protected byte[] Peek(ulong address, int length) => Memory.AsSpan((int)(address - Mem), length).ToArray();
 
     protected static ulong U64(byte[] b, int o) => BinaryPrimitives.ReadUInt64LittleEndian(b.AsSpan(o));
+
+    // ---- the ioctls most specs make on the way ----
+
+    protected uint NewIoas(string ctx) => Back<IommuIoasAlloc>(Ioctl(ctx, Ioctls.IOMMU_IOAS_ALLOC, new IommuIoasAlloc(12, 0, 0))).OutIoasId;
+
+    protected int Destroy(string ctx, uint id) => Ioctl(ctx, Ioctls.IOMMU_DESTROY, new IommuDestroy(8, id)).Errno;
+
+    /// <summary>VFIO_DEVICE_BIND_IOMMUFD with the 16 bytes up to out_devid.</summary>
+    protected IoctlDone BindCall(string device, int iommufd, uint flags = 0, uint argsz = 16) =>
+        Ioctl(device, Ioctls.VFIO_DEVICE_BIND_IOMMUFD, UserStruct.Encode(new VfioDeviceBindIommufd(argsz, flags, iommufd, 0, 0))[..16]);
+
+    protected uint Bind(string device, int iommufd) => Back<VfioDeviceBindIommufd>(BindCall(device, iommufd)).OutDevid;
+
+    protected IoctlDone Attach(string device, uint ptId, uint flags = 0, uint argsz = 12, uint pasid = 0) =>
+        Ioctl(device, Ioctls.VFIO_DEVICE_ATTACH_IOMMUFD_PT, UserStruct.Encode(new VfioDeviceAttachIommufdPt(argsz, flags, ptId, pasid)));
+
+    protected int Detach(string device) =>
+        Ioctl(device, Ioctls.VFIO_DEVICE_DETACH_IOMMUFD_PT, UserStruct.Encode(new VfioDeviceDetachIommufdPt(8, 0, 0))[..8]).Errno;
+
+    /// <summary>An emulated DMA of one page by a device, answered (DmaCompleted or DmaFaulted) to <paramref name="engine"/>.</summary>
+    protected object Dma(Akka.TestKit.TestProbe engine, string unit, string pci, ulong iova, Hardware.Units.DmaDirection direction)
+    {
+        Units.Tell(new Hardware.Units.UnitProtocol.Dma(unit, pci, Hardware.Units.UnitProtocol.NoPasid, iova, 0x1000, direction), engine);
+        return engine.ExpectMsg<object>(m => m is Hardware.Units.UnitProtocol.DmaCompleted or Hardware.Units.UnitProtocol.DmaFaulted);
+    }
 }

@@ -18,13 +18,6 @@ public sealed class TestOpAccessRecoverySpecs : FdSpec
     private const ulong Iova = 0x100000;
     private const ulong Buffer = Mem + 0x10000;
 
-    private void StopFiles(IActorRef files)
-    {
-        Watch(files);
-        Sys.Stop(files);
-        ExpectTerminated(files);
-    }
-
     private IoctlDone Test(IActorRef files, string ctx, IommuTestCmd cmd) => Call(files, ctx, Ioctls.IOMMU_TEST_CMD, cmd);
 
     private static IommuTestCmd PagesCmd(uint fd, ulong iova, ulong uptr) =>
@@ -40,9 +33,7 @@ public sealed class TestOpAccessRecoverySpecs : FdSpec
     {
         var files = StartFiles($"files-a{snapshotEvery}", snapshotEvery);
         var ctx = $"recovery-{snapshotEvery}";
-        files.Tell(new Open(ctx, "/dev/iommu", 2, Client), TestActor);
-        ExpectMsg(new Opened(ctx, 0));
-        Client.Tell(new FakeClient.MapFd(3, ctx, "/dev/iommu"));
+        OpenIn(files, ctx, "/dev/iommu", 3);
         uint NewIoas() => Back<IommuIoasAlloc>(Call(files, ctx, Ioctls.IOMMU_IOAS_ALLOC, new IommuIoasAlloc(12, 0, 0))).OutIoasId;
         var first = NewIoas();
         var second = NewIoas();
@@ -57,8 +48,7 @@ public sealed class TestOpAccessRecoverySpecs : FdSpec
         var pinned = Test(files, ctx, PagesCmd(fd, Iova + 0x1000, Buffer + 0x1000));
         Assert.Equal(1u, Back<IommuTestCmd>(pinned).U32(TestCmdLayout.AccessPages.OutAccessPagesId));
 
-        StopFiles(files);
-        files = StartFiles($"files-b{snapshotEvery}", snapshotEvery);
+        files = RestartFiles(files, $"files-b{snapshotEvery}", snapshotEvery);
 
         Assert.Equal(0, Call(files, ctx, Ioctls.IOMMU_DESTROY, new IommuDestroy(8, first)).Errno);
         Assert.Equal(Errno.EBUSY, Call(files, ctx, Ioctls.IOMMU_DESTROY, new IommuDestroy(8, second)).Errno);
