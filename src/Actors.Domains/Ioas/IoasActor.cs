@@ -126,13 +126,19 @@ public sealed partial class IoasActor : ReceivePersistentActor
         Command<PinPages>(OnPin);
         Command<UnpinPages>(OnUnpin);
         Command<GetMappings>(_ => Sender.Tell(CurrentMappings()));
-        Command<GetPinned>(_ => Sender.Tell(new Pinned(_ioasId,
-            [.. _table.ChargedPages.Select(p => new PinnedView(p.Id, p.UserAddress, p.Length))])));
+        Command<GetPinned>(_ => Sender.Tell(PinnedNow()));
         Command<SaveSnapshotSuccess>(s => DeleteSnapshots(new SnapshotSelectionCriteria(s.Metadata.SequenceNr - 1)));
         Command<SaveSnapshotFailure>(_ => { });
         Command<DeleteSnapshotsSuccess>(_ => { });
         Command<DeleteSnapshotsFailure>(_ => { });
     }
+
+    /// <summary>The user pages this IOAS holds pinned, one view per held span of a pinned-pages object.</summary>
+    private Pinned PinnedNow() => new(_ioasId, [.. _table.HeldSpans.Select(s =>
+    {
+        var first = _table.PinnedPages[s.PagesId].UserAddress / PinnedPages.PageSize * PinnedPages.PageSize;
+        return new PinnedView(s.PagesId, first + s.First * PinnedPages.PageSize, (s.Last - s.First + 1) * PinnedPages.PageSize);
+    })]);
 
     private void OnMap(MapRange c)
     {
@@ -236,8 +242,7 @@ public sealed partial class IoasActor : ReceivePersistentActor
         });
         Command<ReceiveTimeout>(_ => FinishUnmapAfterAccesses());
         Command<GetMappings>(_ => Sender.Tell(CurrentMappings()));
-        Command<GetPinned>(_ => Sender.Tell(new Pinned(_ioasId,
-            [.. _table.ChargedPages.Select(p => new PinnedView(p.Id, p.UserAddress, p.Length))])));
+        Command<GetPinned>(_ => Sender.Tell(PinnedNow()));
         CommandAny(_ => Stash.Stash());
     }
 
@@ -267,8 +272,7 @@ public sealed partial class IoasActor : ReceivePersistentActor
         Command<PagesForCopy>(OnPagesForCopy);
         Command<GetPagesForCopy>(OnGetPagesForCopy);
         Command<GetMappings>(_ => Sender.Tell(CurrentMappings()));
-        Command<GetPinned>(_ => Sender.Tell(new Pinned(_ioasId,
-            [.. _table.ChargedPages.Select(p => new PinnedView(p.Id, p.UserAddress, p.Length))])));
+        Command<GetPinned>(_ => Sender.Tell(PinnedNow()));
         CommandAny(_ => Stash.Stash());
     }
 

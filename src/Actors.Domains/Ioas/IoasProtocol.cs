@@ -57,7 +57,11 @@ public static class IoasProtocol
     public sealed record MappingView(ulong Iova, ulong Length, Protection Protection, string PagesId, ulong PagesOffset);
     public sealed record Mappings(string IoasId, ImmutableArray<MappingView> Areas, ulong ChargedPages) : IClusterMessage;
 
-    /// <summary>The user memory this IOAS holds pinned, one entry per pinned pages object (the selftest's MD_CHECK_REFS counts them).</summary>
+    /// <summary>
+    /// The user memory this IOAS holds pinned: one entry per held span of a pinned pages object
+    /// (whole pages; several may name one object). A page is pinned once per object that holds it,
+    /// which is what the selftest's MD_CHECK_REFS counts.
+    /// </summary>
     public sealed record GetPinned(string EntityId) : IEntityMessage;
     public sealed record PinnedView(string PagesId, ulong UserAddress, ulong Length);
     public sealed record Pinned(string IoasId, ImmutableArray<PinnedView> Pages) : IClusterMessage;

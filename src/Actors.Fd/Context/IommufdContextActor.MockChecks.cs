@@ -156,12 +156,14 @@ public sealed partial class IommufdContextActor
             Done(0);
             return;
         }
-        GatherPinned([.. _ioas.Values], 0, new Dictionary<string, IoasProtocol.PinnedView>(), pinned =>
+        GatherPinned([.. _ioas.Values], 0, [], pinned =>
         {
             ulong? mismatchEnd = null;
             for (ulong at = uptr; at - uptr < length; at += CpuPage)
             {
-                var count = pinned.Count(p => p.UserAddress < at + CpuPage && at < p.UserAddress + p.Length);
+                // Once per pinned pages object holding the page, however many IOASes or spans share it.
+                var count = pinned.Where(p => p.UserAddress < at + CpuPage && at < p.UserAddress + p.Length)
+                    .Select(p => p.PagesId).Distinct().Count();
                 if (count == refs)
                     continue;
                 mismatchEnd = at + CpuPage;
@@ -171,20 +173,19 @@ public sealed partial class IommufdContextActor
         });
     }
 
-    private void GatherPinned(List<IoasEntry> ioases, int i, Dictionary<string, IoasProtocol.PinnedView> seen,
+    private void GatherPinned(List<IoasEntry> ioases, int i, List<IoasProtocol.PinnedView> seen,
         Action<List<IoasProtocol.PinnedView>> then)
     {
         if (i == ioases.Count)
         {
-            then([.. seen.Values]);
+            then(seen);
             return;
         }
         var ioas = ioases[i];
         ioas.Ref.Tell(new IoasProtocol.GetPinned(ioas.Key));
         Await<IoasProtocol.Pinned>(p => p.IoasId == ioas.Key, p =>
         {
-            foreach (var pages in p.Pages)
-                seen.TryAdd(pages.PagesId, pages);
+            seen.AddRange(p.Pages);
             GatherPinned(ioases, i + 1, seen, then);
         });
     }
