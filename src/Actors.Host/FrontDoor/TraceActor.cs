@@ -35,7 +35,7 @@ public static class TraceProtocol
 }
 
 /// <summary>
-/// One a node (<see cref="Name"/>): hands the ioctls its connections publish on the node's event
+/// One on each node (<see cref="Name"/>): hands the ioctls its connections publish on the node's event
 /// stream to the tracers that asked for them, wherever they run; listens to the event stream only
 /// while some tracer is alive, so a node nobody traces pays nothing.
 /// </summary>
@@ -88,7 +88,8 @@ public sealed class TraceActor : ReceiveActor, IWithTimers
 
     private readonly IActorRef? _relay;
     private readonly HashSet<Address> _watched = new();
-    private int _unanswered;
+    private readonly HashSet<string> _awaitedRelays = new(); // the nodes whose relays hold the start back
+    private bool _awaitingBus;
     private bool _started;
 
     private sealed record StartAnyway;
@@ -122,8 +123,15 @@ public sealed class TraceActor : ReceiveActor, IWithTimers
                 spid = n.Event.Spid,
             }, Json)));
         });
-        Receive<NotifierProtocol.Subscribed>(_ => Answered());
-        Receive<TraceProtocol.IoctlsWatched>(_ => Answered());
+        Receive<NotifierProtocol.Subscribed>(_ =>
+        {
+            _awaitingBus = false;
+            StartWhenAnswered();
+        });
+        Receive<TraceProtocol.IoctlsWatched>(w =>
+        {
+            if (_awaitedRelays.Remove(w.Node)) StartWhenAnswered();
+        });
         Receive<StartAnyway>(_ => Start());
         Receive<ClusterEvent.CurrentClusterState>(state =>
         {
@@ -133,7 +141,7 @@ public sealed class TraceActor : ReceiveActor, IWithTimers
 
         if (bus is not null)
         {
-            _unanswered++;
+            _awaitingBus = true;
             bus.Tell(new NotifierProtocol.Subscribe(Self, name, SubscriberPriority.Device, ""));
         }
         if (relay is null)
@@ -145,21 +153,21 @@ public sealed class TraceActor : ReceiveActor, IWithTimers
             if (((ExtendedActorSystem)Context.System).Provider is ClusterActorRefProvider)
                 Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsSnapshot, typeof(ClusterEvent.MemberUp));
         }
-        if (_unanswered == 0) Start();
-        else Timers.StartSingleTimer(nameof(StartAnyway), new StartAnyway(), StartWithin);
+        if (_awaitingBus || _awaitedRelays.Count > 0) Timers.StartSingleTimer(nameof(StartAnyway), new StartAnyway(), StartWithin);
+        StartWhenAnswered();
     }
 
     /// <summary>Asks the relay of the node at <paramref name="node"/> for its ioctls, once; a relay asked before the start holds the start back.</summary>
     private void Watch(Address node, bool counted)
     {
         if (!_watched.Add(node)) return;
-        if (counted) _unanswered++;
+        if (counted) _awaitedRelays.Add(node.ToString());
         FrontDoorNodes.On(Context.System, node, _relay!).Tell(new TraceProtocol.WatchIoctls(Self), Self);
     }
 
-    private void Answered()
+    private void StartWhenAnswered()
     {
-        if (--_unanswered == 0) Start();
+        if (!_awaitingBus && _awaitedRelays.Count == 0) Start();
     }
 
     private void Start()
