@@ -4,7 +4,10 @@ using IommuActors.Hardware.Platform;
 namespace IommuActors.Fd;
 
 /// <summary>What a user may tune about the files of the emulator; the defaults work on a fresh machine.</summary>
-/// <param name="LockedPageLimit">RLIMIT_MEMLOCK in pages for each IOAS's accounting.</param>
+/// <param name="LockedPageLimit">
+/// RLIMIT_MEMLOCK in pages: what each user (each process in RLIMIT_MODE 1) may hold pinned in the
+/// box's locked-memory accounts, or in each IOAS's own ledger when no accounts are wired.
+/// </param>
 /// <param name="ClientTimeout">How long an ioctl waits for the client to answer a memory or fd request before it fails with EFAULT.</param>
 /// <param name="SnapshotEvery">Journal events between snapshots of a context.</param>
 public sealed record FdSettings(ulong LockedPageLimit, TimeSpan ClientTimeout, int SnapshotEvery)
@@ -20,5 +23,9 @@ public sealed record FdSettings(ulong LockedPageLimit, TimeSpan ClientTimeout, i
 /// <param name="Settings">Limits and timeouts.</param>
 /// <param name="Sets">The PASID set shard region, for the emulator's PASID ioctls (null: they answer ENOTTY).</param>
 /// <param name="Bus">The IOASID notifier bus the VM's KVM and VDCM subscribers join.</param>
+/// <param name="Accounts">
+/// The box's locked-memory accounts (<see cref="FdModule.AccountsProps"/>), which every IOAS charges
+/// under its creator's user or process; null: each IOAS keeps a ledger of its own.
+/// </param>
 public sealed record FileCollaborators(PlatformSpec Platform, IActorRef Units, IActorRef Files, IActorRef Ownership, FdSettings Settings,
-    IActorRef? Sets = null, IActorRef? Bus = null);
+    IActorRef? Sets = null, IActorRef? Bus = null, IActorRef? Accounts = null);

@@ -25,6 +25,12 @@ public sealed record HostSettings(string WorkDir, string SocketPath, StoreOption
     /// </summary>
     public string? Join { get; init; }
 
+    /// <summary>
+    /// RLIMIT_MEMLOCK in pages (Iommu:LockedMemoryLimit, in bytes as setrlimit takes it, or
+    /// "unlimited"): how much each user, or each process in RLIMIT_MODE 1, may keep pinned.
+    /// </summary>
+    public ulong LockedPageLimit { get; init; } = Fd.FdSettings.Default.LockedPageLimit;
+
     /// <summary>Who may connect, how long sessions wait for a resume, how long client memory may take to answer.</summary>
     public FrontDoor.FrontDoorSettings FrontDoor { get; init; } = IommuActors.Host.FrontDoor.FrontDoorSettings.Default;
 
@@ -49,7 +55,21 @@ public sealed record HostSettings(string WorkDir, string SocketPath, StoreOption
             PlatformFile = platform is null ? null : PlatformPath(platform, workDir),
             Join = NonEmpty(section["Join"]),
             FrontDoor = IommuActors.Host.FrontDoor.FrontDoorSettings.From(section),
+            LockedPageLimit = LockedPages(NonEmpty(section["LockedMemoryLimit"])),
         };
+    }
+
+    /// <summary>Bytes ("67108864", "64M", "8192K", "1G") or "unlimited", in pages as the kernel divides rlimit by PAGE_SIZE.</summary>
+    private static ulong LockedPages(string? setting)
+    {
+        if (setting is null || setting.Equals("unlimited", StringComparison.OrdinalIgnoreCase))
+            return Fd.FdSettings.Default.LockedPageLimit;
+        var shift = char.ToUpperInvariant(setting[^1]) switch { 'K' => 10, 'M' => 20, 'G' => 30, _ => 0 };
+        var digits = shift == 0 ? setting : setting[..^1];
+        if (!ulong.TryParse(digits, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var value)
+            || value > ulong.MaxValue >> shift)
+            throw new ArgumentException($"Iommu:LockedMemoryLimit is \"{setting}\": give bytes (optionally with K, M or G) or unlimited.");
+        return (value << shift) >> 12;
     }
 
     /// <summary>A SQLite setting may be a bare file name or a full connection string.</summary>

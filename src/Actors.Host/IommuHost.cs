@@ -73,7 +73,8 @@ public static class IommuHost
         var platform = HardwareModule.LoadPlatform(config);
         akka.AddHocon(config, HoconAddMode.Prepend)
             .ConfigureLoggers(loggers => loggers.AddLoggerFactory())
-            .WithSubsystem(config, platform, SnapshotEvery(config))
+            .WithSubsystem(config, platform, SnapshotEvery(config),
+                Fd.FdSettings.Default with { LockedPageLimit = settings.LockedPageLimit })
             .WithFrontDoor(settings, services)
             .AddStartup((system, registry) => JoinSelf(system, registry, platform, settings, status, log));
     }

@@ -32,6 +32,9 @@ public sealed class PasidSpaceKey;
 /// <summary>The PASID set shard region (entity id: "pasid-set-&lt;vm&gt;").</summary>
 public sealed class PasidSetRegion;
 
+/// <summary>The box's locked-memory accounts (one ledger per user and per process, RLIMIT_MEMLOCK each).</summary>
+public sealed class AccountsKey;
+
 /// <summary>The IOASID notifier bus.</summary>
 public sealed class NotifierBusKey;
 
@@ -42,8 +45,9 @@ public sealed class IommuDriverKey;
 public static class Regions
 {
     public static AkkaConfigurationBuilder WithSubsystem(this AkkaConfigurationBuilder akka, Config config,
-        PlatformSpec platform, int snapshotEvery)
+        PlatformSpec platform, int snapshotEvery, FdSettings? files = null)
     {
+        files ??= FdSettings.Default;
         var shards = new ShardOptions { StateStoreMode = StateStoreMode.DData };
         var ioasid = IoasidModule.LoadSettings(config);
         return akka
@@ -62,10 +66,11 @@ public static class Regions
                 registry.Get<PasidSetRegion>(), registry.Get<PasidSpaceKey>(), registry.Get<NotifierBusKey>(),
                 registry.Get<UnitRegion>(), platform), createProxyToo: true)
             .WithSingleton<OwnershipKey>(FdModule.OwnershipName, FdModule.OwnershipProps(), createProxyToo: true)
+            .WithSingleton<AccountsKey>(FdModule.AccountsName, FdModule.AccountsProps(files), createProxyToo: true)
             .WithShardRegion<FileRegion>(FdModule.ShardRegion,
                 (_, registry) => FdModule.FileProps(platform, registry.Get<UnitRegion>(),
-                    () => registry.Get<FileRegion>(), registry.Get<OwnershipKey>(),
-                    sets: registry.Get<PasidSetRegion>(), bus: registry.Get<NotifierBusKey>()),
+                    () => registry.Get<FileRegion>(), registry.Get<OwnershipKey>(), files,
+                    sets: registry.Get<PasidSetRegion>(), bus: registry.Get<NotifierBusKey>(), accounts: registry.Get<AccountsKey>()),
                 new EntityMessageExtractor(), shards);
     }
 }

@@ -19,7 +19,8 @@ public static class FakeIoctl
     public const uint Gate = 0xE4;      // answers only once another file opens the gate
     public const uint OpenGate = 0xE5;  // inline = utf-8 file id of the gated file
     public const uint Resolve = 0xE6;   // inline i32 fd: writeback = the path that fd was opened with
-    public const uint HoldRelease = 0xE7; // the file's release is answered only once its gate opens
+    public const uint WhoCalls = 0xE7;  // writeback = the caller's u32 uid, u32 pid, u8 CAP_SYS_RESOURCE
+    public const uint HoldRelease = 0xE8; // the file's release is answered only once its gate opens
 
     public static byte[] CopyArgs(ulong src, ulong dst, uint len)
     {
@@ -177,6 +178,15 @@ public sealed class FakeFile : ReceiveActor, IWithUnboundedStash
             case FakeIoctl.WhoAmI:
                 replyTo.Tell(new FileProtocol.IoctlDone(_id, io.Tag, 0, 0, Encoding.UTF8.GetBytes(_id)));
                 return;
+            case FakeIoctl.WhoCalls:
+            {
+                var who = new byte[9];
+                BinaryPrimitives.WriteUInt32LittleEndian(who, io.By.Uid);
+                BinaryPrimitives.WriteUInt32LittleEndian(who.AsSpan(4), io.By.Pid);
+                who[8] = io.By.CapSysResource ? (byte)1 : (byte)0;
+                replyTo.Tell(new FileProtocol.IoctlDone(_id, io.Tag, 0, 0, who));
+                return;
+            }
             case FakeIoctl.OpenGate:
                 Context.Parent.Tell((Encoding.UTF8.GetString(io.Inline), new FakeFileRegion.GateOpen()));
                 replyTo.Tell(new FileProtocol.IoctlDone(_id, io.Tag, 0, 0, []));

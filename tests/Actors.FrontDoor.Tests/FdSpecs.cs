@@ -83,6 +83,18 @@ public sealed class FdSpecs(SharedHost shared) : IClassFixture<SharedHost>
     }
 
     [Fact]
+    public async Task IOCTL_tells_the_file_the_uid_and_pid_the_socket_reports_for_the_client()
+    {
+        await using var client = await IommuClient.ConnectAsync(Host.SocketPath);
+        var fd = await client.OpenAsync("/dev/iommu");
+
+        var who = (await client.IoctlAsync(fd, FakeIoctl.WhoCalls, 0, [])).Writeback;
+
+        Assert.Equal((ThisProcess.Euid(), ThisProcess.Pid, ThisProcess.Euid() == 0),
+            (BinaryPrimitives.ReadUInt32LittleEndian(who), BinaryPrimitives.ReadUInt32LittleEndian(who.AsSpan(4)), who[8] == 1));
+    }
+
+    [Fact]
     public async Task READ_and_WRITE_map_onto_the_file()
     {
         await using var client = await IommuClient.ConnectAsync(Host.SocketPath);

@@ -11,6 +11,15 @@ using Xunit;
 
 namespace IommuActors.FrontDoor.Tests;
 
+/// <summary>What SO_PEERCRED reports for this test process.</summary>
+public static class ThisProcess
+{
+    public static uint Pid => (uint)Environment.ProcessId;
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "geteuid")]
+    public static extern uint Euid();
+}
+
 /// <summary>A real host (in-memory store unless told) with its front door on a socket in a fresh folder, and the fake file region.</summary>
 public sealed class TestHost : IAsyncDisposable
 {
@@ -51,6 +60,9 @@ public sealed class TestHost : IAsyncDisposable
     public static Task<TestHost> InMemoryAsync(params string[] args) => StartAsync(null, null, ["--Iommu:Store", "memory", .. args]);
 
     public Task<RawWire> ConnectRawAsync() => RawWire.ConnectAsync(SocketPath);
+
+    /// <summary>The host's regions and singletons, for specs that look behind the socket.</summary>
+    public Akka.Hosting.IActorRegistry Registry => _host.Services.GetRequiredService<Akka.Hosting.ActorRegistry>();
 
     public async ValueTask DisposeAsync()
     {

@@ -131,5 +131,8 @@ public static class HwptProtocol
         bool DirtyTracking, ImmutableArray<AttachmentView> Devices, ImmutableArray<uint> MockIotlb, ulong PageSizes = 0);
 
     /// <summary>An IOAS snapshot together with its HWPTs (the reservations they own are in the IOAS part).</summary>
+    public sealed record IoasHwptTableSnapshot(IoasTableSnapshot Ioas, ImmutableArray<HwptRecord> Hwpts) : IPersistedSnapshot;
+
+    /// <summary>The same, written before pinned pages remembered their writability; replayed, never written.</summary>
     public sealed record IoasHwptSnapshot(IoasSnapshot Ioas, ImmutableArray<HwptRecord> Hwpts) : IPersistedSnapshot;
 }

@@ -78,11 +78,11 @@ public sealed class IoPageTable(LockedMemoryAccount account)
             return Errno.EOVERFLOW;
         if (_pages.ContainsKey(pagesId))
             return Errno.EEXIST;
-        var pages = new PinnedPages(pagesId, userAddress, length);
+        var pages = new PinnedPages(pagesId, userAddress, length, (protection & Protection.Write) != 0);
         return MapSlices([new PagesSlice(pages, 0, length)], protection, fixedIova, out iova);
     }
 
-    /// <summary>Map pieces of existing pages contiguously (IOAS_COPY's destination side).</summary>
+    /// <summary>Map pieces of existing pages contiguously (IOAS_COPY's destination side, iopt_map_pages).</summary>
     public int MapSlices(IReadOnlyList<PagesSlice> slices, Protection protection, ulong? fixedIova, out ulong iova)
     {
         iova = 0;
@@ -99,10 +99,16 @@ public sealed class IoPageTable(LockedMemoryAccount account)
         var rc = fixedIova is { } want ? CheckFixedIova(want, length) : AllocateIova(userAddress, length, out want);
         if (rc != 0)
             return rc;
-        // iopt_insert_area: an area's offset in its first user page must honour the alignment too.
+        // iopt_insert_area, slice by slice: a writeable area over pages pinned read-only is EPERM,
+        // then the area's offset in its first user page must honour the alignment too (EINVAL).
         var mask = IovaAlignment - 1;
-        if (slices.Any(s => ((s.Pages.UserAddress + s.Offset) % PinnedPagesPageSize & mask) != 0))
-            return Errno.EINVAL;
+        foreach (var s in slices)
+        {
+            if ((protection & Protection.Write) != 0 && !s.Pages.Writable)
+                return Errno.EPERM;
+            if (((s.Pages.UserAddress + s.Offset) % PinnedPagesPageSize & mask) != 0)
+                return Errno.EINVAL;
+        }
 
         // iopt_area_fill_domains: only a table with domains pins (and charges) what it maps, page by page.
         if (HasDomains)
@@ -271,7 +277,7 @@ public sealed class IoPageTable(LockedMemoryAccount account)
 
     private static IoArea Probe(ulong iova) => new(iova, 1, ProbePages, 0, Protection.None);
 
-    private static readonly PinnedPages ProbePages = new("", 0, 1);
+    private static readonly PinnedPages ProbePages = new("", 0, 1, false);
 
     private IoArea? FirstAreaTouching(ulong start, ulong last)
     {

@@ -8,8 +8,11 @@ using static IommuActors.Domains.Ioas.IoasProtocol;
 
 namespace IommuActors.Domains.Ioas;
 
-/// <summary>Where an IOAS charges locked memory: the shared accounts and the keys of the two RLIMIT modes.</summary>
-public sealed record AccountBinding(IActorRef Accounts, string UserKey, string ProcessKey);
+/// <summary>
+/// Where an IOAS charges locked memory: the shared accounts, the keys of the two RLIMIT modes, and
+/// the mode a new IOAS starts in (its iommufd's; an OPTION event in its own journal overrides it).
+/// </summary>
+public sealed record AccountBinding(IActorRef Accounts, string UserKey, string ProcessKey, RlimitMode Mode = RlimitMode.PerUser);
 
 /// <summary>
 /// The commit pipeline: an operation is applied to the table at once (so the next one validates

@@ -47,6 +47,8 @@ public sealed partial class IoasActor : ReceivePersistentActor
         _units = units;
         _account = account;
         _table = new IoPageTable(new LockedMemoryAccount(_limitPages));
+        if (account is not null)
+            _table.Account.SetMode(account.Mode);
         PersistenceId = $"ioas-{ioasId}";
         Recovering();
         Active();
@@ -56,19 +58,24 @@ public sealed partial class IoasActor : ReceivePersistentActor
     {
         Recover<SnapshotOffer>(offer =>
         {
-            if (offer.Snapshot is IoasSnapshot s)
-                Restore(s);
-            else if (offer.Snapshot is Hwpt.HwptProtocol.IoasHwptSnapshot h)
+            switch (offer.Snapshot)
             {
-                Restore(h.Ioas);
-                _hwpts.Restore(h.Hwpts);
-                SyncDomainPins();
+                case Hwpt.HwptProtocol.IoasHwptTableSnapshot t:
+                    Restore(t.Ioas, t.Hwpts);
+                    break;
+                case Hwpt.HwptProtocol.IoasHwptSnapshot h:
+                    Restore(FromOldForm(h.Ioas), h.Hwpts);
+                    break;
+                case IoasSnapshot s:
+                    Restore(FromOldForm(s));
+                    break;
             }
         });
         RecoverHwpts();
         Recover<RecoveryCompleted>(_ => ReconcileAccount());
         Recover<RangeMapped>(Apply);
-        Recover<SlicesMapped>(Apply);
+        Recover<SlicesCopied>(Apply);
+        Recover<SlicesMapped>(e => Apply(new SlicesCopied(e.Iova, e.Protection, [.. e.Slices.Select(FromOldForm)])));
         Recover<RangeUnmapped>(e => _table.Unmap(e.Iova, e.Length, out _));
         Recover<AllUnmapped>(_ => _table.UnmapAll(out ulong _));
         Recover<AllowedSet>(e => _table.SetAllowed(ToRanges(e.Ranges)));
@@ -293,7 +300,7 @@ public sealed partial class IoasActor : ReceivePersistentActor
                 replyTo.Tell(new CopyResult(_ioasId, rc, 0));
             else
             {
-                var e = new SlicesMapped(iova, c.Protection, p.Slices);
+                var e = new SlicesCopied(iova, c.Protection, p.Slices);
                 var steps = new List<CommitStep>();
                 ChargeStep(steps, _table.LastCharged);
                 foreach (var h in _hwpts.Paging)
@@ -325,7 +332,7 @@ public sealed partial class IoasActor : ReceivePersistentActor
         }
         var rc = _table.GetSlices(g.Iova, g.Length, out var slices);
         Sender.Tell(new PagesForCopy(_ioasId, rc, [.. slices.Select(s =>
-            new SliceRecord(s.Pages.Id, s.Pages.UserAddress, s.Pages.Length, s.Offset, s.Length))]));
+            new PinnedSliceRecord(s.Pages.Id, s.Pages.UserAddress, s.Pages.Length, s.Pages.Writable, s.Offset, s.Length))]));
     }
 
     private int ApplyOption(int optionId, ulong value)
@@ -372,11 +379,19 @@ public sealed partial class IoasActor : ReceivePersistentActor
         _pagesCounter = Math.Max(_pagesCounter + 1, number + 1);
     }
 
-    private void Apply(SlicesMapped e) =>
+    private void Apply(SlicesCopied e) =>
         _table.MapSlices(e.Slices.Select(ToSlice).ToList(), e.Protection, e.Iova, out _);
 
-    private PagesSlice ToSlice(SliceRecord r) =>
-        new(_table.PinnedPages.TryGetValue(r.PagesId, out var known) ? known : new PinnedPages(r.PagesId, r.UserAddress, r.PagesLength), r.Offset, r.Length);
+    private PagesSlice ToSlice(PinnedSliceRecord r) => new(
+        _table.PinnedPages.TryGetValue(r.PagesId, out var known) ? known : new PinnedPages(r.PagesId, r.UserAddress, r.PagesLength, r.PagesWritable),
+        r.Offset, r.Length);
+
+    /// <summary>A slice journaled before pages remembered their writability: writable, as the copy was accepted then.</summary>
+    private static PinnedSliceRecord FromOldForm(SliceRecord r) => new(r.PagesId, r.UserAddress, r.PagesLength, true, r.Offset, r.Length);
+
+    private static IoasTableSnapshot FromOldForm(IoasSnapshot s) => new(
+        [.. s.Areas.Select(a => new PinnedAreaRecord(a.Iova, a.Protection, FromOldForm(a.Slice)))],
+        s.Allowed, s.Reserved, s.Alignments, s.LargePagesDisabled, s.RlimitMode, s.PagesCounter);
 
     private static List<IovaRange> ToRanges(ImmutableArray<IovaSpan> spans) => [.. spans.Select(s => new IovaRange(s.Start, s.Last))];
 
@@ -386,11 +401,11 @@ public sealed partial class IoasActor : ReceivePersistentActor
         [.. _table.Areas.Select(a => new MappingView(a.Iova, a.Length, a.Protection, a.Pages.Id, a.PagesOffset))],
         _table.Account.Charged);
 
-    private Hwpt.HwptProtocol.IoasHwptSnapshot TakeSnapshot() => new(TakeIoasSnapshot(), _hwpts.Records());
+    private Hwpt.HwptProtocol.IoasHwptTableSnapshot TakeSnapshot() => new(TakeIoasSnapshot(), _hwpts.Records());
 
-    private IoasSnapshot TakeIoasSnapshot() => new(
-        [.. _table.Areas.Select(a => new AreaRecord(a.Iova, a.Protection,
-            new SliceRecord(a.Pages.Id, a.Pages.UserAddress, a.Pages.Length, a.PagesOffset, a.Length)))],
+    private IoasTableSnapshot TakeIoasSnapshot() => new(
+        [.. _table.Areas.Select(a => new PinnedAreaRecord(a.Iova, a.Protection,
+            new PinnedSliceRecord(a.Pages.Id, a.Pages.UserAddress, a.Pages.Length, a.Pages.Writable, a.PagesOffset, a.Length)))],
         ToSpans(_table.Allowed),
         _table.Reserved.GroupBy(r => r.Owner).ToImmutableDictionary(g => g.Key, g => ToSpans(g.Select(r => r.Range))),
         _table.AlignmentOwners.ToImmutableDictionary(),
@@ -398,8 +413,15 @@ public sealed partial class IoasActor : ReceivePersistentActor
         (int)_table.Account.Mode,
         _pagesCounter);
 
+    private void Restore(IoasTableSnapshot s, ImmutableArray<Hwpt.HwptProtocol.HwptRecord> hwpts)
+    {
+        Restore(s);
+        _hwpts.Restore(hwpts);
+        SyncDomainPins();
+    }
+
     /// <summary>Rebuild the table from a snapshot: areas first, then the limits that were set over them.</summary>
-    private void Restore(IoasSnapshot s)
+    private void Restore(IoasTableSnapshot s)
     {
         _table = new IoPageTable(new LockedMemoryAccount(_limitPages));
         _table.Account.SetMode((RlimitMode)s.RlimitMode);

@@ -23,9 +23,10 @@ public static class IoasProtocol
     public sealed record CopyRange(string EntityId, IActorRef Source, ulong SourceIova, ulong Length, Protection Protection, bool FixedIova, ulong DestinationIova) : IEntityMessage;
     public sealed record CopyResult(string IoasId, int Errno, ulong DestinationIova) : IClusterMessage;
 
-    public sealed record SliceRecord(string PagesId, ulong UserAddress, ulong PagesLength, ulong Offset, ulong Length);
+    /// <summary>[Offset, Offset+Length) of a pinned pages object, and whether that object was pinned writable.</summary>
+    public sealed record PinnedSliceRecord(string PagesId, ulong UserAddress, ulong PagesLength, bool PagesWritable, ulong Offset, ulong Length);
     public sealed record GetPagesForCopy(string EntityId, ulong Iova, ulong Length) : IEntityMessage;
-    public sealed record PagesForCopy(string IoasId, int Errno, ImmutableArray<SliceRecord> Slices) : IClusterMessage;
+    public sealed record PagesForCopy(string IoasId, int Errno, ImmutableArray<PinnedSliceRecord> Slices) : IClusterMessage;
 
     public sealed record AllowIovas(string EntityId, ImmutableArray<IovaSpan> Ranges) : IEntityMessage;
     public sealed record AllowIovasResult(string IoasId, int Errno) : IClusterMessage;
@@ -66,10 +67,11 @@ public static class IoasProtocol
     public sealed record PinnedView(string PagesId, ulong UserAddress, ulong Length);
     public sealed record Pinned(string IoasId, ImmutableArray<PinnedView> Pages) : IClusterMessage;
 
-    public sealed record AreaRecord(ulong Iova, Protection Protection, SliceRecord Slice);
+    public sealed record PinnedAreaRecord(ulong Iova, Protection Protection, PinnedSliceRecord Slice);
 
+    // Journal events (never change meaning; add new ones). A map's pages are writable when its Protection has Write.
     public sealed record RangeMapped(ulong Iova, Protection Protection, string PagesId, ulong UserAddress, ulong Length) : IPersistedEvent;
-    public sealed record SlicesMapped(ulong Iova, Protection Protection, ImmutableArray<SliceRecord> Slices) : IPersistedEvent;
+    public sealed record SlicesCopied(ulong Iova, Protection Protection, ImmutableArray<PinnedSliceRecord> Slices) : IPersistedEvent;
     public sealed record RangeUnmapped(ulong Iova, ulong Length) : IPersistedEvent;
     public sealed record AllUnmapped(ulong Unmapped) : IPersistedEvent;
     public sealed record AllowedSet(ImmutableArray<IovaSpan> Ranges) : IPersistedEvent;
@@ -78,6 +80,22 @@ public static class IoasProtocol
     public sealed record AlignmentRaised(string Owner, ulong Alignment) : IPersistedEvent;
     public sealed record AlignmentDropped(string Owner) : IPersistedEvent;
     public sealed record OptionChanged(int OptionId, ulong Value) : IPersistedEvent;
+
+    public sealed record IoasTableSnapshot(
+        ImmutableArray<PinnedAreaRecord> Areas,
+        ImmutableArray<IovaSpan> Allowed,
+        ImmutableDictionary<string, ImmutableArray<IovaSpan>> Reserved,
+        ImmutableDictionary<string, ulong> Alignments,
+        bool LargePagesDisabled,
+        int RlimitMode,
+        long PagesCounter);
+
+    // The copy event and snapshots written before pinned pages remembered whether they were pinned
+    // writable; replayed, never written. They carry no flag: pages they bring that the table does not
+    // know yet count as writable, as every copy was accepted then.
+    public sealed record SliceRecord(string PagesId, ulong UserAddress, ulong PagesLength, ulong Offset, ulong Length);
+    public sealed record SlicesMapped(ulong Iova, Protection Protection, ImmutableArray<SliceRecord> Slices) : IPersistedEvent;
+    public sealed record AreaRecord(ulong Iova, Protection Protection, SliceRecord Slice);
 
     public sealed record IoasSnapshot(
         ImmutableArray<AreaRecord> Areas,

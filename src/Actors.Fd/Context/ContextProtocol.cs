@@ -58,6 +58,12 @@ public static class ContextProtocol
 
     public sealed record ObjectDestroyed(uint Id) : IPersistedEvent;
 
+    /// <summary>The locked-memory accounts an IOAS charges: those of the user and of the process that created it.</summary>
+    public sealed record AccountKeys(string User, string Process);
+
+    /// <summary>An IOAS object (as <see cref="ObjectCreated"/> makes one) and the accounts it charges.</summary>
+    public sealed record IoasCreated(uint Id, string Key, AccountKeys Accounts) : IPersistedEvent;
+
     /// <summary>A device's attachments (PASID -> HWPT) after an attach, replace or detach.</summary>
     public sealed record AttachmentsChanged(uint DevId, ImmutableDictionary<int, uint> Attachments) : IPersistedEvent;
 
@@ -92,5 +98,6 @@ public static class ContextProtocol
         uint CompatIoas,
         ulong RlimitMode,
         long KeyCounter,
-        bool Closed = false) : IPersistedSnapshot;
+        bool Closed = false,
+        ImmutableDictionary<uint, AccountKeys>? IoasAccounts = null) : IPersistedSnapshot;
 }

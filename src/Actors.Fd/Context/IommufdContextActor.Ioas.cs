@@ -12,8 +12,19 @@ namespace IommuActors.Fd.Context;
 // io_pagetable, the IOAS actor does the rest.
 public sealed partial class IommufdContextActor
 {
-    private IActorRef StartIoas(string key) =>
-        Context.ActorOf(IoasActor.Props(key, _with.Settings.LockedPageLimit, units: _with.Units), "ioas-" + Uri.EscapeDataString(key));
+    /// <summary>
+    /// The IOAS actor, charging the box's accounts under the keys it was created with. The kernel
+    /// charges the user (or mm) of the process that maps; the emulator charges the caller that
+    /// created the IOAS, which is the same process unless an fd is handed to another one.
+    /// </summary>
+    private IActorRef StartIoas(string key, AccountKeys? accounts)
+    {
+        var binding = _with.Accounts is { } book && accounts is not null
+            ? new AccountBinding(book, accounts.User, accounts.Process, (Domains.Pages.RlimitMode)_rlimitMode)
+            : null;
+        return Context.ActorOf(IoasActor.Props(key, _with.Settings.LockedPageLimit, units: _with.Units, account: binding),
+            "ioas-" + Uri.EscapeDataString(key));
+    }
 
     private bool TryIoas(uint id, out IoasEntry entry)
     {
@@ -43,9 +54,10 @@ public sealed partial class IommufdContextActor
             return;
         }
         var key = NewKey("ioas");
-        Save(new ObjectCreated(id, ObjectKind.Ioas, [], key, "", 0, false, 0), () =>
+        var caller = _ioctl!.By;
+        Save(new IoasCreated(id, key, new AccountKeys(caller.UserAccount, caller.ProcessAccount)), () =>
         {
-            var entry = _ioas[id] = _ioas[id] with { Ref = StartIoas(key) };
+            var entry = _ioas[id] = _ioas[id] with { Ref = StartIoas(key, _ioas[id].Accounts) };
             if (_rlimitMode == 0)
             {
                 then(id);
@@ -244,7 +256,7 @@ public sealed partial class IommufdContextActor
             Done(Errno.EOPNOTSUPP);
             return;
         }
-        if (!_ioctl!.CapSysResource)
+        if (!_ioctl!.By.CapSysResource)
         {
             Done(Errno.EPERM);
             return;
@@ -357,8 +369,38 @@ public sealed partial class IommufdContextActor
         Done(Errno.EBADF);
     }
 
-    private void OnChangeProcess(IommuIoasChangeProcess cmd, uint size) =>
-        Done(cmd.Reserved != 0 ? Errno.EOPNOTSUPP : 0);
+    /// <summary>
+    /// iommufd_ioas_change_process moves the accounting of file-backed pages only; every area here
+    /// maps user memory, so any area in any IOAS of the context makes it EINVAL, and with none
+    /// there is nothing to move.
+    /// </summary>
+    private void OnChangeProcess(IommuIoasChangeProcess cmd, uint size)
+    {
+        if (cmd.Reserved != 0)
+        {
+            Done(Errno.EOPNOTSUPP);
+            return;
+        }
+        AnyArea([.. _ioas.OrderBy(i => i.Key).Select(i => i.Value)], 0, any => Done(any ? Errno.EINVAL : 0));
+    }
+
+    private void AnyArea(List<IoasEntry> ioases, int i, Action<bool> then)
+    {
+        if (i == ioases.Count)
+        {
+            then(false);
+            return;
+        }
+        var ioas = ioases[i];
+        ioas.Ref.Tell(new IoasProtocol.GetMappings(ioas.Key));
+        Await<IoasProtocol.Mappings>(m => m.IoasId == ioas.Key, m =>
+        {
+            if (m.Areas.Length > 0)
+                then(true);
+            else
+                AnyArea(ioases, i + 1, then);
+        });
+    }
 
     private static ImmutableArray<T> Arr<T>(IEnumerable<T> items) => [.. items];
 }

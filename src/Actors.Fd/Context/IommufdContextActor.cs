@@ -47,13 +47,15 @@ public sealed partial class IommufdContextActor : ReceivePersistentActor, IWithT
 
     public override string PersistenceId { get; }
 
-    public static Props Props(string fileId, FileCollaborators with) =>
-        Akka.Actor.Props.Create(() => new IommufdContextActor(fileId, with));
+    /// <param name="vfioContainer">Opened as /dev/vfio/vfio: the context starts in RLIMIT_MODE 1, as VFIO accounts (iommufd_fops_open).</param>
+    public static Props Props(string fileId, FileCollaborators with, bool vfioContainer = false) =>
+        Akka.Actor.Props.Create(() => new IommufdContextActor(fileId, with, vfioContainer));
 
-    public IommufdContextActor(string fileId, FileCollaborators with)
+    public IommufdContextActor(string fileId, FileCollaborators with, bool vfioContainer)
     {
         _fileId = fileId;
         _with = with;
+        _rlimitMode = vfioContainer ? 1ul : 0ul;
         PersistenceId = $"iommufd-{fileId}";
         Recovering();
         Active();
@@ -71,7 +73,7 @@ public sealed partial class IommufdContextActor : ReceivePersistentActor, IWithT
         Recover<RecoveryCompleted>(_ =>
         {
             foreach (var (id, entry) in _ioas)
-                _ioas[id] = entry with { Ref = StartIoas(entry.Key) };
+                _ioas[id] = entry with { Ref = StartIoas(entry.Key, entry.Accounts) };
             Reconcile();
             // A crash after the last holder let go and before the release finished.
             CheckLastHolder();
@@ -497,6 +499,10 @@ public sealed partial class IommufdContextActor : ReceivePersistentActor, IWithT
                         break;
                 }
                 break;
+            case IoasCreated c:
+                Apply(new ObjectCreated(c.Id, ObjectKind.Ioas, [], c.Key, "", 0, false, 0));
+                _ioas[c.Id] = _ioas[c.Id] with { Accounts = c.Accounts };
+                break;
             case ObjectDestroyed d:
                 _table.Remove(d.Id);
                 _ioas.Remove(d.Id);
@@ -542,7 +548,8 @@ public sealed partial class IommufdContextActor : ReceivePersistentActor, IWithT
         [.. _ioas.Where(i => !i.Value.HugePages).Select(i => i.Key)],
         [.. _hwpts.Where(h => h.Value.DirtyEnabled).Select(h => h.Key)],
         [.. _faults.Where(f => !f.Value.FdOpen).Select(f => f.Key)],
-        _compatIoas, _rlimitMode, _keyCounter, _closed);
+        _compatIoas, _rlimitMode, _keyCounter, _closed,
+        _ioas.Where(i => i.Value.Accounts is not null).ToImmutableDictionary(i => i.Key, i => i.Value.Accounts!));
 
     private string KeyOf(ContextObject o) =>
         _ioas.TryGetValue(o.Id, out var i) ? i.Key : _devices.TryGetValue(o.Id, out var d) ? d.DeviceFileId
@@ -559,6 +566,8 @@ public sealed partial class IommufdContextActor : ReceivePersistentActor, IWithT
             Apply(new ObjectCreated(o.Id, o.Kind, o.Uses, o.Key, o.Pci, o.Flags, o.Auto, o.DomainId));
         foreach (var (dev, attachments) in s.Attachments)
             _devices[dev] = _devices[dev] with { Attachments = attachments };
+        foreach (var (id, accounts) in s.IoasAccounts ?? ImmutableDictionary<uint, AccountKeys>.Empty)
+            _ioas[id] = _ioas[id] with { Accounts = accounts };
         foreach (var id in s.HugePagesOff)
             _ioas[id] = _ioas[id] with { HugePages = false };
         foreach (var id in s.DirtyOn)
@@ -580,8 +589,11 @@ public sealed partial class IommufdContextActor : ReceivePersistentActor, IWithT
     private string NewKey(string kind) => $"{_fileId}.{kind}{_keyCounter + 1}";
 }
 
-/// <summary>An IOAS object: the key of its actor (journal identity) and the actor.</summary>
-internal sealed record IoasEntry(string Key, IActorRef Ref, bool HugePages);
+/// <summary>
+/// An IOAS object: the key of its actor (journal identity), the actor, and the locked-memory
+/// accounts it charges (null for an IOAS recorded before they were kept: it keeps its own ledger).
+/// </summary>
+internal sealed record IoasEntry(string Key, IActorRef Ref, bool HugePages, AccountKeys? Accounts = null);
 
 /// <summary>A DEVICE object: the device file that bound it, its PCI address, and where it is attached (PASID or NoPasid -> HWPT).</summary>
 internal sealed record DeviceEntry(string DeviceFileId, string Pci, ImmutableDictionary<int, uint> Attachments);

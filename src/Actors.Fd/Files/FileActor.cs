@@ -148,7 +148,7 @@ public sealed class FileActor : ReceivePersistentActor
         var name = Uri.EscapeDataString(_fileId);
         var file = e.Path switch
         {
-            IommuPath or VfioContainerPath => Context.ActorOf(IommufdContextActor.Props(_fileId, _with), "iommufd-" + name),
+            IommuPath or VfioContainerPath => Context.ActorOf(IommufdContextActor.Props(_fileId, _with, e.Path == VfioContainerPath), "iommufd-" + name),
             FaultQueuePath => Context.ActorOf(FaultQueueFileActor.Props(_fileId, e.ContextFileId, e.FaultId, _with), "fault-queue-" + name),
             AccessPath => Context.ActorOf(AccessFileActor.Props(_fileId, e.ContextFileId, e.FaultId, _with), "access-" + name),
             _ => Context.ActorOf(DeviceFileActor.Props(_fileId, DeviceOf(e.Path)!, _with), "vfio-device-" + name),

@@ -37,12 +37,33 @@ public static class FileProtocol
     public sealed record Opened(string FileId, int Errno) : IClusterMessage;
 
     /// <summary>
+    /// The process making a request, as the kernel's <c>current</c> would tell: its uid (whose
+    /// locked-memory account it charges), its pid (whose account RLIMIT_MODE 1 charges) and whether
+    /// it holds CAP_SYS_RESOURCE (the front door takes these from the socket's SO_PEERCRED and
+    /// decides the capability by uid).
+    /// </summary>
+    public sealed record Caller(uint Uid, uint Pid, bool CapSysResource)
+    {
+        /// <summary>A sender inside the host (a spec, a bench): root's account, no process, every capability.</summary>
+        public static Caller InProcess { get; } = new(0, 0, true);
+
+        /// <summary>The key of the user's locked-memory account (the kernel's user->locked_vm).</summary>
+        public string UserAccount => $"user-{Uid}";
+
+        /// <summary>The key of the process's locked-memory account (the kernel's mm->locked_vm).</summary>
+        public string ProcessAccount => $"process-{Pid}";
+    }
+
+    /// <summary>
     /// An ioctl: the kernel's request number, the raw argument, and the bytes the client sent from
     /// the argument's address (for iommufd/VFIO structs, the struct by its leading size).
-    /// CapSysResource: the calling process holds CAP_SYS_RESOURCE (the front door decides by uid).
+    /// Caller: who calls (null: <see cref="Caller.InProcess"/>).
     /// </summary>
     public sealed record Ioctl(string FileId, long Tag, uint Request, ulong Arg, byte[] Inline, IActorRef Client,
-        bool CapSysResource = true) : IFileRequest;
+        Caller? Caller = null) : IFileRequest
+    {
+        public Caller By => Caller ?? FileProtocol.Caller.InProcess;
+    }
 
     /// <summary>
     /// errno 0 and the bytes to write back at the argument (empty when none), or the errno and no

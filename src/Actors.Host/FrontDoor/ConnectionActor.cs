@@ -243,7 +243,7 @@ public sealed class ConnectionActor : ReceiveActor, IWithTimers, IWithUnboundedS
             case DupRequest dup: Dup(seq, dup); break;
             case IoctlRequest ioctl:
                 if (Forward(seq, ioctl.Fd, body, (id, tag) => new FileProtocol.Ioctl(id, tag, ioctl.Request, ioctl.Arg, ioctl.Inline, Self,
-                        _ctx.Settings.HasCapSysResource(_ctx.PeerUid))) is var tag and > 0)
+                        new FileProtocol.Caller(_ctx.PeerUid, _ctx.PeerPid, _ctx.Settings.HasCapSysResource(_ctx.PeerUid)))) is var tag and > 0)
                     _ioctls[tag] = (ioctl.Fd, ioctl.Request);
                 break;
             case ReadRequest read:

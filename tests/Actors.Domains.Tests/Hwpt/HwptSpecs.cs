@@ -178,6 +178,22 @@ public sealed class HwptSpecs : TestKit
     }
 
     [Fact]
+    public void An_IOAS_bound_in_per_process_mode_charges_the_process_from_its_first_pin_without_an_option_event()
+    {
+        // The iommufd's mode comes with the binding, so an IOAS that never journaled an OPTION (a
+        // crash right after the iommufd recorded it) still charges the right account.
+        var accounts = Sys.ActorOf(AccountActor.Props("acc-m1", 100), "acc-m1");
+        var ioas = NewIoas("m1", new AccountBinding(accounts, "user-1000", "process-42", RlimitMode.PerProcess));
+        Map(ioas, "m1", 0x100000, 2 * Page);
+        ioas.Tell(new AttachToIoas("m1", Ref(B, Vtd0), Vtd0, NoPasid, 7, false));
+        ExpectMsg<AttachResult>(r => r.Errno == 0);
+        accounts.Tell(new AccountProtocol.GetAccount("process-42"));
+        ExpectMsg(new AccountProtocol.AccountView("process-42", 2, 100, 1));
+        accounts.Tell(new AccountProtocol.GetAccount("user-1000"));
+        ExpectMsg(new AccountProtocol.AccountView("user-1000", 0, 100, 0));
+    }
+
+    [Fact]
     public void A_replace_refused_by_the_device_regions_after_the_fill_was_charged_gives_the_charge_back()
     {
         var accounts = Sys.ActorOf(AccountActor.Props("acc-v8", 100), "acc-v8");

@@ -8,13 +8,15 @@ namespace IommuActors.Domains.Tests.Ioas;
 /// Random map/unmap/copy sequences on two tables of a 64-page window, with domains coming and
 /// going and accesses pinning, checked against a plain list of intervals per table. The charge of
 /// a table is the pages it pins, each once: the pages under every area while it has a domain, and
-/// the pages under what accesses pin; the spans it holds are exactly those.
+/// the pages under what accesses pin; the spans it holds are exactly those. Maps and copies are
+/// read-only or writeable at random; a writeable copy over pages a read-only map created is EPERM.
 /// </summary>
 public sealed class IoPageTableProperties
 {
     private const ulong Page = 4096;
     private const ulong Window = 64;
     private const ulong Limit = 40;
+    private const Protection ReadWrite = Protection.Read | Protection.Write;
 
     /// <summary>IOVA pages [Start, Last] backed by the pages object's indexes from PagesFirst on.</summary>
     private sealed record ModelArea(ulong Start, ulong Last, string PagesId, ulong PagesFirst);
@@ -32,6 +34,7 @@ public sealed class IoPageTableProperties
         var tables = new[] { NewTable(), NewTable() };
         var models = new[] { new ModelTable(), new ModelTable() };
         var next = 0;
+        var writablePages = new HashSet<string>();
         for (var i = 0; i < raw.Length; i++)
         {
             var x = OperationBits.Of(raw[i], i);
@@ -47,7 +50,10 @@ public sealed class IoPageTableProperties
                 case 0:
                 {
                     var id = $"p{next++}";
-                    actual = table.Map(id, (ulong)next << 24, b * Page, Protection.Read, a * Page, out _);
+                    var writable = ((x >> 21) & 1) != 0;
+                    if (writable)
+                        writablePages.Add(id);
+                    actual = table.Map(id, (ulong)next << 24, b * Page, writable ? ReadWrite : Protection.Read, a * Page, out _);
                     expected = ExpectMap(model, a, b, id);
                     break;
                 }
@@ -67,8 +73,9 @@ public sealed class IoPageTableProperties
                     expected = ExpectSlices(model, a, a + b - 1, out var pieces);
                     if (actual == 0 && actual == expected)
                     {
-                        actual = into.MapSlices(slices, Protection.Read, c * Page, out _);
-                        expected = ExpectCopy(intoModel, c, pieces);
+                        var writeable = ((x >> 22) & 1) != 0;
+                        actual = into.MapSlices(slices, writeable ? ReadWrite : Protection.Read, c * Page, out _);
+                        expected = ExpectCopy(intoModel, c, pieces, writeable && pieces.Any(p => !writablePages.Contains(p.PagesId)));
                     }
                     break;
                 }
@@ -225,11 +232,13 @@ public sealed class IoPageTableProperties
         return cursor > last ? 0 : Errno.ENOENT;
     }
 
-    private static int ExpectCopy(ModelTable model, ulong destination, List<ModelArea> pieces)
+    private static int ExpectCopy(ModelTable model, ulong destination, List<ModelArea> pieces, bool overReadOnlyPages)
     {
         var length = pieces.Aggregate(0UL, (sum, p) => sum + p.Last - p.Start + 1);
         if (Overlaps(model, destination, destination + length - 1))
             return Errno.EEXIST;
+        if (overReadOnlyPages)
+            return Errno.EPERM;
         var added = new List<ModelArea>();
         var at = destination;
         foreach (var p in pieces)

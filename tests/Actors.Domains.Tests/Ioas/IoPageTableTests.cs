@@ -220,6 +220,19 @@ public sealed class IoPageTableTests
     }
 
     [Fact]
+    public void Writeable_copy_of_read_only_pages_fails_with_EPERM_before_a_misaligned_offset_fails_with_EINVAL()
+    {
+        var from = NewTable();
+        Assert.Equal(0, from.Map("ro", 0x10000800, 2 * Page, Protection.Read, 0x800, out _));
+        Assert.Equal(0, from.GetSlices(0x800, 2 * Page, out var slices));
+        var into = NewTable();
+        Assert.Equal(0, into.SetAlignment("domain", Page));
+        Assert.Equal(Errno.EPERM, into.MapSlices(slices, Protection.Read | Protection.Write, 16 * Page, out _));
+        Assert.Equal(Errno.EINVAL, into.MapSlices(slices, Protection.Read, 16 * Page, out _));
+        Assert.Equal(0, into.AreaCount);
+    }
+
+    [Fact]
     public void Reservation_over_an_area_or_an_allowed_range_fails_with_EADDRINUSE()
     {
         var t = NewTable();

@@ -1,6 +1,5 @@
 using System.Collections.Immutable;
 using Akka.Actor;
-using Akka.Persistence;
 using Akka.TestKit.Xunit2;
 using IommuActors.Domains.Pages;
 using IommuActors.TestSupport;
@@ -10,23 +9,6 @@ namespace IommuActors.Domains.Tests.Pages;
 
 public sealed class AccountActorSpecs() : TestKit(SpecConfig.InMemory)
 {
-    /// <summary>Writes events into an account's journal as a build before page-exact charges did.</summary>
-    private sealed class OldJournal : ReceivePersistentActor
-    {
-        public override string PersistenceId { get; }
-
-        public OldJournal(string persistenceId, ImmutableArray<object> events)
-        {
-            PersistenceId = persistenceId;
-            Command<string>(_ =>
-            {
-                var to = Sender;
-                PersistAll(events, _ => { });
-                DeferAsync("written", _ => to.Tell("written"));
-            });
-        }
-    }
-
     [Fact]
     public void A_journal_of_whole_object_charges_replays_each_object_charged_whole_once_per_holder()
     {
@@ -36,7 +18,7 @@ public sealed class AccountActorSpecs() : TestKit(SpecConfig.InMemory)
             new PagesCharged("user-1000", "ioas-2", [new PagesCharge("ioas-1/0", 4)]),
             new PagesReleased("user-1000", "ioas-1", ["ioas-1/0", "ioas-1/1"]),
         ];
-        var writer = Sys.ActorOf(Props.Create(() => new OldJournal("locked-memory-old", events)));
+        var writer = Sys.ActorOf(OldJournal.Props("locked-memory-old", events, null));
         writer.Tell("write");
         ExpectMsg("written");
         Sys.Stop(writer);

@@ -26,7 +26,7 @@ public sealed class FaultingVmSpecs : FdSpec
         Units.Tell(new UnitProtocol.Dma("dmar0", DevPci, UnitProtocol.NoPasid, iova, 0x1000, direction), _device);
 
     /// <summary>An IOAS, a fault queue, the device bound and attached to a HWPT that reports to the queue.</summary>
-    private (string Ctx, string Dev, uint Ioas, IommuFaultAlloc Fault, uint DevId, uint Hwpt) Boot()
+    private (string Ctx, string Dev, uint Ioas, IommuFaultAlloc Fault, string Queue, uint DevId, uint Hwpt) Boot()
     {
         var (ctx, fd) = Open("/dev/iommu");
         var ioas = NewIoas(ctx);
@@ -36,8 +36,14 @@ public sealed class FaultingVmSpecs : FdSpec
         var hwpt = Back<IommuHwptAlloc>(Ioctl(ctx, Ioctls.IOMMU_HWPT_ALLOC,
             new IommuHwptAlloc(44, HwptAllocFlags.FaultIdValid, devId, ioas, 0, 0, 0, 0, 0, fault.OutFaultId, 0))).OutHwptId;
         Assert.Equal(0, Attach(dev, hwpt).Errno);
-        return (ctx, dev, ioas, fault, devId, hwpt);
+        Client.Tell(new ResolveFd(1, (int)fault.OutFaultFd), TestActor);
+        return (ctx, dev, ioas, fault, ExpectMsg<FdResolved>().FileId, devId, hwpt);
     }
+
+    private int Readable(string queue) => Ready.Count(r => r.FileId == queue && r.Events == 0x41);
+
+    /// <summary>The queue said it turned readable once more than <paramref name="before"/> times: the fault is in it.</summary>
+    private void AwaitReadable(string queue, int before) => AwaitAssert(() => Assert.Equal(before + 1, Readable(queue)));
 
     private IommuHwptPgfault[] ReadFaults(string queue, uint count)
     {
@@ -58,9 +64,7 @@ public sealed class FaultingVmSpecs : FdSpec
     [Fact]
     public void A_faulting_device_waits_for_the_VMM_which_maps_the_page_and_answers_or_refuses()
     {
-        var (ctx, dev, ioas, fault, devId, hwpt) = Boot();
-        Client.Tell(new ResolveFd(1, (int)fault.OutFaultFd), TestActor);
-        var queue = ExpectMsg<FdResolved>().FileId;
+        var (ctx, dev, ioas, fault, queue, devId, hwpt) = Boot();
         Assert.Equal(0, Ioctl(ctx, Ioctls.IOMMU_IOAS_MAP, new IommuIoasMap(40, RW, ioas, 0, Mem, 0x1000, 0x100000)).Errno);
         Assert.Equal((1u, 2u, 3u, 4u), (ioas, fault.OutFaultId, devId, hwpt));
 
@@ -70,8 +74,8 @@ public sealed class FaultingVmSpecs : FdSpec
 
         // A write to an unmapped page waits; the queue turns readable and holds one record.
         Dma(0x200000, DmaDirection.Write);
+        AwaitReadable(queue, 0);
         _device.ExpectNoMsg(TimeSpan.FromMilliseconds(200));
-        Assert.Contains(Ready, r => r.FileId == queue && r.Events == 0x41);
         var first = Assert.Single(ReadFaults(queue, 80));
         Assert.Equal(new IommuHwptPgfault(PageFault.FlagLastPage, devId, 0, 0, PageFault.PermWrite, 0, 0x200000, 0, 1), first);
 
@@ -82,6 +86,7 @@ public sealed class FaultingVmSpecs : FdSpec
 
         // A second request refused with INVALID fails its DMA; its cookie is then unknown (EINVAL).
         Dma(0x300000, DmaDirection.Read);
+        AwaitReadable(queue, 1);
         var second = Assert.Single(ReadFaults(queue, 40));
         Assert.Equal((0x300000ul, PageFault.PermRead), (second.Addr, second.Perm));
         Assert.Equal(new WriteDone(queue, 2, 0, 8), Respond(queue, second.Cookie, PageFault.ResponseInvalid));
@@ -100,9 +105,10 @@ public sealed class FaultingVmSpecs : FdSpec
     [Fact]
     public void A_fault_pending_when_its_device_detaches_fails_its_DMA()
     {
-        var (_, dev, _, _, _, _) = Boot();
+        var (_, dev, _, _, queue, _, _) = Boot();
 
         Dma(0x200000, DmaDirection.Read);
+        AwaitReadable(queue, 0);
         _device.ExpectNoMsg(TimeSpan.FromMilliseconds(200));
         // Detach answers the device's outstanding requests INVALID: the DMA fails, nothing hangs.
         Assert.Equal(0, Detach(dev));

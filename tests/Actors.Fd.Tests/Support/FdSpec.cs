@@ -3,6 +3,7 @@ using System.Buffers.Binary;
 using Akka.Actor;
 using Akka.Configuration;
 using Akka.TestKit.Xunit2;
+using IommuActors.Domains.Pages;
 using IommuActors.Fd.Devices;
 using IommuActors.Fd.Files;
 using IommuActors.Hardware;
@@ -14,7 +15,10 @@ using static IommuActors.Fd.Files.FileProtocol;
 
 namespace IommuActors.Fd.Tests.Support;
 
-/// <summary>A box with the default platform: units, the file region, the ownership registry, one client.</summary>
+/// <summary>
+/// A box with the default platform: units, the file region, the ownership registry, the
+/// locked-memory accounts (RLIMIT_MEMLOCK of <c>lockedPages</c>, unlimited unless given), one client.
+/// </summary>
 public abstract class FdSpec : TestKit
 {
     protected const ulong Mem = FakeClient.Base;
@@ -24,22 +28,27 @@ public abstract class FdSpec : TestKit
     protected readonly IActorRef Files;
     protected readonly IActorRef Ownership;
     protected readonly IActorRef Client;
+    private readonly FdSettings _settings;
     private int _nextFd = 3;
+    private int _accountsRun;
     private long _tag;
     private static int _run;
     private readonly string _prefix = $"s{Interlocked.Increment(ref _run)}";
 
-    protected FdSpec(Config? config = null) : base(config ?? SpecConfig.InMemory)
+    /// <summary>The box's locked-memory accounts, which every file region of the spec charges.</summary>
+    protected IActorRef Accounts { get; private set; }
+
+    protected FdSpec(Config? config = null, ulong? lockedPages = null) : base(config ?? SpecConfig.InMemory)
     {
         var platform = Platforms.Default;
         var unitProps = HardwareModule.UnitProps(platform);
         Units = Sys.ActorOf(Props.Create(() => new LocalRegion((id, _) => unitProps(id))), "units");
         Ownership = Sys.ActorOf(FdModule.OwnershipProps(), "ownership");
-        var ownership = Ownership;
-        var units = Units;
-        var settings = FdSettings.Default with { ClientTimeout = TimeSpan.FromSeconds(3) };
-        Files = Sys.ActorOf(Props.Create(() => new LocalRegion((id, region) =>
-            FdModule.FileProps(platform, units, () => region, ownership, settings)(id))), "files");
+        _settings = FdSettings.Default with { ClientTimeout = TimeSpan.FromSeconds(3) };
+        if (lockedPages is { } limit)
+            _settings = _settings with { LockedPageLimit = limit };
+        Accounts = Sys.ActorOf(FdModule.AccountsProps(_settings), "accounts");
+        Files = StartFiles("files");
         var memory = Memory;
         var ready = Ready;
         Client = Sys.ActorOf(Props.Create(() => new FakeClient(memory, ready)), "client");
@@ -57,17 +66,11 @@ public abstract class FdSpec : TestKit
         return (fileId, fd);
     }
 
-    protected IoctlDone Ioctl(string fileId, uint request, byte[] inline, ulong arg = Mem)
-    {
-        var tag = ++_tag;
-        Files.Tell(new Ioctl(fileId, tag, request, arg, inline, Client), TestActor);
-        var done = ExpectMsg<IoctlDone>();
-        Assert.Equal(tag, done.Tag);
-        return done;
-    }
+    protected IoctlDone Ioctl(string fileId, uint request, byte[] inline, ulong arg = Mem, Caller? caller = null) =>
+        Call(Files, fileId, request, inline, arg, caller);
 
-    protected IoctlDone Ioctl<T>(string fileId, uint request, T cmd, ulong arg = Mem) where T : IUapiStruct<T> =>
-        Ioctl(fileId, request, UserStruct.Encode(cmd), arg);
+    protected IoctlDone Ioctl<T>(string fileId, uint request, T cmd, ulong arg = Mem, Caller? caller = null) where T : IUapiStruct<T> =>
+        Ioctl(fileId, request, UserStruct.Encode(cmd), arg, caller);
 
     protected static T Back<T>(IoctlDone done) where T : IUapiStruct<T>
     {
@@ -83,11 +86,26 @@ public abstract class FdSpec : TestKit
         var platform = Platforms.Default;
         var units = Units;
         var ownership = Ownership;
-        var settings = FdSettings.Default with { ClientTimeout = TimeSpan.FromSeconds(3) };
-        if (snapshotEvery is { } every)
-            settings = settings with { SnapshotEvery = every };
+        var accounts = Accounts;
+        var settings = snapshotEvery is { } every ? _settings with { SnapshotEvery = every } : _settings;
         return Sys.ActorOf(Props.Create(() => new LocalRegion((id, region) =>
-            FdModule.FileProps(platform, units, () => region, ownership, settings)(id))), name);
+            FdModule.FileProps(platform, units, () => region, ownership, settings, null, null, accounts)(id))), name);
+    }
+
+    /// <summary>Stops the locked-memory accounts, as a host going down would, and starts them again: they recover from their journal.</summary>
+    protected void RestartAccounts()
+    {
+        Watch(Accounts);
+        Sys.Stop(Accounts);
+        ExpectTerminated(Accounts);
+        Accounts = Sys.ActorOf(FdModule.AccountsProps(_settings), $"accounts-{++_accountsRun}");
+    }
+
+    /// <summary>What the locked-memory account of <paramref name="key"/> holds now.</summary>
+    protected AccountProtocol.AccountView Account(string key)
+    {
+        Accounts.Tell(new AccountProtocol.GetAccount(key), TestActor);
+        return ExpectMsg<AccountProtocol.AccountView>();
     }
 
     /// <summary>Stops a region started with <see cref="StartFiles"/>, as a host going down would, and starts it again under a new name: its files recover from their journals.</summary>
@@ -108,17 +126,17 @@ public abstract class FdSpec : TestKit
     }
 
     /// <summary>An ioctl on a file of a region started with <see cref="StartFiles"/>.</summary>
-    protected IoctlDone Call(IActorRef files, string fileId, uint request, byte[] inline)
+    protected IoctlDone Call(IActorRef files, string fileId, uint request, byte[] inline, ulong arg = Mem, Caller? caller = null)
     {
         var tag = ++_tag;
-        files.Tell(new Ioctl(fileId, tag, request, Mem, inline, Client), TestActor);
+        files.Tell(new Ioctl(fileId, tag, request, arg, inline, Client, caller), TestActor);
         var done = ExpectMsg<IoctlDone>();
         Assert.Equal(tag, done.Tag);
         return done;
     }
 
-    protected IoctlDone Call<T>(IActorRef files, string fileId, uint request, T cmd) where T : IUapiStruct<T> =>
-        Call(files, fileId, request, UserStruct.Encode(cmd));
+    protected IoctlDone Call<T>(IActorRef files, string fileId, uint request, T cmd, Caller? caller = null) where T : IUapiStruct<T> =>
+        Call(files, fileId, request, UserStruct.Encode(cmd), caller: caller);
 
     protected void Release(string fileId)
     {
