@@ -1,8 +1,6 @@
 using System.Diagnostics;
 using Akka.Actor;
 using Akka.Configuration;
-using IommuActors.Core.Configuration;
-using IommuActors.Core.Persistence;
 using IommuActors.Hardware;
 using IommuActors.Hardware.Units;
 using static IommuActors.Hardware.Units.UnitProtocol;
@@ -25,10 +23,8 @@ public sealed class PasidTeardownBench : IBench
     public async Task RunAsync(string[] args)
     {
         var count = args.Length > 0 ? int.Parse(args[0]) : 10_000;
-        var config = HoconFiles.Combine(ConfigurationFactory.ParseString("akka.loglevel = WARNING"),
-            PersistenceSetup.ConfigFor(StoreOptions.InMemory), HoconFiles.Load(HoconFiles.Base));
         var platform = HardwareModule.LoadPlatform(Config.Empty);
-        using var system = ActorSystem.Create("bench", config);
+        using var system = BenchSystem.InMemory("bench");
         // Snapshots would copy every entry each 1,000 events: what is measured is the teardown.
         var unit = system.ActorOf(HardwareModule.UnitProps(platform, snapshotEvery: int.MaxValue)(U));
         var timeout = TimeSpan.FromSeconds(120);
