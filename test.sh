@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite on a fresh machine: restore, build, every spec project (PostgreSQL 15 is
-# installed and started by the specs' own fixture when missing), then the C programs (built
-# with gcc) through the shim. Ends with "N passed, N failed".
+# The whole test suite on a fresh machine: restore, build, every spec project (PostgreSQL 15 and
+# Graphviz are installed by the specs themselves when missing, tests/Actors.TestSupport/DebianPackages.cs),
+# then the C programs (built with gcc) through the shim. Ends with "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")"
 

@@ -1,8 +1,6 @@
 using System.Diagnostics;
 using Akka.Actor;
 using Akka.Configuration;
-using IommuActors.Core.Configuration;
-using IommuActors.Core.Persistence;
 using IommuActors.Hardware;
 using IommuActors.Hardware.Units;
 using static IommuActors.Hardware.Units.UnitProtocol;
@@ -22,10 +20,8 @@ public sealed class HardwareBench : IBench
 
     public async Task RunAsync(string[] args)
     {
-        var config = HoconFiles.Combine(ConfigurationFactory.ParseString("akka.loglevel = WARNING"),
-            PersistenceSetup.ConfigFor(StoreOptions.InMemory), HoconFiles.Load(HoconFiles.Base));
         var platform = HardwareModule.LoadPlatform(Config.Empty);
-        using var system = ActorSystem.Create("bench", config);
+        using var system = BenchSystem.InMemory("bench");
         var unit = system.ActorOf(HardwareModule.UnitProps(platform)(U));
         var timeout = TimeSpan.FromSeconds(60);
         var domain = (await unit.Ask<DomainAllocatedReply>(new AllocateDomain(U, DomainKind.Paging, 0, false, false, []), timeout)).DomainId;

@@ -1,8 +1,6 @@
 using System.Diagnostics;
 using Akka.Actor;
 using Akka.Configuration;
-using IommuActors.Core.Configuration;
-using IommuActors.Core.Persistence;
 using IommuActors.Hardware;
 using IommuActors.Hardware.Units;
 using IommuActors.Ioasid.Pasid;
@@ -41,11 +39,7 @@ public sealed class PasidBench : IBench
     {
         var count = args.Length > 0 ? int.Parse(args[0]) : 10_000;
         var realUnits = args.Length > 1 && args[1] == "real-units";
-        var config = HoconFiles.Combine(
-            ConfigurationFactory.ParseString("akka.loglevel = WARNING"),
-            PersistenceSetup.ConfigFor(StoreOptions.InMemory),
-            HoconFiles.Load(HoconFiles.Base));
-        using var system = ActorSystem.Create("pasid-bench", config);
+        using var system = BenchSystem.InMemory("pasid-bench");
         const string key = "pasid-set-bench";
         var ask = TimeSpan.FromSeconds(60);
         var bus = system.ActorOf(NotifierBus.Props(TimeSpan.FromSeconds(30), ActorRefs.Nobody));

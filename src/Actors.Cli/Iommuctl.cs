@@ -10,13 +10,17 @@ namespace IommuActors.Cli;
 /// <summary>Where a command writes: plain text (JSON, DOT) to Output, tables and progress to Console, complaints to Error.</summary>
 public sealed record IommuctlIo(TextWriter Output, TextWriter Error, IAnsiConsole Console)
 {
-    /// <summary>The process's own console, or (specs) writers with a console of a fixed width and no colour.</summary>
+    /// <summary>
+    /// The process's own console on a terminal; tables that never wrap, without colour, when its
+    /// output goes to a pipe or a file (Spectre would otherwise wrap them at 80 columns, cutting PCI
+    /// addresses in two for grep); in specs, writers with a console of a fixed width and no colour.
+    /// </summary>
     public static IommuctlIo For(TextWriter output, TextWriter error) =>
-        ReferenceEquals(output, System.Console.Out)
-            ? new IommuctlIo(output, error, AnsiConsole.Console)
-            : new IommuctlIo(output, error, Plain(output));
+        !ReferenceEquals(output, System.Console.Out) ? new IommuctlIo(output, error, Plain(output, 160))
+        : System.Console.IsOutputRedirected ? new IommuctlIo(output, error, Plain(output, 1024))
+        : new IommuctlIo(output, error, AnsiConsole.Console);
 
-    private static IAnsiConsole Plain(TextWriter output)
+    private static IAnsiConsole Plain(TextWriter output, int width)
     {
         var console = AnsiConsole.Create(new AnsiConsoleSettings
         {
@@ -25,7 +29,7 @@ public sealed record IommuctlIo(TextWriter Output, TextWriter Error, IAnsiConsol
             ColorSystem = ColorSystemSupport.NoColors,
             Interactive = InteractionSupport.No,
         });
-        console.Profile.Width = 160;
+        console.Profile.Width = width;
         return console;
     }
 }

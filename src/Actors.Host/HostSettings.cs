@@ -20,6 +20,12 @@ public sealed record HostSettings(string WorkDir, string SocketPath, StoreOption
     public string? PlatformFile { get; init; }
 
     /// <summary>
+    /// The address of a running node (akka.tcp://iommu@host:port, as its Ready line says) for this
+    /// host to join as one more node of that cluster; null to found a cluster of its own.
+    /// </summary>
+    public string? Join { get; init; }
+
+    /// <summary>
     /// RLIMIT_MEMLOCK in pages (Iommu:LockedMemoryLimit, in bytes as setrlimit takes it, or
     /// "unlimited"): how much each user, or each process in RLIMIT_MODE 1, may keep pinned.
     /// </summary>
@@ -47,6 +53,7 @@ public sealed record HostSettings(string WorkDir, string SocketPath, StoreOption
         return new HostSettings(workDir, socket, store)
         {
             PlatformFile = platform is null ? null : PlatformPath(platform, workDir),
+            Join = NonEmpty(section["Join"]),
             FrontDoor = IommuActors.Host.FrontDoor.FrontDoorSettings.From(section),
             LockedPageLimit = LockedPages(NonEmpty(section["LockedMemoryLimit"])),
         };

@@ -29,9 +29,25 @@ public static class IommuHost
         var settings = HostSettings.From(builder.Configuration);
         builder.Services.AddSingleton(settings);
         builder.Services.AddSingleton<HostStatus>();
-        builder.Services.AddAkka(SystemName, (akka, services) => Configure(akka, settings, services));
+        var akkaLogLevel = AkkaLogLevel(builder.Configuration["Logging:LogLevel:Default"]);
+        builder.Services.AddAkka(SystemName, (akka, services) =>
+        {
+            Configure(akka, settings, services);
+            // Akka logs no finer than the host's default level (so a quiet host, as the benches start, says nothing even at shutdown).
+            if (akkaLogLevel is { } level)
+                akka.AddHocon($"akka.loglevel = {level}\nakka.stdout-loglevel = {level}", HoconAddMode.Prepend);
+        });
         return builder.Build();
     }
+
+    /// <summary>Akka's level for a host whose Logging:LogLevel:Default is coarser than Information; null to keep hocon/base.conf's.</summary>
+    private static string? AkkaLogLevel(string? level) => level?.ToLowerInvariant() switch
+    {
+        "warning" => "WARNING",
+        "error" or "critical" => "ERROR",
+        "none" => "OFF",
+        _ => null,
+    };
 
     /// <summary>The Akka configuration of the host: HOCON files first, the chosen store over them.</summary>
     public static Akka.Configuration.Config AkkaConfig(HostSettings settings) => HoconFiles.Combine(
@@ -73,7 +89,13 @@ public static class IommuHost
         cluster.RegisterOnMemberRemoved(() => log.LogInformation("Left the cluster; stopping"));
         system.WhenTerminated.ContinueWith(_ => log.LogInformation("Actor system stopped cleanly"),
             TaskScheduler.Default);
-        cluster.Join(cluster.SelfAddress);
+        if (settings.Join is { } seed)
+        {
+            log.LogInformation("Joining the cluster of {Seed}", seed);
+            cluster.Join(Address.Parse(seed));
+        }
+        else
+            cluster.Join(cluster.SelfAddress);
     }
 
     /// <summary>

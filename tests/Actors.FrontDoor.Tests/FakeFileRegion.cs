@@ -20,6 +20,7 @@ public static class FakeIoctl
     public const uint OpenGate = 0xE5;  // inline = utf-8 file id of the gated file
     public const uint Resolve = 0xE6;   // inline i32 fd: writeback = the path that fd was opened with
     public const uint WhoCalls = 0xE7;  // writeback = the caller's u32 uid, u32 pid, u8 CAP_SYS_RESOURCE
+    public const uint HoldRelease = 0xE8; // the file's release is answered only once its gate opens
 
     public static byte[] CopyArgs(ulong src, ulong dst, uint len)
     {
@@ -101,6 +102,8 @@ public sealed class FakeFile : ReceiveActor, IWithUnboundedStash
     private readonly FileLog _log;
     private readonly Queue<byte[]> _queue = new();
     private bool _gateOpen;
+    private bool _holdRelease;
+    private IActorRef? _heldRelease;
 
     public IStash Stash { get; set; } = null!;
 
@@ -143,9 +146,15 @@ public sealed class FakeFile : ReceiveActor, IWithUnboundedStash
         Receive<FileProtocol.Release>(r =>
         {
             _log.Add($"release {_id}");
-            Sender.Tell(new FileProtocol.Released(_id));
+            if (_holdRelease && !_gateOpen) _heldRelease = Sender;
+            else Sender.Tell(new FileProtocol.Released(_id));
         });
-        Receive<FakeFileRegion.GateOpen>(_ => _gateOpen = true);
+        Receive<FakeFileRegion.GateOpen>(_ =>
+        {
+            _gateOpen = true;
+            _heldRelease?.Tell(new FileProtocol.Released(_id));
+            _heldRelease = null;
+        });
     }
 
     private void OnIoctl(FileProtocol.Ioctl io)
@@ -161,6 +170,10 @@ public sealed class FakeFile : ReceiveActor, IWithUnboundedStash
         {
             case FakeIoctl.Echo:
                 replyTo.Tell(new FileProtocol.IoctlDone(_id, io.Tag, 0, io.Inline.Length, io.Inline));
+                return;
+            case FakeIoctl.HoldRelease:
+                _holdRelease = true;
+                replyTo.Tell(new FileProtocol.IoctlDone(_id, io.Tag, 0, 0, []));
                 return;
             case FakeIoctl.WhoAmI:
                 replyTo.Tell(new FileProtocol.IoctlDone(_id, io.Tag, 0, 0, Encoding.UTF8.GetBytes(_id)));

@@ -122,6 +122,43 @@ public sealed class FdSpecs(SharedHost shared) : IClassFixture<SharedHost>
     }
 
     [Fact]
+    public async Task CLOSE_of_a_files_last_fd_is_answered_once_the_file_is_released_as_close_returns_after_release()
+    {
+        await using var wire = await Host.ConnectRawAsync();
+        var hello = await wire.HelloAsync();
+        await wire.SendAsync(2, new OpenRequest(3, 2, "/dev/iommu"));
+        Assert.Equal(RawWire.Errno(0), (await Reply(wire, 2, FrameKind.Open)).Body);
+        await wire.SendAsync(3, new OpenRequest(4, 2, "/dev/iommu"));
+        Assert.Equal(RawWire.Errno(0), (await Reply(wire, 3, FrameKind.Open)).Body);
+        await wire.SendAsync(4, new IoctlRequest(3, FakeIoctl.WhoAmI, 0, []));
+        Assert.True(IoctlReply.TryParse((await Reply(wire, 4, FrameKind.Ioctl)).Body, out var who));
+        var held = Encoding.UTF8.GetString(who!.Writeback);
+        await wire.SendAsync(5, new IoctlRequest(3, FakeIoctl.HoldRelease, 0, []));
+        await Reply(wire, 5, FrameKind.Ioctl);
+
+        await wire.SendAsync(6, new CloseRequest(3));
+        await Host.Files.WaitFor($"release {held}");
+        // Once the session directory says one fd is left, the CLOSE's unbind is recorded (and the
+        // connection told so before anything sent from now on reaches it): only the release holds the reply.
+        await using (var status = await IommuClient.ConnectAsync(Host.SocketPath))
+        {
+            var session = hello.SessionToken.ToString("x16");
+            int? fds = null;
+            for (var tries = 0; tries < 100 && fds != 1; tries++)
+                fds = System.Text.Json.JsonDocument.Parse(await status.StatusJsonAsync()).RootElement.GetProperty("sessions").EnumerateArray()
+                    .Single(s => s.GetProperty("token").GetString() == session).GetProperty("fds").GetInt32();
+            Assert.Equal(1, fds);
+        }
+        await wire.SendAsync(7, new IoctlRequest(4, FakeIoctl.Echo, 0, [9]));
+        Assert.Equal(7UL, (await Reply(wire, 7, FrameKind.Ioctl)).Seq);
+
+        await wire.SendAsync(8, new IoctlRequest(4, FakeIoctl.OpenGate, 0, Encoding.UTF8.GetBytes(held)));
+        var last = new[] { await wire.ReadAsync(), await wire.ReadAsync() };
+        Assert.Equal([((ushort)FrameKind.Close, 6UL, 0), ((ushort)FrameKind.Ioctl, 8UL, 0)],
+            last.Select(f => (f.Kind, f.Seq, BinaryPrimitives.ReadInt32LittleEndian(f.Body))).OrderBy(f => f.Seq));
+    }
+
+    [Fact]
     public async Task ResolveFd_answers_the_path_an_fd_was_opened_with_and_EBADF_for_a_closed_one()
     {
         await using var client = await IommuClient.ConnectAsync(Host.SocketPath);

@@ -29,6 +29,9 @@ public sealed class TestHost : IAsyncDisposable
     public string WorkDir { get; }
     public string SocketPath => Path.Combine(WorkDir, "run", "iommufd.sock");
 
+    /// <summary>The node's address, as its Ready line and iommuctl show it (and as --Iommu:Join takes it).</summary>
+    public string Node => Akka.Cluster.Cluster.Get(_host.Services.GetRequiredService<Akka.Actor.ActorSystem>()).SelfAddress.ToString();
+
     private TestHost(IHost host, FileLog files, string workDir)
     {
         _host = host;

@@ -148,6 +148,32 @@ public sealed class UnitSpecs() : TestKit(SpecConfig.InMemory)
     }
 
     [Fact]
+    public void DetachPasid_removes_that_PASIDs_entries_of_the_named_devices_only_and_a_replaced_entry_once()
+    {
+        const string Qat = "0000:01:00.0"; // the other PASID-capable device of dmar0
+        var unit = Unit();
+        var d = Alloc(unit);
+        var e = Alloc(unit);
+        Ok(unit, new AttachDevice(U, Qat, 5, d));
+        Ok(unit, new AttachDevice(U, Gpu, 5, d));
+        Ok(unit, new AttachDevice(U, Gpu, 5, e)); // a replace: still one entry
+        Ok(unit, new AttachDevice(U, Gpu, 6, d));
+        Ok(unit, new AttachDevice(U, Gpu, NoPasid, d));
+
+        unit.Tell(new DetachPasid(U, 5, [Qat]));
+        ExpectMsg<PasidDetached>(p => (p.Unit, p.Pasid, p.IotlbEntries) == (U, 5, 0) && p.Detached.SequenceEqual([Qat]));
+        Ok(unit, new AttachDevice(U, Qat, 5, d));
+        unit.Tell(new DetachPasid(U, 5, []));
+        ExpectMsg<PasidDetached>(p => p.Detached.SequenceEqual([Gpu, Qat]));
+        unit.Tell(new DetachPasid(U, 5, []));
+        ExpectMsg<PasidDetached>(p => p.Detached.IsEmpty);
+        unit.Tell(new GetPasidReferences(U, 6));
+        ExpectMsg<PasidReferences>(r => r.Contexts.SequenceEqual([new ContextRef(Gpu, 6, d)]));
+        unit.Tell(new GetUnitInfo(U));
+        ExpectMsg<UnitInfo>(i => i.ContextEntries == 2);
+    }
+
+    [Fact]
     public void A_nested_domain_composes_stage_1_with_the_parent_stage_2()
     {
         var unit = Unit();

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using IommuActors.Core.Persistence;
@@ -60,39 +59,15 @@ public sealed class PostgresFixture : IAsyncLifetime
         }
     }
 
-    private static bool IsRoot => Environment.UserName == "root";
+    private static bool IsRoot => DebianPackages.IsRoot;
 
-    private static async Task EnsureInstalledAsync()
-    {
-        if (File.Exists(Path.Combine(BinFolder, "initdb")))
-            return;
-        if (!IsRoot)
-            throw new InvalidOperationException(
-                $"PostgreSQL 15 binaries are missing from {BinFolder}; install the Debian package postgresql-15.");
-        await RunAsync("apt-get", "update -qq");
-        await RunAsync("env", "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15");
-    }
+    private static Task EnsureInstalledAsync() => DebianPackages.EnsureAsync("postgresql-15", Path.Combine(BinFolder, "initdb"));
 
     private static Task RunAsPostgresAsync(string program, string arguments) => IsRoot
         ? RunAsync("runuser", $"-u postgres -- {program} {arguments}")
         : RunAsync(program, arguments);
 
-    private static async Task RunAsync(string program, string arguments)
-    {
-        var start = new ProcessStartInfo(program, arguments)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            WorkingDirectory = Path.GetTempPath(),
-        };
-        using var process = Process.Start(start) ?? throw new InvalidOperationException($"Cannot start {program}.");
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        if (process.ExitCode != 0)
-            throw new InvalidOperationException(
-                $"{program} {arguments} exited with {process.ExitCode}: {await stderr}{await stdout}");
-    }
+    private static Task RunAsync(string program, string arguments) => Processes.RunAsync(program, arguments);
 
     private static int FreeLoopbackPort()
     {

@@ -118,7 +118,7 @@ public sealed class UnitActor : ReceivePersistentActor
         Command<GetUnitInfo>(_ => Sender.Tell(new UnitInfo(_state.Spec, _state.Domains.Count, _state.Contexts.Count,
             _state.Iotlb.Count, _state.Iotlb.Hits, _state.Iotlb.Misses)));
         Command<GetPasidReferences>(m => Sender.Tell(new PasidReferences(unit, m.Pasid,
-            [.. _state.Contexts.Where(c => c.Key.Pasid == m.Pasid).OrderBy(c => c.Key.Pci).Select(c => new ContextRef(c.Key.Pci, c.Key.Pasid, c.Value))],
+            [.. _state.DevicesAt(m.Pasid).Select(pci => new ContextRef(pci, m.Pasid, _state.Contexts[(pci, m.Pasid)]))],
             _state.Iotlb.Entries.Count(e => e.Pasid == m.Pasid))));
         Command<GetDomainMappings>(m =>
         {
@@ -160,10 +160,9 @@ public sealed class UnitActor : ReceivePersistentActor
     private void DetachPasidContexts(string unit, DetachPasid m)
     {
         var sender = Sender;
-        var wanted = m.Devices.IsDefaultOrEmpty ? null : m.Devices.ToHashSet();
-        var detached = _state.Contexts.Keys
-            .Where(k => m.Pasid != NoPasid && k.Pasid == m.Pasid && (wanted is null || wanted.Contains(k.Pci)))
-            .Select(k => k.Pci).Order(StringComparer.Ordinal).ToImmutableArray();
+        var detached = m.Pasid == NoPasid ? []
+            : m.Devices.IsDefaultOrEmpty ? _state.DevicesAt(m.Pasid)
+            : _state.DevicesAt(m.Pasid).RemoveAll(pci => !m.Devices.Contains(pci));
         if (detached.IsEmpty)
         {
             sender.Tell(new PasidDetached(unit, m.Pasid, [], _state.Iotlb.InvalidatePasid(m.Pasid)));

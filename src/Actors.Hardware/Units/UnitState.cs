@@ -24,6 +24,8 @@ public sealed class UnitState(UnitSpec spec, IReadOnlyList<DeviceSpec> devices)
 {
     private readonly Dictionary<int, Domain> _domains = new();
     private readonly Dictionary<(string Pci, int Pasid), int> _contexts = new();
+    // The context entries by PASID, so a PASID's teardown finds its devices without scanning every entry.
+    private readonly Dictionary<int, HashSet<string>> _devicesByPasid = new();
     private readonly Dictionary<string, DeviceSpec> _added = new();
 
     public UnitSpec Spec { get; } = spec;
@@ -35,6 +37,10 @@ public sealed class UnitState(UnitSpec spec, IReadOnlyList<DeviceSpec> devices)
 
     /// <summary>The devices hot-plugged behind the unit, by name.</summary>
     public IReadOnlyDictionary<string, DeviceSpec> AddedDevices => _added;
+
+    /// <summary>The devices with a context entry for <paramref name="pasid"/>, in PCI address order.</summary>
+    public ImmutableArray<string> DevicesAt(int pasid) =>
+        _devicesByPasid.TryGetValue(pasid, out var pcis) ? [.. pcis.Order(StringComparer.Ordinal)] : [];
 
     // Validation: the errno a driver would return, or 0.
     public int CheckAllocate(AllocateDomain m)
@@ -155,9 +161,12 @@ public sealed class UnitState(UnitSpec spec, IReadOnlyList<DeviceSpec> devices)
             case DeviceAttached at:
                 // Replacing a context entry is one write: the old domain's tags go with it.
                 _contexts[(at.Pci, at.Pasid)] = at.DomainId;
+                IndexContext(at.Pci, at.Pasid);
                 break;
             case DeviceDetached dt:
                 _contexts.Remove((dt.Pci, dt.Pasid));
+                if (_devicesByPasid.TryGetValue(dt.Pasid, out var pcis) && pcis.Remove(dt.Pci) && pcis.Count == 0)
+                    _devicesByPasid.Remove(dt.Pasid);
                 break;
             case DirtyTrackingSet s:
                 _domains[s.DomainId].DirtyTracking = s.Enabled;
@@ -172,6 +181,12 @@ public sealed class UnitState(UnitSpec spec, IReadOnlyList<DeviceSpec> devices)
                 _domains[s.DomainId].Stage1 = s.Stage1.IsDefault ? [] : s.Stage1;
                 break;
         }
+    }
+
+    private void IndexContext(string pci, int pasid)
+    {
+        if (!_devicesByPasid.TryGetValue(pasid, out var pcis)) _devicesByPasid[pasid] = pcis = new HashSet<string>(StringComparer.Ordinal);
+        pcis.Add(pci);
     }
 
     /// <summary>What a unit remembers after a crash: conservatively, every mapped page of a tracking domain is dirty.</summary>
@@ -191,6 +206,7 @@ public sealed class UnitState(UnitSpec spec, IReadOnlyList<DeviceSpec> devices)
     {
         _domains.Clear();
         _contexts.Clear();
+        _devicesByPasid.Clear();
         _added.Clear();
         foreach (var d in s.AddedDevices.IsDefault ? [] : s.AddedDevices)
             _added[d.Pci] = d;
@@ -200,7 +216,11 @@ public sealed class UnitState(UnitSpec spec, IReadOnlyList<DeviceSpec> devices)
             foreach (var m in d.Mappings)
                 _domains[d.DomainId].Table.Map(m.Iova, m.PageSize, m.Address, m.Access);
         }
-        foreach (var c in s.Contexts) _contexts[(c.Pci, c.Pasid)] = c.DomainId;
+        foreach (var c in s.Contexts)
+        {
+            _contexts[(c.Pci, c.Pasid)] = c.DomainId;
+            IndexContext(c.Pci, c.Pasid);
+        }
         NextDomainId = s.NextDomainId;
     }
 

@@ -21,7 +21,8 @@ public sealed record ConnectionContext(
     IActorRef Sessions,
     IStatusSource Status,
     FrontDoorSettings Settings,
-    IActorRef? Bus = null);
+    IActorRef? Bus = null,
+    IActorRef? TraceRelay = null);
 
 /// <summary>Answers the project's extension requests (iommuctl status, platform) with JSON.</summary>
 public interface IStatusSource
@@ -50,6 +51,7 @@ public sealed class ConnectionActor : ReceiveActor, IWithTimers, IWithUnboundedS
     private readonly Dictionary<long, long> _fileCalls = new(); // tag -> lane slot
     private readonly Dictionary<string, (int Fd, long Slot, string Path)> _opens = new();
     private readonly Dictionary<long, Action> _afterRecord = new();
+    private readonly Dictionary<string, Action> _releasing = new(); // file id -> the CLOSE waiting for its release
     private readonly Dictionary<ulong, Action<RawFrame>> _clientReplies = new();
     private readonly Dictionary<long, ClientCall> _calls = new();
     private readonly Dictionary<long, (ushort Kind, ulong Seq)> _extensions = new();
@@ -177,7 +179,7 @@ public sealed class ConnectionActor : ReceiveActor, IWithTimers, IWithUnboundedS
         });
         Receive<FileProtocol.ReadDone>(d => FinishCall(d.Tag, new ReadReply(d.Errno, d.Errno == 0 ? d.Data : [])));
         Receive<FileProtocol.WriteDone>(d => FinishCall(d.Tag, new WriteReply(d.Errno, d.Errno == 0 ? d.Written : 0)));
-        Receive<FileProtocol.Released>(_ => { });
+        Receive<FileProtocol.Released>(r => { if (_releasing.Remove(r.FileId, out var then)) then(); });
         Receive<FdRecorded>(r => { if (_afterRecord.Remove(r.Tag, out var then)) then(); });
 
         Receive<FileProtocol.ReadMemory>(OnReadMemory);
@@ -343,11 +345,22 @@ public sealed class ConnectionActor : ReceiveActor, IWithTimers, IWithUnboundedS
             Complete(slot, new StatusReply(FrameKind.Close, Errno.EBADF));
             return;
         }
-        // The kernel's release runs when the last fd naming the file goes.
-        if (!_fds.Values.Any(e => e.FileId == entry.FileId))
+        // The kernel's release runs when the last fd naming the file goes, and close() returns after
+        // it (the final fput's work runs before the return to user space): what the file held is gone
+        // by the reply, so an IOMMU_DESTROY right after the close of an access's fd finds the IOAS free.
+        var releases = !_fds.Values.Any(e => e.FileId == entry.FileId);
+        var waiting = releases ? 2 : 1;
+        void Answered()
+        {
+            if (--waiting == 0) Complete(slot, new StatusReply(FrameKind.Close, 0));
+        }
+        if (releases)
+        {
+            _releasing[entry.FileId] = Answered;
             _ctx.Files.Tell(new FileProtocol.Release(entry.FileId, Self));
+        }
         var tag = ++_nextTag;
-        _afterRecord[tag] = () => Complete(slot, new StatusReply(FrameKind.Close, 0));
+        _afterRecord[tag] = Answered;
         _ctx.Sessions.Tell(new UnbindFd(_token, tag, close.Fd));
     }
 
@@ -513,7 +526,7 @@ public sealed class ConnectionActor : ReceiveActor, IWithTimers, IWithUnboundedS
             return;
         }
         _extensions[TraceTag] = (ExtensionKinds.Trace, seq);
-        _tracer = Context.ActorOf(TraceActor.Props($"{TraceProtocol.SubscriberPrefix}{_token:x16}", _ctx.Bus), "trace");
+        _tracer = Context.ActorOf(TraceActor.Props($"{TraceProtocol.SubscriberPrefix}{_token:x16}", _ctx.Bus, _ctx.TraceRelay), "trace");
     }
 
     private void OnStatusJson(StatusJson status)

@@ -30,22 +30,24 @@ public static class FrontDoorSetup
     {
         var log = services.GetRequiredService<ILoggerFactory>().CreateLogger("IommuActors.Host.FrontDoor");
         var files = services.GetService<IFileRegionProvider>()?.Resolve(system, registry) ?? DefaultFiles(system, registry, log);
-        var sessions = system.ActorOf(SessionDirectoryActor.Props(files, settings.FrontDoor.SessionGracePeriod), SessionDirectoryActor.Name);
+        var sessions = system.ActorOf(SessionDirectoryActor.Props(files, settings.FrontDoor.SessionGracePeriod,
+            settings.Join is null ? SessionDirectoryActor.Name : SessionDirectoryActor.JoiningNodeId(settings.SocketPath)), SessionDirectoryActor.Name);
+        var trace = system.ActorOf(TraceRelay.Props(), TraceRelay.Name);
         registry.TryRegister<SessionDirectory>(sessions);
         registry.TryGet<PlatformRegistryKey>(out var platform);
         registry.TryGet<UnitRegion>(out var units);
         registry.TryGet<PasidSetRegion>(out var sets);
         registry.TryGet<NotifierBusKey>(out var bus);
-        var status = new StatusSource(system, sessions, platform,
+        var status = new StatusSource(system, platform,
             new HostFacts(settings.SocketPath, settings.WorkDir, settings.Store.Describe()), units,
-            new IntrospectSources(files, sessions, platform, sets, bus));
+            new IntrospectSources(files, () => FrontDoorNodes.Everywhere(system, sessions), platform, sets, bus));
         var connections = system.ActorOf(ConnectionsActor.Props(), "front-door");
 
         long number = 0;
         SocketServer server = null!;
         server = new SocketServer(settings.SocketPath, log, (_, reader, sink, peer) =>
             new ConnectionsActor.Accepted(Interlocked.Increment(ref number),
-                new ConnectionContext(sink, peer.Pid, peer.Uid, files, sessions, status, settings.FrontDoor, bus),
+                new ConnectionContext(sink, peer.Pid, peer.Uid, files, sessions, status, settings.FrontDoor, bus, trace),
                 reader, () => server.Stopping), connections);
         server.Start();
         CoordinatedShutdown.Get(system).AddTask(CoordinatedShutdown.PhaseServiceUnbind, "front-door-close", async () =>

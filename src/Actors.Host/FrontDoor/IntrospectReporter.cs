@@ -13,16 +13,20 @@ using Errno = IommuActors.Uapi.Errno;
 
 namespace IommuActors.Host.FrontDoor;
 
-/// <summary>The actors an introspection answer is gathered from; Sets and Bus are null in a host without PASID sets.</summary>
-public sealed record IntrospectSources(IActorRef Files, IActorRef Sessions, IActorRef? Platform, IActorRef? Sets, IActorRef? Bus);
+/// <summary>
+/// The actors an introspection answer is gathered from; Sets and Bus are null in a host without
+/// PASID sets. <paramref name="Sessions"/> names, at the time of asking, the session directory of
+/// every node (<see cref="FrontDoorNodes.Everywhere"/>).
+/// </summary>
+public sealed record IntrospectSources(IActorRef Files, Func<ImmutableArray<ICanTell>> Sessions, IActorRef? Platform, IActorRef? Sets, IActorRef? Bus);
 
 /// <summary>
 /// Serves one EXT_CONTEXTS, EXT_OBJECTS or EXT_GRAPH (iommuctl contexts, objects, graph): the
-/// session directory names the open iommufd files; each context answers its object table through
-/// the file region (wherever its shard lives); for the graph, the platform, the PASID sets of the
-/// contexts that have one and the notifier bus's subscribers too. Replies once all have answered,
-/// and stops; ETIMEDOUT when some did not within 10 s, ENOENT for an EXT_OBJECTS context that is
-/// not a live iommufd.
+/// session directory of every node names the iommufd files its sessions hold; each context answers
+/// its object table through the file region (wherever its shard lives); for the graph, the
+/// platform, the PASID sets of the contexts that have one and the notifier bus's subscribers too.
+/// Replies once all have answered, and stops; ETIMEDOUT when some did not within 10 s, ENOENT for
+/// an EXT_OBJECTS context that is not a live iommufd.
 /// </summary>
 public sealed class IntrospectReporter : ReceiveActor
 {
@@ -34,6 +38,8 @@ public sealed class IntrospectReporter : ReceiveActor
     private readonly IntrospectSources _from;
     private readonly Dictionary<string, ContextObjects> _objects = new();
     private readonly Dictionary<string, PasidSetProtocol.SetState> _sets = new();
+    private readonly List<OpenFileList> _nodes = new();
+    private readonly Dictionary<string, string> _nodeOf = new(); // file id -> the node whose session holds it
     private ImmutableArray<OpenFile> _contexts = [];
     private PlatformSpec? _platform;
     private ImmutableArray<string>? _subscribers;
@@ -56,7 +62,13 @@ public sealed class IntrospectReporter : ReceiveActor
         }
         Context.SetReceiveTimeout(TimeSpan.FromSeconds(10));
         Receive<ReceiveTimeout>(_ => Answer(Errno.ETIMEDOUT, new { }));
-        Receive<OpenFileList>(list => OnOpenFiles(list, only));
+        var directories = from.Sessions();
+        var unanswered = directories.Length;
+        Receive<OpenFileList>(list =>
+        {
+            _nodes.Add(list);
+            if (--unanswered == 0) OnOpenFiles(only);
+        });
         Receive<ContextObjects>(OnContextObjects);
         // The file closed between the directory's answer and ours (its entity answers a request it does not know with EBADF).
         Receive<FileProtocol.Opened>(gone =>
@@ -67,7 +79,8 @@ public sealed class IntrospectReporter : ReceiveActor
         Receive<PlatformProtocol.PlatformReply>(p => { _platform = p.Platform; Arrived(); });
         Receive<NotifierProtocol.Subscriptions>(s => { _subscribers = s.Names; Arrived(); });
         Receive<PasidSetProtocol.SetState>(s => { _sets[s.EntityId] = s; Arrived(); });
-        from.Sessions.Tell(new GetOpenFiles());
+        foreach (var directory in directories)
+            directory.Tell(new GetOpenFiles(), Self);
     }
 
     /// <summary>The context an EXT_OBJECTS names ("" for all); null for a malformed request.</summary>
@@ -88,9 +101,13 @@ public sealed class IntrospectReporter : ReceiveActor
 
     private static bool IsContext(OpenFile f) => f.Path is FileActor.IommuPath or FileActor.VfioContainerPath;
 
-    private void OnOpenFiles(OpenFileList list, string only)
+    /// <summary>Every node has answered: the contexts of all, by session token (each session lives on one node), then fd.</summary>
+    private void OnOpenFiles(string only)
     {
-        _contexts = [.. list.Files.Where(f => IsContext(f) && (only.Length == 0 || f.FileId == only))];
+        foreach (var list in _nodes)
+        foreach (var file in list.Files)
+            _nodeOf[file.FileId] = list.Node;
+        _contexts = [.. _nodes.SelectMany(l => l.Files).Where(f => IsContext(f) && (only.Length == 0 || f.FileId == only)).OrderBy(f => f.Token)];
         if (only.Length > 0 && _contexts.IsEmpty)
         {
             Answer(Errno.ENOENT, new { });
@@ -150,6 +167,7 @@ public sealed class IntrospectReporter : ReceiveActor
             objects = objects.Length,
             kinds = objects.GroupBy(o => o.Kind).OrderBy(g => g.Key).ToDictionary(g => g.Key.ToString(), g => g.Count()),
             pasidSet = _objects[c.FileId].PasidSet,
+            node = _nodeOf[c.FileId],
         };
     }
 

@@ -34,7 +34,9 @@ public sealed class MeasuredHost : IAsyncDisposable
 
     public static async Task<MeasuredHost> StartAsync(string workDir, string store, bool noOpFiles = false)
     {
-        var host = IommuHost.Build(["--Iommu:WorkDir", workDir, "--Iommu:Store", store],
+        // Quiet: the bench's own table is what its user reads, not the throw-away host's log.
+        var host = IommuHost.Build(["--Iommu:WorkDir", workDir, "--Iommu:Store", store,
+                "--Logging:LogLevel:Default", "Error", "--Logging:LogLevel:Microsoft.Hosting.Lifetime", "Error"],
             b => { if (noOpFiles) b.Services.AddSingleton<IFileRegionProvider>(new NoOpFiles()); });
         await host.StartAsync();
         await host.Services.GetRequiredService<HostStatus>().Ready;

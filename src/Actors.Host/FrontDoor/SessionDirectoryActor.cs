@@ -27,17 +27,29 @@ public sealed class SessionDirectoryActor : ReceivePersistentActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public override string PersistenceId => Name;
+    public override string PersistenceId { get; }
 
-    public static Props Props(IActorRef files, TimeSpan grace) =>
-        Akka.Actor.Props.Create(() => new SessionDirectoryActor(files, grace));
+    /// <summary>This node's address, which iommuctl shows beside each of its sessions.</summary>
+    private readonly string _node;
+
+    /// <param name="persistenceId">
+    /// <see cref="Name"/> on the node that founds the cluster; a node that joins another keeps its sessions apart
+    /// (<see cref="JoiningNodeId"/>), since both may share one store.
+    /// </param>
+    public static Props Props(IActorRef files, TimeSpan grace, string persistenceId = Name) =>
+        Akka.Actor.Props.Create(() => new SessionDirectoryActor(files, grace, persistenceId));
+
+    /// <summary>The journal of a joining node's sessions: named by its socket, which is what its clients resume through.</summary>
+    public static string JoiningNodeId(string socketPath) => $"{Name}:{socketPath}";
 
     private sealed record GraceOver(ulong Token);
 
-    public SessionDirectoryActor(IActorRef files, TimeSpan grace)
+    public SessionDirectoryActor(IActorRef files, TimeSpan grace, string persistenceId)
     {
         _files = files;
         _grace = grace;
+        PersistenceId = persistenceId;
+        _node = ((ExtendedActorSystem)Context.System).Provider.DefaultAddress.ToString();
 
         Recover<SnapshotOffer>(o => { if (o.Snapshot is SessionsSnapshot s) _book.Restore(s); });
         Recover<IommuActors.Core.Messaging.IPersistedEvent>(e => _book.Apply(e));
@@ -50,7 +62,7 @@ public sealed class SessionDirectoryActor : ReceivePersistentActor, IWithTimers
         Command<EndSession>(e => Finish(e.Token));
         Command<GraceOver>(OnGraceOver);
         Command<Terminated>(OnConnectionGone);
-        Command<GetSessions>(_ => Sender.Tell(new SessionList(_book.Sessions
+        Command<GetSessions>(_ => Sender.Tell(new SessionList(_node, _book.Sessions
             .Select(kv => new SessionInfo(kv.Key, kv.Value.Pid, kv.Value.ClientName, kv.Value.Fds.Count, _connected.ContainsKey(kv.Key)))
             .OrderBy(s => s.Token).ToImmutableArray())));
         Command<GetOpenFiles>(_ => Sender.Tell(OpenFiles()));
@@ -61,7 +73,7 @@ public sealed class SessionDirectoryActor : ReceivePersistentActor, IWithTimers
         Command<DeleteSnapshotsFailure>(_ => { });
     }
 
-    private OpenFileList OpenFiles() => new([.. _book.Sessions.OrderBy(kv => kv.Key).SelectMany(kv => kv.Value.Fds
+    private OpenFileList OpenFiles() => new(_node, [.. _book.Sessions.OrderBy(kv => kv.Key).SelectMany(kv => kv.Value.Fds
         .GroupBy(fd => fd.Value.FileId, StringComparer.Ordinal)
         .OrderBy(g => g.Min(fd => fd.Key))
         .Select(g => new OpenFile(g.Key, g.First().Value.Path, kv.Key, kv.Value.Pid, kv.Value.ClientName,

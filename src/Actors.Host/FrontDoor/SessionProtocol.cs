@@ -46,24 +46,25 @@ public static class SessionProtocol
     /// <summary>The client went away and its files were released: forget the session. No reply.</summary>
     public sealed record EndSession(ulong Token);
 
-    // ---- iommuctl status ----
+    // ---- iommuctl status (asked of every node's directory: these cross nodes) ----
 
-    public sealed record GetSessions;
+    public sealed record GetSessions : IClusterMessage;
 
     public sealed record SessionInfo(ulong Token, uint Pid, string ClientName, int Fds, bool Connected);
 
-    public sealed record SessionList(ImmutableArray<SessionInfo> Sessions);
+    /// <summary>The sessions of one node's front door, <paramref name="Node"/> its actor system's address.</summary>
+    public sealed record SessionList(string Node, ImmutableArray<SessionInfo> Sessions) : IClusterMessage;
 
     // ---- iommuctl contexts, objects, graph ----
 
     /// <summary>Every file the sessions hold open. Answered with <see cref="OpenFileList"/>.</summary>
-    public sealed record GetOpenFiles;
+    public sealed record GetOpenFiles : IClusterMessage;
 
     /// <summary>One open file, the session holding it and the fd numbers naming it there.</summary>
     public sealed record OpenFile(string FileId, string Path, ulong Token, uint Pid, string ClientName, ImmutableArray<int> Fds, bool Connected);
 
-    /// <summary>By session token, then file id.</summary>
-    public sealed record OpenFileList(ImmutableArray<OpenFile> Files);
+    /// <summary>One node's open files (<paramref name="Node"/> its address) by session token, then fd.</summary>
+    public sealed record OpenFileList(string Node, ImmutableArray<OpenFile> Files) : IClusterMessage;
 
     // ---- persisted ----
 

@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using System.Text.Json;
 using Akka.Actor;
 using Akka.Cluster;
@@ -11,28 +12,29 @@ namespace IommuActors.Host.FrontDoor;
 public sealed record HostFacts(string SocketPath, string WorkDir, string Store);
 
 /// <summary>Answers the extension requests by sending a short-lived <see cref="StatusReporter"/> to gather replies.</summary>
-public sealed class StatusSource(ActorSystem system, IActorRef sessions, IActorRef? platform, HostFacts facts, IActorRef? units = null,
-    IntrospectSources? introspect = null) : IStatusSource
+public sealed class StatusSource(ActorSystem system, IActorRef? platform, HostFacts facts, IActorRef? units, IntrospectSources introspect) : IStatusSource
 {
     public void Describe(ushort kind, long tag, IActorRef replyTo, byte[] request) =>
         system.ActorOf(kind switch
         {
             ExtensionKinds.Dma => DmaReporter.Props(tag, replyTo, request, platform, units),
-            ExtensionKinds.Contexts or ExtensionKinds.Objects or ExtensionKinds.Graph => IntrospectReporter.Props(kind, tag, replyTo, request,
-                introspect ?? new IntrospectSources(ActorRefs.Nobody, sessions, platform, null, null)),
-            _ => StatusReporter.Props(kind, tag, replyTo, sessions, platform, facts),
+            ExtensionKinds.Contexts or ExtensionKinds.Objects or ExtensionKinds.Graph => IntrospectReporter.Props(kind, tag, replyTo, request, introspect),
+            _ => StatusReporter.Props(kind, tag, replyTo, introspect.Sessions(), platform, facts),
         });
 }
 
-/// <summary>Gathers one status or platform answer as JSON, replies, and stops; gives up with ETIMEDOUT.</summary>
+/// <summary>
+/// Gathers one status or platform answer as JSON, replies, and stops; gives up with ETIMEDOUT. The
+/// status lists the client sessions of every node's front door (<paramref name="sessions"/>, one directory a node).
+/// </summary>
 public sealed class StatusReporter : ReceiveActor
 {
     private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
 
-    public static Props Props(ushort kind, long tag, IActorRef replyTo, IActorRef sessions, IActorRef? platform, HostFacts facts) =>
+    public static Props Props(ushort kind, long tag, IActorRef replyTo, ImmutableArray<ICanTell> sessions, IActorRef? platform, HostFacts facts) =>
         Akka.Actor.Props.Create(() => new StatusReporter(kind, tag, replyTo, sessions, platform, facts));
 
-    public StatusReporter(ushort kind, long tag, IActorRef replyTo, IActorRef sessions, IActorRef? platform, HostFacts facts)
+    public StatusReporter(ushort kind, long tag, IActorRef replyTo, ImmutableArray<ICanTell> sessions, IActorRef? platform, HostFacts facts)
     {
         Context.SetReceiveTimeout(TimeSpan.FromSeconds(10));
         Receive<ReceiveTimeout>(_ => Reply(replyTo, new StatusJson(tag, Errno.ETIMEDOUT, "{}")));
@@ -44,8 +46,14 @@ public sealed class StatusReporter : ReceiveActor
         }
         else
         {
-            Receive<SessionList>(s => Reply(replyTo, new StatusJson(tag, 0, StatusJsonOf(s, facts))));
-            sessions.Tell(new GetSessions());
+            var lists = new List<SessionList>();
+            Receive<SessionList>(s =>
+            {
+                lists.Add(s);
+                if (lists.Count == sessions.Length) Reply(replyTo, new StatusJson(tag, 0, StatusJsonOf(lists, facts)));
+            });
+            foreach (var directory in sessions)
+                directory.Tell(new GetSessions(), Self);
         }
     }
 
@@ -55,7 +63,7 @@ public sealed class StatusReporter : ReceiveActor
         Context.Stop(Self);
     }
 
-    private string StatusJsonOf(SessionList list, HostFacts facts)
+    private string StatusJsonOf(List<SessionList> lists, HostFacts facts)
     {
         var cluster = Cluster.Get(Context.System);
         return JsonSerializer.Serialize(new
@@ -72,14 +80,15 @@ public sealed class StatusReporter : ReceiveActor
             store = facts.Store,
             socket = facts.SocketPath,
             workDir = facts.WorkDir,
-            sessions = list.Sessions.Select(s => new
+            sessions = lists.SelectMany(l => l.Sessions.Select(s => new
             {
                 token = s.Token.ToString("x16"),
                 pid = s.Pid,
                 client = s.ClientName,
                 fds = s.Fds,
                 connected = s.Connected,
-            }),
+                node = l.Node,
+            })).OrderBy(s => s.token, StringComparer.Ordinal),
         }, Json);
     }
 

@@ -1,5 +1,7 @@
 using System.Text.Json;
 using Akka.Actor;
+using Akka.Cluster;
+using IClusterMessage = IommuActors.Core.Messaging.IClusterMessage;
 using IommuActors.Ioasid.Pasid;
 using IommuActors.Notifier.Bus;
 using IommuActors.Uapi;
@@ -13,7 +15,14 @@ public static class TraceProtocol
     /// An ioctl a connection's file answered, published on the node's event stream by the
     /// connection actor as the reply leaves (so one fd's ioctls appear in request order).
     /// </summary>
-    public sealed record IoctlTraced(ulong Session, uint Pid, int Fd, string FileId, string Path, uint Request, int Errno, long ReturnValue);
+    public sealed record IoctlTraced(ulong Session, uint Pid, int Fd, string FileId, string Path, uint Request, int Errno, long ReturnValue)
+        : IClusterMessage;
+
+    /// <summary>A tracer asks a node's <see cref="TraceRelay"/> for that node's ioctls. Answered with <see cref="IoctlsWatched"/>.</summary>
+    public sealed record WatchIoctls(IActorRef Tracer) : IClusterMessage;
+
+    /// <summary>From now on the tracer hears the ioctls of the node at <paramref name="Node"/>.</summary>
+    public sealed record IoctlsWatched(string Node) : IClusterMessage;
 
     /// <summary>The tracer listens: the EXT_TRACE request is answered.</summary>
     public sealed record TraceStarted;
@@ -26,20 +35,70 @@ public static class TraceProtocol
 }
 
 /// <summary>
-/// A connection's tracer (child of the connection that asked EXT_TRACE, gone with it): the
-/// node's ioctls from the event stream, and every IOASID event from the notifier bus, where it
-/// subscribes to every set at the lowest priority and acknowledges at once (it tears nothing down).
-/// Each becomes a <see cref="TraceProtocol.TraceLine"/> to the connection.
+/// One on each node (<see cref="Name"/>): hands the ioctls its connections publish on the node's event
+/// stream to the tracers that asked for them, wherever they run; listens to the event stream only
+/// while some tracer is alive, so a node nobody traces pays nothing.
 /// </summary>
-public sealed class TraceActor : ReceiveActor
+public sealed class TraceRelay : ReceiveActor
 {
-    private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
+    public const string Name = "front-door-trace";
 
-    public static Props Props(string name, IActorRef? bus) => Akka.Actor.Props.Create(() => new TraceActor(name, bus));
+    private readonly HashSet<IActorRef> _tracers = new();
 
-    public TraceActor(string name, IActorRef? bus)
+    public static Props Props() => Akka.Actor.Props.Create(() => new TraceRelay());
+
+    public TraceRelay()
     {
-        Context.System.EventStream.Subscribe(Self, typeof(TraceProtocol.IoctlTraced));
+        var node = ((ExtendedActorSystem)Context.System).Provider.DefaultAddress.ToString();
+        Receive<TraceProtocol.WatchIoctls>(w =>
+        {
+            if (_tracers.Add(w.Tracer))
+            {
+                Context.Watch(w.Tracer);
+                if (_tracers.Count == 1) Context.System.EventStream.Subscribe(Self, typeof(TraceProtocol.IoctlTraced));
+            }
+            w.Tracer.Tell(new TraceProtocol.IoctlsWatched(node));
+        });
+        Receive<Terminated>(t =>
+        {
+            if (_tracers.Remove(t.ActorRef) && _tracers.Count == 0)
+                Context.System.EventStream.Unsubscribe(Self, typeof(TraceProtocol.IoctlTraced));
+        });
+        Receive<TraceProtocol.IoctlTraced>(t =>
+        {
+            foreach (var tracer in _tracers) tracer.Tell(t);
+        });
+    }
+}
+
+/// <summary>
+/// A connection's tracer (child of the connection that asked EXT_TRACE, gone with it): the ioctls
+/// of every node's clients through each node's <see cref="TraceRelay"/> (a node that joins later
+/// too), and every IOASID event from the notifier bus, where it subscribes to every set at the
+/// lowest priority and acknowledges at once (it tears nothing down). Each becomes a
+/// <see cref="TraceProtocol.TraceLine"/> to the connection. The trace starts once the bus and the
+/// relays of the nodes known at the start have answered (or after 5 s, without those that did not).
+/// </summary>
+public sealed class TraceActor : ReceiveActor, IWithTimers
+{
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
+    private static readonly TimeSpan StartWithin = TimeSpan.FromSeconds(5);
+
+    private readonly IActorRef? _relay;
+    private readonly HashSet<Address> _watched = new();
+    private readonly HashSet<string> _awaitedRelays = new(); // the nodes whose relays hold the start back
+    private bool _awaitingBus;
+    private bool _started;
+
+    private sealed record StartAnyway;
+
+    public static Props Props(string name, IActorRef? bus, IActorRef? relay) => Akka.Actor.Props.Create(() => new TraceActor(name, bus, relay));
+
+    public TraceActor(string name, IActorRef? bus, IActorRef? relay)
+    {
+        _relay = relay;
         Receive<TraceProtocol.IoctlTraced>(t => Context.Parent.Tell(new TraceProtocol.TraceLine(JsonSerializer.Serialize(new
         {
             type = "ioctl",
@@ -64,11 +123,59 @@ public sealed class TraceActor : ReceiveActor
                 spid = n.Event.Spid,
             }, Json)));
         });
-        Receive<NotifierProtocol.Subscribed>(_ => Context.Parent.Tell(new TraceProtocol.TraceStarted()));
-        if (bus is null)
-            Context.Parent.Tell(new TraceProtocol.TraceStarted());
-        else
+        Receive<NotifierProtocol.Subscribed>(_ =>
+        {
+            _awaitingBus = false;
+            StartWhenAnswered();
+        });
+        Receive<TraceProtocol.IoctlsWatched>(w =>
+        {
+            if (_awaitedRelays.Remove(w.Node)) StartWhenAnswered();
+        });
+        Receive<StartAnyway>(_ => Start());
+        Receive<ClusterEvent.CurrentClusterState>(state =>
+        {
+            foreach (var member in state.Members.Where(m => m.Status == MemberStatus.Up)) Watch(member.Address, counted: false);
+        });
+        Receive<ClusterEvent.MemberUp>(up => Watch(up.Member.Address, counted: false));
+
+        if (bus is not null)
+        {
+            _awaitingBus = true;
             bus.Tell(new NotifierProtocol.Subscribe(Self, name, SubscriberPriority.Device, ""));
+        }
+        if (relay is null)
+            Context.System.EventStream.Subscribe(Self, typeof(TraceProtocol.IoctlTraced));
+        else
+        {
+            foreach (var node in FrontDoorNodes.Nodes(Context.System)) Watch(node, counted: true);
+            // Nodes that come Up later (or in the moment between the look above and this subscription).
+            if (((ExtendedActorSystem)Context.System).Provider is ClusterActorRefProvider)
+                Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsSnapshot, typeof(ClusterEvent.MemberUp));
+        }
+        if (_awaitingBus || _awaitedRelays.Count > 0) Timers.StartSingleTimer(nameof(StartAnyway), new StartAnyway(), StartWithin);
+        StartWhenAnswered();
+    }
+
+    /// <summary>Asks the relay of the node at <paramref name="node"/> for its ioctls, once; a relay asked before the start holds the start back.</summary>
+    private void Watch(Address node, bool counted)
+    {
+        if (!_watched.Add(node)) return;
+        if (counted) _awaitedRelays.Add(node.ToString());
+        FrontDoorNodes.On(Context.System, node, _relay!).Tell(new TraceProtocol.WatchIoctls(Self), Self);
+    }
+
+    private void StartWhenAnswered()
+    {
+        if (!_awaitingBus && _awaitedRelays.Count == 0) Start();
+    }
+
+    private void Start()
+    {
+        if (_started) return;
+        _started = true;
+        Timers.Cancel(nameof(StartAnyway));
+        Context.Parent.Tell(new TraceProtocol.TraceStarted());
     }
 
     // The emulator's PASID ioctls (docs/pasid-extension.md) by their constant names.
@@ -82,5 +189,10 @@ public sealed class TraceActor : ReceiveActor
         : Ioctls.Name(t.Request, t.Path.StartsWith(Fd.Files.FileActor.DeviceDirectory, StringComparison.Ordinal)
             ? IoctlTarget.VfioDevice : IoctlTarget.Iommufd);
 
-    protected override void PostStop() => Context.System.EventStream.Unsubscribe(Self);
+    protected override void PostStop()
+    {
+        Context.System.EventStream.Unsubscribe(Self);
+        if (_relay is not null && ((ExtendedActorSystem)Context.System).Provider is ClusterActorRefProvider)
+            Cluster.Get(Context.System).Unsubscribe(Self);
+    }
 }

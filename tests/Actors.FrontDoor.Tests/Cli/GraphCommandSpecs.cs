@@ -1,3 +1,4 @@
+using IommuActors.TestSupport;
 using IommuActors.Uapi;
 using IommuActors.Uapi.Structs;
 using Xunit;
@@ -11,7 +12,7 @@ public sealed class GraphCommandSpecs
     public async Task The_graph_has_the_context_its_objects_the_device_and_unit_the_VM_set_and_its_subscribers()
     {
         await using var host = await TestHost.RealAsync();
-        var vmm = await VmmSetup.StartAsync(host);
+        var vmm = await VmmSetup.StartAsync(host.SocketPath);
         var pasid = await vmm.Client.IoctlAsync(vmm.Iommufd, EmulatorIoctls.PASID_ALLOC, new EmuPasidAlloc(12, 0, 0));
         var f = vmm.ContextFile;
         var set = $"pasid-set-{f}";
@@ -83,27 +84,5 @@ public sealed class GraphCommandSpecs
         Assert.Contains($"  \"{f}/3\" -> \"ioas-{f}.ioas1\" [label=\"uses\"];\n", graph.Output);
     }
 
-    [Fact]
-    public async Task SVG_needs_dot_and_says_so_when_it_is_not_installed()
-    {
-        await using var host = await TestHost.RealAsync();
-        var svg = Path.Combine(host.WorkDir, "graph.svg");
-        var run = await IommuctlRun.RunAsync(host, "graph", "--svg", svg);
-        Assert.StartsWith("digraph iommu {\n", run.Output);
-        if (DotInstalled())
-        {
-            Assert.Equal((0, ""), (run.Exit, run.Error));
-            Assert.Contains("<svg", await File.ReadAllTextAsync(svg));
-        }
-        else
-        {
-            Assert.Equal(1, run.Exit);
-            Assert.Equal("iommuctl: --svg needs Graphviz's dot on the PATH (e.g. apt-get install graphviz); the DOT above renders anywhere else\n", run.Error);
-            Assert.False(File.Exists(svg));
-        }
-    }
-
-    private static bool DotInstalled() =>
-        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries)
-            .Any(dir => File.Exists(Path.Combine(dir, "dot")));
+    // --svg with and without Graphviz: tests/Actors.Scenarios.Tests/IommuctlProcessSpecs.cs, where iommuctl runs with a PATH of its own.
 }

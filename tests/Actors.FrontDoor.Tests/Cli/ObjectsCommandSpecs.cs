@@ -1,3 +1,4 @@
+using IommuActors.TestSupport;
 using System.Text.Json;
 using IommuActors.Uapi;
 using IommuActors.Uapi.Structs;
@@ -12,7 +13,7 @@ public sealed class ObjectsCommandSpecs
     public async Task Objects_lists_the_IOAS_the_bound_device_and_its_automatic_HWPT_with_ids_uses_device_and_unit()
     {
         await using var host = await TestHost.RealAsync();
-        var vmm = await VmmSetup.StartAsync(host);
+        var vmm = await VmmSetup.StartAsync(host.SocketPath);
         var f = vmm.ContextFile;
 
         var json = await IommuctlRun.RunAsync(host, "objects", "--json");
@@ -42,7 +43,7 @@ public sealed class ObjectsCommandSpecs
     public async Task Objects_follow_a_detach_and_a_destroy_and_an_unknown_context_is_ENOENT()
     {
         await using var host = await TestHost.RealAsync();
-        var vmm = await VmmSetup.StartAsync(host);
+        var vmm = await VmmSetup.StartAsync(host.SocketPath);
         await vmm.Client.IoctlAsync(vmm.Device, Ioctls.VFIO_DEVICE_DETACH_IOMMUFD_PT, new VfioDeviceDetachIommufdPt(12, 0, 0));
         var second = await vmm.Client.IoctlAsync(vmm.Iommufd, Ioctls.IOMMU_IOAS_ALLOC, new IommuIoasAlloc(12, 0, 0));
         Assert.Equal(3u, second.OutIoasId);
@@ -63,14 +64,14 @@ public sealed class ObjectsCommandSpecs
     public async Task Contexts_shows_the_iommufd_its_session_pid_client_fds_and_object_counts_but_not_the_device_file()
     {
         await using var host = await TestHost.RealAsync();
-        var vmm = await VmmSetup.StartAsync(host);
+        var vmm = await VmmSetup.StartAsync(host.SocketPath);
         var f = vmm.ContextFile;
         var session = vmm.Client.SessionToken.ToString("x16");
 
         var json = await IommuctlRun.RunAsync(host, "contexts", "--json");
         Assert.Equal(
             $$"""{"contexts":[{"file":"{{f}}","path":"/dev/iommu","session":"{{session}}","pid":4242,"client":"vmm-spec","fds":[3],"connected":true,""" +
-            "\"objects\":3,\"kinds\":{\"Device\":1,\"HwptPaging\":1,\"Ioas\":1},\"pasidSet\":\"\"}]}\n",
+            $$""" "objects":3,"kinds":{"Device":1,"HwptPaging":1,"Ioas":1},"pasidSet":"","node":"{{host.Node}}"}]}"""[1..] + "\n",
             json.Output);
 
         var table = await IommuctlRun.RunAsync(host, "contexts");

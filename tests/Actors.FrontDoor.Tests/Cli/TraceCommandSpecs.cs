@@ -1,3 +1,4 @@
+using IommuActors.TestSupport;
 using IommuActors.Client;
 using IommuActors.Uapi;
 using IommuActors.Uapi.Structs;
@@ -14,7 +15,7 @@ public sealed class TraceCommandSpecs
         await using var host = await TestHost.RealAsync();
         var tracing = await IommuctlRun.StartAsync(host, CancellationToken.None, "trace", "--count", "6");
 
-        var vmm = await VmmSetup.StartAsync(host);
+        var vmm = await VmmSetup.StartAsync(host.SocketPath);
         var pasid = await vmm.Client.IoctlAsync(vmm.Iommufd, EmulatorIoctls.PASID_ALLOC, new EmuPasidAlloc(12, 0, 0));
         var missing = await vmm.Client.IoctlRawAsync(vmm.Iommufd, Ioctls.IOMMU_DESTROY, 0, UserStruct.Encode(new IommuDestroy(8, 99)));
         Assert.Equal(Errno.ENOENT, missing.Errno);
