@@ -12,24 +12,10 @@ namespace IommuActors.Fd.Tests.Context;
 /// The VFIO device cdev ioctls (device_cdev.c, vfio-pci's info ioctls) and the DEVICE object's
 /// lifetime in its iommufd context (device.c), one rule a spec, driven with raw struct bytes.
 /// </summary>
-public sealed class DeviceIoctlSpecs : FdSpec
+public abstract class DeviceIoctlRules : FdSpec
 {
-    private const string Dev0 = "/dev/vfio/devices/vfio0", Dev0Pci = "0000:00:02.0";
-    private const uint RW = IoasMapFlags.Readable | IoasMapFlags.Writeable | IoasMapFlags.FixedIova;
-
-    private readonly Akka.TestKit.TestProbe _engine;
-
-    public DeviceIoctlSpecs() => _engine = CreateTestProbe();
-
-    private object DmaRead(ulong iova) => Dma(_engine, "dmar0", Dev0Pci, iova, DmaDirection.Read);
-
-    /// <summary>A probe watching the file entity of a file id (its Terminated may come before or after other replies).</summary>
-    private Akka.TestKit.TestProbe Watching(IActorRef region, string fileId)
-    {
-        var probe = CreateTestProbe();
-        probe.Watch(Sys.ActorSelection(region.Path / Uri.EscapeDataString(fileId)).ResolveOne(TimeSpan.FromSeconds(5)).Result);
-        return probe;
-    }
+    protected const string Dev0 = "/dev/vfio/devices/vfio0", Dev0Pci = "0000:00:02.0";
+    protected const uint RW = IoasMapFlags.Readable | IoasMapFlags.Writeable | IoasMapFlags.FixedIova;
 
     [Fact]
     public void Binding_a_bound_device_file_again_is_EINVAL()
@@ -118,21 +104,6 @@ public sealed class DeviceIoctlSpecs : FdSpec
     }
 
     [Fact]
-    public void After_DETACH_the_device_DMA_faults_and_the_automatic_HWPT_is_gone()
-    {
-        var (ctx, fd) = Open("/dev/iommu");
-        var ioas = NewIoas(ctx);
-        Assert.Equal(0, Ioctl(ctx, Ioctls.IOMMU_IOAS_MAP, new IommuIoasMap(40, RW, ioas, 0, Mem, 0x10000, 0x100000)).Errno);
-        var (dev, _) = Open(Dev0);
-        Bind(dev, fd);
-        var hwpt = Back<VfioDeviceAttachIommufdPt>(Attach(dev, ioas)).PtId;
-        Assert.IsType<UnitProtocol.DmaCompleted>(DmaRead(0x100000));
-        Assert.Equal(0, Detach(dev));
-        Assert.IsType<UnitProtocol.DmaFaulted>(DmaRead(0x100000));
-        Assert.Equal(Errno.ENOENT, Destroy(ctx, hwpt));
-    }
-
-    [Fact]
     public void Closing_the_device_file_destroys_its_DEVICE_and_frees_the_device_for_another_context()
     {
         var (ctxA, fdA) = Open("/dev/iommu");
@@ -187,13 +158,46 @@ public sealed class DeviceIoctlSpecs : FdSpec
         var ioas = NewIoas(ctx);
         var (dev, _) = Open(Dev0);
         var devId = Bind(dev, fd);
-        var info = Back<IommuHwInfo>(Ioctl(ctx, Ioctls.IOMMU_GET_HW_INFO, new IommuHwInfo(40, 0, devId, 24, Mem, 0, 0, 0)));
-        Assert.Equal(new IommuHwInfo(40, 0, devId, 24, Mem, HwInfo.TypeIntelVtd, 20,
+        var info = Back<IommuHwInfo>(Ioctl(ctx, Ioctls.IOMMU_GET_HW_INFO, new IommuHwInfo(40, 0, devId, 24, Mem + 0x1000, 0, 0, 0)));
+        Assert.Equal(new IommuHwInfo(40, 0, devId, 24, Mem + 0x1000, HwInfo.TypeIntelVtd, 20,
             HwInfo.CapDirtyTracking | HwInfo.CapPciPasidExec | HwInfo.CapPciPasidPriv), info);
-        // struct iommu_hw_info_vtd as the platform gives it: flags 0, cap_reg, ecap_reg.
-        Assert.Equal(Convert.FromHexString("000000000000000066e2c00bd0e83d000000000000000000"), Peek(Mem, 24));
+        // struct iommu_hw_info_vtd as the platform gives it, apart from the struct at arg: flags 0, cap_reg, ecap_reg.
+        Assert.Equal(Convert.FromHexString("000000000000000066e2c00bd0e83d000000000000000000"), Peek(Mem + 0x1000, 24));
         Assert.Equal(Errno.ENOENT, Ioctl(ctx, Ioctls.IOMMU_GET_HW_INFO, new IommuHwInfo(32, 0, ioas, 24, Mem, 0, 0, 0)).Errno);
         Assert.Equal(Errno.ENOENT, Ioctl(ctx, Ioctls.IOMMU_GET_HW_INFO, new IommuHwInfo(32, 0, 77, 24, Mem, 0, 0, 0)).Errno);
+    }
+}
+
+/// <summary>The rules above in process, and those that look behind the ioctls: DMA through the unit, what holds a closed context.</summary>
+public sealed class DeviceIoctlSpecs : DeviceIoctlRules
+{
+    private readonly Akka.TestKit.TestProbe _engine;
+
+    public DeviceIoctlSpecs() => _engine = CreateTestProbe();
+
+    private object DmaRead(ulong iova) => Dma(_engine, "dmar0", Dev0Pci, iova, DmaDirection.Read);
+
+    /// <summary>A probe watching the file entity of a file id (its Terminated may come before or after other replies).</summary>
+    private Akka.TestKit.TestProbe Watching(IActorRef region, string fileId)
+    {
+        var probe = CreateTestProbe();
+        probe.Watch(Sys.ActorSelection(region.Path / Uri.EscapeDataString(fileId)).ResolveOne(TimeSpan.FromSeconds(5)).Result);
+        return probe;
+    }
+
+    [Fact]
+    public void After_DETACH_the_device_DMA_faults_and_the_automatic_HWPT_is_gone()
+    {
+        var (ctx, fd) = Open("/dev/iommu");
+        var ioas = NewIoas(ctx);
+        Assert.Equal(0, Ioctl(ctx, Ioctls.IOMMU_IOAS_MAP, new IommuIoasMap(40, RW, ioas, 0, Mem, 0x10000, 0x100000)).Errno);
+        var (dev, _) = Open(Dev0);
+        Bind(dev, fd);
+        var hwpt = Back<VfioDeviceAttachIommufdPt>(Attach(dev, ioas)).PtId;
+        Assert.IsType<UnitProtocol.DmaCompleted>(DmaRead(0x100000));
+        Assert.Equal(0, Detach(dev));
+        Assert.IsType<UnitProtocol.DmaFaulted>(DmaRead(0x100000));
+        Assert.Equal(Errno.ENOENT, Destroy(ctx, hwpt));
     }
 
     // ---- what holds a context after its fd closes ----
@@ -282,4 +286,10 @@ public sealed class DeviceIoctlSpecs : FdSpec
         gone.ExpectMsg<Terminated>();
         Assert.Equal(Errno.EBADF, Call(files, ctx, Ioctls.IOMMU_IOAS_ALLOC, new IommuIoasAlloc(12, 0, 0)).Errno);
     }
+}
+
+/// <summary>The device rules through the front door of a host as users run it.</summary>
+public sealed class DeviceIoctlOverSocketSpecs : DeviceIoctlRules, IClassFixture<SocketHost>
+{
+    public DeviceIoctlOverSocketSpecs(SocketHost host) => UseSocket(host);
 }

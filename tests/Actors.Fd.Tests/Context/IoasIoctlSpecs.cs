@@ -6,11 +6,16 @@ using Xunit;
 
 namespace IommuActors.Fd.Tests.Context;
 
-public sealed class IoasIoctlSpecs : FdSpec
+/// <summary>
+/// The IOAS and context ioctl rules, with raw struct bytes: run in process against the file
+/// region (<see cref="IoasIoctlSpecs"/>) and over a real host's socket (<see cref="IoasIoctlOverSocketSpecs"/>),
+/// so what a client reaches is what is specified.
+/// </summary>
+public abstract class IoasIoctlRules : FdSpec
 {
     private const uint RW = IoasMapFlags.Readable | IoasMapFlags.Writeable;
 
-    private string Context() => Open("/dev/iommu").FileId;
+    protected string Context() => Open("/dev/iommu").FileId;
 
     private uint AllocIoas(string ctx) => Back<IommuIoasAlloc>(Ioctl(ctx, Ioctls.IOMMU_IOAS_ALLOC, new IommuIoasAlloc(12, 0, 0))).OutIoasId;
 
@@ -181,15 +186,6 @@ public sealed class IoasIoctlSpecs : FdSpec
     }
 
     [Fact]
-    public void OPTION_rlimit_mode_set_without_CAP_SYS_RESOURCE_is_EPERM_and_changes_nothing()
-    {
-        var ctx = Context();
-        var set = UserStruct.Encode(new IommuOption(24, IommuOptions.RlimitMode, IommuOptions.OpSet, 0, 0, 1));
-        Assert.Equal(Errno.EPERM, Ioctl(ctx, Ioctls.IOMMU_OPTION, set, caller: new FileProtocol.Caller(1000, 4242, CapSysResource: false)).Errno);
-        Assert.Equal(0ul, Back<IommuOption>(Ioctl(ctx, Ioctls.IOMMU_OPTION, new IommuOption(24, IommuOptions.RlimitMode, IommuOptions.OpGet, 0, 0, 0))).Val64);
-    }
-
-    [Fact]
     public void VFIO_IOAS_get_without_a_compat_IOAS_is_ENODEV_and_after_set_names_it()
     {
         var ctx = Context();
@@ -236,4 +232,22 @@ public sealed class IoasIoctlSpecs : FdSpec
         Assert.Equal([3, 0, 1, 0, 36, 0, 0, 0, 255, 255, 255, 255], Peek(Mem + 24, 12));
         Assert.Equal((1ul, 0ul, ulong.MaxValue), ((ulong)Peek(Mem + 44, 1)[0], U64(Peek(Mem + 52, 16), 0), U64(Peek(Mem + 52, 16), 8)));
     }
+}
+
+public sealed class IoasIoctlSpecs : IoasIoctlRules
+{
+    [Fact]
+    public void OPTION_rlimit_mode_set_without_CAP_SYS_RESOURCE_is_EPERM_and_changes_nothing()
+    {
+        var ctx = Context();
+        var set = UserStruct.Encode(new IommuOption(24, IommuOptions.RlimitMode, IommuOptions.OpSet, 0, 0, 1));
+        Assert.Equal(Errno.EPERM, Ioctl(ctx, Ioctls.IOMMU_OPTION, set, caller: new FileProtocol.Caller(1000, 4242, CapSysResource: false)).Errno);
+        Assert.Equal(0ul, Back<IommuOption>(Ioctl(ctx, Ioctls.IOMMU_OPTION, new IommuOption(24, IommuOptions.RlimitMode, IommuOptions.OpGet, 0, 0, 0))).Val64);
+    }
+}
+
+/// <summary>The same rules through the front door of a host as users run it.</summary>
+public sealed class IoasIoctlOverSocketSpecs : IoasIoctlRules, IClassFixture<SocketHost>
+{
+    public IoasIoctlOverSocketSpecs(SocketHost host) => UseSocket(host);
 }

@@ -54,9 +54,48 @@ public abstract class FdSpec : TestKit
         Client = Sys.ActorOf(Props.Create(() => new FakeClient(memory, ready)), "client");
     }
 
+    /// <summary>
+    /// When set, Open, Ioctl and Release go over a real host's socket through this client instead
+    /// of to the spec's own file region (the file id is then the fd); the spec's memory is the
+    /// client's, so Poke and Peek still reach what the host reads and writes.
+    /// </summary>
+    protected Client.IommuClient? Wire { get; private set; }
+
+    /// <summary>Runs the spec's ioctls over the socket of <paramref name="host"/> (see <see cref="Wire"/>).</summary>
+    protected void UseSocket(SocketHost host) => Wire = host.Connect(Mem, Memory);
+
+    private readonly List<int> _wireFds = [];
+
+    /// <summary>Closes what the spec left open, last opened first (CLOSE answers once the file is released), then the client.</summary>
+    protected override void AfterAll()
+    {
+        if (Wire is { } wire)
+        {
+            for (var i = _wireFds.Count - 1; i >= 0; i--)
+                wire.CloseAsync(_wireFds[i]).GetAwaiter().GetResult();
+            wire.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        }
+        base.AfterAll();
+    }
+
     /// <summary>Opens a path as the client would and returns (file id, fd).</summary>
     protected (string FileId, int Fd) Open(string path, int expectErrno = 0)
     {
+        if (Wire is { } wire)
+        {
+            try
+            {
+                var opened = wire.OpenAsync(path).GetAwaiter().GetResult();
+                _wireFds.Add(opened);
+                Assert.Equal(0, expectErrno);
+                return (opened.ToString(), opened);
+            }
+            catch (Client.IommuException e)
+            {
+                Assert.Equal(expectErrno, e.Errno);
+                return ("", -1);
+            }
+        }
         var fd = _nextFd++;
         var fileId = $"{_prefix}-f{fd}";
         Files.Tell(new Open(fileId, path, 2, Client), TestActor);
@@ -66,8 +105,13 @@ public abstract class FdSpec : TestKit
         return (fileId, fd);
     }
 
-    protected IoctlDone Ioctl(string fileId, uint request, byte[] inline, ulong arg = Mem, Caller? caller = null) =>
-        Call(Files, fileId, request, inline, arg, caller);
+    protected IoctlDone Ioctl(string fileId, uint request, byte[] inline, ulong arg = Mem, Caller? caller = null)
+    {
+        if (Wire is not { } wire)
+            return Call(Files, fileId, request, inline, arg, caller);
+        var r = wire.IoctlRawAsync(int.Parse(fileId), request, arg, inline).GetAwaiter().GetResult();
+        return new IoctlDone(fileId, 0, r.Errno, r.ReturnValue, r.Writeback);
+    }
 
     protected IoctlDone Ioctl<T>(string fileId, uint request, T cmd, ulong arg = Mem, Caller? caller = null) where T : IUapiStruct<T> =>
         Ioctl(fileId, request, UserStruct.Encode(cmd), arg, caller);
@@ -140,6 +184,12 @@ public abstract class FdSpec : TestKit
 
     protected void Release(string fileId)
     {
+        if (Wire is { } wire)
+        {
+            wire.CloseAsync(int.Parse(fileId)).GetAwaiter().GetResult();
+            _wireFds.Remove(int.Parse(fileId));
+            return;
+        }
         Files.Tell(new Release(fileId, Client), TestActor);
         ExpectMsg(new Released(fileId));
     }
