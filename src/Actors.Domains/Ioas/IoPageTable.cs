@@ -94,6 +94,9 @@ public sealed class IoPageTable(LockedMemoryAccount account)
             length += s.Length;
         if (length == 0)
             return Errno.EINVAL;
+        // iopt_alloc_area_pages: the length honours the table's alignment, whoever picks the IOVA.
+        if ((length & (IovaAlignment - 1)) != 0)
+            return Errno.EINVAL;
         var first = slices[0];
         var userAddress = first.Pages.UserAddress + first.Offset;
         var rc = fixedIova is { } want ? CheckFixedIova(want, length) : AllocateIova(userAddress, length, out want);
@@ -136,8 +139,7 @@ public sealed class IoPageTable(LockedMemoryAccount account)
     /// <summary>iopt_check_iova: alignment, overflow, reserved (EINVAL), then existing areas (EEXIST).</summary>
     private int CheckFixedIova(ulong iova, ulong length)
     {
-        var mask = IovaAlignment - 1;
-        if ((iova & mask) != 0 || (length & mask) != 0)
+        if ((iova & (IovaAlignment - 1)) != 0)
             return Errno.EINVAL;
         if (iova > ulong.MaxValue - (length - 1))
             return Errno.EOVERFLOW;
@@ -150,106 +152,133 @@ public sealed class IoPageTable(LockedMemoryAccount account)
     }
 
     /// <summary>
-    /// iopt_alloc_iova: length must honour the alignment (EINVAL); the IOVA keeps the user address's
-    /// offset in its page and, unless large pages are disabled, a natural alignment up to the
-    /// length's power of two; it lies in the allowed ranges, off reserved ranges and areas (ENOSPC).
+    /// iopt_alloc_iova: the IOVA is aligned to the length's power of two, capped by the lowest set bit
+    /// of the user address and by the huge page size (EOVERFLOW for a length of half the space or
+    /// more, EINVAL when that alignment is below the table's); it keeps the user address's offset in
+    /// its page, never starts in the first page nor ends in the last, and is the lowest fit in the
+    /// allowed spans off reserved ranges and areas (ENOSPC).
     /// </summary>
     private int AllocateIova(ulong userAddress, ulong length, out ulong iova)
     {
         iova = 0;
-        var tableAlignment = IovaAlignment;
-        if ((length & (tableAlignment - 1)) != 0)
-            return Errno.EINVAL;
-        if (length - 1 > ulong.MaxValue - userAddress)
+        if (length == 0 || length >= ulong.MaxValue / 2)
             return Errno.EOVERFLOW;
-        var alignment = tableAlignment;
-        if (!LargePagesDisabled)
-        {
-            var natural = RoundUpPowerOfTwo(length);
-            var pageAligned = userAddress - userAddress % PinnedPagesPageSize;
-            if (pageAligned != 0)
-                natural = Math.Min(natural, pageAligned & (~pageAligned + 1));
-            alignment = Math.Max(alignment, Math.Max(natural, PinnedPagesPageSize));
-        }
-        var pageOffset = alignment >= PinnedPagesPageSize ? userAddress % PinnedPagesPageSize : 0;
+        var alignment = RoundUpPowerOfTwo(length);
+        if (userAddress != 0)
+            alignment = Math.Min(alignment, userAddress & (~userAddress + 1));
+        if (alignment >= HugePageSize)
+            alignment = HugePageSize;
+        if (alignment < IovaAlignment)
+            return Errno.EINVAL;
+        var pageOffset = userAddress % PinnedPagesPageSize;
 
-        foreach (var hole in FreeHoles())
+        foreach (var span in AllowedSpans())
         {
-            if (TryPlace(hole, alignment, pageOffset, length, out iova))
-                return 0;
+            // The allowed span is first trimmed to its first aligned start, then searched for holes.
+            var from = span.Start;
+            if (!TryAlign(ref from, span.Last, length, alignment, pageOffset))
+                continue;
+            foreach (var hole in UnusedHoles(from, span.Last))
+            {
+                var at = hole.Start;
+                if (TryAlign(ref at, hole.Last, length, alignment, pageOffset))
+                {
+                    iova = at;
+                    return 0;
+                }
+            }
         }
         return Errno.ENOSPC;
     }
 
     private const ulong PinnedPagesPageSize = Pages.PinnedPages.PageSize;
 
-    private static bool TryPlace(IovaRange hole, ulong alignment, ulong pageOffset, ulong length, out ulong iova)
+    /// <summary>HPAGE_SIZE with transparent huge pages: the largest alignment an automatic IOVA is given.</summary>
+    public const ulong HugePageSize = 2UL << 20;
+
+    /// <summary>__alloc_iova_check_range: align up, put the page offset back, and the range must still fit before last.</summary>
+    private static bool TryAlign(ref ulong start, ulong last, ulong length, ulong alignment, ulong pageOffset)
     {
-        iova = 0;
-        var baseStart = hole.Start <= pageOffset ? 0 : hole.Start - pageOffset;
-        var rem = baseStart % alignment;
-        if (rem != 0)
-        {
-            if (baseStart > ulong.MaxValue - (alignment - rem))
-                return false;
-            baseStart += alignment - rem;
-        }
-        if (baseStart > ulong.MaxValue - pageOffset)
+        if (start > ulong.MaxValue - (alignment - 1))
             return false;
-        var start = baseStart + pageOffset;
-        if (start < hole.Start || start > hole.Last || hole.Last - start < length - 1)
+        var aligned = ((start + alignment - 1) & ~(alignment - 1)) | pageOffset;
+        if (aligned >= last || last - aligned < length - 1)
             return false;
-        iova = start;
+        start = aligned;
         return true;
     }
 
-    /// <summary>Holes free of areas and reservations inside the allowed ranges; the space after the last area first, as a fast path.</summary>
-    private IEnumerable<IovaRange> FreeHoles()
+    /// <summary>The allowed ranges merged where they touch, within [PAGE_SIZE, ULONG_MAX - PAGE_SIZE]; all of it when none are set.</summary>
+    private IEnumerable<IovaRange> AllowedSpans()
     {
-        var allowed = _allowed.Count == 0 ? [new IovaRange(0, MaxIova)] : _allowed;
-        var blocked = _reserved.Select(r => r.Range).OrderBy(r => r.Start).ToList();
-        if (_areas.Count > 0)
+        const ulong low = PinnedPagesPageSize, high = MaxIova - PinnedPagesPageSize;
+        if (_allowed.Count == 0)
         {
-            var tail = _areas.Max!;
-            if (tail.Last < MaxIova)
+            yield return new IovaRange(low, high);
+            yield break;
+        }
+        IovaRange? run = null;
+        foreach (var a in _allowed)
+        {
+            if (a.Last < low || a.Start > high)
+                continue;
+            var clipped = new IovaRange(Math.Max(a.Start, low), Math.Min(a.Last, high));
+            if (run is { } r && r.Last + 1 >= clipped.Start)
+                run = new IovaRange(r.Start, Math.Max(r.Last, clipped.Last));
+            else
             {
-                foreach (var piece in Subtract(allowed, new IovaRange(tail.Last + 1, MaxIova), blocked))
-                    yield return piece;
+                if (run is { } done)
+                    yield return done;
+                run = clipped;
             }
         }
-        foreach (var a in allowed)
-        {
-            var cursor = a.Start;
-            foreach (var area in _areas.GetViewBetween(Probe(0), Probe(a.Last)))
-            {
-                if (area.Last < cursor)
-                    continue;
-                if (area.Iova > cursor)
-                    foreach (var piece in SubtractBlocked(new IovaRange(cursor, area.Iova - 1), blocked))
-                        yield return piece;
-                if (area.Last >= a.Last)
-                {
-                    cursor = a.Last;
-                    goto nextAllowed;
-                }
-                cursor = area.Last + 1;
-            }
-            foreach (var piece in SubtractBlocked(new IovaRange(cursor, a.Last), blocked))
-                yield return piece;
-            nextAllowed:;
-        }
+        if (run is { } tail)
+            yield return tail;
     }
 
-    private static IEnumerable<IovaRange> Subtract(IEnumerable<IovaRange> allowed, IovaRange window, List<IovaRange> blocked)
+    /// <summary>The holes of [start, last] covered by neither a reserved range nor an area, lowest first.</summary>
+    private IEnumerable<IovaRange> UnusedHoles(ulong start, ulong last)
     {
-        foreach (var a in allowed)
+        var blocked = _reserved.Select(r => r.Range).Where(r => r.Overlaps(start, last)).OrderBy(r => r.Start).ToList();
+        var areas = AreasFrom(start, last).GetEnumerator();
+        var hasArea = areas.MoveNext();
+        var reservedAt = 0;
+        var cursor = start;
+        while (true)
         {
-            if (!a.Overlaps(window.Start, window.Last))
+            IovaRange next;
+            if (hasArea && (reservedAt == blocked.Count || areas.Current.Iova <= blocked[reservedAt].Start))
+            {
+                next = new IovaRange(areas.Current.Iova, areas.Current.Last);
+                hasArea = areas.MoveNext();
+            }
+            else if (reservedAt < blocked.Count)
+                next = blocked[reservedAt++];
+            else
+                break;
+            if (next.Last < cursor)
                 continue;
-            var clipped = new IovaRange(Math.Max(a.Start, window.Start), Math.Min(a.Last, window.Last));
-            foreach (var piece in SubtractBlocked(clipped, blocked))
-                yield return piece;
+            if (next.Start > cursor)
+                yield return new IovaRange(cursor, next.Start - 1);
+            if (next.Last >= last)
+                yield break;
+            cursor = next.Last + 1;
         }
+        yield return new IovaRange(cursor, last);
+    }
+
+    /// <summary>Areas touching [start, last] in IOVA order, read lazily from the tree.</summary>
+    private IEnumerable<IoArea> AreasFrom(ulong start, ulong last)
+    {
+        if (_areas.Count == 0)
+            yield break;
+        var before = _areas.GetViewBetween(Probe(0), Probe(start)).Max;
+        if (before is not null && before.Last >= start)
+            yield return before;
+        if (start == MaxIova || start == last)
+            yield break;
+        foreach (var area in _areas.GetViewBetween(Probe(start + 1), Probe(last)))
+            yield return area;
     }
 
     private static IEnumerable<IovaRange> SubtractBlocked(IovaRange range, List<IovaRange> blocked)

@@ -83,15 +83,9 @@ public sealed class IoPageTableProperties
                 {
                     var id = $"p{next++}";
                     actual = table.Map(id, (ulong)next << 24, b * Page, Protection.Read, null, out var iova);
-                    expected = actual;
-                    if (actual == 0)
-                    {
-                        var start = iova / Page;
-                        if (iova % Page != 0 || start + b > Window || Overlaps(model, start, start + b - 1))
-                            return false;
-                        model.Areas.Add(new ModelArea(start, start + b - 1, id, 0));
-                    }
-                    else if (actual == Errno.ENOMEM ? !(model.HasDomain && Charged(model) + b > Limit) : actual != Errno.ENOSPC)
+                    var picked = PickIova(model, b);
+                    expected = picked is { } start ? ExpectMap(model, start, b, id) : Errno.ENOSPC;
+                    if (actual == 0 && expected == 0 && iova != picked * Page)
                         return false;
                     break;
                 }
@@ -191,6 +185,21 @@ public sealed class IoPageTableProperties
             return Errno.ENOMEM;
         }
         return 0;
+    }
+
+    /// <summary>
+    /// iopt_alloc_iova in pages: the user addresses here are 16 MiB aligned, so the alignment is the
+    /// length's power of two; the lowest aligned fit from page 1 on, off every area.
+    /// </summary>
+    private static ulong? PickIova(ModelTable model, ulong pages)
+    {
+        var alignment = System.Numerics.BitOperations.RoundUpToPowerOf2(pages);
+        for (var start = alignment; start + pages <= Window; start += alignment)
+        {
+            if (!Overlaps(model, start, start + pages - 1))
+                return start;
+        }
+        return null;
     }
 
     private static int ExpectMap(ModelTable model, ulong start, ulong pages, string id)

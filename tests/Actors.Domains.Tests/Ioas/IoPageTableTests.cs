@@ -76,25 +76,105 @@ public sealed class IoPageTableTests
     }
 
     [Fact]
-    public void Picked_iova_keeps_the_user_address_offset_within_its_page()
+    public void Picked_iova_never_starts_in_the_first_page_of_the_space()
     {
         var t = NewTable();
-        Assert.Equal(0, t.Map("a", 0x10000123, Page, Protection.Read, null, out var iova));
-        Assert.Equal(0x123UL, iova % Page);
+        Assert.Equal(0, t.Map("a", 0x10000000, Page, Protection.Read, null, out var iova));
+        Assert.Equal(0x1000UL, iova);
     }
 
     [Fact]
-    public void Picked_iova_is_naturally_aligned_unless_huge_pages_are_disabled()
+    public void Picked_iova_never_reaches_into_the_last_page_of_the_space()
     {
         var t = NewTable();
-        Assert.Equal(0, Fixed(t, "a", 0, Page));
-        Assert.Equal(0, t.Map("b", 0x40000000, 0x200000, Protection.Read, null, out var big));
+        Assert.Equal(0, t.SetAllowed([new IovaRange(ulong.MaxValue - 0xfff, ulong.MaxValue)]));
+        Assert.Equal(Errno.ENOSPC, t.Map("a", 0x10000000, Page, Protection.Read, null, out _));
+        Assert.Equal(0, t.SetAllowed([new IovaRange(ulong.MaxValue - 0x1fff, ulong.MaxValue)]));
+        Assert.Equal(0, t.Map("b", 0x10000000, Page, Protection.Read, null, out var iova));
+        Assert.Equal(ulong.MaxValue - 0x1fff, iova);
+    }
+
+    [Fact]
+    public void Picked_iova_keeps_the_user_address_offset_within_its_page()
+    {
+        var t = NewTable();
+        Assert.Equal(0, t.Map("a", 0x10000800, Page, Protection.Read, null, out var half));
+        Assert.Equal(0x1800UL, half);
+        var other = NewTable();
+        Assert.Equal(0, other.Map("b", 0x10000123, Page, Protection.Read, null, out var odd));
+        Assert.Equal(0x1123UL, odd);
+    }
+
+    [Fact]
+    public void Picked_iova_is_the_lowest_fit_even_below_the_last_area()
+    {
+        var t = NewTable();
+        Assert.Equal(0, Fixed(t, "far", 0x1000000, Page));
+        Assert.Equal(0, Fixed(t, "low", 0x2000, Page));
+        Assert.Equal(0, t.Map("a", 0x10000000, Page, Protection.Read, null, out var first));
+        Assert.Equal(0x1000UL, first);
+        Assert.Equal(0, t.Map("b", 0x10000000, Page, Protection.Read, null, out var second));
+        Assert.Equal(0x3000UL, second);
+    }
+
+    [Fact]
+    public void Picked_iova_is_aligned_to_the_length_capped_by_the_user_address_alignment()
+    {
+        var t = NewTable();
+        Assert.Equal(0, t.Map("a", 0x40000000, 0x10000, Protection.Read, null, out var byLength));
+        Assert.Equal(0x10000UL, byLength);
+        Assert.Equal(0, t.Map("b", 0x40003000, 0x10000, Protection.Read, null, out var byAddress));
+        Assert.Equal(0x20000UL, byAddress);
+    }
+
+    [Fact]
+    public void Picked_iova_alignment_is_capped_at_the_huge_page_size()
+    {
+        var t = NewTable();
+        Assert.Equal(0, t.Map("a", 0x40000000, 0x40000000, Protection.Read, null, out var iova));
+        Assert.Equal(IoPageTable.HugePageSize, iova);
+    }
+
+    [Fact]
+    public void Picked_iova_for_a_length_off_the_table_alignment_fails_with_EINVAL()
+    {
+        var t = NewTable();
+        Assert.Equal(0, t.SetAlignment("domain", 0x10000));
+        Assert.Equal(Errno.EINVAL, t.Map("a", 0x40000000, Page, Protection.Read, null, out _));
+        Assert.Equal(0, t.AreaCount);
+    }
+
+    [Fact]
+    public void Picked_iova_alignment_below_the_table_alignment_fails_with_EINVAL()
+    {
+        var t = NewTable();
+        Assert.Equal(0, t.SetAlignment("domain", 0x10000));
+        Assert.Equal(Errno.EINVAL, t.Map("a", 0x40001000, 0x10000, Protection.Read, null, out _));
+        Assert.Equal(0, t.AreaCount);
+        Assert.Equal(0, t.Map("b", 0x40010000, 0x10000, Protection.Read, null, out var iova));
+        Assert.Equal(0x10000UL, iova);
+    }
+
+    [Fact]
+    public void Picked_iova_for_half_the_space_or_more_fails_with_EOVERFLOW()
+    {
+        var t = NewTable();
+        Assert.Equal(Errno.EOVERFLOW, t.Map("a", 0x1000, 1UL << 63, Protection.Read, null, out _));
+        Assert.Equal(Errno.EOVERFLOW, t.Map("b", 0x1000, ulong.MaxValue / 2, Protection.Read, null, out _));
+        Assert.Equal(0, t.AreaCount);
+    }
+
+    [Fact]
+    public void Picked_iova_keeps_the_address_alignment_when_huge_pages_are_disabled()
+    {
+        var t = NewTable();
+        Assert.Equal(0, t.SetLargePages(false));
+        Assert.Equal(0, t.Map("a", 0x40000000, 0x200000, Protection.Read, null, out var big));
         Assert.Equal(0x200000UL, big);
-        var small = NewTable();
-        Assert.Equal(0, small.SetLargePages(false));
-        Assert.Equal(0, Fixed(small, "a", 0, Page));
-        Assert.Equal(0, small.Map("b", 0x40000000, 0x200000, Protection.Read, null, out var packed));
-        Assert.Equal(Page, packed);
+        Assert.Equal(0, t.Map("b", 0x40003000, 0x10000, Protection.Read, null, out var small));
+        Assert.Equal(0x1000UL, small);
+        Assert.Equal(Errno.EINVAL, t.Map("c", 0x40000800, Page, Protection.Read, null, out _));
+        Assert.Equal(2, t.AreaCount);
     }
 
     [Fact]

@@ -31,6 +31,74 @@ public sealed class IoasSpecs() : TestKit(SpecConfig.InMemory)
     }
 
     [Fact]
+    public void Map_without_a_fixed_iova_picks_the_second_page_of_a_fresh_space()
+    {
+        var ioas = NewIoas("p1");
+        ioas.Tell(new MapRange("p1", 0x7f0000000000, Page, RW, false, 0));
+        ExpectMsg<MapResult>(r => r.Errno == 0 && r.Iova == 0x1000);
+    }
+
+    [Fact]
+    public void Map_without_a_fixed_iova_keeps_the_user_address_offset_in_its_page()
+    {
+        var ioas = NewIoas("p2");
+        ioas.Tell(new MapRange("p2", 0x7f0000000800, Page, RW, false, 0));
+        ExpectMsg<MapResult>(r => r.Errno == 0 && r.Iova == 0x1800);
+    }
+
+    [Fact]
+    public void Map_without_a_fixed_iova_whose_address_alignment_is_below_the_ioas_alignment_fails_with_EINVAL_and_maps_nothing()
+    {
+        var ioas = NewIoas("p3");
+        ioas.Tell(new RaiseAlignment("p3", "hwpt-1", 0x10000));
+        ExpectMsg<AlignmentResult>(r => r.Errno == 0);
+        ioas.Tell(new MapRange("p3", 0x7f0000001000, 0x10000, RW, false, 0));
+        ExpectMsg<MapResult>(r => r.Errno == Errno.EINVAL);
+        ioas.Tell(new GetMappings("p3"));
+        ExpectMsg<Mappings>(m => m.Areas.IsEmpty);
+    }
+
+    [Fact]
+    public void Map_without_a_fixed_iova_of_a_length_off_the_ioas_alignment_fails_with_EINVAL()
+    {
+        var ioas = NewIoas("p4");
+        ioas.Tell(new RaiseAlignment("p4", "hwpt-1", 0x10000));
+        ExpectMsg<AlignmentResult>(r => r.Errno == 0);
+        ioas.Tell(new MapRange("p4", 0x7f0000000000, Page, RW, false, 0));
+        ExpectMsg<MapResult>(r => r.Errno == Errno.EINVAL);
+    }
+
+    [Fact]
+    public void Map_without_a_fixed_iova_of_half_the_space_fails_with_EOVERFLOW()
+    {
+        var ioas = NewIoas("p5");
+        ioas.Tell(new MapRange("p5", 0x1000, 1UL << 63, RW, false, 0));
+        ExpectMsg<MapResult>(r => r.Errno == Errno.EOVERFLOW);
+        ioas.Tell(new GetMappings("p5"));
+        ExpectMsg<Mappings>(m => m.Areas.IsEmpty);
+    }
+
+    [Fact]
+    public void Map_without_a_fixed_iova_aligns_a_large_map_to_2_MiB_only()
+    {
+        var ioas = NewIoas("p6");
+        ioas.Tell(new MapRange("p6", 0x7f0000000000, 1UL << 30, RW, false, 0));
+        ExpectMsg<MapResult>(r => r.Errno == 0 && r.Iova == 0x200000);
+    }
+
+    [Fact]
+    public void Copy_without_a_fixed_iova_picks_the_destination_iova_from_the_source_user_address()
+    {
+        var source = NewIoas("p7s");
+        var destination = NewIoas("p7d");
+        MapFixed(source, "p7s", 0x10000, 2 * Page);
+        destination.Tell(new CopyRange("p7d", source, 0x11000, Page, Protection.Read, false, 0));
+        ExpectMsg<CopyResult>(r => r.Errno == 0 && r.DestinationIova == 0x1000);
+        destination.Tell(new CopyRange("p7d", source, 0x10000, 2 * Page, Protection.Read, false, 0));
+        ExpectMsg<CopyResult>(r => r.Errno == 0 && r.DestinationIova == 0x2000);
+    }
+
+    [Fact]
     public void Map_over_an_existing_area_fails_with_EEXIST()
     {
         var ioas = NewIoas("m2");

@@ -99,6 +99,17 @@ public abstract class IoasIoctlRules : FdSpec
     }
 
     [Fact]
+    public void IOAS_MAP_without_FIXED_IOVA_writes_back_the_lowest_IOVA_aligned_to_the_length()
+    {
+        var ctx = Context();
+        var ioas = AllocIoas(ctx);
+        var first = Back<IommuIoasMap>(Ioctl(ctx, Ioctls.IOMMU_IOAS_MAP, new IommuIoasMap(40, RW, ioas, 0, Mem, 0x4000, 0)));
+        Assert.Equal(0x4000ul, first.Iova);
+        var second = Back<IommuIoasMap>(Ioctl(ctx, Ioctls.IOMMU_IOAS_MAP, new IommuIoasMap(40, RW, ioas, 0, Mem, 0x1000, 0)));
+        Assert.Equal(0x1000ul, second.Iova);
+    }
+
+    [Fact]
     public void IOAS_MAP_checks_flags_then_overflow_then_permission_then_the_ID()
     {
         var ctx = Context();
