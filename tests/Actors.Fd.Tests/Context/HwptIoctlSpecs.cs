@@ -13,11 +13,11 @@ namespace IommuActors.Fd.Tests.Context;
 /// HWPT and attach rules of the iommufd context (hw_pagetable.c, device.c), driven with raw
 /// struct bytes through the file region; the HWPTs themselves live in the IOAS actors.
 /// </summary>
-public sealed class HwptIoctlSpecs : FdSpec
+public abstract class HwptIoctlRules : FdSpec
 {
-    private const uint RW = IoasMapFlags.Readable | IoasMapFlags.Writeable | IoasMapFlags.FixedIova;
+    protected const uint RW = IoasMapFlags.Readable | IoasMapFlags.Writeable | IoasMapFlags.FixedIova;
 
-    private static IommuHwptAlloc Alloc(uint flags, uint devId, uint ptId, uint faultId = 0) =>
+    protected static IommuHwptAlloc Alloc(uint flags, uint devId, uint ptId, uint faultId = 0) =>
         new(44, flags, devId, ptId, 0, 0, 0, 0, 0, faultId, 0);
 
     [Fact]
@@ -103,7 +103,11 @@ public sealed class HwptIoctlSpecs : FdSpec
         Assert.Equal(Errno.EINVAL, Ioctl(ctx, Ioctls.IOMMU_HWPT_ALLOC, Nested(auto)).Errno);
         Assert.Equal(Errno.EINVAL, Ioctl(ctx, Ioctls.IOMMU_HWPT_ALLOC, Nested(plain)).Errno);
     }
+}
 
+/// <summary>The rules above in process, and the restart and crash-window specs that need the spec's own file region.</summary>
+public sealed class HwptIoctlSpecs : HwptIoctlRules
+{
     [Fact]
     public void After_a_restart_the_context_has_its_objects_with_the_same_IDs_and_the_IOAS_its_HWPT_and_mappings()
     {
@@ -181,4 +185,10 @@ public sealed class HwptIoctlSpecs : FdSpec
         Units.Tell(new Hardware.Units.UnitProtocol.GetUnitInfo("dmar0"), TestActor);
         Assert.Equal(0, ExpectMsg<Hardware.Units.UnitProtocol.UnitInfo>().Domains);
     }
+}
+
+/// <summary>The HWPT rules through the front door of a host as users run it.</summary>
+public sealed class HwptIoctlOverSocketSpecs : HwptIoctlRules, IClassFixture<SocketHost>
+{
+    public HwptIoctlOverSocketSpecs(SocketHost host) => UseSocket(host);
 }
