@@ -262,21 +262,15 @@ public sealed class DeviceIoctlSpecs : DeviceIoctlRules
     {
         var files = StartFiles("files-held");
         const string ctx = "held-ctx", dev = "held-dev";
-        files.Tell(new Open(ctx, "/dev/iommu", 2, Client), TestActor);
-        ExpectMsg(new Opened(ctx, 0));
-        Client.Tell(new FakeClient.MapFd(60, ctx, "/dev/iommu"));
-        files.Tell(new Open(dev, Dev0, 2, Client), TestActor);
-        ExpectMsg(new Opened(dev, 0));
+        OpenIn(files, ctx, "/dev/iommu", 60);
+        OpenIn(files, dev, Dev0, 61);
         var ioas = Back<IommuIoasAlloc>(Call(files, ctx, Ioctls.IOMMU_IOAS_ALLOC, new IommuIoasAlloc(12, 0, 0))).OutIoasId;
         Assert.Equal(0, Call(files, dev, Ioctls.VFIO_DEVICE_BIND_IOMMUFD, UserStruct.Encode(new VfioDeviceBindIommufd(16, 0, 60, 0, 0))[..16]).Errno);
         Assert.Equal(0, Call(files, dev, Ioctls.VFIO_DEVICE_ATTACH_IOMMUFD_PT, UserStruct.Encode(new VfioDeviceAttachIommufdPt(12, 0, ioas, 0))[..12]).Errno);
         files.Tell(new Release(ctx, Client), TestActor);
         ExpectMsg(new Released(ctx));
 
-        Watch(files);
-        Sys.Stop(files);
-        ExpectTerminated(files);
-        files = StartFiles("files-held-2");
+        files = RestartFiles(files, "files-held-2");
 
         // The device's detach reaches the recovered context, which is still closed: the device's close releases it.
         Assert.Equal(0, Call(files, dev, Ioctls.VFIO_DEVICE_DETACH_IOMMUFD_PT, UserStruct.Encode(new VfioDeviceDetachIommufdPt(8, 0, 0))[..8]).Errno);

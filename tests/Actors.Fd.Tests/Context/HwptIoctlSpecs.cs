@@ -108,30 +108,30 @@ public abstract class HwptIoctlRules : FdSpec
 /// <summary>The rules above in process, and the restart and crash-window specs that need the spec's own file region.</summary>
 public sealed class HwptIoctlSpecs : HwptIoctlRules
 {
+    /// <summary>In a region of the spec's own: an iommufd with one IOAS and vfio0 bound to it.</summary>
+    private (uint Ioas, uint DevId) IoasAndBoundDevice(IActorRef files, string ctx, int ctxFd, string dev, int devFd)
+    {
+        OpenIn(files, ctx, "/dev/iommu", ctxFd);
+        OpenIn(files, dev, "/dev/vfio/devices/vfio0", devFd);
+        var ioas = Back<IommuIoasAlloc>(Call(files, ctx, Ioctls.IOMMU_IOAS_ALLOC, new IommuIoasAlloc(12, 0, 0))).OutIoasId;
+        var devId = Back<VfioDeviceBindIommufd>(Call(files, dev, Ioctls.VFIO_DEVICE_BIND_IOMMUFD,
+            UserStruct.Encode(new VfioDeviceBindIommufd(16, 0, ctxFd, 0, 0))[..16])).OutDevid;
+        return (ioas, devId);
+    }
+
     [Fact]
     public void After_a_restart_the_context_has_its_objects_with_the_same_IDs_and_the_IOAS_its_HWPT_and_mappings()
     {
         var files = StartFiles("files-restart");
         const string ctx = "restart-ctx", dev = "restart-dev";
-        files.Tell(new Open(ctx, "/dev/iommu", 2, Client), TestActor);
-        ExpectMsg(new Opened(ctx, 0));
-        Client.Tell(new FakeClient.MapFd(40, ctx, "/dev/iommu"));
-        files.Tell(new Open(dev, "/dev/vfio/devices/vfio0", 2, Client), TestActor);
-        ExpectMsg(new Opened(dev, 0));
-        Client.Tell(new FakeClient.MapFd(41, dev, "/dev/vfio/devices/vfio0"));
-        var ioas = Back<IommuIoasAlloc>(Call(files, ctx, Ioctls.IOMMU_IOAS_ALLOC, new IommuIoasAlloc(12, 0, 0))).OutIoasId;
-        var devId = Back<VfioDeviceBindIommufd>(Call(files, dev, Ioctls.VFIO_DEVICE_BIND_IOMMUFD,
-            UserStruct.Encode(new VfioDeviceBindIommufd(16, 0, 40, 0, 0))[..16])).OutDevid;
+        var (ioas, devId) = IoasAndBoundDevice(files, ctx, 40, dev, 41);
         var hwpt = Back<IommuHwptAlloc>(Call(files, ctx, Ioctls.IOMMU_HWPT_ALLOC, Alloc(HwptAllocFlags.DirtyTracking, devId, ioas))).OutHwptId;
         Assert.Equal(0, Call(files, dev, Ioctls.VFIO_DEVICE_ATTACH_IOMMUFD_PT,
             UserStruct.Encode(new VfioDeviceAttachIommufdPt(12, 0, hwpt, 0))[..12]).Errno);
         Assert.Equal(0, Call(files, ctx, Ioctls.IOMMU_IOAS_MAP, new IommuIoasMap(40, RW, ioas, 0, Mem, 0x10000, 0x100000)).Errno);
         Assert.Equal((1u, 2u, 3u), (ioas, devId, hwpt));
 
-        Watch(files);
-        Sys.Stop(files);
-        ExpectTerminated(files);
-        files = StartFiles("files-restart-2");
+        files = RestartFiles(files, "files-restart-2");
 
         // The object table: the IOAS is held by the HWPT, the HWPT by the attached device.
         Assert.Equal(Errno.EBUSY, Call(files, ctx, Ioctls.IOMMU_DESTROY, new IommuDestroy(8, ioas)).Errno);
@@ -152,15 +152,7 @@ public sealed class HwptIoctlSpecs : HwptIoctlRules
     {
         var files = StartFiles("files-crash");
         const string ctx = "crash-ctx", dev = "crash-dev";
-        files.Tell(new Open(ctx, "/dev/iommu", 2, Client), TestActor);
-        ExpectMsg(new Opened(ctx, 0));
-        Client.Tell(new FakeClient.MapFd(50, ctx, "/dev/iommu"));
-        files.Tell(new Open(dev, "/dev/vfio/devices/vfio0", 2, Client), TestActor);
-        ExpectMsg(new Opened(dev, 0));
-        Client.Tell(new FakeClient.MapFd(51, dev, "/dev/vfio/devices/vfio0"));
-        var ioas = Back<IommuIoasAlloc>(Call(files, ctx, Ioctls.IOMMU_IOAS_ALLOC, new IommuIoasAlloc(12, 0, 0))).OutIoasId;
-        var devId = Back<VfioDeviceBindIommufd>(Call(files, dev, Ioctls.VFIO_DEVICE_BIND_IOMMUFD,
-            UserStruct.Encode(new VfioDeviceBindIommufd(16, 0, 50, 0, 0))[..16])).OutDevid;
+        var (ioas, devId) = IoasAndBoundDevice(files, ctx, 50, dev, 51);
         Watch(files);
         Sys.Stop(files);
         ExpectTerminated(files);
