@@ -114,4 +114,24 @@ public sealed class FaultingVmSpecs : FdSpec
         Assert.Equal(0, Detach(dev));
         Assert.Equal(FaultKind.PageResponseFailed, _device.ExpectMsg<UnitProtocol.DmaFaulted>().Fault.Kind);
     }
+
+    [Fact]
+    public async Task A_page_request_that_reaches_the_context_after_its_device_detached_is_failed_not_queued()
+    {
+        var (ctx, dev, _, _, queue, _, hwpt) = Boot();
+        var context = await Sys.ActorSelection(Files.Path / Uri.EscapeDataString(ctx) / ("iommufd-" + Uri.EscapeDataString(ctx)))
+            .ResolveOne(TimeSpan.FromSeconds(5));
+        var ioasKey = $"{ctx}.ioas1";
+        Sys.ActorSelection(context.Path / ("ioas-" + Uri.EscapeDataString(ioasKey))).Tell(new Domains.Hwpt.HwptProtocol.GetHwpts(ioasKey), TestActor);
+        var domain = ExpectMsg<Domains.Hwpt.HwptProtocol.Hwpts>().Items.Single(h => h.HwptId == hwpt).DomainId;
+        Assert.Equal(0, Detach(dev));
+
+        // The unit raised it while the device was attached; the context hears of it after the detach.
+        context.Tell(new UnitProtocol.FaultRaised("dmar0",
+            new UnitProtocol.Fault(FaultKind.NotPresent, DevPci, UnitProtocol.NoPasid, domain, 0x200000, Access.Read, Cookie: 77)), TestActor);
+        // An ioctl behind it proves the context handled it; nothing became readable or waits in the queue.
+        Assert.Equal(0, Ioctl(ctx, Ioctls.IOMMU_DESTROY, new IommuDestroy(8, hwpt)).Errno);
+        Assert.Equal(0, Readable(queue));
+        Assert.Empty(ReadFaults(queue, 40));
+    }
 }
