@@ -9,9 +9,11 @@ namespace IommuActors.Domains.Hwpt;
 /// can name the domain an earlier step allocated), where to send it, and how to undo it given
 /// its own reply (null when nothing needs undoing). A step whose target is Nobody is local: its
 /// command is its own reply, which puts a check the IOAS already made at its place in the order.
+/// Tolerated: an errno that means the step's effect is already there (a detach of a context entry
+/// someone else tore down), taken as success with nothing to undo.
 /// </summary>
 public sealed record CommitStep(Func<IReadOnlyList<object>, object> Command, IActorRef Target,
-    Func<object, IReadOnlyList<object>, IEnumerable<(object Command, IActorRef Target)>>? Undo = null);
+    Func<object, IReadOnlyList<object>, IEnumerable<(object Command, IActorRef Target)>>? Undo = null, int Tolerated = 0);
 
 /// <summary>Local messages from a commit to the actor that started it.</summary>
 public sealed record CommitSucceeded(long Token, IReadOnlyList<object> Replies);
@@ -67,13 +69,13 @@ public sealed class DomainCommit : ReceiveActor
         ReceiveAny(reply =>
         {
             var errno = ErrnoOf(reply);
-            if (errno != 0)
+            var step = _steps[_replies.Count];
+            if (errno != 0 && errno != step.Tolerated)
             {
                 Fail(errno);
                 return;
             }
-            var step = _steps[_replies.Count];
-            if (step.Undo is not null)
+            if (errno == 0 && step.Undo is not null)
                 foreach (var undo in step.Undo(reply, _replies).Reverse())
                     _undo.Push(undo);
             _replies.Add(reply);

@@ -331,8 +331,10 @@ public sealed partial class IoasActor
             return;
         }
         var steps = new List<CommitStep>();
+        // The unit may have lost the entry already: the IOMMU driver tears down the context entries
+        // of a PASID freed while attached. The attachment is gone either way, and so is its record.
         if (touchUnit)
-            steps.Add(new(_ => new U.DetachDevice(h.Unit, pci, pasid), _units));
+            steps.Add(new(_ => new U.DetachDevice(h.Unit, pci, pasid), _units, Tolerated: Errno.ENOENT));
         var destroy = h is { Auto: true, Devices.Count: 1 };
         if (destroy)
             steps.Add(new(_ => new U.FreeDomain(h.Unit, h.DomainId), _units));

@@ -18,8 +18,8 @@ public sealed record AccountBinding(IActorRef Accounts, string UserKey, string P
 /// The commit pipeline: an operation is applied to the table at once (so the next one validates
 /// against it), its domain and account steps run in a DomainCommit child, and it is persisted and
 /// answered when they all took effect, or undone in the table when one was refused. Operations
-/// whose IOVA ranges do not meet run side by side; one that meets an operation in flight waits,
-/// with everything after it, until nothing is in flight (so replies keep their order).
+/// whose IOVA ranges do not meet run side by side; one that meets an operation whose domain steps
+/// are still running (and so may still be undone) waits, with everything after it, until none is.
 /// </summary>
 public sealed partial class IoasActor
 {
@@ -84,14 +84,20 @@ public sealed partial class IoasActor
         });
     }
 
+    /// <summary>
+    /// The operation took effect everywhere: it leaves the set that later operations wait for (it can
+    /// no longer be undone, and what follows validates against the table it changed) and is answered
+    /// once its events are written. The journal writes events in the order they are handed to it, so
+    /// an unmap right behind a map of the same range is written after it, and the writes of every
+    /// operation in flight go to the store together (group commit).
+    /// </summary>
     private void Finish(long token, IReadOnlyList<object> replies)
     {
-        if (!_pending.TryGetValue(token, out var op))
+        if (!_pending.Remove(token, out var op))
             return;
         var (events, reply) = op.Succeed(replies);
         if (events.Count == 0)
         {
-            _pending.Remove(token);
             op.ReplyTo.Tell(reply);
             Settled();
             return;
@@ -104,15 +110,15 @@ public sealed partial class IoasActor
                 return;
             _inFlight--;
             _sinceSnapshot += events.Count;
-            _pending.Remove(token);
             op.ReplyTo.Tell(reply);
             if (_inFlight == 0 && _pending.Count == 0 && _sinceSnapshot >= _snapshotEvery)
             {
                 _sinceSnapshot = 0;
                 SaveSnapshot(TakeSnapshot());
             }
-            Settled();
+            CheckRetired();
         });
+        Settled();
     }
 
     private void Settled()
@@ -121,6 +127,36 @@ public sealed partial class IoasActor
         {
             _draining = false;
             Stash.UnstashAll();
+        }
+        CheckRetired();
+    }
+
+    private IActorRef? _retiring;
+
+    /// <summary>Nothing asked of this IOAS is still being done or written.</summary>
+    private bool Idle => _pending.Count == 0 && _inFlight == 0 && !_draining && _pendingUnmap is null && _pendingCopy is null;
+
+    private void OnRetire(Retire r)
+    {
+        if (Idle)
+        {
+            Sender.Tell(new RetireResult(_ioasId, 0));
+            return;
+        }
+        if (!r.Wait)
+        {
+            Sender.Tell(new RetireResult(_ioasId, Errno.EBUSY));
+            return;
+        }
+        _retiring = Sender;
+    }
+
+    private void CheckRetired()
+    {
+        if (_retiring is not null && Idle)
+        {
+            _retiring.Tell(new RetireResult(_ioasId, 0));
+            _retiring = null;
         }
     }
 

@@ -132,6 +132,7 @@ public sealed partial class IoasActor : ReceivePersistentActor
         });
         Command<PinPages>(OnPin);
         Command<UnpinPages>(OnUnpin);
+        Command<Retire>(OnRetire);
         Command<GetMappings>(_ => Sender.Tell(CurrentMappings()));
         Command<GetPinned>(_ => Sender.Tell(PinnedNow()));
         Command<SaveSnapshotSuccess>(s => DeleteSnapshots(new SnapshotSelectionCriteria(s.Metadata.SequenceNr - 1)));
@@ -156,7 +157,7 @@ public sealed partial class IoasActor : ReceivePersistentActor
         var rc = _table.Map(pagesId, c.UserAddress, c.Length, c.Protection, c.FixedIova ? c.Iova : null, out var iova);
         if (rc != 0)
         {
-            Sender.Tell(new MapResult(_ioasId, rc, 0));
+            Sender.Tell(Answered(c, new MapResult(_ioasId, rc, 0)));
             return;
         }
         _pagesCounter++;
@@ -166,8 +167,8 @@ public sealed partial class IoasActor : ReceivePersistentActor
         foreach (var h in _hwpts.Paging)
             steps.Add(MapStep(h, iova, c.Length, c.UserAddress, c.Protection));
         Begin(steps, iova, iova + c.Length - 1, unmap: false, Sender,
-            _ => ([e], new MapResult(_ioasId, 0, iova)),
-            errno => new MapResult(_ioasId, errno, 0),
+            _ => ([e], Answered(c, new MapResult(_ioasId, 0, iova))),
+            errno => Answered(c, new MapResult(_ioasId, errno, 0)),
             () => _table.Unmap(iova, c.Length, out _));
     }
 
@@ -196,7 +197,7 @@ public sealed partial class IoasActor : ReceivePersistentActor
         IPersistedEvent e = all ? new AllUnmapped(unmapped) : new RangeUnmapped(c.Iova, c.Length);
         if (rc != 0)
         {
-            replyTo.Tell(new UnmapResult(_ioasId, rc, unmapped));
+            replyTo.Tell(Answered(c, new UnmapResult(_ioasId, rc, unmapped)));
             return;
         }
         var steps = new List<CommitStep>();
@@ -206,8 +207,8 @@ public sealed partial class IoasActor : ReceivePersistentActor
         var done = unmapped;
         Begin(steps, touched.Count == 0 ? c.Iova : touched[0].Iova, touched.Count == 0 ? c.Iova : touched[^1].Iova + touched[^1].Length - 1,
             unmap: true, replyTo,
-            _ => ([e], new UnmapResult(_ioasId, 0, done)),
-            errno => new UnmapResult(_ioasId, errno, 0),
+            _ => ([e], Answered(c, new UnmapResult(_ioasId, 0, done))),
+            errno => Answered(c, new UnmapResult(_ioasId, errno, 0)),
             () =>
             {
                 // The areas come back over the same pinned pages, as if the unmap had never run.
@@ -215,6 +216,10 @@ public sealed partial class IoasActor : ReceivePersistentActor
                     _table.MapSlices([new PagesSlice(t.Pages, t.PagesOffset, t.Length)], t.Protection, t.Iova, out _);
             });
     }
+
+    private static object Answered(MapRange c, MapResult r) => c.Answer is { } answer ? answer(r) : r;
+    private static object Answered(UnmapRange c, UnmapResult r) => c.Answer is { } answer ? answer(r) : r;
+    private static object Answered(CopyRange c, CopyResult r) => c.Answer is { } answer ? answer(r) : r;
 
     private static ulong Last(ulong iova, ulong length) =>
         length == 0 ? iova : iova > ulong.MaxValue - (length - 1) ? ulong.MaxValue : iova + length - 1;
@@ -290,14 +295,14 @@ public sealed partial class IoasActor : ReceivePersistentActor
         Become(Active);
         if (p.Errno != 0)
         {
-            replyTo.Tell(new CopyResult(_ioasId, p.Errno, 0));
+            replyTo.Tell(Answered(c, new CopyResult(_ioasId, p.Errno, 0)));
         }
         else
         {
             var slices = p.Slices.Select(ToSlice).ToList();
             var rc = _table.MapSlices(slices, c.Protection, c.FixedIova ? c.DestinationIova : null, out var iova);
             if (rc != 0)
-                replyTo.Tell(new CopyResult(_ioasId, rc, 0));
+                replyTo.Tell(Answered(c, new CopyResult(_ioasId, rc, 0)));
             else
             {
                 var e = new SlicesCopied(iova, c.Protection, p.Slices);
@@ -314,8 +319,8 @@ public sealed partial class IoasActor : ReceivePersistentActor
                 }
                 var length = (ulong)slices.Sum(s => (decimal)s.Length);
                 Begin(steps, iova, iova + length - 1, unmap: false, replyTo,
-                    _ => ([e], new CopyResult(_ioasId, 0, iova)),
-                    errno => new CopyResult(_ioasId, errno, 0),
+                    _ => ([e], Answered(c, new CopyResult(_ioasId, 0, iova))),
+                    errno => Answered(c, new CopyResult(_ioasId, errno, 0)),
                     () => _table.Unmap(iova, length, out _));
             }
         }
@@ -368,6 +373,7 @@ public sealed partial class IoasActor : ReceivePersistentActor
                 _sinceSnapshot = 0;
                 SaveSnapshot(TakeSnapshot());
             }
+            CheckRetired();
         });
     }
 

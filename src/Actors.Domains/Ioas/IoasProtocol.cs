@@ -13,14 +13,21 @@ public static class IoasProtocol
 
     public sealed record IovaSpan(ulong Start, ulong Last);
 
-    public sealed record MapRange(string EntityId, ulong UserAddress, ulong Length, Protection Protection, bool FixedIova, ulong Iova) : IEntityMessage;
+    // Answer: when given, the IOAS sends the sender Answer(result) instead of the result. An iommufd
+    // uses it to have the IOAS answer the ioctl itself, straight to the client, so that its own
+    // mailbox is not on the way back. The function runs in the IOAS and never crosses a node: the
+    // IOAS is a child of its iommufd.
+
+    public sealed record MapRange(string EntityId, ulong UserAddress, ulong Length, Protection Protection, bool FixedIova, ulong Iova,
+        Func<MapResult, object>? Answer = null) : IEntityMessage;
     public sealed record MapResult(string IoasId, int Errno, ulong Iova) : IClusterMessage;
 
-    public sealed record UnmapRange(string EntityId, ulong Iova, ulong Length) : IEntityMessage;
+    public sealed record UnmapRange(string EntityId, ulong Iova, ulong Length, Func<UnmapResult, object>? Answer = null) : IEntityMessage;
     public sealed record UnmapResult(string IoasId, int Errno, ulong Unmapped) : IClusterMessage;
 
     /// <summary>Sent to the destination IOAS; it asks the source for the pages by message.</summary>
-    public sealed record CopyRange(string EntityId, IActorRef Source, ulong SourceIova, ulong Length, Protection Protection, bool FixedIova, ulong DestinationIova) : IEntityMessage;
+    public sealed record CopyRange(string EntityId, IActorRef Source, ulong SourceIova, ulong Length, Protection Protection, bool FixedIova,
+        ulong DestinationIova, Func<CopyResult, object>? Answer = null) : IEntityMessage;
     public sealed record CopyResult(string IoasId, int Errno, ulong DestinationIova) : IClusterMessage;
 
     /// <summary>[Offset, Offset+Length) of a pinned pages object, and whether that object was pinned writable.</summary>
@@ -53,6 +60,15 @@ public static class IoasProtocol
     /// <summary>To an access: an unmap needs [Iova, Iova+Length); unpin what you hold there, then answer AccessUnmapDone.</summary>
     public sealed record AccessUnmapRequested(string IoasId, ulong Iova, ulong Length) : IClusterMessage;
     public sealed record AccessUnmapDone(string EntityId, string AccessId) : IEntityMessage;
+
+    /// <summary>
+    /// IOMMU_DESTROY of the IOAS (Wait false) or the release of its iommufd (Wait true): answered
+    /// <see cref="RetireResult"/> 0 once nothing the IOAS was asked before is still in flight, after
+    /// which it takes nothing more and may be stopped. An ioctl in flight holds the object as the
+    /// kernel's iommufd_get_object does, so without Wait a busy IOAS answers EBUSY.
+    /// </summary>
+    public sealed record Retire(string EntityId, bool Wait) : IEntityMessage;
+    public sealed record RetireResult(string IoasId, int Errno) : IClusterMessage;
 
     public sealed record GetMappings(string EntityId) : IEntityMessage;
     public sealed record MappingView(ulong Iova, ulong Length, Protection Protection, string PagesId, ulong PagesOffset);

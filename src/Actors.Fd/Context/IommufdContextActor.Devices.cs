@@ -215,11 +215,15 @@ public sealed partial class IommufdContextActor
     {
         Begin(Sender, ActorRefs.Nobody, null);
         _failWith = e => new DetachResult(_fileId, e);
-        DetachInternal(m.DevId, m.Pasid, () => Reply(new DetachResult(_fileId, 0)));
+        DetachInternal(m.DevId, m.Pasid, () => Reply(new DetachResult(_fileId, 0)), strict: true);
     }
 
-    /// <summary>Detaching what is not attached succeeds: the kernel's detach never fails.</summary>
-    private void DetachInternal(uint devId, int pasid, Action then)
+    /// <summary>
+    /// Detaching what is not attached succeeds: the kernel's detach never fails. Strict (the detach
+    /// ioctl): an IOAS that could not detach (its unit did not answer) fails it and both keep the
+    /// attachment; an unbind or a release goes on regardless.
+    /// </summary>
+    private void DetachInternal(uint devId, int pasid, Action then, bool strict = false)
     {
         if (!TryDevice(devId, out var dev) || !dev.Attachments.TryGetValue(pasid, out var hwpt))
         {
@@ -229,12 +233,20 @@ public sealed partial class IommufdContextActor
         var home = HomeOf(hwpt);
         home.Ref.Tell(new H.DetachDevice(home.Key, dev.Pci, UnitPasid(pasid)));
         Await<H.DetachResult>(r => r.Pci == dev.Pci && r.Pasid == UnitPasid(pasid), r =>
+        {
+            // The IOAS owns the attachment: the context forgets it only when the IOAS did (or never had it).
+            if (strict && r.Errno is not (0 or Errno.ENOENT))
+            {
+                Fail(r.Errno);
+                return;
+            }
             Save(new AttachmentsChanged(devId, dev.Attachments.Remove(pasid)), () =>
             {
                 if (pasid != NoPasid)
                     PublishPasidUnbind(dev, pasid);
                 AnswerFaultsOf(devId, pasid, hwpt, () => AutoGone(hwpt, r, then));
-            }));
+            });
+        });
     }
 
     private void OnUnbindDevice(UnbindDevice m)

@@ -2,7 +2,9 @@ using System.Collections.Immutable;
 using Akka.Actor;
 using IommuActors.Domains.Ioas;
 using IommuActors.Fd.Objects;
+using IommuActors.Uapi;
 using IommuActors.Uapi.Structs;
+using static IommuActors.Fd.Files.FileProtocol;
 using static IommuActors.Fd.Context.ContextProtocol;
 using Errno = IommuActors.Uapi.Errno;
 
@@ -147,6 +149,79 @@ public sealed partial class IommufdContextActor
     private static Protection ProtectionOf(uint flags) =>
         ((flags & IoasMapFlags.Readable) != 0 ? Protection.Read : Protection.None)
         | ((flags & IoasMapFlags.Writeable) != 0 ? Protection.Write : Protection.None);
+
+    /// <summary>
+    /// IOAS_MAP, IOAS_UNMAP and IOAS_COPY run side by side, as the kernel runs them under the
+    /// io_pagetable's own locks with no fd-wide one: the context checks what it owns (the struct,
+    /// the flags, that the id names an IOAS) and hands the command to the IOAS, which answers the
+    /// client itself; the context takes the next request at once. The IOAS hears the commands of one
+    /// fd in the order they were sent, so a MAP then an UNMAP of the same range sees the map. False
+    /// for every other request, which is served one at a time.
+    /// </summary>
+    private bool SideBySide(Ioctl m)
+    {
+        if (m.Request is not (Ioctls.IOMMU_IOAS_MAP or Ioctls.IOMMU_IOAS_UNMAP or Ioctls.IOMMU_IOAS_COPY))
+            return false;
+        var replyTo = Sender;
+        var fileId = _fileId;
+        var tag = m.Tag;
+        void Answer(int errno) => replyTo.Tell(new IoctlDone(fileId, tag, errno, 0, []));
+        object Answered<T>(int errno, T back, uint size) where T : IUapiStruct<T> =>
+            new IoctlDone(fileId, tag, errno, 0, errno == 0 ? UserStruct.CopyBack(back, size) : []);
+        switch (m.Request)
+        {
+            case Ioctls.IOMMU_IOAS_MAP:
+            {
+                if (UserStruct.TryDecode<IommuIoasMap>(m.Inline, out var cmd, out var size) is var rc and not 0
+                    || (rc = MapFlagsErrno(cmd!.Flags, cmd.Reserved, cmd.Iova, cmd.Length)) != 0)
+                {
+                    Answer(rc);
+                    return true;
+                }
+                if (!TryIoas(cmd.IoasId, out var ioas))
+                {
+                    Answer(Errno.ENOENT);
+                    return true;
+                }
+                var fixedIova = (cmd.Flags & IoasMapFlags.FixedIova) != 0;
+                ioas.Ref.Tell(new IoasProtocol.MapRange(ioas.Key, cmd.UserVa, cmd.Length, ProtectionOf(cmd.Flags), fixedIova, cmd.Iova,
+                    r => Answered(r.Errno, cmd with { Iova = r.Iova }, size)), replyTo);
+                return true;
+            }
+            case Ioctls.IOMMU_IOAS_UNMAP:
+            {
+                if (UserStruct.TryDecode<IommuIoasUnmap>(m.Inline, out var cmd, out var size) is var rc and not 0)
+                {
+                    Answer(rc);
+                    return true;
+                }
+                if (!TryIoas(cmd!.IoasId, out var ioas))
+                {
+                    Answer(Errno.ENOENT);
+                    return true;
+                }
+                ioas.Ref.Tell(new IoasProtocol.UnmapRange(ioas.Key, cmd.Iova, cmd.Length,
+                    r => Answered(r.Errno, cmd with { Length = r.Unmapped }, size)), replyTo);
+                return true;
+            }
+            default:
+            {
+                if (UserStruct.TryDecode<IommuIoasCopy>(m.Inline, out var cmd, out var size) is var rc and not 0
+                    || (rc = MapFlagsErrno(cmd!.Flags, 0, Math.Max(cmd.SrcIova, cmd.DstIova), cmd.Length)) != 0)
+                {
+                    Answer(rc);
+                    return true;
+                }
+                // A missing destination is found after the source range was checked: served one at a time.
+                if (!TryIoas(cmd.SrcIoasId, out var src) || !TryIoas(cmd.DstIoasId, out var dst))
+                    return false;
+                var fixedIova = (cmd.Flags & IoasMapFlags.FixedIova) != 0;
+                dst.Ref.Tell(new IoasProtocol.CopyRange(dst.Key, src.Ref, cmd.SrcIova, cmd.Length, ProtectionOf(cmd.Flags), fixedIova, cmd.DstIova,
+                    r => Answered(r.Errno, cmd with { DstIova = r.DestinationIova }, size)), replyTo);
+                return true;
+            }
+        }
+    }
 
     private void OnMap(IommuIoasMap cmd, uint size)
     {

@@ -40,7 +40,7 @@ public sealed partial class IommufdContextActor : ReceivePersistentActor, IWithT
     private IActorRef _replyTo = ActorRefs.Nobody;
     private IActorRef _client = ActorRefs.Nobody;
     private Ioctl? _ioctl;
-    private Func<object, bool>? _await;
+    private readonly AwaitedReply _await = new();
     private long _tag;
     private long _op;
     private int _sinceSnapshot;
@@ -115,9 +115,8 @@ public sealed partial class IommufdContextActor : ReceivePersistentActor, IWithT
         Housekeeping();
         CommandAny(m =>
         {
-            if (_await is { } k && k(m))
-                return;
-            Stash.Stash();
+            if (!_await.TryContinue(m))
+                Stash.Stash();
         });
     }
 
@@ -136,7 +135,7 @@ public sealed partial class IommufdContextActor : ReceivePersistentActor, IWithT
         _replyTo = replyTo;
         _client = client;
         _ioctl = ioctl;
-        _await = null;
+        _await.Clear();
         _op++;
         Timers.StartSingleTimer("op", new OpTimedOut(_op), _with.Settings.ClientTimeout);
         Become(Busy);
@@ -144,7 +143,7 @@ public sealed partial class IommufdContextActor : ReceivePersistentActor, IWithT
 
     private void End()
     {
-        _await = null;
+        _await.Clear();
         _ioctl = null;
         _op++;
         Timers.Cancel("op");
@@ -174,16 +173,9 @@ public sealed partial class IommufdContextActor : ReceivePersistentActor, IWithT
 
     private Func<int, object>? _failWith;
 
-    private void Await<T>(Func<T, bool> match, Action<T> then) => _await = m =>
-    {
-        if (m is not T t || !match(t))
-            return false;
-        _await = null;
-        then(t);
-        return true;
-    };
+    private void Await<T>(Func<T, bool> match, Action<T> then) => _await.Await(match, then);
 
-    private void Await<T>(Action<T> then) => Await<T>(_ => true, then);
+    private void Await<T>(Action<T> then) => _await.Await(then);
 
     /// <summary>Reads client memory; an unreadable range fails the request with EFAULT and nothing changed.</summary>
     private void ReadMemory(ulong address, uint length, Action<byte[]> then) =>
@@ -253,6 +245,8 @@ public sealed partial class IommufdContextActor : ReceivePersistentActor, IWithT
                 Sender.Tell(new IoctlDone(_fileId, m.Tag, Errno.ENOTTY, 0, []));
             return;
         }
+        if (SideBySide(m))
+            return;
         Begin(Sender, m.Client, m);
         var nr = m.Request & 0xff;
         // main.c: numbers outside the iommufd table go to the VFIO compatibility handler.
@@ -336,6 +330,20 @@ public sealed partial class IommufdContextActor : ReceivePersistentActor, IWithT
             Done(rc);
             return;
         }
+        if (found.Value!.Kind == ObjectKind.Ioas)
+        {
+            // An IOAS ioctl still in flight holds the IOAS (iommufd_get_object): EBUSY, as a racing DESTROY gets.
+            var ioas = _ioas[cmd.Id];
+            ioas.Ref.Tell(new Domains.Ioas.IoasProtocol.Retire(ioas.Key, Wait: false));
+            Await<Domains.Ioas.IoasProtocol.RetireResult>(r => r.IoasId == ioas.Key, r =>
+            {
+                if (r.Errno != 0)
+                    Done(r.Errno);
+                else
+                    StopIoas(cmd.Id, () => Done(0));
+            });
+            return;
+        }
         DestroyObject(cmd.Id, () => Done(0));
     }
 
@@ -358,17 +366,25 @@ public sealed partial class IommufdContextActor : ReceivePersistentActor, IWithT
                 DestroyMockDevice(id, then);
                 return;
             case ObjectKind.Ioas:
+                // The release waits for the IOAS's ioctls in flight to be answered before it goes.
                 var ioas = _ioas[id];
-                Save(new ObjectDestroyed(id), () =>
-                {
-                    Context.Stop(ioas.Ref);
-                    then();
-                });
+                ioas.Ref.Tell(new Domains.Ioas.IoasProtocol.Retire(ioas.Key, Wait: true));
+                Await<Domains.Ioas.IoasProtocol.RetireResult>(r => r.IoasId == ioas.Key, _ => StopIoas(id, then));
                 return;
             default:
                 Save(new ObjectDestroyed(id), then);
                 return;
         }
+    }
+
+    private void StopIoas(uint id, Action then)
+    {
+        var ioas = _ioas[id];
+        Save(new ObjectDestroyed(id), () =>
+        {
+            Context.Stop(ioas.Ref);
+            then();
+        });
     }
 
     // ---- release ----

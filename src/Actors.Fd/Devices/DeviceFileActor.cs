@@ -39,7 +39,7 @@ public sealed class DeviceFileActor : ReceivePersistentActor
 
     private Ioctl? _ioctl;
     private IActorRef _replyTo = ActorRefs.Nobody;
-    private Func<object, bool>? _await;
+    private readonly AwaitedReply _await = new();
     private long _tag;
 
     public override string PersistenceId { get; }
@@ -68,21 +68,13 @@ public sealed class DeviceFileActor : ReceivePersistentActor
 
     private void Busy() => CommandAny(m =>
     {
-        if (_await is { } k && k(m))
-            return;
-        Stash.Stash();
+        if (!_await.TryContinue(m))
+            Stash.Stash();
     });
 
     private void Await<T>(Func<T, bool> match, Action<T> then)
     {
-        _await = m =>
-        {
-            if (m is not T t || !match(t))
-                return false;
-            _await = null;
-            then(t);
-            return true;
-        };
+        _await.Await(match, then);
         Become(Busy);
     }
 
@@ -90,7 +82,7 @@ public sealed class DeviceFileActor : ReceivePersistentActor
     {
         _replyTo.Tell(new IoctlDone(_fileId, _ioctl!.Tag, errno, 0, errno == 0 ? writeback ?? [] : []));
         _ioctl = null;
-        _await = null;
+        _await.Clear();
         Become(Idle);
         Stash.UnstashAll();
     }
