@@ -198,6 +198,7 @@ public sealed partial class IoasActor : ReceivePersistentActor
         if (rc != 0)
         {
             replyTo.Tell(Answered(c, new UnmapResult(_ioasId, rc, unmapped)));
+            CheckRetired();
             return;
         }
         var steps = new List<CommitStep>();
@@ -253,6 +254,7 @@ public sealed partial class IoasActor : ReceivePersistentActor
                 FinishUnmapAfterAccesses();
         });
         Command<ReceiveTimeout>(_ => FinishUnmapAfterAccesses());
+        Command<Retire>(OnRetire);
         Command<GetMappings>(_ => Sender.Tell(CurrentMappings()));
         Command<GetPinned>(_ => Sender.Tell(PinnedNow()));
         CommandAny(_ => Stash.Stash());
@@ -283,6 +285,7 @@ public sealed partial class IoasActor : ReceivePersistentActor
         CommitReplies();
         Command<PagesForCopy>(OnPagesForCopy);
         Command<GetPagesForCopy>(OnGetPagesForCopy);
+        Command<Retire>(OnRetire);
         Command<GetMappings>(_ => Sender.Tell(CurrentMappings()));
         Command<GetPinned>(_ => Sender.Tell(PinnedNow()));
         CommandAny(_ => Stash.Stash());
@@ -325,6 +328,7 @@ public sealed partial class IoasActor : ReceivePersistentActor
             }
         }
         Stash.UnstashAll();
+        CheckRetired();
     }
 
     private void OnGetPagesForCopy(GetPagesForCopy g)

@@ -275,4 +275,59 @@ public sealed class IoasSpecs() : TestKit(SpecConfig.InMemory)
         ioas.Tell(new GetMappings("x3"));
         ExpectMsg<Mappings>(m => m.Areas.Length == 1);
     }
+
+    [Fact]
+    public void A_map_then_an_unmap_of_the_same_range_sent_together_are_both_applied_in_order()
+    {
+        var ioas = NewIoas("q1");
+        // No domain: nothing can undo the map, so the unmap behind it runs against the table at once.
+        for (var i = 0; i < 50; i++)
+        {
+            ioas.Tell(new MapRange("q1", 0x7f0000000000, Page, RW, true, 0x10000));
+            ioas.Tell(new UnmapRange("q1", 0x10000, Page));
+        }
+        for (var i = 0; i < 50; i++)
+        {
+            ExpectMsg<MapResult>(r => r.Errno == 0 && r.Iova == 0x10000);
+            ExpectMsg<UnmapResult>(r => r.Errno == 0 && r.Unmapped == Page);
+        }
+        ioas.Tell(new GetMappings("q1"));
+        ExpectMsg<Mappings>(m => m.Areas.Length == 0);
+    }
+
+    [Fact]
+    public void The_answer_function_of_a_command_shapes_every_reply_to_its_sender()
+    {
+        var ioas = NewIoas("q2");
+        ioas.Tell(new MapRange("q2", 0x7f0000000000, Page, RW, true, 0x10000, r => $"map {r.Errno} {r.Iova:x}"));
+        ioas.Tell(new MapRange("q2", 0x7f0000000000, Page, RW, true, 0x10000, r => $"map {r.Errno} {r.Iova:x}"));
+        ioas.Tell(new UnmapRange("q2", 0x10000, 2 * Page, r => $"unmap {r.Errno} {r.Unmapped}"));
+        // A refusal is answered at once, a success once written: the front door puts replies of one fd back in order.
+        ExpectMsgAllOf(["map 0 10000", $"map {Errno.EEXIST} 0", $"unmap 0 {Page}"]);
+    }
+
+    [Fact]
+    public void Retire_of_an_idle_IOAS_is_0_and_of_one_with_an_unmap_in_flight_EBUSY_or_answered_after_it_when_asked_to_wait()
+    {
+        var ioas = NewIoas("r1");
+        ioas.Tell(new Retire("r1", Wait: false));
+        ExpectMsg(new RetireResult("r1", 0));
+
+        var access = CreateTestProbe();
+        MapFixed(ioas, "r1", 0, Page);
+        ioas.Tell(new PinPages("r1", "acc-1", access.Ref, 0, Page, false));
+        ExpectMsg<PinResult>(r => r.Errno == 0);
+        // The unmap waits for the access: it is in flight, as an ioctl the kernel is still running.
+        ioas.Tell(new UnmapRange("r1", 0, Page));
+        access.ExpectMsg<AccessUnmapRequested>();
+        ioas.Tell(new Retire("r1", Wait: false));
+        ExpectMsg(new RetireResult("r1", Errno.EBUSY));
+        ioas.Tell(new Retire("r1", Wait: true));
+        ExpectNoMsg(TimeSpan.FromMilliseconds(200));
+        ioas.Tell(new UnpinPages("r1", "acc-1", 0, Page), access.Ref);
+        access.ExpectMsg<UnpinResult>(r => r.Errno == 0);
+        ioas.Tell(new AccessUnmapDone("r1", "acc-1"), access.Ref);
+        ExpectMsg<UnmapResult>(r => r.Errno == 0 && r.Unmapped == Page);
+        ExpectMsg(new RetireResult("r1", 0));
+    }
 }
