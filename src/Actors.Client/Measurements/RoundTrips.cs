@@ -59,6 +59,54 @@ public static class RoundTrips
         return elapsed;
     }
 
+    /// <summary>
+    /// The pipelined form of <see cref="RawAsync"/>: up to <paramref name="window"/> copies of
+    /// <paramref name="request"/> in flight at once, <paramref name="count"/> in all, timed from the
+    /// first write to the last reply. Against the echo server it is the frame rate the socket code
+    /// can carry at all, the ceiling of every pipelined figure over the socket.
+    /// </summary>
+    public static async Task<TimeSpan> PipelinedRawAsync(string path, byte[] request, int count, int window, bool hello,
+        CancellationToken cancellationToken = default)
+    {
+        using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        await socket.ConnectAsync(new UnixDomainSocketEndPoint(path), cancellationToken);
+        await using var stream = new NetworkStream(socket);
+        var buffer = new byte[1 << 16];
+        if (hello)
+        {
+            await stream.WriteAsync(Frame(FrameKind.Hello, 0, new HelloRequest(1, (uint)Environment.ProcessId, 0, "bench")), cancellationToken);
+            await ReadFrame(stream, buffer, cancellationToken);
+            await stream.WriteAsync(Frame(FrameKind.Open, 0, new OpenRequest(3, 2, "/dev/iommu")), cancellationToken);
+            await ReadFrame(stream, buffer, cancellationToken);
+        }
+        using var slots = new SemaphoreSlim(window, window);
+        var clock = Stopwatch.StartNew();
+        var reader = Task.Run(async () =>
+        {
+            var replies = new byte[1 << 16];
+            for (var i = 0; i < count; i++)
+            {
+                await ReadFrame(stream, replies, cancellationToken);
+                slots.Release();
+            }
+        }, cancellationToken);
+        // Requests are written in batches of what the window lets through, as a pipelining client does.
+        var batch = new List<byte>(request.Length * window);
+        for (var sent = 0; sent < count;)
+        {
+            await slots.WaitAsync(cancellationToken);
+            batch.Clear();
+            do
+            {
+                batch.AddRange(request);
+                sent++;
+            } while (sent < count && slots.Wait(0));
+            await stream.WriteAsync(batch.ToArray(), cancellationToken);
+        }
+        await reader;
+        return clock.Elapsed;
+    }
+
     /// <summary>The same call through <see cref="IommuClient.IoctlRawAsync"/> on a fresh /dev/iommu fd; every answer must carry <paramref name="errno"/>.</summary>
     public static async Task<TimeSpan> ClientAsync(string path, uint request, byte[] inline, int errno, int count, IProgress<int>? progress = null,
         CancellationToken cancellationToken = default)

@@ -21,10 +21,13 @@ public sealed class BenchCommandSpecs(ITestOutputHelper log)
         Assert.All(rows.Where(r => r[0] is not ("path" or "store")).SelectMany(r => r[1..]),
             figure => Assert.True(double.Parse(figure, NumberStyles.Number, CultureInfo.InvariantCulture) > 0, figure));
         var text = run.Lines.Where(l => !l.StartsWith('│') && !l.StartsWith('┌') && !l.StartsWith('├') && !l.StartsWith('└')).Select(l => l.Trim()).ToArray();
-        Assert.Equal(3, text.Length);
+        Assert.Equal(5, text.Length);
         Assert.Equal("no-op ioctl round trip, 300 sequential calls each (request 48 B, reply 32 B)", text[0]);
         Assert.Matches(@"^front door / raw echo: \d+\.\dx$", text[1]);
         Assert.Equal("pipelined IOAS_MAP+UNMAP of 4 KiB, 200 live mappings, 16 in flight", text[2]);
+        Assert.Matches(@"^echo ceiling: [\d,]+ frames/s, 16 in flight \(raw Unix socket\)$", text[3]);
+        Assert.Equal("store ceiling: the same events by PersistAllAsync, no emulator", text[4]);
+        Assert.Equal(["store", "fill maps/s", "map+unmap pairs/s", "ioctls/s", "µs/pair", "store ceiling events/s"], rows[4]);
     }
 
     [Fact]
@@ -41,5 +44,8 @@ public sealed class BenchCommandSpecs(ITestOutputHelper log)
         Assert.Equal(("memory", 100, 50, 8), (map.GetProperty("store").GetString(), map.GetProperty("live").GetInt32(),
             map.GetProperty("pairs").GetInt32(), map.GetProperty("window").GetInt32()));
         Assert.True(map.GetProperty("pairsPerSecond").GetDouble() > 0);
+        Assert.Equal(2 * map.GetProperty("pairsPerSecond").GetDouble(), map.GetProperty("opsPerSecond").GetDouble(), 6);
+        Assert.True(map.GetProperty("storeCeilingEventsPerSecond").GetDouble() > 0);
+        Assert.True(doc.RootElement.GetProperty("pipelinedEchoFramesPerSecond").GetDouble() > 0);
     }
 }
