@@ -110,6 +110,12 @@ public sealed partial class IoasActor : ReceivePersistentActor
             var rc = ApplyOption(c.OptionId, c.Value);
             Reply(rc, new OptionChanged(c.OptionId, c.Value), new OptionResult(_ioasId, rc));
         });
+        Command<GetOption>(c => Sender.Tell(c.OptionId switch
+        {
+            OptionHugePages => new OptionValue(_ioasId, 0, _table.LargePagesDisabled ? 0ul : 1ul),
+            OptionRlimitMode => new OptionValue(_ioasId, 0, (ulong)_table.Account.Mode),
+            _ => new OptionValue(_ioasId, Errno.EOPNOTSUPP, 0),
+        }));
         Command<AddReserved>(c =>
         {
             var rc = _table.AddReserved(c.Owner, ToRanges(c.Ranges));

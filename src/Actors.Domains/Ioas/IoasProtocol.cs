@@ -44,6 +44,10 @@ public static class IoasProtocol
     public sealed record SetOption(string EntityId, int OptionId, ulong Value) : IEntityMessage;
     public sealed record OptionResult(string IoasId, int Errno) : IClusterMessage;
 
+    /// <summary>IOMMU_OPTION_OP_GET of an IOAS option: the IOAS alone keeps its options.</summary>
+    public sealed record GetOption(string EntityId, int OptionId) : IEntityMessage;
+    public sealed record OptionValue(string IoasId, int Errno, ulong Value) : IClusterMessage;
+
     public sealed record AddReserved(string EntityId, string Owner, ImmutableArray<IovaSpan> Ranges) : IEntityMessage;
     public sealed record RemoveReserved(string EntityId, string Owner) : IEntityMessage;
     public sealed record ReservedResult(string IoasId, int Errno) : IClusterMessage;

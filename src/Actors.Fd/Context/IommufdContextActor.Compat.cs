@@ -86,7 +86,7 @@ public sealed partial class IommufdContextActor
         }
         // Plain TYPE1 lets an unmap cut inside a mapping, which only works without large pages.
         if (arg == Ioctls.VFIO_TYPE1_IOMMU)
-            SetHugePages(_compatIoas, ioas, 0, rc => Done(rc));
+            SetHugePages(ioas, 0, rc => Done(rc));
         else
             Done(0);
     }

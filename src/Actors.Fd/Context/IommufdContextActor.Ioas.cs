@@ -359,7 +359,14 @@ public sealed partial class IommufdContextActor
         }
         if (cmd.Op == IommuOptions.OpGet)
         {
-            Respond(cmd with { Val64 = ioas.HugePages ? 1ul : 0ul }, size);
+            ioas.Ref.Tell(new IoasProtocol.GetOption(ioas.Key, IoasProtocol.OptionHugePages));
+            Await<IoasProtocol.OptionValue>(v => v.IoasId == ioas.Key, v =>
+            {
+                if (v.Errno != 0)
+                    Done(v.Errno);
+                else
+                    Respond(cmd with { Val64 = v.Value }, size);
+            });
             return;
         }
         if (cmd.Op != IommuOptions.OpSet)
@@ -367,7 +374,7 @@ public sealed partial class IommufdContextActor
             Done(Errno.EOPNOTSUPP);
             return;
         }
-        SetHugePages(cmd.ObjectId, ioas, cmd.Val64, rc =>
+        SetHugePages(ioas, cmd.Val64, rc =>
         {
             if (rc != 0)
                 Done(rc);
@@ -376,16 +383,11 @@ public sealed partial class IommufdContextActor
         });
     }
 
-    private void SetHugePages(uint id, IoasEntry ioas, ulong value, Action<int> then)
+    /// <summary>The IOAS keeps (and journals) its option; the context keeps no copy of it.</summary>
+    private void SetHugePages(IoasEntry ioas, ulong value, Action<int> then)
     {
         ioas.Ref.Tell(new IoasProtocol.SetOption(ioas.Key, IoasProtocol.OptionHugePages, value));
-        Await<IoasProtocol.OptionResult>(r =>
-        {
-            if (r.Errno != 0)
-                then(r.Errno);
-            else
-                Save(new HugePagesChanged(id, value == 1), () => then(0));
-        });
+        Await<IoasProtocol.OptionResult>(r => r.IoasId == ioas.Key, r => then(r.Errno));
     }
 
     private void OnVfioIoas(IommuVfioIoas cmd, uint size)

@@ -502,13 +502,13 @@ public sealed partial class IommufdContextActor : ReceivePersistentActor, IWithT
                 switch (c.Kind)
                 {
                     case ObjectKind.Ioas:
-                        _ioas[c.Id] = new IoasEntry(c.Key, ActorRefs.Nobody, HugePages: true);
+                        _ioas[c.Id] = new IoasEntry(c.Key, ActorRefs.Nobody);
                         break;
                     case ObjectKind.Device:
                         _devices[c.Id] = new DeviceEntry(c.Key, c.Pci, ImmutableDictionary<int, uint>.Empty);
                         break;
                     case ObjectKind.HwptPaging or ObjectKind.HwptNested:
-                        _hwpts[c.Id] = new HwptEntry(c.Key, c.Pci, c.Flags, c.Auto, c.Uses.FirstOrDefault(), false, c.DomainId, c.Kind == ObjectKind.HwptNested);
+                        _hwpts[c.Id] = new HwptEntry(c.Key, c.Pci, c.Flags, c.Auto, c.Uses.FirstOrDefault(), c.DomainId, c.Kind == ObjectKind.HwptNested);
                         break;
                     case ObjectKind.Fault:
                         _faults[c.Id] = new FaultEntry(c.Key, FdOpen: true);
@@ -538,11 +538,9 @@ public sealed partial class IommufdContextActor : ReceivePersistentActor, IWithT
             case RlimitModeChanged r:
                 _rlimitMode = r.Mode;
                 break;
-            case HugePagesChanged h:
-                _ioas[h.IoasId] = _ioas[h.IoasId] with { HugePages = h.Enabled };
-                break;
-            case DirtyTrackingChanged d:
-                _hwpts[d.HwptId] = _hwpts[d.HwptId] with { DirtyEnabled = d.Enabled };
+            // The IOAS journals its options and its HWPTs' dirty tracking; contexts of older builds
+            // journaled copies of both, which replay as nothing.
+            case HugePagesChanged or DirtyTrackingChanged:
                 break;
             case FaultFdClosed f:
                 _faults[f.FaultId] = _faults[f.FaultId] with { FdOpen = false };
@@ -561,8 +559,8 @@ public sealed partial class IommufdContextActor : ReceivePersistentActor, IWithT
             _hwpts.TryGetValue(o.Id, out var h) ? h.Flags : _mocks.TryGetValue(o.Id, out var m) ? m.Flags : AccessFlagsOf(o.Id),
             h?.Auto ?? false, h?.DomainId ?? 0))],
         _devices.ToImmutableDictionary(d => d.Key, d => d.Value.Attachments),
-        [.. _ioas.Where(i => !i.Value.HugePages).Select(i => i.Key)],
-        [.. _hwpts.Where(h => h.Value.DirtyEnabled).Select(h => h.Key)],
+        [],
+        [],
         [.. _faults.Where(f => !f.Value.FdOpen).Select(f => f.Key)],
         _compatIoas, _rlimitMode, _keyCounter, _closed,
         _ioas.Where(i => i.Value.Accounts is not null).ToImmutableDictionary(i => i.Key, i => i.Value.Accounts!));
@@ -584,10 +582,6 @@ public sealed partial class IommufdContextActor : ReceivePersistentActor, IWithT
             _devices[dev] = _devices[dev] with { Attachments = attachments };
         foreach (var (id, accounts) in s.IoasAccounts ?? ImmutableDictionary<uint, AccountKeys>.Empty)
             _ioas[id] = _ioas[id] with { Accounts = accounts };
-        foreach (var id in s.HugePagesOff)
-            _ioas[id] = _ioas[id] with { HugePages = false };
-        foreach (var id in s.DirtyOn)
-            _hwpts[id] = _hwpts[id] with { DirtyEnabled = true };
         foreach (var id in s.FaultFdsClosed)
             _faults[id] = _faults[id] with { FdOpen = false };
         _compatIoas = s.CompatIoas;
@@ -609,13 +603,13 @@ public sealed partial class IommufdContextActor : ReceivePersistentActor, IWithT
 /// An IOAS object: the key of its actor (journal identity), the actor, and the locked-memory
 /// accounts it charges (null for an IOAS recorded before they were kept: it keeps its own ledger).
 /// </summary>
-internal sealed record IoasEntry(string Key, IActorRef Ref, bool HugePages, AccountKeys? Accounts = null);
+internal sealed record IoasEntry(string Key, IActorRef Ref, AccountKeys? Accounts = null);
 
 /// <summary>A DEVICE object: the device file that bound it, its PCI address, and where it is attached (PASID or NoPasid -> HWPT).</summary>
 internal sealed record DeviceEntry(string DeviceFileId, string Pci, ImmutableDictionary<int, uint> Attachments);
 
 /// <summary>A HWPT object: its key, its unit, HWPT_ALLOC flags, whether automatic, the IOAS (or parent HWPT) it uses, its domain in the unit.</summary>
-internal sealed record HwptEntry(string Key, string Unit, uint Flags, bool Auto, uint Parent, bool DirtyEnabled, int DomainId, bool Nested);
+internal sealed record HwptEntry(string Key, string Unit, uint Flags, bool Auto, uint Parent, int DomainId, bool Nested);
 
 /// <summary>A FAULT object: the file id of its queue file, and whether that fd is still open.</summary>
 internal sealed record FaultEntry(string FileId, bool FdOpen);
