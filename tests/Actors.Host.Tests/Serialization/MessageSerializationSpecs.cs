@@ -1,7 +1,7 @@
 using System.Reflection;
 using Akka.TestKit.Xunit2;
 using IommuActors.Core.Messaging;
-using IommuActors.Core.Serialization;
+using Akka.Serialization;
 using IommuActors.TestSupport;
 using Xunit;
 
