@@ -63,9 +63,9 @@ public static class IommuHost
         HoconFiles.Load(HoconFiles.Cluster),
         HoconFiles.Load(HoconFiles.Base));
 
-    /// <summary>Entities snapshot after this many events (iommu.snapshot-every in hocon/base.conf).</summary>
-    private static int SnapshotEvery(Akka.Configuration.Config config) =>
-        config.HasPath("iommu.snapshot-every") ? config.GetInt("iommu.snapshot-every") : 1000;
+    /// <summary>The least number of events between two snapshots of an entity (iommu.snapshot-floor in hocon/base.conf, SnapshotPolicy).</summary>
+    private static int SnapshotFloor(Akka.Configuration.Config config) =>
+        config.HasPath("iommu.snapshot-floor") ? config.GetInt("iommu.snapshot-floor") : 1000;
 
     private static void Configure(AkkaConfigurationBuilder akka, HostSettings settings, IServiceProvider services)
     {
@@ -78,7 +78,7 @@ public static class IommuHost
         akka.AddHocon(config, HoconAddMode.Prepend)
             .WithStore(settings.Store)
             .ConfigureLoggers(loggers => loggers.AddLoggerFactory())
-            .WithSubsystem(config, platform, SnapshotEvery(config),
+            .WithSubsystem(config, platform, SnapshotFloor(config),
                 Fd.FdSettings.Default with { LockedPageLimit = settings.LockedPageLimit })
             .WithFrontDoor(settings, services)
             .AddStartup((system, registry) => JoinSelf(system, registry, platform, settings, status, log));

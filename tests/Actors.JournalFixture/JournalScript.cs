@@ -23,7 +23,7 @@ public static class JournalScript
 {
     public const string Unit = "dmar0";
     public const string SetKey = "pasid-set-vm1";
-    private const int SnapshotEvery = 4;
+    private const int SnapshotFloor = 4;
     private const ulong Page = 4096;
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
 
@@ -37,14 +37,14 @@ public static class JournalScript
     /// <summary>The entities over whatever the system's store holds; they recover when first addressed.</summary>
     public static Entities Start(ActorSystem system)
     {
-        var accounts = system.ActorOf(AccountActor.Props("fixture", 1UL << 40, SnapshotEvery), "accounts");
+        var accounts = system.ActorOf(AccountActor.Props("fixture", 1UL << 40, SnapshotFloor), "accounts");
         var binding = new AccountBinding(accounts, "user-1000", "process-1");
-        var unit = system.ActorOf(UnitActor.Props(UnitSpec, Devices, SnapshotEvery), "unit-" + Unit);
-        var source = system.ActorOf(IoasActor.Props("src", 1UL << 40, SnapshotEvery, account: binding), "src");
-        var destination = system.ActorOf(IoasActor.Props("dst", 1UL << 40, SnapshotEvery, account: binding), "dst");
+        var unit = system.ActorOf(UnitActor.Props(UnitSpec, Devices, SnapshotFloor), "unit-" + Unit);
+        var source = system.ActorOf(IoasActor.Props("src", 1UL << 40, SnapshotFloor, account: binding), "src");
+        var destination = system.ActorOf(IoasActor.Props("dst", 1UL << 40, SnapshotFloor, account: binding), "dst");
         var bus = system.ActorOf(Props.Create(() => new Absorber()), "bus");
-        var space = system.ActorOf(PasidSpaceActor.Props("fixture", 1, 1000, 1000, SnapshotEvery), "space");
-        var set = system.ActorOf(PasidSetActor.Props(SetKey, 64, space, bus, SnapshotEvery), "set");
+        var space = system.ActorOf(PasidSpaceActor.Props("fixture", 1, 1000, 1000, SnapshotFloor), "space");
+        var set = system.ActorOf(PasidSetActor.Props(SetKey, 64, space, bus, SnapshotFloor), "set");
         return new Entities(source, destination, accounts, unit, space, set);
     }
 
