@@ -406,7 +406,7 @@ public sealed partial class IoasActor : SnapshottingActor
             SnapshotIfDue(SnapshotEntries, TakeSnapshot);
     }
 
-    private long SnapshotEntries => _table.AreaCount + _hwpts.Records().Length + 1;
+    private long SnapshotEntries => _table.AreaCount + _hwpts.Records().Length;
 
     private Hwpt.HwptProtocol.IoasHwptTableSnapshot TakeSnapshot() => new(TakeIoasSnapshot(), _hwpts.Records());
 

@@ -88,14 +88,23 @@ public sealed class IoasCopyWritabilityRecoverySpecs() : TestKit(SpecConfig.InMe
     {
         await InSystem(async system =>
         {
-            await MiddleWithCopiedPages(system, snapshotFloor: 1);
+            var middle = await MiddleWithCopiedPages(system, snapshotFloor: 1);
             var snapshots = Persistence.Instance.Apply(system).SnapshotStoreFor(null);
+            // The snapshot policy snapshots once the events since the last snapshot match its areas:
+            // after the first copy (one area), and after two more events (two areas). The third is an
+            // option that changes nothing here.
+            await AwaitAssertAsync(async () =>
+            {
+                var loaded = await snapshots.Ask<LoadSnapshotResult>(new LoadSnapshot("ioas-middle", SnapshotSelectionCriteria.Latest, long.MaxValue), Timeout);
+                Assert.Equal(1, loaded.Snapshot?.Metadata.SequenceNr);
+            });
+            Assert.Equal(0, (await middle.Ask<OptionResult>(new SetOption("middle", OptionHugePages, 1), Timeout)).Errno);
             // Recovery starts from a snapshot of both copies, so no event after it is replayed.
             await AwaitAssertAsync(async () =>
             {
                 var loaded = await snapshots.Ask<LoadSnapshotResult>(new LoadSnapshot("ioas-middle", SnapshotSelectionCriteria.Latest, long.MaxValue), Timeout);
                 Assert.Equal(2, Assert.IsType<IoasHwptTableSnapshot>(loaded.Snapshot?.Snapshot).Ioas.Areas.Length);
-                Assert.Equal(2, loaded.Snapshot!.Metadata.SequenceNr);
+                Assert.Equal(3, loaded.Snapshot!.Metadata.SequenceNr);
             });
         });
         await InSystem(system => AssertWritabilityKept(system, "middle"));
