@@ -48,7 +48,7 @@ public sealed class IoasBench : IBench
         var system = ActorSystem.Create("ioas-bench", config);
         try
         {
-            var ioas = system.ActorOf(IoasActor.Props("bench", ulong.MaxValue, system.Settings.Config.GetInt("iommu.snapshot-every")));
+            var ioas = system.ActorOf(IoasActor.Props("bench", ulong.MaxValue, system.Settings.Config.GetInt("iommu.snapshot-floor")));
             // Populate in windows so the journal never holds more than a bounded batch in flight.
             const int window = 500;
             for (var start = 0; start < live; start += window)

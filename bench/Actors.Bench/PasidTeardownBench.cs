@@ -26,7 +26,7 @@ public sealed class PasidTeardownBench : IBench
         var platform = HardwareModule.LoadPlatform(Config.Empty);
         using var system = BenchSystem.InMemory("bench");
         // Snapshots would copy every entry each 1,000 events: what is measured is the teardown.
-        var unit = system.ActorOf(HardwareModule.UnitProps(platform, snapshotEvery: int.MaxValue)(U));
+        var unit = system.ActorOf(HardwareModule.UnitProps(platform, snapshotFloor: int.MaxValue)(U));
         var timeout = TimeSpan.FromSeconds(120);
         var domain = (await unit.Ask<DomainAllocatedReply>(new AllocateDomain(U, DomainKind.Paging, 0, false, false, []), timeout)).DomainId;
         await Task.WhenAll(Enumerable.Range(1, count).Select(p => unit.Ask<Done>(new AttachDevice(U, Gpu, p, domain), timeout)));

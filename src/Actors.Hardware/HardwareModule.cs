@@ -16,10 +16,10 @@ public static class HardwareModule
         PlatformLoader.FromConfig(config.HasPath("iommu.platform") ? config : HoconFiles.Load(HoconFiles.Platform));
 
     /// <summary>Props of the unit entity named by the entity id.</summary>
-    public static Func<string, Props> UnitProps(PlatformSpec platform, int snapshotEvery = 1000) => name =>
+    public static Func<string, Props> UnitProps(PlatformSpec platform, int snapshotFloor = 1000) => name =>
     {
         var spec = platform.Units.FirstOrDefault(u => u.Name == name)
             ?? throw new ArgumentException($"no IOMMU unit named '{name}' on this platform", nameof(name));
-        return UnitActor.Props(spec, platform.Devices, snapshotEvery);
+        return UnitActor.Props(spec, platform.Devices, snapshotFloor);
     };
 }

@@ -1,6 +1,7 @@
 using Akka.Actor;
 using Akka.Cluster;
 using Akka.Hosting;
+using Akka.Persistence.Sql.Hosting;
 using IommuActors.Core.Configuration;
 using IommuActors.Core.Persistence;
 using IommuActors.Hardware;
@@ -49,9 +50,12 @@ public static class IommuHost
         _ => null,
     };
 
-    /// <summary>The Akka configuration of the host: HOCON files first, the chosen store over them.</summary>
+    /// <summary>
+    /// The Akka configuration of the host: HOCON files first, the chosen store's tuning over them; the
+    /// journal and snapshot plugins themselves come from Akka.Persistence.Sql.Hosting (WithStore).
+    /// </summary>
     public static Akka.Configuration.Config AkkaConfig(HostSettings settings) => HoconFiles.Combine(
-        PersistenceSetup.ConfigFor(settings.Store),
+        PersistenceSetup.TuningFor(settings.Store),
         settings.PlatformFile is null ? Akka.Configuration.Config.Empty
             : Akka.Configuration.ConfigurationFactory.ParseString(File.ReadAllText(settings.PlatformFile)),
         HoconFiles.Load(HoconFiles.Platform),
@@ -59,9 +63,9 @@ public static class IommuHost
         HoconFiles.Load(HoconFiles.Cluster),
         HoconFiles.Load(HoconFiles.Base));
 
-    /// <summary>Entities snapshot after this many events (iommu.snapshot-every in hocon/base.conf).</summary>
-    private static int SnapshotEvery(Akka.Configuration.Config config) =>
-        config.HasPath("iommu.snapshot-every") ? config.GetInt("iommu.snapshot-every") : 1000;
+    /// <summary>The least number of events between two snapshots of an entity (iommu.snapshot-floor in hocon/base.conf, SnapshotPolicy).</summary>
+    private static int SnapshotFloor(Akka.Configuration.Config config) =>
+        config.HasPath("iommu.snapshot-floor") ? config.GetInt("iommu.snapshot-floor") : 1000;
 
     private static void Configure(AkkaConfigurationBuilder akka, HostSettings settings, IServiceProvider services)
     {
@@ -72,12 +76,18 @@ public static class IommuHost
         // A bad platform fails start-up here, with the loader's message naming the entry.
         var platform = HardwareModule.LoadPlatform(config);
         akka.AddHocon(config, HoconAddMode.Prepend)
+            .WithStore(settings.Store)
             .ConfigureLoggers(loggers => loggers.AddLoggerFactory())
-            .WithSubsystem(config, platform, SnapshotEvery(config),
+            .WithSubsystem(config, platform, SnapshotFloor(config),
                 Fd.FdSettings.Default with { LockedPageLimit = settings.LockedPageLimit })
             .WithFrontDoor(settings, services)
             .AddStartup((system, registry) => JoinSelf(system, registry, platform, settings, status, log));
     }
+
+    /// <summary>The SQL journal and snapshot store through Akka.Persistence.Sql.Hosting; the in-memory store is plain HOCON.</summary>
+    private static AkkaConfigurationBuilder WithStore(this AkkaConfigurationBuilder akka, StoreOptions store) =>
+        store.Kind == StoreKind.InMemory ? akka
+            : akka.WithSqlPersistence(store.ConnectionString, PersistenceSetup.ProviderNameOf(store.Kind), autoInitialize: true);
 
     private static void JoinSelf(ActorSystem system, IActorRegistry registry, PlatformSpec platform,
         HostSettings settings, HostStatus status, ILogger log)

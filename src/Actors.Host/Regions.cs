@@ -45,14 +45,14 @@ public sealed class IommuDriverKey;
 public static class Regions
 {
     public static AkkaConfigurationBuilder WithSubsystem(this AkkaConfigurationBuilder akka, Config config,
-        PlatformSpec platform, int snapshotEvery, FdSettings? files = null)
+        PlatformSpec platform, int snapshotFloor, FdSettings? files = null)
     {
         files ??= FdSettings.Default;
         var shards = new ShardOptions { StateStoreMode = StateStoreMode.DData };
         var ioasid = IoasidModule.LoadSettings(config);
         return akka
             .WithShardRegion<UnitRegion>(HardwareModule.ShardRegion,
-                HardwareModule.UnitProps(platform, snapshotEvery), new EntityMessageExtractor(), shards)
+                HardwareModule.UnitProps(platform, snapshotFloor), new EntityMessageExtractor(), shards)
             .WithActors((system, registry) =>
                 registry.Register<PlatformRegistryKey>(system.ActorOf(PlatformActor.Props(platform), "platform")))
             .WithSingleton<PasidSpaceKey>(IoasidModule.SpaceSingleton, IoasidModule.SpaceProps(ioasid), createProxyToo: true)

@@ -39,11 +39,11 @@ public static class IoasidModule
     public static IoasidSettings LoadSettings(Config config) => IoasidSettings.FromConfig(config, HoconFiles.Load(HoconFile));
 
     public static Props SpaceProps(IoasidSettings settings) =>
-        PasidSpaceActor.Props(SpaceId, settings.FirstPasid, settings.LastPasid, settings.Capacity, settings.SnapshotEvery);
+        PasidSpaceActor.Props(SpaceId, settings.FirstPasid, settings.LastPasid, settings.Capacity, settings.SnapshotFloor);
 
     /// <summary>Props of the set entity named by the entity id; a new set gets the default quota.</summary>
     public static Func<string, Props> SetProps(IoasidSettings settings, IActorRef space, IActorRef bus) => key =>
-        PasidSetActor.Props(key, settings.DefaultSetQuota, space, bus, settings.SnapshotEvery);
+        PasidSetActor.Props(key, settings.DefaultSetQuota, space, bus, settings.SnapshotFloor);
 
     /// <summary>Wakes, at host start, every set the space leases PASIDs to, so FREEs in flight at a crash are finished.</summary>
     public static Props SetWakerProps(IActorRef space, IActorRef sets) => PasidSetWaker.Props(space, sets, TimeSpan.FromSeconds(5));

@@ -3,7 +3,7 @@ using Akka.Configuration;
 namespace IommuActors.Ioasid;
 
 /// <summary>The iommu-actors.ioasid section of hocon/ioasid.conf.</summary>
-public sealed record IoasidSettings(int FirstPasid, int LastPasid, int Capacity, int DefaultSetQuota, TimeSpan AckTimeout, int SnapshotEvery)
+public sealed record IoasidSettings(int FirstPasid, int LastPasid, int Capacity, int DefaultSetQuota, TimeSpan AckTimeout, int SnapshotFloor)
 {
     public const string Section = "iommu-actors.ioasid";
 
@@ -19,6 +19,6 @@ public sealed record IoasidSettings(int FirstPasid, int LastPasid, int Capacity,
             c.GetInt("capacity"),
             c.GetInt("default-set-quota"),
             c.GetTimeSpan("ack-timeout"),
-            c.GetInt("snapshot-every"));
+            c.GetInt("snapshot-floor"));
     }
 }

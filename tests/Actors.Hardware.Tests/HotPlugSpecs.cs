@@ -105,7 +105,7 @@ public sealed class HotPlugSpecs() : TestKit(SpecConfig.InMemory)
         var first = ActorSystem.Create("first", SpecConfig.With(store));
         try
         {
-            var unit = first.ActorOf(HardwareModule.UnitProps(Box, snapshotEvery: 3)(U), "unit");
+            var unit = first.ActorOf(HardwareModule.UnitProps(Box, snapshotFloor: 3)(U), "unit");
             d = (await unit.Ask<DomainAllocatedReply>(new AllocateDomain(U, DomainKind.Paging, 0, false, false, []))).DomainId;
             await unit.Ask<Done>(new AddDevice(U, Mock));
             await unit.Ask<Done>(new AttachDevice(U, Mock.Pci, NoPasid, d));
@@ -121,7 +121,7 @@ public sealed class HotPlugSpecs() : TestKit(SpecConfig.InMemory)
         var second = ActorSystem.Create("second", SpecConfig.With(store));
         try
         {
-            var unit = second.ActorOf(HardwareModule.UnitProps(Box, snapshotEvery: 3)(U), "unit");
+            var unit = second.ActorOf(HardwareModule.UnitProps(Box, snapshotFloor: 3)(U), "unit");
             Assert.Equal(new Failed(U, Errno.EBUSY), await unit.Ask<object>(new RemoveDevice(U, Mock.Pci)));
             Assert.Equal(new Done(U), await unit.Ask<object>(new AttachDevice(U, other.Pci, NoPasid, d)));
             Assert.Equal(new Failed(U, Errno.EOPNOTSUPP), await unit.Ask<object>(new AttachDevice(U, other.Pci, 3, d)));

@@ -32,7 +32,7 @@ public sealed class PersistenceSpecs
         try
         {
             // A snapshot every 4 events, so recovery goes through a snapshot and then events.
-            var unit = first.ActorOf(HardwareModule.UnitProps(platform, snapshotEvery: 4)(U), "unit");
+            var unit = first.ActorOf(HardwareModule.UnitProps(platform, snapshotFloor: 4)(U), "unit");
             tracked = (await Ask<DomainAllocatedReply>(unit, new AllocateDomain(U, DomainKind.Paging, 0, true, false, []))).DomainId;
             plain = (await Ask<DomainAllocatedReply>(unit, new AllocateDomain(U, DomainKind.Paging, 0, false, false, []))).DomainId;
             for (ulong i = 0; i < 6; i++)
@@ -53,7 +53,7 @@ public sealed class PersistenceSpecs
         var second = ActorSystem.Create("second", SpecConfig.With(store));
         try
         {
-            var unit = second.ActorOf(HardwareModule.UnitProps(platform, snapshotEvery: 4)(U), "unit");
+            var unit = second.ActorOf(HardwareModule.UnitProps(platform, snapshotFloor: 4)(U), "unit");
             var after = await Ask<DomainMappings>(unit, new GetDomainMappings(U, tracked));
             Assert.Equal(before.Mappings.ToArray(), after.Mappings.ToArray());
             Assert.Equal(5, after.Mappings.Length);
@@ -87,7 +87,7 @@ public sealed class PersistenceSpecs
         var first = ActorSystem.Create("first", SpecConfig.With(store));
         try
         {
-            var unit = first.ActorOf(HardwareModule.UnitProps(platform, snapshotEvery: 4)(U), "unit");
+            var unit = first.ActorOf(HardwareModule.UnitProps(platform, snapshotFloor: 4)(U), "unit");
             domain = (await Ask<DomainAllocatedReply>(unit, new AllocateDomain(U, DomainKind.Paging, 0, false, false, []))).DomainId;
             // All sent before any reply: the journal batches them while the unit validates each
             // against the state the earlier ones already moved (the duplicate is refused).
@@ -110,7 +110,7 @@ public sealed class PersistenceSpecs
         var second = ActorSystem.Create("second", SpecConfig.With(store));
         try
         {
-            var unit = second.ActorOf(HardwareModule.UnitProps(platform, snapshotEvery: 4)(U), "unit");
+            var unit = second.ActorOf(HardwareModule.UnitProps(platform, snapshotFloor: 4)(U), "unit");
             var after = await Ask<DomainMappings>(unit, new GetDomainMappings(U, domain));
             Assert.Equal(Maps, after.Mappings.Length);
             Assert.Equal(before.Mappings.ToArray(), after.Mappings.ToArray());

@@ -13,7 +13,7 @@ public sealed class SerializationSpecs() : TestKit(SpecConfig.InMemory)
     private T RoundTrip<T>(T message) where T : notnull
     {
         var serializer = Sys.Serialization.FindSerializerFor(message);
-        Assert.Equal("IommuActors.Core.Serialization.HyperionSerializer", serializer.GetType().FullName);
+        Assert.Equal("Akka.Serialization.HyperionSerializer", serializer.GetType().FullName);
         return Assert.IsType<T>(serializer.FromBinary(serializer.ToBinary(message), typeof(T)));
     }
 

@@ -1,8 +1,8 @@
 namespace IommuActors.Core.Messaging;
 
 /// <summary>
-/// A command, reply or notification that may cross a node boundary. Bound to the project's
-/// Hyperion serializer in hocon/base.conf; every implementing type is round-tripped by the
+/// A command, reply or notification that may cross a node boundary. Bound to the Hyperion
+/// serializer (Akka.Serialization.Hyperion) in hocon/base.conf; every implementing type is round-tripped by the
 /// serializer spec, so a type that does not serialize fails the build's tests.
 /// </summary>
 public interface IClusterMessage;

@@ -15,8 +15,27 @@ public static class PersistenceSetup
         _ => "persistence-memory.conf",
     };
 
+    /// <summary>The Linq2Db provider of Akka.Persistence.Sql for a SQL store.</summary>
+    public static string ProviderNameOf(StoreKind kind) => kind switch
+    {
+        StoreKind.Sqlite => "SQLite.MS",
+        StoreKind.PostgreSql => "PostgreSQL",
+        _ => throw new ArgumentException($"{kind} is not a SQL store.", nameof(kind)),
+    };
+
     /// <summary>
-    /// The store's HOCON file with the connection string filled in. SQLite files are created (in
+    /// The store's own settings (batching, parallelism) without the connection: what the host lays
+    /// under the plugin Akka.Persistence.Sql.Hosting sets up. SQLite files are prepared as for ConfigFor.
+    /// </summary>
+    public static Config TuningFor(StoreOptions store)
+    {
+        if (store.Kind == StoreKind.Sqlite)
+            PrepareSqliteFile(store.SqliteFile());
+        return HoconFiles.Load(HoconFileOf(store.Kind));
+    }
+
+    /// <summary>
+    /// For an actor system built without Akka.Hosting (specs, benches): the store's HOCON file with the connection string filled in. SQLite files are created (in
     /// WAL mode) before the journal first opens them.
     /// </summary>
     public static Config ConfigFor(StoreOptions store)

@@ -109,13 +109,8 @@ public sealed partial class IoasActor
             if (--left > 0)
                 return;
             _inFlight--;
-            _sinceSnapshot += events.Count;
             op.ReplyTo.Tell(reply);
-            if (_inFlight == 0 && _pending.Count == 0 && _sinceSnapshot >= _snapshotEvery)
-            {
-                _sinceSnapshot = 0;
-                SaveSnapshot(TakeSnapshot());
-            }
+            SnapshotWhenSettled();
             CheckRetired();
         });
         Settled();

@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using Akka.Actor;
 using Akka.Persistence;
 using IommuActors.Core.Messaging;
+using IommuActors.Core.Persistence;
 using IommuActors.Domains.Hwpt;
 using IommuActors.Domains.Pages;
 using static IommuActors.Domains.Ioas.IoasProtocol;
@@ -13,16 +14,14 @@ namespace IommuActors.Domains.Ioas;
 /// event (group commit) and replies after the write. Unmaps over pages held by accesses wait for
 /// the accesses to let go, stashing everything else.
 /// </summary>
-public sealed partial class IoasActor : ReceivePersistentActor
+public sealed partial class IoasActor : SnapshottingActor
 {
     private readonly string _ioasId;
     private readonly ulong _limitPages;
-    private readonly int _snapshotEvery;
     private readonly TimeSpan _accessGrace;
     private IoPageTable _table;
     private long _pagesCounter;
     private int _inFlight;
-    private int _sinceSnapshot;
     private readonly Dictionary<string, (IActorRef Ref, List<(ulong Iova, ulong Length)> Pins)> _accesses = new();
     private (IActorRef ReplyTo, UnmapRange Command, HashSet<string> Waiting)? _pendingUnmap;
     private (IActorRef ReplyTo, CopyRange Command)? _pendingCopy;
@@ -33,16 +32,16 @@ public sealed partial class IoasActor : ReceivePersistentActor
     /// Units: where UnitProtocol commands go (the unit shard region in the host), needed once HWPTs
     /// exist. Account: the shared locked-memory accounts; without it the IOAS keeps its own.
     /// </summary>
-    public static Props Props(string ioasId, ulong limitPages, int snapshotEvery = 1000, TimeSpan? accessGrace = null,
+    public static Props Props(string ioasId, ulong limitPages, int snapshotFloor = 1000, TimeSpan? accessGrace = null,
         IActorRef? units = null, AccountBinding? account = null) =>
-        Akka.Actor.Props.Create(() => new IoasActor(ioasId, limitPages, snapshotEvery, accessGrace ?? TimeSpan.FromSeconds(5),
+        Akka.Actor.Props.Create(() => new IoasActor(ioasId, limitPages, snapshotFloor, accessGrace ?? TimeSpan.FromSeconds(5),
             units ?? ActorRefs.Nobody, account));
 
-    public IoasActor(string ioasId, ulong limitPages, int snapshotEvery, TimeSpan accessGrace, IActorRef units, AccountBinding? account)
+    public IoasActor(string ioasId, ulong limitPages, int snapshotFloor, TimeSpan accessGrace, IActorRef units, AccountBinding? account)
+        : base(snapshotFloor)
     {
         _ioasId = ioasId;
         _limitPages = account is null ? limitPages : ulong.MaxValue;
-        _snapshotEvery = snapshotEvery;
         _accessGrace = accessGrace;
         _units = units;
         _account = account;
@@ -70,9 +69,14 @@ public sealed partial class IoasActor : ReceivePersistentActor
                     Restore(FromOldForm(s));
                     break;
             }
+            SnapshotOffered(offer.Metadata, SnapshotEntries);
         });
         RecoverHwpts();
-        Recover<RecoveryCompleted>(_ => ReconcileAccount());
+        Recover<RecoveryCompleted>(_ =>
+        {
+            RecoveredForSnapshots();
+            ReconcileAccount();
+        });
         Recover<RangeMapped>(Apply);
         Recover<SlicesCopied>(Apply);
         Recover<SlicesMapped>(e => Apply(new SlicesCopied(e.Iova, e.Protection, [.. e.Slices.Select(FromOldForm)])));
@@ -141,10 +145,7 @@ public sealed partial class IoasActor : ReceivePersistentActor
         Command<Retire>(OnRetire);
         Command<GetMappings>(_ => Sender.Tell(CurrentMappings()));
         Command<GetPinned>(_ => Sender.Tell(PinnedNow()));
-        Command<SaveSnapshotSuccess>(s => DeleteSnapshots(new SnapshotSelectionCriteria(s.Metadata.SequenceNr - 1)));
-        Command<SaveSnapshotFailure>(_ => { });
-        Command<DeleteSnapshotsSuccess>(_ => { });
-        Command<DeleteSnapshotsFailure>(_ => { });
+        SnapshotReplies();
     }
 
     /// <summary>The user pages this IOAS holds pinned, one view per held span of a pinned-pages object.</summary>
@@ -375,14 +376,8 @@ public sealed partial class IoasActor : ReceivePersistentActor
         PersistAsync(e, _ =>
         {
             _inFlight--;
-            _sinceSnapshot++;
             to.Tell(reply);
-            // Only when nothing is in flight does the table equal what the journal holds.
-            if (_inFlight == 0 && _pending.Count == 0 && _sinceSnapshot >= _snapshotEvery)
-            {
-                _sinceSnapshot = 0;
-                SaveSnapshot(TakeSnapshot());
-            }
+            SnapshotWhenSettled();
             CheckRetired();
         });
     }
@@ -416,6 +411,18 @@ public sealed partial class IoasActor : ReceivePersistentActor
     private Mappings CurrentMappings() => new(_ioasId,
         [.. _table.Areas.Select(a => new MappingView(a.Iova, a.Length, a.Protection, a.Pages.Id, a.PagesOffset))],
         _table.Account.Charged);
+
+    /// <summary>
+    /// Snapshots if the policy says so; only when nothing is in flight does the table equal what the
+    /// journal holds. A snapshot costs one entry per area and HWPT.
+    /// </summary>
+    private void SnapshotWhenSettled()
+    {
+        if (_inFlight == 0 && _pending.Count == 0)
+            SnapshotIfDue(SnapshotEntries, TakeSnapshot);
+    }
+
+    private long SnapshotEntries => _table.AreaCount + _hwpts.Records().Length;
 
     private Hwpt.HwptProtocol.IoasHwptTableSnapshot TakeSnapshot() => new(TakeIoasSnapshot(), _hwpts.Records());
 

@@ -1,5 +1,6 @@
 using Akka.Actor;
 using Akka.Persistence;
+using IommuActors.Core.Persistence;
 using static IommuActors.Domains.Pages.AccountProtocol;
 
 namespace IommuActors.Domains.Pages;
@@ -10,23 +11,20 @@ namespace IommuActors.Domains.Pages;
 /// restates its holdings with ReconcileHolder, which repairs a charge whose IOAS crashed before
 /// writing its own event.
 /// </summary>
-public sealed class AccountActor : ReceivePersistentActor
+public sealed class AccountActor : SnapshottingActor
 {
     private readonly ulong _limitPages;
-    private readonly int _snapshotEvery;
     private readonly Dictionary<string, AccountLedger> _ledgers = new();
     private int _inFlight;
-    private int _sinceSnapshot;
 
     public override string PersistenceId { get; }
 
-    public static Props Props(string name, ulong limitPages, int snapshotEvery = 1000) =>
-        Akka.Actor.Props.Create(() => new AccountActor(name, limitPages, snapshotEvery));
+    public static Props Props(string name, ulong limitPages, int snapshotFloor = 1000) =>
+        Akka.Actor.Props.Create(() => new AccountActor(name, limitPages, snapshotFloor));
 
-    public AccountActor(string name, ulong limitPages, int snapshotEvery)
+    public AccountActor(string name, ulong limitPages, int snapshotFloor) : base(snapshotFloor)
     {
         _limitPages = limitPages;
-        _snapshotEvery = Math.Max(1, snapshotEvery);
         PersistenceId = $"locked-memory-{name}";
 
         Recover<SnapshotOffer>(o =>
@@ -44,7 +42,9 @@ public sealed class AccountActor : ReceivePersistentActor
                     foreach (var h in a.Holders)
                         Ledger(a.Account).ApplyWholeObjects(h.Holder, h.Pages);
             }
+            SnapshotOffered(o.Metadata, SnapshotEntries);
         });
+        Recover<RecoveryCompleted>(_ => RecoveredForSnapshots());
         Recover<PageSpansCharged>(e => Ledger(e.Account).Apply(e.Holder, e.Spans));
         Recover<PageSpansReleased>(e => Ledger(e.Account).Release(e.Holder, e.Spans));
         Recover<HolderSpansReconciled>(e => Ledger(e.Account).Reconcile(e.Holder, e.Spans));
@@ -85,10 +85,7 @@ public sealed class AccountActor : ReceivePersistentActor
             var ledger = Ledger(c.EntityId);
             Sender.Tell(new AccountView(c.EntityId, ledger.Charged, ledger.LimitPages, ledger.PagesObjects));
         });
-        Command<SaveSnapshotSuccess>(s => DeleteSnapshots(new SnapshotSelectionCriteria(s.Metadata.SequenceNr - 1)));
-        Command<SaveSnapshotFailure>(_ => { });
-        Command<DeleteSnapshotsSuccess>(_ => { });
-        Command<DeleteSnapshotsFailure>(_ => { });
+        SnapshotReplies();
     }
 
     private AccountLedger Ledger(string key)
@@ -97,6 +94,9 @@ public sealed class AccountActor : ReceivePersistentActor
             _ledgers[key] = ledger = new AccountLedger(_limitPages);
         return ledger;
     }
+
+    /// <summary>About one snapshot entry per pinned-pages object an account holds.</summary>
+    private long SnapshotEntries => _ledgers.Values.Sum(l => (long)l.PagesObjects) + 1;
 
     /// <summary>The ledger already moved; the answer waits for the journal (group commit).</summary>
     private void Persisted(Core.Messaging.IPersistedEvent e, object reply)
@@ -107,12 +107,9 @@ public sealed class AccountActor : ReceivePersistentActor
         {
             _inFlight--;
             to.Tell(reply);
-            if (++_sinceSnapshot >= _snapshotEvery && _inFlight == 0)
-            {
-                _sinceSnapshot = 0;
-                SaveSnapshot(new AccountSpansSnapshot([.. _ledgers.OrderBy(l => l.Key, StringComparer.Ordinal)
+            if (_inFlight == 0)
+                SnapshotIfDue(SnapshotEntries, () => new AccountSpansSnapshot([.. _ledgers.OrderBy(l => l.Key, StringComparer.Ordinal)
                     .Select(l => new AccountSpansRecord(l.Key, l.Value.Records()))]));
-            }
         });
     }
 }

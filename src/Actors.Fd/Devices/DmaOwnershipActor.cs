@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using Akka.Actor;
 using Akka.Persistence;
+using IommuActors.Core.Persistence;
 using IommuActors.Core.Messaging;
 using Errno = IommuActors.Uapi.Errno;
 
@@ -34,7 +35,7 @@ public static class DmaOwnershipProtocol
 /// every bound device of an IOMMU group in one iommufd context. One actor for the whole box,
 /// so two contexts racing for a group are ordered by its mailbox.
 /// </summary>
-public sealed class DmaOwnershipActor : ReceivePersistentActor
+public sealed class DmaOwnershipActor : SnapshottingActor
 {
     private ImmutableDictionary<string, DmaOwnershipProtocol.Claim> _claims = ImmutableDictionary<string, DmaOwnershipProtocol.Claim>.Empty;
 
@@ -42,9 +43,17 @@ public sealed class DmaOwnershipActor : ReceivePersistentActor
 
     public static Props Props() => Akka.Actor.Props.Create(() => new DmaOwnershipActor());
 
-    public DmaOwnershipActor()
+    /// <summary>Claims change once per device bind and unbind: a snapshot waits for at least this many.</summary>
+    private const int SnapshotFloor = 200;
+
+    public DmaOwnershipActor() : base(SnapshotFloor)
     {
-        Recover<SnapshotOffer>(o => { if (o.Snapshot is DmaOwnershipProtocol.OwnershipSnapshot s) _claims = s.Claims; });
+        Recover<SnapshotOffer>(o =>
+        {
+            if (o.Snapshot is DmaOwnershipProtocol.OwnershipSnapshot s) _claims = s.Claims;
+            SnapshotOffered(o.Metadata, _claims.Count + 1);
+        });
+        Recover<RecoveryCompleted>(_ => RecoveredForSnapshots());
         Recover<DmaOwnershipProtocol.DeviceClaimed>(Apply);
         Recover<DmaOwnershipProtocol.DeviceReleased>(Apply);
         Command<DmaOwnershipProtocol.ClaimDevice>(OnClaim);
@@ -60,10 +69,10 @@ public sealed class DmaOwnershipActor : ReceivePersistentActor
             {
                 Apply(e);
                 sender.Tell(new DmaOwnershipProtocol.OwnershipReleased(c.Pci));
+                SnapshotIfDue(_claims.Count + 1, () => new DmaOwnershipProtocol.OwnershipSnapshot(_claims));
             });
         });
-        Command<SaveSnapshotSuccess>(_ => { });
-        Command<SaveSnapshotFailure>(_ => { });
+        SnapshotReplies();
     }
 
     private void OnClaim(DmaOwnershipProtocol.ClaimDevice c)
@@ -84,8 +93,7 @@ public sealed class DmaOwnershipActor : ReceivePersistentActor
         {
             Apply(e);
             sender.Tell(new DmaOwnershipProtocol.OwnershipResult(c.Pci, 0));
-            if (LastSequenceNr % 200 == 0)
-                SaveSnapshot(new DmaOwnershipProtocol.OwnershipSnapshot(_claims));
+            SnapshotIfDue(_claims.Count + 1, () => new DmaOwnershipProtocol.OwnershipSnapshot(_claims));
         });
     }
 

@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using Akka.Actor;
 using Akka.Persistence;
+using IommuActors.Core.Persistence;
 using IommuActors.Hardware.Platform;
 using static IommuActors.Hardware.Units.UnitProtocol;
 
@@ -10,30 +11,36 @@ namespace IommuActors.Hardware.Units;
 /// One IOMMU unit. Persists what software programmed and replies after the write; the IOTLB and
 /// fault handlers are volatile, as a real unit's are after reset.
 /// </summary>
-public sealed class UnitActor : ReceivePersistentActor
+public sealed class UnitActor : SnapshottingActor
 {
     private readonly UnitState _state;
-    private readonly int _snapshotEvery;
     private int _unwritten;
-    private long _snapshotAt;
     private readonly Dictionary<int, IActorRef> _faultHandlers = new();
     private readonly Dictionary<long, (Dma Request, IActorRef Sender)> _pending = new();
     private long _nextCookie = 1;
 
-    public static Props Props(UnitSpec spec, IReadOnlyList<DeviceSpec> devices, int snapshotEvery = 1000) =>
-        Akka.Actor.Props.Create(() => new UnitActor(spec, devices, snapshotEvery));
+    public static Props Props(UnitSpec spec, IReadOnlyList<DeviceSpec> devices, int snapshotFloor = 1000) =>
+        Akka.Actor.Props.Create(() => new UnitActor(spec, devices, snapshotFloor));
 
     public override string PersistenceId { get; }
 
-    public UnitActor(UnitSpec spec, IReadOnlyList<DeviceSpec> devices, int snapshotEvery)
+    public UnitActor(UnitSpec spec, IReadOnlyList<DeviceSpec> devices, int snapshotFloor) : base(snapshotFloor)
     {
         _state = new UnitState(spec, devices.Where(d => d.Unit == spec.Name).ToList());
-        _snapshotEvery = Math.Max(1, snapshotEvery);
         PersistenceId = $"unit-{spec.Name}";
         var unit = spec.Name;
 
-        Recover<SnapshotOffer>(o => { if (o.Snapshot is UnitSnapshot s) { _state.Restore(s); _snapshotAt = o.Metadata.SequenceNr; } });
-        Recover<RecoveryCompleted>(_ => _state.AfterRecovery());
+        Recover<SnapshotOffer>(o =>
+        {
+            if (o.Snapshot is not UnitSnapshot s) return;
+            _state.Restore(s);
+            SnapshotOffered(o.Metadata, _state.SnapshotEntries);
+        });
+        Recover<RecoveryCompleted>(_ =>
+        {
+            RecoveredForSnapshots();
+            _state.AfterRecovery();
+        });
         Recover<object>(e => _state.Apply(e));
 
         Command<AllocateDomain>(m => Guarded(unit, _state.CheckAllocate(m),
@@ -125,8 +132,7 @@ public sealed class UnitActor : ReceivePersistentActor
             if (!_state.Domains.TryGetValue(m.DomainId, out var d)) { Sender.Tell(new Failed(unit, Errno.ENOENT)); return; }
             Sender.Tell(new DomainMappings(unit, m.DomainId, [.. d.Table.Leaves.Select(p => new MappingRecord(p.Iova, p.Address, p.PageSize, p.Access))]));
         });
-        Command<SaveSnapshotSuccess>(_ => { });
-        Command<SaveSnapshotFailure>(_ => { });
+        SnapshotReplies();
     }
 
     private void Guarded<TEvent>(string unit, int errno, TEvent evt, Func<TEvent, object> reply) where TEvent : notnull
@@ -149,11 +155,8 @@ public sealed class UnitActor : ReceivePersistentActor
             sender.Tell(reply(e));
             // Only a state with no event still in flight matches LastSequenceNr: a snapshot taken
             // earlier would hold events that recovery then replays a second time.
-            if (_unwritten == 0 && LastSequenceNr - _snapshotAt >= _snapshotEvery)
-            {
-                _snapshotAt = LastSequenceNr;
-                SaveSnapshot(_state.Snapshot());
-            }
+            if (_unwritten == 0)
+                SnapshotIfDue(_state.SnapshotEntries, _state.Snapshot);
         });
     }
 
@@ -172,7 +175,8 @@ public sealed class UnitActor : ReceivePersistentActor
         PersistAll(detached.Select(pci => new DeviceDetached(pci, m.Pasid)), e =>
         {
             _state.Apply(e);
-            if (LastSequenceNr % _snapshotEvery == 0) SaveSnapshot(_state.Snapshot());
+            if (_unwritten == 0)
+                SnapshotIfDue(_state.SnapshotEntries, _state.Snapshot);
             // The context entries go first, then the IOTLB is drained, as a driver's PASID teardown does.
             if (--left == 0)
                 sender.Tell(new PasidDetached(unit, m.Pasid, detached, _state.Iotlb.InvalidatePasid(m.Pasid)));

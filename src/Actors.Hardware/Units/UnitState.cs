@@ -196,6 +196,9 @@ public sealed class UnitState(UnitSpec spec, IReadOnlyList<DeviceSpec> devices)
             d.Table.MarkAllDirty();
     }
 
+    /// <summary>What a snapshot carries, in entries (leaves, domains, context entries, added devices), for the snapshot policy.</summary>
+    public long SnapshotEntries => _domains.Values.Sum(d => 1L + (d.HasTable ? d.Table.LeafCount : 0)) + _contexts.Count + _added.Count;
+
     public UnitSnapshot Snapshot() => new(NextDomainId,
         _domains.Values.OrderBy(d => d.Id).Select(d => new DomainSnapshot(d.Id, d.Kind, d.ParentId, d.DirtyTracking, d.Iopf, d.Stage1,
             d.Table.Leaves.Select(p => new MappingRecord(p.Iova, p.Address, p.PageSize, p.Access)).ToImmutableArray())).ToImmutableArray(),

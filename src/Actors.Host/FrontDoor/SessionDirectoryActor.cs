@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using Akka.Actor;
 using Akka.Event;
 using Akka.Persistence;
+using IommuActors.Core.Persistence;
 using IommuActors.Fd.Files;
 using IommuActors.Uapi;
 using static IommuActors.Host.FrontDoor.SessionProtocol;
@@ -13,17 +14,17 @@ namespace IommuActors.Host.FrontDoor;
 /// connection is gone without ending it (the host restarted, or the connection actor died) waits
 /// the grace period for a HELLO with its token and is then released as a process exit would be.
 /// </summary>
-public sealed class SessionDirectoryActor : ReceivePersistentActor, IWithTimers
+public sealed class SessionDirectoryActor : SnapshottingActor, IWithTimers
 {
     public const string Name = "front-door-sessions";
-    private const int SnapshotEvery = 200;
+    /// <summary>Sessions change a few times per client: a snapshot waits for at least this many events.</summary>
+    private const int SnapshotFloor = 200;
 
     private readonly IActorRef _files;
     private readonly TimeSpan _grace;
     private readonly SessionBook _book = new();
     private readonly Dictionary<ulong, IActorRef> _connected = new();
     private readonly ILoggingAdapter _log = Context.GetLogger();
-    private int _sinceSnapshot;
 
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -44,16 +45,24 @@ public sealed class SessionDirectoryActor : ReceivePersistentActor, IWithTimers
 
     private sealed record GraceOver(ulong Token);
 
-    public SessionDirectoryActor(IActorRef files, TimeSpan grace, string persistenceId)
+    public SessionDirectoryActor(IActorRef files, TimeSpan grace, string persistenceId) : base(SnapshotFloor)
     {
         _files = files;
         _grace = grace;
         PersistenceId = persistenceId;
         _node = ((ExtendedActorSystem)Context.System).Provider.DefaultAddress.ToString();
 
-        Recover<SnapshotOffer>(o => { if (o.Snapshot is SessionsSnapshot s) _book.Restore(s); });
+        Recover<SnapshotOffer>(o =>
+        {
+            if (o.Snapshot is SessionsSnapshot s) _book.Restore(s);
+            SnapshotOffered(o.Metadata, _book.Sessions.Count + 1);
+        });
         Recover<IommuActors.Core.Messaging.IPersistedEvent>(e => _book.Apply(e));
-        Recover<RecoveryCompleted>(_ => StartGraceForAll());
+        Recover<RecoveryCompleted>(_ =>
+        {
+            RecoveredForSnapshots();
+            StartGraceForAll();
+        });
 
         Command<OpenSession>(OnOpen);
         Command<ResumeSession>(OnResume);
@@ -67,10 +76,7 @@ public sealed class SessionDirectoryActor : ReceivePersistentActor, IWithTimers
             .OrderBy(s => s.Token).ToImmutableArray())));
         Command<GetOpenFiles>(_ => Sender.Tell(OpenFiles()));
         Command<FileProtocol.Released>(_ => { });
-        Command<SaveSnapshotSuccess>(s => DeleteSnapshots(new SnapshotSelectionCriteria(s.Metadata.SequenceNr - 1)));
-        Command<SaveSnapshotFailure>(f => _log.Warning("Session snapshot failed: {0}", f.Cause.Message));
-        Command<DeleteSnapshotsSuccess>(_ => { });
-        Command<DeleteSnapshotsFailure>(_ => { });
+        SnapshotReplies();
     }
 
     private OpenFileList OpenFiles() => new(_node, [.. _book.Sessions.OrderBy(kv => kv.Key).SelectMany(kv => kv.Value.Fds
@@ -159,8 +165,6 @@ public sealed class SessionDirectoryActor : ReceivePersistentActor, IWithTimers
     private void Applied(IommuActors.Core.Messaging.IPersistedEvent e)
     {
         _book.Apply(e);
-        if (++_sinceSnapshot < SnapshotEvery) return;
-        _sinceSnapshot = 0;
-        SaveSnapshot(new SessionsSnapshot(_book.Sessions));
+        SnapshotIfDue(_book.Sessions.Count + 1, () => new SessionsSnapshot(_book.Sessions));
     }
 }

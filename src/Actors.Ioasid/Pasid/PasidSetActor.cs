@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using Akka.Actor;
 using Akka.Event;
 using Akka.Persistence;
+using IommuActors.Core.Persistence;
 using static IommuActors.Ioasid.Pasid.PasidSetProtocol;
 using static IommuActors.Ioasid.Pasid.PasidSpaceProtocol;
 
@@ -13,33 +14,30 @@ namespace IommuActors.Ioasid.Pasid;
 /// is gone and every subscriber acknowledged (or quarantines it when acknowledgements time out).
 /// After recovery it reconciles with the space before serving anything (see <see cref="Reconcile"/>).
 /// </summary>
-public sealed class PasidSetActor : ReceivePersistentActor
+public sealed class PasidSetActor : SnapshottingActor
 {
     private readonly string _key;
     private readonly IActorRef _space;
     private readonly IActorRef _bus;
     private readonly PasidSet _set;
-    private readonly int _snapshotEvery;
     private readonly Queue<IActorRef> _leasesInFlight = new();
     private readonly ILoggingAdapter _log = Context.GetLogger();
-    private long _lastSnapshot;
 
-    public static Props Props(string key, int quota, IActorRef space, IActorRef bus, int snapshotEvery = 1000) =>
-        Akka.Actor.Props.Create(() => new PasidSetActor(key, quota, space, bus, snapshotEvery));
+    public static Props Props(string key, int quota, IActorRef space, IActorRef bus, int snapshotFloor = 1000) =>
+        Akka.Actor.Props.Create(() => new PasidSetActor(key, quota, space, bus, snapshotFloor));
 
-    public PasidSetActor(string key, int quota, IActorRef space, IActorRef bus, int snapshotEvery)
+    public PasidSetActor(string key, int quota, IActorRef space, IActorRef bus, int snapshotFloor) : base(snapshotFloor)
     {
         _key = key;
         _space = space;
         _bus = bus;
         _set = new PasidSet(key, quota);
-        _snapshotEvery = Math.Max(1, snapshotEvery);
         PersistenceId = key;
 
         Recover<SnapshotOffer>(o =>
         {
             _set.Restore((SetSnapshot)o.Snapshot);
-            _lastSnapshot = o.Metadata.SequenceNr;
+            SnapshotOffered(o.Metadata, _set.Count + 1);
         });
         Recover<SetPasidAdmitted>(e => _set.Admit(e.Pasid));
         Recover<SetPasidGot>(e => _set.Get(e.Pasid));
@@ -57,6 +55,7 @@ public sealed class PasidSetActor : ReceivePersistentActor
         Recover<SetQuotaAdjusted>(e => _set.RestoreQuota(e.Quota));
         Recover<RecoveryCompleted>(_ =>
         {
+            RecoveredForSnapshots();
             _space.Tell(new GetLeases(_key));
             Become(Reconciling);
         });
@@ -85,29 +84,15 @@ public sealed class PasidSetActor : ReceivePersistentActor
         Command<WakeSet>(_ => Sender.Tell(new SetAwake(_key, _set.Entries().Count(e => e.AwaitingAcks))));
         Command<GetHolds>(m => Sender.Tell(new Holds(_key, m.HolderPrefix, _set.Holds(m.HolderPrefix)
             .Select(h => new SetHold(h.Pasid, h.Holder, h.Refs, h.Binds, h.Spid ?? 0, h.State)).ToImmutableArray())));
-        SnapshotHousekeeping();
+        SnapshotReplies();
     }
 
     // Nothing is served until the space's view and the journal's agree; commands wait in the stash.
     private void Reconciling()
     {
         Command<Leases>(Reconcile);
-        SnapshotHousekeeping();
+        SnapshotReplies();
         CommandAny(_ => Stash.Stash());
-    }
-
-    private void SnapshotHousekeeping()
-    {
-        Command<SaveSnapshotSuccess>(m =>
-        {
-            DeleteMessages(m.Metadata.SequenceNr);
-            DeleteSnapshots(new SnapshotSelectionCriteria(m.Metadata.SequenceNr - 1));
-        });
-        Command<SaveSnapshotFailure>(_ => { });
-        Command<DeleteMessagesSuccess>(_ => { });
-        Command<DeleteMessagesFailure>(_ => { });
-        Command<DeleteSnapshotsSuccess>(_ => { });
-        Command<DeleteSnapshotsFailure>(_ => { });
     }
 
     /// <summary>
@@ -337,15 +322,8 @@ public sealed class PasidSetActor : ReceivePersistentActor
         then();
     });
 
-    // A snapshot costs as much as the set is large, so a large set waits for as many events as it holds PASIDs:
-    // without that, freeing a set of 10,000 PASIDs wrote a 10,000-entry snapshot every 1,000 events.
-    private void MaybeSnapshot()
-    {
-        if (LastSequenceNr - _lastSnapshot < Math.Max(_snapshotEvery, _set.Count))
-            return;
-        _lastSnapshot = LastSequenceNr;
-        SaveSnapshot(_set.Snapshot());
-    }
+    // A snapshot costs as much as the set is large (one entry per PASID), so the policy lets a large set wait longer.
+    private void MaybeSnapshot() => SnapshotIfDue(_set.Count + 1, _set.Snapshot);
 
     private void Publish(IoasidEventKind kind, int pasid, int spid, string holder = "") =>
         _bus.Tell(new PublishIoasidEvent(new IoasidEvent(kind, _key, pasid, spid, holder)));

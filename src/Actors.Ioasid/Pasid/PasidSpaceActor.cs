@@ -1,34 +1,33 @@
 using System.Collections.Immutable;
 using Akka.Actor;
 using Akka.Persistence;
+using IommuActors.Core.Persistence;
 using static IommuActors.Ioasid.Pasid.PasidSpaceProtocol;
 
 namespace IommuActors.Ioasid.Pasid;
 
 /// <summary>
 /// Owns the system PASID space; persists every lease, release and quarantine before answering, and
-/// snapshots every <c>snapshotEvery</c> events, deleting the events and snapshots behind the newest one.
+/// snapshots by the SnapshotPolicy, deleting the events and snapshots behind the newest one.
 /// </summary>
-public sealed class PasidSpaceActor : ReceivePersistentActor
+public sealed class PasidSpaceActor : SnapshottingActor
 {
     private readonly PasidSpace _space;
-    private readonly int _snapshotEvery;
-    private long _lastSnapshot;
 
-    public static Props Props(string id, int first, int last, int capacity, int snapshotEvery = 1000) =>
-        Akka.Actor.Props.Create(() => new PasidSpaceActor(id, first, last, capacity, snapshotEvery));
+    public static Props Props(string id, int first, int last, int capacity, int snapshotFloor = 1000) =>
+        Akka.Actor.Props.Create(() => new PasidSpaceActor(id, first, last, capacity, snapshotFloor));
 
-    public PasidSpaceActor(string id, int first, int last, int capacity, int snapshotEvery)
+    public PasidSpaceActor(string id, int first, int last, int capacity, int snapshotFloor) : base(snapshotFloor)
     {
         PersistenceId = $"pasid-space-{id}";
         _space = new PasidSpace(first, last, capacity);
-        _snapshotEvery = Math.Max(1, snapshotEvery);
 
         Recover<SnapshotOffer>(o =>
         {
             _space.Restore((SpaceSnapshot)o.Snapshot);
-            _lastSnapshot = o.Metadata.SequenceNr;
+            SnapshotOffered(o.Metadata, SnapshotEntries);
         });
+        Recover<RecoveryCompleted>(_ => RecoveredForSnapshots());
         Recover<SpaceLeased>(e => _space.LeaseExact(e.Owner, e.Pasid));
         Recover<SpaceReleased>(e => _space.Release(_space.OwnerOf(e.Pasid) ?? "", e.Pasid));
         Recover<SpaceQuarantined>(e => _space.Quarantine(_space.OwnerOf(e.Pasid) ?? "", e.Pasid));
@@ -44,16 +43,7 @@ public sealed class PasidSpaceActor : ReceivePersistentActor
         Command<GetSpaceUse>(_ => Sender.Tell(new SpaceUse(_space.InUse, _space.Quarantined)));
         Command<GetLeases>(m => Sender.Tell(new Leases(m.Owner, _space.LeasesOf(m.Owner).ToImmutableArray(),
             _space.QuarantinedPasids.Order().ToImmutableArray())));
-        Command<SaveSnapshotSuccess>(m =>
-        {
-            DeleteMessages(m.Metadata.SequenceNr);
-            DeleteSnapshots(new SnapshotSelectionCriteria(m.Metadata.SequenceNr - 1));
-        });
-        Command<SaveSnapshotFailure>(_ => { });
-        Command<DeleteMessagesSuccess>(_ => { });
-        Command<DeleteMessagesFailure>(_ => { });
-        Command<DeleteSnapshotsSuccess>(_ => { });
-        Command<DeleteSnapshotsFailure>(_ => { });
+        SnapshotReplies();
     }
 
     public override string PersistenceId { get; }
@@ -87,11 +77,8 @@ public sealed class PasidSpaceActor : ReceivePersistentActor
     }
 
     // Called first thing in a persist handler, when memory holds exactly what the journal holds.
-    private void MaybeSnapshot()
-    {
-        if (LastSequenceNr - _lastSnapshot < _snapshotEvery)
-            return;
-        _lastSnapshot = LastSequenceNr;
-        SaveSnapshot(_space.Snapshot());
-    }
+    private void MaybeSnapshot() => SnapshotIfDue(SnapshotEntries, _space.Snapshot);
+
+    /// <summary>A snapshot holds one entry per PASID out (leased or quarantined).</summary>
+    private long SnapshotEntries => _space.InUse + 1;
 }

@@ -38,8 +38,8 @@ public sealed class IoasCopyWritabilityRecoverySpecs() : TestKit(SpecConfig.InMe
         }
     }
 
-    private static IActorRef NewIoas(ActorSystem system, string id, int snapshotEvery = 1000) =>
-        system.ActorOf(IoasActor.Props(id, 1 << 20, snapshotEvery), id);
+    private static IActorRef NewIoas(ActorSystem system, string id, int snapshotFloor = 1000) =>
+        system.ActorOf(IoasActor.Props(id, 1 << 20, snapshotFloor), id);
 
     private static async Task<int> Copy(IActorRef source, ulong sourceIova, IActorRef destination, Protection protection, ulong destinationIova) =>
         (await destination.Ask<CopyResult>(new CopyRange(destination.Path.Name, source, sourceIova, 2 * Page, protection, true, destinationIova), Timeout)).Errno;
@@ -48,10 +48,10 @@ public sealed class IoasCopyWritabilityRecoverySpecs() : TestKit(SpecConfig.InMe
     /// The middle IOAS gets, by read-only copies only, pages pinned read-only at ReadOnlyIova and
     /// pages pinned writable at WritableIova: it knows their writability from its copy events alone.
     /// </summary>
-    private static async Task<IActorRef> MiddleWithCopiedPages(ActorSystem system, int snapshotEvery)
+    private static async Task<IActorRef> MiddleWithCopiedPages(ActorSystem system, int snapshotFloor)
     {
         var source = NewIoas(system, "source");
-        var middle = NewIoas(system, "middle", snapshotEvery);
+        var middle = NewIoas(system, "middle", snapshotFloor);
         Assert.Equal(0, (await source.Ask<MapResult>(new MapRange("source", 0x7f0000000000, 2 * Page, Protection.Read, true, 0x10000), Timeout)).Errno);
         Assert.Equal(0, (await source.Ask<MapResult>(new MapRange("source", 0x7f0000100000, 2 * Page, RW, true, 0x20000), Timeout)).Errno);
         Assert.Equal(0, await Copy(source, 0x10000, middle, Protection.Read, ReadOnlyIova));
@@ -79,7 +79,7 @@ public sealed class IoasCopyWritabilityRecoverySpecs() : TestKit(SpecConfig.InMe
     [Fact]
     public async Task Recovery_from_the_journal_keeps_whether_copied_pages_were_pinned_writable()
     {
-        await InSystem(system => MiddleWithCopiedPages(system, snapshotEvery: 1000));
+        await InSystem(system => MiddleWithCopiedPages(system, snapshotFloor: 1000));
         await InSystem(system => AssertWritabilityKept(system, "middle"));
     }
 
@@ -88,14 +88,23 @@ public sealed class IoasCopyWritabilityRecoverySpecs() : TestKit(SpecConfig.InMe
     {
         await InSystem(async system =>
         {
-            await MiddleWithCopiedPages(system, snapshotEvery: 1);
+            var middle = await MiddleWithCopiedPages(system, snapshotFloor: 1);
             var snapshots = Persistence.Instance.Apply(system).SnapshotStoreFor(null);
+            // The snapshot policy snapshots once the events since the last snapshot match its areas:
+            // after the first copy (one area), and after two more events (two areas). The third is an
+            // option that changes nothing here.
+            await AwaitAssertAsync(async () =>
+            {
+                var loaded = await snapshots.Ask<LoadSnapshotResult>(new LoadSnapshot("ioas-middle", SnapshotSelectionCriteria.Latest, long.MaxValue), Timeout);
+                Assert.Equal(1, loaded.Snapshot?.Metadata.SequenceNr);
+            });
+            Assert.Equal(0, (await middle.Ask<OptionResult>(new SetOption("middle", OptionHugePages, 1), Timeout)).Errno);
             // Recovery starts from a snapshot of both copies, so no event after it is replayed.
             await AwaitAssertAsync(async () =>
             {
                 var loaded = await snapshots.Ask<LoadSnapshotResult>(new LoadSnapshot("ioas-middle", SnapshotSelectionCriteria.Latest, long.MaxValue), Timeout);
                 Assert.Equal(2, Assert.IsType<IoasHwptTableSnapshot>(loaded.Snapshot?.Snapshot).Ioas.Areas.Length);
-                Assert.Equal(2, loaded.Snapshot!.Metadata.SequenceNr);
+                Assert.Equal(3, loaded.Snapshot!.Metadata.SequenceNr);
             });
         });
         await InSystem(system => AssertWritabilityKept(system, "middle"));

@@ -26,14 +26,14 @@ public static class IoasRecovery
 
     private static World Start(ActorSystem system)
     {
-        var snapshotEvery = system.Settings.Config.GetInt("iommu.snapshot-every");
-        var unit = system.ActorOf(UnitActor.Props(Unit, Devices, snapshotEvery), "unit-vtd0");
+        var snapshotFloor = system.Settings.Config.GetInt("iommu.snapshot-floor");
+        var unit = system.ActorOf(UnitActor.Props(Unit, Devices, snapshotFloor), "unit-vtd0");
         var routes = new Dictionary<string, IActorRef> { ["vtd0"] = unit };
         var units = system.ActorOf(Props.Create(() => new UnitRouter(routes)), "units");
-        var accounts = system.ActorOf(AccountActor.Props("recovery", 1UL << 40, snapshotEvery), "accounts");
+        var accounts = system.ActorOf(AccountActor.Props("recovery", 1UL << 40, snapshotFloor), "accounts");
         var binding = new AccountBinding(accounts, "user-1000", "process-1");
-        var source = system.ActorOf(IoasActor.Props("src", 1UL << 40, snapshotEvery, units: units, account: binding), "src");
-        var destination = system.ActorOf(IoasActor.Props("dst", 1UL << 40, snapshotEvery, units: units, account: binding), "dst");
+        var source = system.ActorOf(IoasActor.Props("src", 1UL << 40, snapshotFloor, units: units, account: binding), "src");
+        var destination = system.ActorOf(IoasActor.Props("dst", 1UL << 40, snapshotFloor, units: units, account: binding), "dst");
         return new World(source, destination, accounts, units);
     }
 

@@ -31,7 +31,7 @@ public static class CrashWindowRecovery
         {
             var probe = new TestProbe(first, new XunitAssertions());
             var bus = new TestProbe(first, new XunitAssertions());
-            var space = first.ActorOf(PasidSpaceActor.Props("crash", 1, 100, 100, snapshotEvery: 4));
+            var space = first.ActorOf(PasidSpaceActor.Props("crash", 1, 100, 100, snapshotFloor: 4));
             var dropped = new HashSet<object> { new ReleasePasid(Key, 4), new QuarantinePasid(Key, 5) };
             var dropNextLease = false;
             var link = new TestProbe(first, new XunitAssertions());
@@ -50,7 +50,7 @@ public static class CrashWindowRecovery
                     space.Tell(msg, link.Ref);
                 return AutoPilot.KeepRunning;
             }));
-            set = first.ActorOf(PasidSetActor.Props(Key, 8, link.Ref, bus.Ref, snapshotEvery: 3));
+            set = first.ActorOf(PasidSetActor.Props(Key, 8, link.Ref, bus.Ref, snapshotFloor: 3));
 
             for (var i = 1; i <= 5; i++)
             {
@@ -87,8 +87,8 @@ public static class CrashWindowRecovery
         {
             var probe = new TestProbe(second, new XunitAssertions());
             var bus = new TestProbe(second, new XunitAssertions());
-            var space = second.ActorOf(PasidSpaceActor.Props("crash", 1, 100, 100, snapshotEvery: 4));
-            var set = second.ActorOf(PasidSetActor.Props(Key, 8, space, bus.Ref, snapshotEvery: 3));
+            var space = second.ActorOf(PasidSpaceActor.Props("crash", 1, 100, 100, snapshotFloor: 4));
+            var set = second.ActorOf(PasidSetActor.Props(Key, 8, space, bus.Ref, snapshotFloor: 3));
 
             Assert.Equal(setBefore, Ask<SetState>(set, probe, new GetSet(Key)) with { Entries = setBefore.Entries });
             Assert.Equal(setBefore.Entries.ToArray(), Ask<SetState>(set, probe, new GetSet(Key)).Entries.ToArray());

@@ -1,0 +1,26 @@
+using Akka.Actor;
+using IommuActors.Core.Serialization;
+using static IommuActors.Hardware.Units.UnitProtocol;
+
+namespace IommuActors.Hardware.Units;
+
+/// <summary>
+/// A unit's page-table events (map, unmap) in a few dozen bytes each, bound in hocon/base.conf.
+/// Rows written earlier by Hyperion keep their serializer id and are read by it.
+/// </summary>
+public sealed class UnitEventSerializer(ExtendedActorSystem system) : CompactEventSerializer(system, Formats)
+{
+    public const int Id = 443;
+
+    public override int Identifier => Id;
+
+    public static readonly IReadOnlyList<CompactFormat> Formats =
+    [
+        CompactFormat.Of<RangeMapped>("um1",
+            (w, e) => w.Int(e.DomainId).UInt(e.Iova).UInt(e.Length).UInt(e.Address).UInt((ulong)e.Access),
+            r => new RangeMapped(r.Int32(), r.UInt(), r.UInt(), r.UInt(), (Access)r.UInt())),
+        CompactFormat.Of<RangeUnmapped>("uu1",
+            (w, e) => w.Int(e.DomainId).UInt(e.Iova).UInt(e.Length),
+            r => new RangeUnmapped(r.Int32(), r.UInt(), r.UInt())),
+    ];
+}
