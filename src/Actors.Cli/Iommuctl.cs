@@ -56,12 +56,7 @@ public static class Iommuctl
         {
             TreatUnmatchedTokensAsErrors = false,
         };
-        serve.SetAction(async (result, _) =>
-        {
-            using var host = IommuHost.Build([.. result.UnmatchedTokens]);
-            await host.RunAsync();
-            return 0;
-        });
+        serve.SetAction((result, _) => HostRunner.RunAsync([.. result.UnmatchedTokens], "iommuctl serve", error));
 
         var platform = new Command("platform", "The emulated IOMMU units and the devices behind them") { json, socket };
         platform.SetAction((result, ct) => Ask(io, result.GetValue(socket)!, result.GetValue(json), c => c.PlatformJsonAsync(ct),

@@ -27,12 +27,22 @@ public static class IommuHost
         });
         configure?.Invoke(builder);
         var settings = HostSettings.From(builder.Configuration);
+        // Everything a user can get wrong is checked before the actor system starts: one line each (HostRunner).
+        var config = AkkaConfigOf(settings);
+        var platform = PlatformOf(config, settings);
+        SocketServer.RefuseIfAnswered(settings.SocketPath);
         builder.Services.AddSingleton(settings);
         builder.Services.AddSingleton<HostStatus>();
-        var akkaLogLevel = AkkaLogLevel(builder.Configuration["Logging:LogLevel:Default"]);
+        // One line per entry, with the time: what a person reads in a terminal or a journal.
+        builder.Logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "HH:mm:ss ";
+        });
+        var akkaLogLevel = AkkaLogLevel(builder.Configuration["Logging:LogLevel:Akka"] ?? builder.Configuration["Logging:LogLevel:Default"]);
         builder.Services.AddAkka(SystemName, (akka, services) =>
         {
-            Configure(akka, settings, services);
+            Configure(akka, settings, config, platform, services);
             // Akka logs no finer than the host's default level (so a quiet host, as the benches start, says nothing even at shutdown).
             if (akkaLogLevel is { } level)
                 akka.AddHocon($"akka.loglevel = {level}\nakka.stdout-loglevel = {level}", HoconAddMode.Prepend);
@@ -40,9 +50,14 @@ public static class IommuHost
         return builder.Build();
     }
 
-    /// <summary>Akka's level for a host whose Logging:LogLevel:Default is coarser than Information; null to keep hocon/base.conf's.</summary>
+    /// <summary>
+    /// Akka's own level from Logging:LogLevel:Akka (else Default), so Akka does not even format what
+    /// the logger would drop; null to keep hocon/base.conf's.
+    /// </summary>
     private static string? AkkaLogLevel(string? level) => level?.ToLowerInvariant() switch
     {
+        "trace" or "debug" => "DEBUG",
+        "information" => "INFO",
         "warning" => "WARNING",
         "error" or "critical" => "ERROR",
         "none" => "OFF",
@@ -63,14 +78,33 @@ public static class IommuHost
     private static int SnapshotEvery(Akka.Configuration.Config config) =>
         config.HasPath("iommu.snapshot-every") ? config.GetInt("iommu.snapshot-every") : 1000;
 
-    private static void Configure(AkkaConfigurationBuilder akka, HostSettings settings, IServiceProvider services)
+    /// <summary>The HOCON of the host; a platform file that does not parse is a settings error.</summary>
+    private static Akka.Configuration.Config AkkaConfigOf(HostSettings settings)
+    {
+        try { return AkkaConfig(settings); }
+        catch (Exception e) when (e is not SettingsException and not FileNotFoundException)
+        {
+            throw new SettingsException($"Iommu:Platform file {settings.PlatformFile} is not valid HOCON: {e.Message.ReplaceLineEndings(" ")}", e);
+        }
+    }
+
+    /// <summary>The emulated box: a platform file must set iommu.platform, and a bad one names the offending unit or device.</summary>
+    private static PlatformSpec PlatformOf(Akka.Configuration.Config config, HostSettings settings)
+    {
+        var where = settings.PlatformFile is null ? "the default platform (hocon/platform.conf)" : $"Iommu:Platform file {settings.PlatformFile}";
+        if (settings.PlatformFile is { } file
+            && !Akka.Configuration.ConfigurationFactory.ParseString(File.ReadAllText(file)).HasPath("iommu.platform"))
+            throw new SettingsException($"{where} does not set iommu.platform: see hocon/platform.conf for the layout.");
+        try { return HardwareModule.LoadPlatform(config); }
+        catch (PlatformConfigException e) { throw new SettingsException($"{where}: {e.Message}", e); }
+    }
+
+    private static void Configure(AkkaConfigurationBuilder akka, HostSettings settings, Akka.Configuration.Config config,
+        PlatformSpec platform, IServiceProvider services)
     {
         var status = services.GetRequiredService<HostStatus>();
         var log = services.GetRequiredService<ILoggerFactory>().CreateLogger("IommuActors.Host");
         Directory.CreateDirectory(settings.WorkDir);
-        var config = AkkaConfig(settings);
-        // A bad platform fails start-up here, with the loader's message naming the entry.
-        var platform = HardwareModule.LoadPlatform(config);
         akka.AddHocon(config, HoconAddMode.Prepend)
             .ConfigureLoggers(loggers => loggers.AddLoggerFactory())
             .WithSubsystem(config, platform, SnapshotEvery(config),
@@ -84,6 +118,8 @@ public static class IommuHost
     {
         log.LogInformation("Working folder {WorkDir}", settings.WorkDir);
         log.LogInformation("Data kept in {Store}", settings.Store.Describe());
+        log.LogInformation("Platform {File}: {Units} IOMMU units, {Devices} devices",
+            settings.PlatformFile ?? HoconFiles.PathOf(HoconFiles.Platform), platform.Units.Length, platform.Devices.Length);
         var cluster = Cluster.Get(system);
         cluster.RegisterOnMemberUp(() => _ = BringUpUnits(system, registry, platform, status, log));
         cluster.RegisterOnMemberRemoved(() => log.LogInformation("Left the cluster; stopping"));
@@ -119,7 +155,7 @@ public static class IommuHost
         }
         catch (Exception error)
         {
-            log.LogError(error, "The IOMMU units did not come up");
+            log.LogError("The IOMMU units did not come up: {Error}", error.Message);
             status.MarkFailed(error);
             await CoordinatedShutdown.Get(system).Run(CoordinatedShutdown.ClusterDowningReason.Instance);
         }
