@@ -59,7 +59,8 @@ public static class Views
     /// <summary>An attachment's PASID as the kernel says it: the RID for IOMMU_NO_PASID.</summary>
     public static string Pasid(int pasid) => pasid < 0 ? "RID" : $"PASID {pasid}";
 
-    public static void ShowDma(IAnsiConsole console, JsonElement dma)
+    /// <summary>The segments a DMA reached (exit code 0), or its fault (exit code 3).</summary>
+    public static int ShowDma(IAnsiConsole console, JsonElement dma)
     {
         if (dma.GetProperty("completed").GetBoolean())
         {
@@ -67,11 +68,12 @@ public static class Views
             foreach (var s in dma.GetProperty("segments").EnumerateArray())
                 segments.AddRow($"0x{s.GetProperty("iova").GetUInt64():x}", $"0x{s.GetProperty("address").GetUInt64():x}", Text(s, "length"));
             console.Write(segments);
-            return;
+            return 0;
         }
         var f = dma.GetProperty("fault");
         console.MarkupLine($"[red]fault[/] {Text(f, "kind")} at 0x{f.GetProperty("address").GetUInt64():x} " +
                            $"(device {Text(dma, "pci")}, PASID {Text(f, "pasid")}, domain {Text(f, "domain")}, {Text(f, "requested")})");
+        return Problems.DmaFaulted;
     }
 
     private static string List(JsonElement e, string name) =>
