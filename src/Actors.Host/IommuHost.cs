@@ -119,7 +119,7 @@ public static class IommuHost
         log.LogInformation("Working folder {WorkDir}", settings.WorkDir);
         log.LogInformation("Data kept in {Store}", settings.Store.Describe());
         log.LogInformation("Platform {File}: {Units} IOMMU units, {Devices} devices",
-            settings.PlatformFile ?? HoconFiles.PathOf(HoconFiles.Platform), platform.Units.Length, platform.Devices.Length);
+            settings.PlatformFile ?? "hocon/platform.conf (the default box)", platform.Units.Length, platform.Devices.Length);
         var cluster = Cluster.Get(system);
         cluster.RegisterOnMemberUp(() => _ = BringUpUnits(system, registry, platform, status, log));
         cluster.RegisterOnMemberRemoved(() => log.LogInformation("Left the cluster; stopping"));

@@ -96,7 +96,7 @@ public sealed class HostStartupErrorSpecs
         Assert.True(upToReady.Count <= 5, string.Join('\n', first.Stdout));
         Assert.Contains(upToReady, l => l.Contains("Front door listening on " + Path.Combine(workDir, "run", "iommufd.sock")));
         Assert.Contains(upToReady, l => l.Contains("Data kept in in-memory journal"));
-        Assert.Contains(upToReady, l => l.Contains("Platform ") && l.Contains("platform.conf: 3 IOMMU units, 8 devices"));
+        Assert.Contains(upToReady, l => l.Contains("Platform hocon/platform.conf (the default box): 3 IOMMU units, 8 devices"));
         Assert.Equal(0, await first.StopAsync(Timeout));
         Assert.DoesNotContain(first.Stdout.Concat(first.Stderr), l => l.Contains("warn:") || l.Contains("fail:") || l.Contains("crit:"));
         Assert.DoesNotContain(first.Stdout, l => l.Contains("dead letter", StringComparison.OrdinalIgnoreCase));
