@@ -70,6 +70,27 @@ public static class Iommuctl
         contexts.SetAction((result, ct) => Ask(io, result.GetValue(socket)!, result.GetValue(json), c => c.ContextsJsonAsync(ct),
             Views.ShowContexts, ct));
 
+        var sessions = new Command("sessions", "The client sessions of every node: who holds them, connected or awaiting a resume and for how long") { json, socket };
+        sessions.SetAction((result, ct) => Ask(io, result.GetValue(socket)!, result.GetValue(json), c => c.StatusJsonAsync(ct),
+            Views.ShowSessions, ct));
+
+        var session = new Argument<string>("SESSION") { Description = "The session's token, as iommuctl sessions shows it" };
+        var release = new Command("release", "End a session that awaits a resume now, releasing its devices and iommufds as its process's exit would")
+            { session, json, socket };
+        release.SetAction(async (result, ct) =>
+        {
+            var text = result.GetValue(session)!;
+            if (!ulong.TryParse(text, System.Globalization.NumberStyles.AllowHexSpecifier, System.Globalization.CultureInfo.InvariantCulture, out var token))
+                return await Complain(io, $"\"{text}\" is no session token: `iommuctl sessions` lists them (16 hex digits).", Problems.BadArgument);
+            return await Ask(io, result.GetValue(socket)!, result.GetValue(json), c => c.ReleaseSessionJsonAsync(token, ct),
+                Views.ShowReleased, ct, refused => refused.Errno switch
+                {
+                    Uapi.Errno.ENOENT => $"no session {token:x16} on this host: `iommuctl sessions` lists them.",
+                    Uapi.Errno.EBUSY => $"session {token:x16} is connected: its process is running, so stop that process instead.",
+                    _ => null,
+                });
+        });
+
         var context = new Option<string>("--context") { Description = "Only the objects of this context (its file id, as iommuctl contexts shows it)" };
         var objects = new Command("objects", "The live object tables: id, kind, what each uses, device PCI address, HWPT unit") { context, json, socket };
         objects.SetAction((result, ct) => Ask(io, result.GetValue(socket)!, result.GetValue(json),
@@ -116,7 +137,7 @@ public static class Iommuctl
         });
 
         var root = new RootCommand("iommuctl: drive and inspect the IommuActors emulator of /dev/iommu")
-            { serve, platform, status, contexts, objects, graph, trace, dma, bench };
+            { serve, platform, status, sessions, release, contexts, objects, graph, trace, dma, bench };
         var parsed = root.Parse(args.Length == 0 ? ["--help"] : args);
         if (parsed.Errors.Count > 0 && parsed.Action is not System.CommandLine.Help.HelpAction)
         {

@@ -36,6 +36,29 @@ public static class Views
         console.Write(sessions);
     }
 
+    public static void ShowSessions(IAnsiConsole console, JsonElement status)
+    {
+        var sessions = new Table().Title("Client sessions").AddColumns("session", "pid", "client", "fds", "state", "released in", "node");
+        foreach (var s in status.GetProperty("sessions").EnumerateArray())
+        {
+            var waiting = s.TryGetProperty("graceLeftSeconds", out var left) && left.ValueKind == JsonValueKind.Number;
+            sessions.AddRow(Text(s, "token"), Text(s, "pid"), Text(s, "client"), Text(s, "fds"),
+                s.GetProperty("connected").GetBoolean() ? "connected" : "awaiting resume",
+                waiting ? Duration(TimeSpan.FromSeconds(left.GetDouble())) : "", Text(s, "node"));
+        }
+        console.Write(sessions);
+    }
+
+    public static void ShowReleased(IAnsiConsole console, JsonElement released) =>
+        console.WriteLine($"released session {released.GetProperty("session").GetString()} of pid {released.GetProperty("pid")}: " +
+                          $"{released.GetProperty("files")} file(s) closed");
+
+    /// <summary>A time left as a person says it: 4m 05s, 12s.</summary>
+    public static string Duration(TimeSpan span) =>
+        span.TotalHours >= 1 ? $"{(int)span.TotalHours}h {span.Minutes:00}m"
+        : span.TotalMinutes >= 1 ? $"{(int)span.TotalMinutes}m {span.Seconds:00}s"
+        : $"{Math.Ceiling(span.TotalSeconds):0}s";
+
     public static void ShowContexts(IAnsiConsole console, JsonElement doc)
     {
         var contexts = new Table().Title("iommufd contexts").AddColumns("context", "session", "pid", "client", "fds", "objects", "kinds", "PASID set");

@@ -124,11 +124,11 @@ public sealed class ConnectionActor : ReceiveActor, IWithTimers, IWithUnboundedS
         if (hello.ResumeToken == 0)
         {
             var token = NewToken();
-            _ctx.Sessions.Tell(new OpenSession(token, hello.Pid, hello.ClientName, Self));
+            _ctx.Sessions.Tell(new OpenSession(token, hello.Pid, hello.ClientName, Self, _ctx.PeerPid));
         }
         else
         {
-            _ctx.Sessions.Tell(new ResumeSession(hello.ResumeToken, hello.Pid, Self));
+            _ctx.Sessions.Tell(new ResumeSession(hello.ResumeToken, hello.Pid, Self, _ctx.PeerPid));
         }
         Become(() => JoiningSession(frame.Seq));
     }
