@@ -41,8 +41,13 @@ public sealed class SessionDirectoryActor : ReceivePersistentActor, IWithTimers
     /// <see cref="Name"/> on the node that founds the cluster; a node that joins another keeps its sessions apart
     /// (<see cref="JoiningNodeId"/>), since both may share one store.
     /// </param>
-    public static Props Props(IActorRef files, TimeSpan grace, string persistenceId = Name) =>
-        Akka.Actor.Props.Create(() => new SessionDirectoryActor(files, grace, persistenceId));
+    /// <param name="operatorLog">
+    /// Where what an operator acts on (sessions awaiting a resume, released, resumed) is said: the
+    /// host's log, which shows Information while Akka's own is kept to warnings; null for Akka's log.
+    /// </param>
+    public static Props Props(IActorRef files, TimeSpan grace, string persistenceId = Name,
+        Microsoft.Extensions.Logging.ILogger? operatorLog = null) =>
+        Akka.Actor.Props.Create(() => new SessionDirectoryActor(files, grace, persistenceId, operatorLog));
 
     /// <summary>The journal of a joining node's sessions: named by its socket, which is what its clients resume through.</summary>
     public static string JoiningNodeId(string socketPath) => $"{Name}:{socketPath}";
@@ -55,8 +60,11 @@ public sealed class SessionDirectoryActor : ReceivePersistentActor, IWithTimers
         public static readonly CheckProcesses Instance = new();
     }
 
-    public SessionDirectoryActor(IActorRef files, TimeSpan grace, string persistenceId)
+    private readonly Microsoft.Extensions.Logging.ILogger? _operatorLog;
+
+    public SessionDirectoryActor(IActorRef files, TimeSpan grace, string persistenceId, Microsoft.Extensions.Logging.ILogger? operatorLog = null)
     {
+        _operatorLog = operatorLog;
         _files = files;
         _grace = grace;
         PersistenceId = persistenceId;
@@ -104,7 +112,7 @@ public sealed class SessionDirectoryActor : ReceivePersistentActor, IWithTimers
             StartGrace(token);
         ReleaseTheDead();
         if (_deadlines.Count > 0)
-            _log.Info("{0} client session(s) await a resume for {1}", _deadlines.Count, _grace);
+            Say($"{_deadlines.Count} client session(s) await a resume for {_grace} (iommuctl sessions lists them)");
     }
 
     private void StartGrace(ulong token)
@@ -133,6 +141,12 @@ public sealed class SessionDirectoryActor : ReceivePersistentActor, IWithTimers
             Sender.Tell(new SessionReleaseResult(release.Token, Errno.EBUSY, 0, session.Pid, _node));
         else
             Sender.Tell(new SessionReleaseResult(release.Token, 0, Release(release.Token, "was released by an operator (iommuctl release)"), session.Pid, _node));
+    }
+
+    private void Say(string line)
+    {
+        if (_operatorLog is null) _log.Info(line);
+        else Microsoft.Extensions.Logging.LoggerExtensions.LogInformation(_operatorLog, "{Line}", line);
     }
 
     private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
@@ -172,7 +186,7 @@ public sealed class SessionDirectoryActor : ReceivePersistentActor, IWithTimers
             Timers.Cancel(resume.Token);
             _deadlines.Remove(resume.Token);
             Attach(resume.Token, resume.Connection);
-            _log.Info("Session {0:x16} resumed with {1} fd(s)", resume.Token, session.Fds.Count);
+            Say($"Session {resume.Token:x16} resumed with {session.Fds.Count} fd(s)");
             var sender = Sender;
             RecordProcess(resume.Token, resume.PeerPid, () => sender.Tell(new SessionResumed(resume.Token, session)));
         }
@@ -199,7 +213,7 @@ public sealed class SessionDirectoryActor : ReceivePersistentActor, IWithTimers
         var session = _book.Find(token);
         if (session is null || _connected.ContainsKey(token)) return 0;
         var files = session.Fds.Values.Select(f => f.FileId).Distinct().ToList();
-        _log.Info("Session {0:x16} of pid {1} ({2}) {3}; releasing its {4} file(s)", token, session.Pid, session.ClientName, why, files.Count);
+        Say($"Session {token:x16} of pid {session.Pid} ({session.ClientName}) {why}; releasing its {files.Count} file(s)");
         foreach (var fileId in files)
             _files.Tell(new FileProtocol.Release(fileId, Self));
         Finish(token);
