@@ -33,6 +33,7 @@ public static class IommuHost
         SocketServer.RefuseIfAnswered(settings.SocketPath);
         builder.Services.AddSingleton(settings);
         builder.Services.AddSingleton<HostStatus>();
+        Telemetry.TelemetrySetup.Add(builder.Services, settings);
         // One line per entry, with the time: what a person reads in a terminal or a journal.
         builder.Logging.AddSimpleConsole(o =>
         {
@@ -118,6 +119,10 @@ public static class IommuHost
     {
         log.LogInformation("Working folder {WorkDir}", settings.WorkDir);
         log.LogInformation("Data kept in {Store}", settings.Store.Describe());
+        if (settings.Telemetry.PrometheusUrl is { } scrape)
+            log.LogInformation("Metrics for Prometheus at {Url}", scrape.AbsolutePath is "/" ? new Uri(scrape, "metrics") : scrape);
+        if (settings.Telemetry.OtlpEndpoint is { } otlp)
+            log.LogInformation("Metrics sent by OTLP to {Url}", otlp);
         log.LogInformation("Platform {File}: {Units} IOMMU units, {Devices} devices",
             settings.PlatformFile ?? "hocon/platform.conf (the default box)", platform.Units.Length, platform.Devices.Length);
         var cluster = Cluster.Get(system);

@@ -119,6 +119,7 @@ public sealed class SessionDirectoryActor : ReceivePersistentActor, IWithTimers
     {
         Timers.StartSingleTimer(token, new GraceOver(token), _grace);
         _deadlines[token] = DateTime.UtcNow + _grace;
+        Telemetry.HostMetrics.Sessions(_book.Sessions.Count, _deadlines.Count);
         if (!Timers.IsTimerActive(CheckProcesses.Instance))
             Timers.StartPeriodicTimer(CheckProcesses.Instance, CheckProcesses.Instance, ProcessCheckEvery);
     }
@@ -185,6 +186,7 @@ public sealed class SessionDirectoryActor : ReceivePersistentActor, IWithTimers
         {
             Timers.Cancel(resume.Token);
             _deadlines.Remove(resume.Token);
+            Telemetry.HostMetrics.Sessions(_book.Sessions.Count, _deadlines.Count);
             Attach(resume.Token, resume.Connection);
             Say($"Session {resume.Token:x16} resumed with {session.Fds.Count} fd(s)");
             var sender = Sender;
@@ -239,6 +241,7 @@ public sealed class SessionDirectoryActor : ReceivePersistentActor, IWithTimers
     private void Applied(IommuActors.Core.Messaging.IPersistedEvent e)
     {
         _book.Apply(e);
+        Telemetry.HostMetrics.Sessions(_book.Sessions.Count, _deadlines.Count);
         if (++_sinceSnapshot < SnapshotEvery) return;
         _sinceSnapshot = 0;
         SaveSnapshot(_book.Snapshot());

@@ -184,7 +184,7 @@ public sealed class TraceActor : ReceiveActor, IWithTimers
         .Where(f => f is { IsLiteral: true, FieldType.Name: nameof(UInt32) } && f.Name != nameof(Uapi.Structs.EmulatorIoctls.Type))
         .ToDictionary(f => (uint)f.GetRawConstantValue()!, f => f.Name);
 
-    private static string NameOf(TraceProtocol.IoctlTraced t) =>
+    internal static string NameOf(TraceProtocol.IoctlTraced t) =>
         EmulatorNames.TryGetValue(t.Request, out var name) ? name
         : Ioctls.Name(t.Request, t.Path.StartsWith(Fd.Files.FileActor.DeviceDirectory, StringComparison.Ordinal)
             ? IoctlTarget.VfioDevice : IoctlTarget.Iommufd);

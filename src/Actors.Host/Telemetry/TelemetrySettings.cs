@@ -4,7 +4,8 @@ namespace IommuActors.Host.Telemetry;
 
 /// <summary>
 /// Where the host's metrics and health go (Iommu:PrometheusUrl, Iommu:OtlpEndpoint, Iommu:HealthUrl):
-/// each is off while its setting is empty, which is the default.
+/// each is off while its setting is empty, which is the default. The Prometheus URL is where the
+/// scrape is served (http://localhost:9464/ serves /metrics there); the health URL gets /alive and /ready.
 /// </summary>
 public sealed record TelemetrySettings(Uri? PrometheusUrl, Uri? OtlpEndpoint, Uri? HealthUrl)
 {
