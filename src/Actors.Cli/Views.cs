@@ -10,7 +10,7 @@ public static class Views
     {
         var units = new Table().Title("IOMMU units").AddColumns("unit", "kind", "page sizes", "address bits", "PASID bits", "nesting", "dirty", "IOPF", "devices");
         foreach (var u in platform.GetProperty("units").EnumerateArray())
-            units.AddRow(Text(u, "name"), Text(u, "kind"), Text(u, "pageSizes"), Text(u, "addressWidth"), Text(u, "pasidWidth"),
+            units.AddRow(Text(u, "name"), Text(u, "kind"), PageSizes(Text(u, "pageSizes")), Text(u, "addressWidth"), Text(u, "pasidWidth"),
                 Text(u, "nesting"), Text(u, "dirtyTracking"), Text(u, "iopf"), Text(u, "devices"));
         var devices = new Table().Title("Devices").AddColumns("PCI", "vendor:device", "unit", "group", "PASID bits", "PRI", "ATS", "cdev");
         foreach (var d in platform.GetProperty("devices").EnumerateArray())
@@ -18,6 +18,20 @@ public static class Views
                 Text(d, "pasidWidth"), Text(d, "pri"), Text(d, "ats"), Text(d, "cdev"));
         console.Write(units);
         console.Write(devices);
+    }
+
+    /// <summary>A page-size bitmap (0x40201000) as the sizes it holds, smallest first: 4K 2M 1G.</summary>
+    public static string PageSizes(string bitmap)
+    {
+        if (!Problems.TryNumber(bitmap, out var bits) || bits == 0) return bitmap;
+        return string.Join(' ', Enumerable.Range(0, 64).Where(b => (bits >> b & 1) != 0).Select(b => b switch
+        {
+            >= 40 => $"{1ul << (b - 40)}T",
+            >= 30 => $"{1ul << (b - 30)}G",
+            >= 20 => $"{1ul << (b - 20)}M",
+            >= 10 => $"{1ul << (b - 10)}K",
+            _ => $"{1ul << b}",
+        }));
     }
 
     public static void ShowStatus(IAnsiConsole console, JsonElement status)

@@ -102,6 +102,7 @@ public sealed class TraceActor : ReceiveActor, IWithTimers
         Receive<TraceProtocol.IoctlTraced>(t => Context.Parent.Tell(new TraceProtocol.TraceLine(JsonSerializer.Serialize(new
         {
             type = "ioctl",
+            time = DateTime.UtcNow,
             session = t.Session.ToString("x16"),
             pid = t.Pid,
             fd = t.Fd,
@@ -117,6 +118,7 @@ public sealed class TraceActor : ReceiveActor, IWithTimers
             Context.Parent.Tell(new TraceProtocol.TraceLine(JsonSerializer.Serialize(new
             {
                 type = "ioasid",
+                time = DateTime.UtcNow,
                 @event = n.Event.Kind.ToString(),
                 set = n.Event.SetKey,
                 pasid = n.Event.Pasid,
