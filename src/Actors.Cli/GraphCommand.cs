@@ -17,11 +17,18 @@ public static class GraphCommand
                 return 0;
             }
             var dot = ObjectGraph.Dot(JsonDocument.Parse(text).RootElement);
-            await io.Output.WriteAsync(dot);
-            return svg is null ? 0 : await RenderSvg(io, dot, svg, ct);
+            if (svg is null)
+            {
+                await io.Output.WriteAsync(dot);
+                return 0;
+            }
+            return await RenderSvg(io, dot, Path.GetFullPath(svg), ct);
         }, ct);
 
-    /// <summary>Runs <c>dot -Tsvg</c>; without Graphviz, says so and fails (the DOT is on stdout already).</summary>
+    /// <summary>
+    /// Runs <c>dot -Tsvg</c> and says where the file is; without Graphviz, prints the DOT instead,
+    /// says so and fails.
+    /// </summary>
     private static async Task<int> RenderSvg(IommuctlIo io, string dot, string file, CancellationToken ct)
     {
         Process process;
@@ -36,6 +43,7 @@ public static class GraphCommand
         }
         catch (System.ComponentModel.Win32Exception)
         {
+            await io.Output.WriteAsync(dot);
             await io.Error.WriteLineAsync("iommuctl: --svg needs Graphviz's dot on the PATH (e.g. apt-get install graphviz); the DOT above renders anywhere else");
             return 1;
         }
@@ -45,7 +53,11 @@ public static class GraphCommand
             process.StandardInput.Close();
             var complaint = await process.StandardError.ReadToEndAsync(ct);
             await process.WaitForExitAsync(ct);
-            if (process.ExitCode == 0) return 0;
+            if (process.ExitCode == 0)
+            {
+                await io.Output.WriteLineAsync($"wrote {file}");
+                return 0;
+            }
             await io.Error.WriteLineAsync($"iommuctl: dot failed ({process.ExitCode}): {complaint.Trim()}");
             return 1;
         }

@@ -56,12 +56,7 @@ public static class Iommuctl
         {
             TreatUnmatchedTokensAsErrors = false,
         };
-        serve.SetAction(async (result, _) =>
-        {
-            using var host = IommuHost.Build([.. result.UnmatchedTokens]);
-            await host.RunAsync();
-            return 0;
-        });
+        serve.SetAction((result, _) => HostRunner.RunAsync([.. result.UnmatchedTokens], "iommuctl serve", error));
 
         var platform = new Command("platform", "The emulated IOMMU units and the devices behind them") { json, socket };
         platform.SetAction((result, ct) => Ask(io, result.GetValue(socket)!, result.GetValue(json), c => c.PlatformJsonAsync(ct),
@@ -75,10 +70,32 @@ public static class Iommuctl
         contexts.SetAction((result, ct) => Ask(io, result.GetValue(socket)!, result.GetValue(json), c => c.ContextsJsonAsync(ct),
             Views.ShowContexts, ct));
 
+        var sessions = new Command("sessions", "The client sessions of every node: who holds them, connected or awaiting a resume and for how long") { json, socket };
+        sessions.SetAction((result, ct) => Ask(io, result.GetValue(socket)!, result.GetValue(json), c => c.StatusJsonAsync(ct),
+            Views.ShowSessions, ct));
+
+        var session = new Argument<string>("SESSION") { Description = "The session's token, as iommuctl sessions shows it" };
+        var release = new Command("release", "End a session that awaits a resume now, releasing its devices and iommufds as its process's exit would")
+            { session, json, socket };
+        release.SetAction(async (result, ct) =>
+        {
+            var text = result.GetValue(session)!;
+            if (!ulong.TryParse(text, System.Globalization.NumberStyles.AllowHexSpecifier, System.Globalization.CultureInfo.InvariantCulture, out var token))
+                return await Complain(io, $"\"{text}\" is no session token: `iommuctl sessions` lists them (16 hex digits).", Problems.BadArgument);
+            return await Ask(io, result.GetValue(socket)!, result.GetValue(json), c => c.ReleaseSessionJsonAsync(token, ct),
+                Views.ShowReleased, ct, refused => refused.Errno switch
+                {
+                    Uapi.Errno.ENOENT => $"no session {token:x16} on this host: `iommuctl sessions` lists them.",
+                    Uapi.Errno.EBUSY => $"session {token:x16} is connected: its process is running, so stop that process instead.",
+                    _ => null,
+                });
+        });
+
         var context = new Option<string>("--context") { Description = "Only the objects of this context (its file id, as iommuctl contexts shows it)" };
         var objects = new Command("objects", "The live object tables: id, kind, what each uses, device PCI address, HWPT unit") { context, json, socket };
         objects.SetAction((result, ct) => Ask(io, result.GetValue(socket)!, result.GetValue(json),
-            c => c.ObjectsJsonAsync(result.GetValue(context), ct), Views.ShowObjects, ct));
+            c => c.ObjectsJsonAsync(result.GetValue(context), ct), Views.ShowObjects, ct,
+            refused => refused.Errno == Uapi.Errno.ENOENT ? $"no context {result.GetValue(context)} on this host: `iommuctl contexts` lists them." : null));
 
         var svg = new Option<string>("--svg") { Description = "Also render the graph to this SVG file with Graphviz's dot" };
         var graph = new Command("graph", "The object graph (contexts, IOAS, HWPT, devices, units, PASID sets, subscribers) as Graphviz DOT")
@@ -104,32 +121,68 @@ public static class Iommuctl
         var length = new Option<string>("--length") { Description = "bytes (decimal or 0x hex)", DefaultValueFactory = _ => "4096" };
         var pasid = new Option<int>("--pasid") { Description = "PASID of the request; -1 for none", DefaultValueFactory = _ => -1 };
         var write = new Option<bool>("--write") { Description = "a DMA write (default: read)" };
-        var dma = new Command("dma", "Issue an emulated DMA through the device's IOMMU unit and show the translation or the fault")
+        var dma = new Command("dma", "Issue an emulated DMA through the device's IOMMU unit and show the translation or the fault (exit code 3)")
             { pci, iova, length, pasid, write, json, socket };
-        dma.SetAction((result, ct) => Ask(io, result.GetValue(socket)!, result.GetValue(json),
-            c => c.DmaJsonAsync(result.GetValue(pci)!, result.GetValue(pasid), Number(result.GetValue(iova)!),
-                Number(result.GetValue(length)!), result.GetValue(write), ct), Views.ShowDma, ct));
+        dma.SetAction(async (result, ct) =>
+        {
+            var address = Problems.PciAddress(result.GetValue(pci)!);
+            if (address is null) return await Complain(io, Problems.NotAPciAddress(result.GetValue(pci)!), Problems.BadArgument);
+            if (!Problems.TryNumber(result.GetValue(iova)!, out var at))
+                return await Complain(io, Problems.NotANumber("--iova", result.GetValue(iova)!), Problems.BadArgument);
+            if (!Problems.TryNumber(result.GetValue(length)!, out var bytes) || bytes == 0)
+                return await Complain(io, Problems.NotANumber("--length", result.GetValue(length)!), Problems.BadArgument);
+            return await Ask(io, result.GetValue(socket)!, result.GetValue(json),
+                c => c.DmaJsonAsync(address, result.GetValue(pasid), at, bytes, result.GetValue(write), ct), Views.ShowDma, ct,
+                refused => refused.Errno == Uapi.Errno.ENODEV ? Problems.NoSuchDevice(address) : null);
+        });
 
         var root = new RootCommand("iommuctl: drive and inspect the IommuActors emulator of /dev/iommu")
-            { serve, platform, status, contexts, objects, graph, trace, dma, bench };
-        return await root.Parse(args).InvokeAsync(new InvocationConfiguration { Output = output, Error = error }, cancellationToken);
+            { serve, platform, status, sessions, release, contexts, objects, graph, trace, dma, bench };
+        var parsed = root.Parse(args.Length == 0 ? ["--help"] : args);
+        if (parsed.Errors.Count > 0 && parsed.Action is not System.CommandLine.Help.HelpAction)
+        {
+            foreach (var problem in parsed.Errors) await error.WriteLineAsync($"iommuctl: {problem.Message}");
+            var command = string.Join(' ', parsed.CommandResult.Command.Name == root.Name ? [] : new[] { parsed.CommandResult.Command.Name });
+            await error.WriteLineAsync($"iommuctl: `iommuctl {(command.Length > 0 ? command + " " : "")}--help` shows what it takes.");
+            return Problems.BadArgument;
+        }
+        return await parsed.InvokeAsync(new InvocationConfiguration { Output = output, Error = error }, cancellationToken);
+    }
+
+    private static async Task<int> Complain(IommuctlIo io, string problem, int exit)
+    {
+        await io.Error.WriteLineAsync($"iommuctl: {problem}");
+        return exit;
     }
 
     /// <summary>One extension request: its JSON as it came (--json), or shown as tables.</summary>
+    internal static Task<int> Ask(IommuctlIo io, string socketPath, bool asJson, Func<IommuClient, Task<string>> ask,
+        Action<IAnsiConsole, JsonElement> show, CancellationToken ct, Func<IommuException, string?>? explain = null) =>
+        Ask(io, socketPath, asJson, ask, (console, e) => { show(console, e); return 0; }, ct, explain);
+
+    /// <summary>One extension request whose document also decides the exit code (a DMA that faulted).</summary>
     internal static async Task<int> Ask(IommuctlIo io, string socketPath, bool asJson, Func<IommuClient, Task<string>> ask,
-        Action<IAnsiConsole, JsonElement> show, CancellationToken ct)
+        Func<IAnsiConsole, JsonElement, int> show, CancellationToken ct, Func<IommuException, string?>? explain = null)
     {
         return await Connected(io, socketPath, async client =>
         {
             var text = await ask(client);
-            if (asJson) await io.Output.WriteLineAsync(text);
-            else show(io.Console, JsonDocument.Parse(text).RootElement);
-            return 0;
-        }, ct);
+            var document = JsonDocument.Parse(text).RootElement;
+            if (!asJson) return show(io.Console, document);
+            await io.Output.WriteLineAsync(text);
+            return show(Quiet, document);
+        }, ct, explain);
     }
 
-    /// <summary>Runs <paramref name="work"/> on a connection; an unreachable host or a refused request is a message and exit code 1.</summary>
-    internal static async Task<int> Connected(IommuctlIo io, string socketPath, Func<IommuClient, Task<int>> work, CancellationToken ct)
+    /// <summary>A console that shows nothing: for the exit code of a document printed as JSON.</summary>
+    private static readonly IAnsiConsole Quiet = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(TextWriter.Null) });
+
+    /// <summary>
+    /// Runs <paramref name="work"/> on a connection; an unreachable host or a refused request is one
+    /// line saying what to do (<paramref name="explain"/> words a command's own refusals) and exit code 1.
+    /// </summary>
+    internal static async Task<int> Connected(IommuctlIo io, string socketPath, Func<IommuClient, Task<int>> work, CancellationToken ct,
+        Func<IommuException, string?>? explain = null)
     {
         IommuClient client;
         try
@@ -138,8 +191,7 @@ public static class Iommuctl
         }
         catch (Exception error) when (error is System.Net.Sockets.SocketException or IommuException or IOException)
         {
-            await io.Error.WriteLineAsync($"iommuctl: cannot reach the host at {socketPath}: {error.Message}");
-            return 1;
+            return await Complain(io, Problems.Unreachable(socketPath, error), Problems.Failed);
         }
         await using (client)
         {
@@ -149,8 +201,7 @@ public static class Iommuctl
             }
             catch (IommuException error)
             {
-                await io.Error.WriteLineAsync($"iommuctl: {error.Message}");
-                return 1;
+                return await Complain(io, explain?.Invoke(error) ?? Problems.Refused(error), Problems.Failed);
             }
             catch (IOException error)
             {
@@ -159,9 +210,4 @@ public static class Iommuctl
             }
         }
     }
-
-    private static ulong Number(string text) =>
-        text.StartsWith("0x", StringComparison.OrdinalIgnoreCase)
-            ? ulong.Parse(text.AsSpan(2), System.Globalization.NumberStyles.HexNumber)
-            : ulong.Parse(text);
 }

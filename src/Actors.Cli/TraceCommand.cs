@@ -29,17 +29,21 @@ public static class TraceCommand
             return 1;
         }, ct);
 
-    /// <summary>strace's way for an ioctl (name, fd, result or -1 and the errno); the event, set and PASID for an IOASID event.</summary>
+    /// <summary>
+    /// The time the host saw it (local, to the millisecond, as strace -t), then strace's way for an
+    /// ioctl (name, fd, result or -1 and the errno); the event, set and PASID for an IOASID event.
+    /// </summary>
     public static string Line(JsonElement e)
     {
+        var time = e.TryGetProperty("time", out var t) && t.TryGetDateTime(out var at) ? at.ToLocalTime().ToString("HH:mm:ss.fff") + " " : "";
         if (e.GetProperty("type").GetString() == "ioctl")
         {
             var errno = e.GetProperty("errno").GetInt32();
             var result = errno == 0 ? e.GetProperty("retval").ToString() : $"-1 {Errno.Name(errno)}";
-            return $"ioctl   pid {e.GetProperty("pid")} fd {e.GetProperty("fd")} {e.GetProperty("name").GetString()} = {result}";
+            return $"{time}ioctl   pid {e.GetProperty("pid")} fd {e.GetProperty("fd")} {e.GetProperty("name").GetString()} = {result}";
         }
         var spid = e.GetProperty("spid").GetInt32();
-        return $"ioasid  {e.GetProperty("event").GetString()} {e.GetProperty("set").GetString()} pasid {e.GetProperty("pasid")}"
+        return $"{time}ioasid  {e.GetProperty("event").GetString()} {e.GetProperty("set").GetString()} pasid {e.GetProperty("pasid")}"
                + (spid != 0 ? $" spid {spid}" : "");
     }
 }

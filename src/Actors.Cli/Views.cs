@@ -10,7 +10,7 @@ public static class Views
     {
         var units = new Table().Title("IOMMU units").AddColumns("unit", "kind", "page sizes", "address bits", "PASID bits", "nesting", "dirty", "IOPF", "devices");
         foreach (var u in platform.GetProperty("units").EnumerateArray())
-            units.AddRow(Text(u, "name"), Text(u, "kind"), Text(u, "pageSizes"), Text(u, "addressWidth"), Text(u, "pasidWidth"),
+            units.AddRow(Text(u, "name"), Text(u, "kind"), PageSizes(Text(u, "pageSizes")), Text(u, "addressWidth"), Text(u, "pasidWidth"),
                 Text(u, "nesting"), Text(u, "dirtyTracking"), Text(u, "iopf"), Text(u, "devices"));
         var devices = new Table().Title("Devices").AddColumns("PCI", "vendor:device", "unit", "group", "PASID bits", "PRI", "ATS", "cdev");
         foreach (var d in platform.GetProperty("devices").EnumerateArray())
@@ -18,6 +18,20 @@ public static class Views
                 Text(d, "pasidWidth"), Text(d, "pri"), Text(d, "ats"), Text(d, "cdev"));
         console.Write(units);
         console.Write(devices);
+    }
+
+    /// <summary>A page-size bitmap (0x40201000) as the sizes it holds, smallest first: 4K 2M 1G.</summary>
+    public static string PageSizes(string bitmap)
+    {
+        if (!Problems.TryNumber(bitmap, out var bits) || bits == 0) return bitmap;
+        return string.Join(' ', Enumerable.Range(0, 64).Where(b => (bits >> b & 1) != 0).Select(b => b switch
+        {
+            >= 40 => $"{1ul << (b - 40)}T",
+            >= 30 => $"{1ul << (b - 30)}G",
+            >= 20 => $"{1ul << (b - 20)}M",
+            >= 10 => $"{1ul << (b - 10)}K",
+            _ => $"{1ul << b}",
+        }));
     }
 
     public static void ShowStatus(IAnsiConsole console, JsonElement status)
@@ -35,6 +49,29 @@ public static class Views
             sessions.AddRow(Text(s, "token"), Text(s, "pid"), Text(s, "client"), Text(s, "fds"), Text(s, "connected"));
         console.Write(sessions);
     }
+
+    public static void ShowSessions(IAnsiConsole console, JsonElement status)
+    {
+        var sessions = new Table().Title("Client sessions").AddColumns("session", "pid", "client", "fds", "state", "released in", "node");
+        foreach (var s in status.GetProperty("sessions").EnumerateArray())
+        {
+            var waiting = s.TryGetProperty("graceLeftSeconds", out var left) && left.ValueKind == JsonValueKind.Number;
+            sessions.AddRow(Text(s, "token"), Text(s, "pid"), Text(s, "client"), Text(s, "fds"),
+                s.GetProperty("connected").GetBoolean() ? "connected" : "awaiting resume",
+                waiting ? Duration(TimeSpan.FromSeconds(left.GetDouble())) : "", Text(s, "node"));
+        }
+        console.Write(sessions);
+    }
+
+    public static void ShowReleased(IAnsiConsole console, JsonElement released) =>
+        console.WriteLine($"released session {released.GetProperty("session").GetString()} of pid {released.GetProperty("pid")}: " +
+                          $"{released.GetProperty("files")} file(s) closed");
+
+    /// <summary>A time left as a person says it: 4m 05s, 12s.</summary>
+    public static string Duration(TimeSpan span) =>
+        span.TotalHours >= 1 ? $"{(int)span.TotalHours}h {span.Minutes:00}m"
+        : span.TotalMinutes >= 1 ? $"{(int)span.TotalMinutes}m {span.Seconds:00}s"
+        : $"{Math.Ceiling(span.TotalSeconds):0}s";
 
     public static void ShowContexts(IAnsiConsole console, JsonElement doc)
     {
@@ -59,7 +96,8 @@ public static class Views
     /// <summary>An attachment's PASID as the kernel says it: the RID for IOMMU_NO_PASID.</summary>
     public static string Pasid(int pasid) => pasid < 0 ? "RID" : $"PASID {pasid}";
 
-    public static void ShowDma(IAnsiConsole console, JsonElement dma)
+    /// <summary>The segments a DMA reached (exit code 0), or its fault (exit code 3).</summary>
+    public static int ShowDma(IAnsiConsole console, JsonElement dma)
     {
         if (dma.GetProperty("completed").GetBoolean())
         {
@@ -67,11 +105,12 @@ public static class Views
             foreach (var s in dma.GetProperty("segments").EnumerateArray())
                 segments.AddRow($"0x{s.GetProperty("iova").GetUInt64():x}", $"0x{s.GetProperty("address").GetUInt64():x}", Text(s, "length"));
             console.Write(segments);
-            return;
+            return 0;
         }
         var f = dma.GetProperty("fault");
         console.MarkupLine($"[red]fault[/] {Text(f, "kind")} at 0x{f.GetProperty("address").GetUInt64():x} " +
                            $"(device {Text(dma, "pci")}, PASID {Text(f, "pasid")}, domain {Text(f, "domain")}, {Text(f, "requested")})");
+        return Problems.DmaFaulted;
     }
 
     private static string List(JsonElement e, string name) =>

@@ -224,6 +224,14 @@ public sealed class IommuClient : IAsyncDisposable
         ExtensionAsync(WireExtensions.Objects, cancellationToken, context is null ? null
             : Encoding.UTF8.GetBytes(System.Text.Json.JsonSerializer.Serialize(new { context })));
 
+    /// <summary>
+    /// Extension request EXT_RELEASE: ends a session that awaits a resume (its files released as its
+    /// process's exit would); ENOENT when no node has it, EBUSY when its client is connected.
+    /// </summary>
+    public Task<string> ReleaseSessionJsonAsync(ulong session, CancellationToken cancellationToken = default) =>
+        ExtensionAsync(WireExtensions.Release, cancellationToken,
+            Encoding.UTF8.GetBytes(System.Text.Json.JsonSerializer.Serialize(new { session = session.ToString("x16") })));
+
     /// <summary>Extension request: the object graph (contexts, objects, units, devices, PASID sets, subscribers), as JSON.</summary>
     public Task<string> GraphJsonAsync(CancellationToken cancellationToken = default) => ExtensionAsync(WireExtensions.Graph, cancellationToken);
 
@@ -394,4 +402,5 @@ public static class WireExtensions
     public const ushort Trace = 0x8007;
     /// <summary>Sent by the host after EXT_TRACE, one per event; never answered.</summary>
     public const ushort TraceEvent = 0x8008;
+    public const ushort Release = 0x8009;
 }

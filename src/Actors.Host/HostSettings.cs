@@ -34,19 +34,31 @@ public sealed record HostSettings(string WorkDir, string SocketPath, StoreOption
     /// <summary>Who may connect, how long sessions wait for a resume, how long client memory may take to answer.</summary>
     public FrontDoor.FrontDoorSettings FrontDoor { get; init; } = IommuActors.Host.FrontDoor.FrontDoorSettings.Default;
 
+    /// <summary>Metrics exporters and health endpoints: all off unless a setting turns them on.</summary>
+    public Telemetry.TelemetrySettings Telemetry { get; init; } = IommuActors.Host.Telemetry.TelemetrySettings.Off;
+
+    /// <summary>Every key the Iommu section may hold: anything else (a misspelt Iommu:Stroe) is refused, not ignored.</summary>
+    public static readonly IReadOnlyList<string> Keys =
+    [
+        "WorkDir", "Socket", "Store", "ConnectionString", "Platform", "Join", "LockedMemoryLimit",
+        "AllowedUids", "CapSysResourceUids", "SessionGracePeriod", "MemoryTimeout", "MaxFrame",
+        .. IommuActors.Host.Telemetry.TelemetrySettings.Keys,
+    ];
+
     public static HostSettings From(IConfiguration configuration)
     {
         var section = configuration.GetSection(Section);
+        RefuseUnknownKeys(section);
         var workDir = Path.GetFullPath(NonEmpty(section["WorkDir"]) ?? Environment.CurrentDirectory);
         var socket = Path.GetFullPath(NonEmpty(section["Socket"]) ?? DefaultSocket, workDir);
-        var kind = StoreOptions.ParseKind(NonEmpty(section["Store"]) ?? "sqlite");
+        var kind = StoreKindOf(NonEmpty(section["Store"]) ?? "sqlite");
         var connection = NonEmpty(section["ConnectionString"]);
         var store = kind switch
         {
             StoreKind.Sqlite => StoreOptions.SqliteFile(
                 connection is null ? Path.Combine(workDir, DefaultDatabase) : SqliteFileIn(connection, workDir)),
-            StoreKind.PostgreSql => StoreOptions.PostgreSql(connection ?? throw new ArgumentException(
-                "Iommu:Store is postgresql but Iommu:ConnectionString is not set.")),
+            StoreKind.PostgreSql => StoreOptions.PostgreSql(connection ?? throw new SettingsException(
+                "Iommu:Store is postgresql but Iommu:ConnectionString is not set: give an Npgsql connection string, e.g. \"Host=localhost;Database=iommu;Username=iommu;Password=...\".")),
             _ => StoreOptions.InMemory,
         };
         var platform = NonEmpty(section["Platform"]);
@@ -56,7 +68,21 @@ public sealed record HostSettings(string WorkDir, string SocketPath, StoreOption
             Join = NonEmpty(section["Join"]),
             FrontDoor = IommuActors.Host.FrontDoor.FrontDoorSettings.From(section),
             LockedPageLimit = LockedPages(NonEmpty(section["LockedMemoryLimit"])),
+            Telemetry = IommuActors.Host.Telemetry.TelemetrySettings.From(section),
         };
+    }
+
+    private static void RefuseUnknownKeys(IConfigurationSection section)
+    {
+        foreach (var child in section.GetChildren())
+            if (!Keys.Contains(child.Key, StringComparer.OrdinalIgnoreCase))
+                throw new SettingsException($"Iommu:{child.Key} is not a setting: the Iommu section takes {string.Join(", ", Keys)}.");
+    }
+
+    private static StoreKind StoreKindOf(string setting)
+    {
+        try { return StoreOptions.ParseKind(setting); }
+        catch (ArgumentException) { throw new SettingsException($"Iommu:Store is \"{setting}\": expected sqlite, postgresql or memory."); }
     }
 
     /// <summary>Bytes ("67108864", "64M", "8192K", "1G") or "unlimited", in pages as the kernel divides rlimit by PAGE_SIZE.</summary>
@@ -68,7 +94,7 @@ public sealed record HostSettings(string WorkDir, string SocketPath, StoreOption
         var digits = shift == 0 ? setting : setting[..^1];
         if (!ulong.TryParse(digits, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var value)
             || value > ulong.MaxValue >> shift)
-            throw new ArgumentException($"Iommu:LockedMemoryLimit is \"{setting}\": give bytes (optionally with K, M or G) or unlimited.");
+            throw new SettingsException($"Iommu:LockedMemoryLimit is \"{setting}\": give bytes (optionally with K, M or G) or unlimited.");
         return (value << shift) >> 12;
     }
 
@@ -87,8 +113,8 @@ public sealed record HostSettings(string WorkDir, string SocketPath, StoreOption
         var inWorkDir = Path.GetFullPath(setting, workDir);
         if (File.Exists(inWorkDir)) return inWorkDir;
         var shipped = Core.Configuration.HoconFiles.PathOf(setting);
-        return File.Exists(shipped) ? shipped : throw new ArgumentException(
-            $"Iommu:Platform names {setting}, which is neither in the working folder nor among the shipped HOCON files.");
+        return File.Exists(shipped) ? shipped : throw new SettingsException(
+            $"Iommu:Platform names {setting}, which is neither in the working folder nor among the shipped HOCON files (platforms/amd-vi.conf, platforms/arm-smmuv3.conf, ...).");
     }
 
     private static string? NonEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value;

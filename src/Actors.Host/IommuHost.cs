@@ -28,12 +28,23 @@ public static class IommuHost
         });
         configure?.Invoke(builder);
         var settings = HostSettings.From(builder.Configuration);
+        // Everything a user can get wrong is checked before the actor system starts: one line each (HostRunner).
+        var config = AkkaConfigOf(settings);
+        var platform = PlatformOf(config, settings);
+        SocketServer.RefuseIfAnswered(settings.SocketPath);
         builder.Services.AddSingleton(settings);
         builder.Services.AddSingleton<HostStatus>();
-        var akkaLogLevel = AkkaLogLevel(builder.Configuration["Logging:LogLevel:Default"]);
+        Telemetry.TelemetrySetup.Add(builder.Services, settings);
+        // One line per entry, with the time: what a person reads in a terminal or a journal.
+        builder.Logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "HH:mm:ss ";
+        });
+        var akkaLogLevel = AkkaLogLevel(builder.Configuration["Logging:LogLevel:Akka"] ?? builder.Configuration["Logging:LogLevel:Default"]);
         builder.Services.AddAkka(SystemName, (akka, services) =>
         {
-            Configure(akka, settings, services);
+            Configure(akka, settings, config, platform, services);
             // Akka logs no finer than the host's default level (so a quiet host, as the benches start, says nothing even at shutdown).
             if (akkaLogLevel is { } level)
                 akka.AddHocon($"akka.loglevel = {level}\nakka.stdout-loglevel = {level}", HoconAddMode.Prepend);
@@ -41,9 +52,14 @@ public static class IommuHost
         return builder.Build();
     }
 
-    /// <summary>Akka's level for a host whose Logging:LogLevel:Default is coarser than Information; null to keep hocon/base.conf's.</summary>
+    /// <summary>
+    /// Akka's own level from Logging:LogLevel:Akka (else Default), so Akka does not even format what
+    /// the logger would drop; null to keep hocon/base.conf's.
+    /// </summary>
     private static string? AkkaLogLevel(string? level) => level?.ToLowerInvariant() switch
     {
+        "trace" or "debug" => "DEBUG",
+        "information" => "INFO",
         "warning" => "WARNING",
         "error" or "critical" => "ERROR",
         "none" => "OFF",
@@ -67,14 +83,33 @@ public static class IommuHost
     private static int SnapshotFloor(Akka.Configuration.Config config) =>
         config.HasPath("iommu.snapshot-floor") ? config.GetInt("iommu.snapshot-floor") : 1000;
 
-    private static void Configure(AkkaConfigurationBuilder akka, HostSettings settings, IServiceProvider services)
+    /// <summary>The HOCON of the host; a platform file that does not parse is a settings error.</summary>
+    private static Akka.Configuration.Config AkkaConfigOf(HostSettings settings)
+    {
+        try { return AkkaConfig(settings); }
+        catch (Exception e) when (e is not SettingsException and not FileNotFoundException)
+        {
+            throw new SettingsException($"Iommu:Platform file {settings.PlatformFile} is not valid HOCON: {e.Message.ReplaceLineEndings(" ")}", e);
+        }
+    }
+
+    /// <summary>The emulated box: a platform file must set iommu.platform, and a bad one names the offending unit or device.</summary>
+    private static PlatformSpec PlatformOf(Akka.Configuration.Config config, HostSettings settings)
+    {
+        var where = settings.PlatformFile is null ? "the default platform (hocon/platform.conf)" : $"Iommu:Platform file {settings.PlatformFile}";
+        if (settings.PlatformFile is { } file
+            && !Akka.Configuration.ConfigurationFactory.ParseString(File.ReadAllText(file)).HasPath("iommu.platform"))
+            throw new SettingsException($"{where} does not set iommu.platform: see hocon/platform.conf for the layout.");
+        try { return HardwareModule.LoadPlatform(config); }
+        catch (PlatformConfigException e) { throw new SettingsException($"{where}: {e.Message}", e); }
+    }
+
+    private static void Configure(AkkaConfigurationBuilder akka, HostSettings settings, Akka.Configuration.Config config,
+        PlatformSpec platform, IServiceProvider services)
     {
         var status = services.GetRequiredService<HostStatus>();
         var log = services.GetRequiredService<ILoggerFactory>().CreateLogger("IommuActors.Host");
         Directory.CreateDirectory(settings.WorkDir);
-        var config = AkkaConfig(settings);
-        // A bad platform fails start-up here, with the loader's message naming the entry.
-        var platform = HardwareModule.LoadPlatform(config);
         akka.AddHocon(config, HoconAddMode.Prepend)
             .WithStore(settings.Store)
             .ConfigureLoggers(loggers => loggers.AddLoggerFactory())
@@ -94,6 +129,12 @@ public static class IommuHost
     {
         log.LogInformation("Working folder {WorkDir}", settings.WorkDir);
         log.LogInformation("Data kept in {Store}", settings.Store.Describe());
+        if (settings.Telemetry.PrometheusUrl is { } scrape)
+            log.LogInformation("Metrics for Prometheus at {Url}", scrape.AbsolutePath is "/" ? new Uri(scrape, "metrics") : scrape);
+        if (settings.Telemetry.OtlpEndpoint is { } otlp)
+            log.LogInformation("Metrics sent by OTLP to {Url}", otlp);
+        log.LogInformation("Platform {File}: {Units} IOMMU units, {Devices} devices",
+            settings.PlatformFile ?? "hocon/platform.conf (the default box)", platform.Units.Length, platform.Devices.Length);
         var cluster = Cluster.Get(system);
         cluster.RegisterOnMemberUp(() => _ = BringUpUnits(system, registry, platform, status, log));
         cluster.RegisterOnMemberRemoved(() => log.LogInformation("Left the cluster; stopping"));
@@ -129,7 +170,7 @@ public static class IommuHost
         }
         catch (Exception error)
         {
-            log.LogError(error, "The IOMMU units did not come up");
+            log.LogError("The IOMMU units did not come up: {Error}", error.Message);
             status.MarkFailed(error);
             await CoordinatedShutdown.Get(system).Run(CoordinatedShutdown.ClusterDowningReason.Instance);
         }

@@ -1,5 +1,3 @@
 using IommuActors.Host;
-using Microsoft.Extensions.Hosting;
 
-using var host = IommuHost.Build(args);
-await host.RunAsync();
+return await HostRunner.RunAsync(args, "Actors.Host", Console.Error);

@@ -511,14 +511,42 @@ static const char *socket_path(void)
 	return path && *path ? path : DEFAULT_SOCKET;
 }
 
+/*
+ * The first time no host answers, the program's call fails with the errno it always did, and the
+ * shim also says once on stderr which socket it tried, so a person knows where to look.
+ * IOMMUFD_SHIM_QUIET=1 (any non-empty value but 0) keeps it silent.
+ */
+static void say_no_host(const char *path, int err)
+{
+	static int said;
+	const char *quiet = getenv("IOMMUFD_SHIM_QUIET");
+	char cwd[512], line[1024];
+	int n;
+
+	if (quiet && *quiet && strcmp(quiet, "0") != 0)
+		return;
+	if (__atomic_exchange_n(&said, 1, __ATOMIC_RELAXED))
+		return;
+	if (path[0] != '/' && getcwd(cwd, sizeof(cwd)))
+		n = snprintf(line, sizeof(line), "iommufd shim: no emulator host at %s/%s (%s); start one there or set IOMMUFD_SOCKET (IOMMUFD_SHIM_QUIET=1 silences this)\n",
+			     cwd, path, strerror(err));
+	else
+		n = snprintf(line, sizeof(line), "iommufd shim: no emulator host at %s (%s); start one there or set IOMMUFD_SOCKET (IOMMUFD_SHIM_QUIET=1 silences this)\n",
+			     path, strerror(err));
+	if (n > 0 && real_write(2, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1) < 0)
+		return;
+}
+
 static int connect_socket(int *out)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	const char *path = socket_path();
 	int sock, err;
 
-	if (strlen(path) >= sizeof(addr.sun_path))
+	if (strlen(path) >= sizeof(addr.sun_path)) {
+		say_no_host(path, ENAMETOOLONG);
 		return ENAMETOOLONG;
+	}
 	strcpy(addr.sun_path, path);
 	sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (sock < 0)
@@ -526,6 +554,7 @@ static int connect_socket(int *out)
 	if (connect(sock, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
 		err = errno;
 		real_close(sock);
+		say_no_host(path, err);
 		return err;
 	}
 	*out = sock;

@@ -1,3 +1,4 @@
+using IommuActors.Host;
 using IommuActors.Host.FrontDoor;
 using Microsoft.Extensions.Configuration;
 using Xunit;
@@ -24,7 +25,7 @@ public sealed class FrontDoorSettingsSpecs
     [Fact]
     public void A_uid_list_with_something_that_is_no_uid_names_the_setting()
     {
-        var e = Assert.Throws<ArgumentException>(() => From(("CapSysResourceUids", "root")));
+        var e = Assert.Throws<SettingsException>(() => From(("CapSysResourceUids", "root")));
         Assert.Equal("Iommu:CapSysResourceUids has \"root\", which is not a uid.", e.Message);
     }
 }

@@ -30,12 +30,12 @@ public sealed class TraceFrameSpecs(SharedHost shared) : IClassFixture<SharedHos
         var first = await tracer.ReadAsync();
         Assert.Equal(((ushort)0x8008, FrameFlags.None, 1UL), (first.Kind, first.Flags, first.Seq));
         Assert.Equal(
-            $$"""{"type":"ioctl","session":"{{session}}","pid":99,"fd":3,"file":"{{session}}-1","request":"0xe0","name":"ioctl 0xe0","errno":0,"retval":3}""",
+            $$"""{"type":"ioctl","time":"{{TraceTime.Of(first.Body)}}","session":"{{session}}","pid":99,"fd":3,"file":"{{session}}-1","request":"0xe0","name":"ioctl 0xe0","errno":0,"retval":3}""",
             Encoding.UTF8.GetString(first.Body));
         var second = await tracer.ReadAsync();
         Assert.Equal(((ushort)0x8008, FrameFlags.None, 2UL), (second.Kind, second.Flags, second.Seq));
         Assert.Equal(
-            $$"""{"type":"ioctl","session":"{{session}}","pid":99,"fd":3,"file":"{{session}}-1","request":"0x3bff","name":"ioctl 0x3bff","errno":{{Errno.ENOTTY}},"retval":0}""",
+            $$"""{"type":"ioctl","time":"{{TraceTime.Of(second.Body)}}","session":"{{session}}","pid":99,"fd":3,"file":"{{session}}-1","request":"0x3bff","name":"ioctl 0x3bff","errno":{{Errno.ENOTTY}},"retval":0}""",
             Encoding.UTF8.GetString(second.Body));
     }
 
@@ -55,4 +55,5 @@ public sealed class TraceFrameSpecs(SharedHost shared) : IClassFixture<SharedHos
         Assert.Equal(((ushort)0x8008, FrameFlags.Reply, 4UL), (wrong.Kind, wrong.Flags, wrong.Seq));
         Assert.Equal(RawWire.Errno(Errno.EINVAL), wrong.Body);
     }
+
 }

@@ -1,3 +1,4 @@
+using Akka.Event;
 using System.Collections.Immutable;
 using Akka.Actor;
 using Akka.Persistence;
@@ -81,11 +82,13 @@ public sealed class DmaOwnershipActor : SnapshottingActor
         if (_claims.TryGetValue(c.Pci, out var held))
         {
             var same = held.DeviceFileId == c.DeviceFileId && held.ContextFileId == c.ContextFileId;
+            if (!same) Refused(c, "EINVAL", "the device", held);
             sender.Tell(new DmaOwnershipProtocol.OwnershipResult(c.Pci, same ? 0 : Errno.EINVAL));
             return;
         }
-        if (_claims.Values.Any(x => x.GroupKey == c.GroupKey && x.ContextFileId != c.ContextFileId))
+        if (_claims.FirstOrDefault(x => x.Value.GroupKey == c.GroupKey && x.Value.ContextFileId != c.ContextFileId) is { Value: { } owner } other)
         {
+            Refused(c, "EBUSY", $"its IOMMU group (through {other.Key})", owner);
             sender.Tell(new DmaOwnershipProtocol.OwnershipResult(c.Pci, Errno.EBUSY));
             return;
         }
@@ -96,6 +99,15 @@ public sealed class DmaOwnershipActor : SnapshottingActor
             SnapshotIfDue(_claims.Count + 1, () => new DmaOwnershipProtocol.OwnershipSnapshot(_claims));
         });
     }
+
+    /// <summary>
+    /// A bind that fails because someone else holds the device is what an operator asks about
+    /// (iommuctl contexts maps the file ids to a session, a pid and a client; iommuctl release ends a dead one).
+    /// </summary>
+    private void Refused(DmaOwnershipProtocol.ClaimDevice c, string errno, string what, DmaOwnershipProtocol.Claim holder) =>
+        Context.GetLogger().Warning(
+            $"VFIO_DEVICE_BIND_IOMMUFD of {c.Pci} (device file {c.DeviceFileId}, iommufd {c.ContextFileId}) refused with {errno}: " +
+            $"{what} is held by device file {holder.DeviceFileId} of iommufd {holder.ContextFileId}");
 
     private void Apply(IPersistedEvent e)
     {

@@ -55,7 +55,7 @@ public sealed class ConnectionActor : ReceiveActor, IWithTimers, IWithUnboundedS
     private readonly Dictionary<ulong, Action<RawFrame>> _clientReplies = new();
     private readonly Dictionary<long, ClientCall> _calls = new();
     private readonly Dictionary<long, (ushort Kind, ulong Seq)> _extensions = new();
-    private readonly Dictionary<long, (int Fd, uint Request)> _ioctls = new(); // tag -> what iommuctl trace shows
+    private readonly Dictionary<long, (int Fd, uint Request, long Started)> _ioctls = new(); // tag -> what iommuctl trace and the metrics show
     private IActorRef? _tracer;
     private ulong _token;
     private uint _pid;
@@ -124,11 +124,11 @@ public sealed class ConnectionActor : ReceiveActor, IWithTimers, IWithUnboundedS
         if (hello.ResumeToken == 0)
         {
             var token = NewToken();
-            _ctx.Sessions.Tell(new OpenSession(token, hello.Pid, hello.ClientName, Self));
+            _ctx.Sessions.Tell(new OpenSession(token, hello.Pid, hello.ClientName, Self, _ctx.PeerPid));
         }
         else
         {
-            _ctx.Sessions.Tell(new ResumeSession(hello.ResumeToken, hello.Pid, Self));
+            _ctx.Sessions.Tell(new ResumeSession(hello.ResumeToken, hello.Pid, Self, _ctx.PeerPid));
         }
         Become(() => JoiningSession(frame.Seq));
     }
@@ -244,7 +244,10 @@ public sealed class ConnectionActor : ReceiveActor, IWithTimers, IWithUnboundedS
             case IoctlRequest ioctl:
                 if (Forward(seq, ioctl.Fd, body, (id, tag) => new FileProtocol.Ioctl(id, tag, ioctl.Request, ioctl.Arg, ioctl.Inline, Self,
                         new FileProtocol.Caller(_ctx.PeerUid, _ctx.PeerPid, _ctx.Settings.HasCapSysResource(_ctx.PeerUid)))) is var tag and > 0)
-                    _ioctls[tag] = (ioctl.Fd, ioctl.Request);
+                {
+                    _ioctls[tag] = (ioctl.Fd, ioctl.Request, Telemetry.HostMetrics.Started());
+                    Telemetry.HostMetrics.IoctlSent();
+                }
                 break;
             case ReadRequest read:
                 Forward(seq, read.Fd, body, (id, tag) => new FileProtocol.Read(id, tag, read.Count, Self));
@@ -279,8 +282,9 @@ public sealed class ConnectionActor : ReceiveActor, IWithTimers, IWithUnboundedS
     {
         if (!_ioctls.Remove(done.Tag, out var call)) return;
         var path = _fds.TryGetValue(call.Fd, out var entry) ? entry.Path : "";
-        Context.System.EventStream.Publish(new TraceProtocol.IoctlTraced(_token, _pid, call.Fd, done.FileId, path, call.Request,
-            done.Errno, done.ReturnValue));
+        var traced = new TraceProtocol.IoctlTraced(_token, _pid, call.Fd, done.FileId, path, call.Request, done.Errno, done.ReturnValue);
+        Context.System.EventStream.Publish(traced);
+        Telemetry.HostMetrics.IoctlAnswered(TraceActor.NameOf(traced), done.Errno, call.Started);
     }
 
     private void FinishCall(long tag, IWireBody reply)
@@ -591,6 +595,7 @@ public sealed class ConnectionActor : ReceiveActor, IWithTimers, IWithUnboundedS
     protected override void PostStop()
     {
         _ctx.Sink.Complete();
+        Telemetry.HostMetrics.IoctlsAbandoned(_ioctls.Count);
         // Stopped by a failure rather than by the client or the host going down: release like a drop.
         if (_token != 0 && !_ended && CoordinatedShutdown.Get(Context.System).ShutdownReason is null)
             ReleaseSession("connection failed");

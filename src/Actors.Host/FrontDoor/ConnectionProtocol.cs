@@ -39,7 +39,9 @@ public static class ExtensionKinds
     public const ushort Trace = 0x8007;
     /// <summary>EXT_TRACE_EVENT: sent by the server (flags 0, the server's seq, no reply): utf-8 JSON of one ioctl or IOASID event.</summary>
     public const ushort TraceEvent = 0x8008;
+    /// <summary>EXT_RELEASE: utf-8 JSON {session}; reply i32 errno, utf-8 JSON (the session, its pid, the files released).</summary>
+    public const ushort Release = 0x8009;
 
     /// <summary>The kinds answered with one <see cref="StatusJson"/> by the host's <see cref="IStatusSource"/>.</summary>
-    public static bool IsQuery(ushort kind) => kind is Status or Platform or Dma or Contexts or Objects or Graph;
+    public static bool IsQuery(ushort kind) => kind is Status or Platform or Dma or Contexts or Objects or Graph or Release;
 }

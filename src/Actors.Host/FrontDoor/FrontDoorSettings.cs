@@ -35,7 +35,7 @@ public sealed record FrontDoorSettings(
             uids,
             Duration(section["SessionGracePeriod"], "SessionGracePeriod") ?? DefaultGracePeriod,
             Duration(section["MemoryTimeout"], "MemoryTimeout") ?? DefaultMemoryTimeout,
-            int.TryParse(section["MaxFrame"], out var max) && max >= 4096 ? max : Uapi.Wire.WireFormat.DefaultMaxFrame,
+            MaxFrameOf(section["MaxFrame"]),
             Uids(section, "CapSysResourceUids"));
     }
 
@@ -48,7 +48,7 @@ public sealed record FrontDoorSettings(
         if (string.IsNullOrWhiteSpace(text)) return null;
         return text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             .Select(u => uint.TryParse(u, out var uid) ? uid
-                : throw new ArgumentException($"Iommu:{key} has \"{u}\", which is not a uid."))
+                : throw new SettingsException($"Iommu:{key} has \"{u}\", which is not a uid."))
             .ToHashSet();
     }
 
@@ -59,7 +59,16 @@ public sealed record FrontDoorSettings(
         if (double.TryParse(text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var seconds))
             return TimeSpan.FromSeconds(seconds);
         if (TimeSpan.TryParse(text, System.Globalization.CultureInfo.InvariantCulture, out var span)) return span;
-        throw new ArgumentException($"Iommu:{key} is \"{text}\": give seconds or hh:mm:ss.");
+        throw new SettingsException($"Iommu:{key} is \"{text}\": give seconds or hh:mm:ss.");
+    }
+
+    /// <summary>Bytes, at least 4096; empty for the wire format's default.</summary>
+    private static int MaxFrameOf(string? text)
+    {
+        if (string.IsNullOrWhiteSpace(text)) return Uapi.Wire.WireFormat.DefaultMaxFrame;
+        return int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var max) && max >= 4096
+            ? max
+            : throw new SettingsException($"Iommu:MaxFrame is \"{text}\": give a frame size in bytes, at least 4096.");
     }
 
     [DllImport("libc", EntryPoint = "geteuid")]

@@ -7,8 +7,12 @@ namespace IommuActors.Host.FrontDoor;
 public sealed class SessionBook
 {
     private ImmutableDictionary<ulong, SessionRecord> _sessions = ImmutableDictionary<ulong, SessionRecord>.Empty;
+    private ImmutableDictionary<ulong, SessionProcess> _processes = ImmutableDictionary<ulong, SessionProcess>.Empty;
 
     public ImmutableDictionary<ulong, SessionRecord> Sessions => _sessions;
+
+    /// <summary>The process holding each session, for the sessions that recorded one.</summary>
+    public ImmutableDictionary<ulong, SessionProcess> Processes => _processes;
 
     public bool Contains(ulong token) => _sessions.ContainsKey(token);
 
@@ -31,11 +35,19 @@ public sealed class SessionBook
             case FdUnbound u when _sessions.TryGetValue(u.Token, out var s):
                 _sessions = _sessions.SetItem(u.Token, s with { Fds = s.Fds.Remove(u.Fd) });
                 break;
+            case SessionProcess p when _sessions.ContainsKey(p.Token):
+                _processes = _processes.SetItem(p.Token, p);
+                break;
             case SessionFinished f:
                 _sessions = _sessions.Remove(f.Token);
+                _processes = _processes.Remove(f.Token);
                 break;
         }
     }
 
     public void Restore(SessionsSnapshot snapshot) => _sessions = snapshot.Sessions;
+
+    public void Restore(SessionsProcessSnapshot snapshot) => (_sessions, _processes) = (snapshot.Sessions, snapshot.Processes);
+
+    public SessionsProcessSnapshot Snapshot() => new(_sessions, _processes);
 }

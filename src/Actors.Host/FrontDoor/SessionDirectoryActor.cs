@@ -12,7 +12,9 @@ namespace IommuActors.Host.FrontDoor;
 /// <summary>
 /// The durable list of client sessions (token -> fd table -> file ids). A session whose
 /// connection is gone without ending it (the host restarted, or the connection actor died) waits
-/// the grace period for a HELLO with its token and is then released as a process exit would be.
+/// the grace period for a HELLO with its token and is then released as a process exit would be;
+/// at once when its process is gone (checked every second while it waits, <see cref="ProcessLiveness"/>),
+/// or when an operator releases it (iommuctl release).
 /// </summary>
 public sealed class SessionDirectoryActor : SnapshottingActor, IWithTimers
 {
@@ -24,6 +26,9 @@ public sealed class SessionDirectoryActor : SnapshottingActor, IWithTimers
     private readonly TimeSpan _grace;
     private readonly SessionBook _book = new();
     private readonly Dictionary<ulong, IActorRef> _connected = new();
+    /// <summary>When each session awaiting a resume is released if nobody resumes it.</summary>
+    private readonly Dictionary<ulong, DateTime> _deadlines = new();
+    private static readonly TimeSpan ProcessCheckEvery = TimeSpan.FromSeconds(1);
     private readonly ILoggingAdapter _log = Context.GetLogger();
 
     public ITimerScheduler Timers { get; set; } = null!;
@@ -37,16 +42,31 @@ public sealed class SessionDirectoryActor : SnapshottingActor, IWithTimers
     /// <see cref="Name"/> on the node that founds the cluster; a node that joins another keeps its sessions apart
     /// (<see cref="JoiningNodeId"/>), since both may share one store.
     /// </param>
-    public static Props Props(IActorRef files, TimeSpan grace, string persistenceId = Name) =>
-        Akka.Actor.Props.Create(() => new SessionDirectoryActor(files, grace, persistenceId));
+    /// <param name="operatorLog">
+    /// Where what an operator acts on (sessions awaiting a resume, released, resumed) is said: the
+    /// host's log, which shows Information while Akka's own is kept to warnings; null for Akka's log.
+    /// </param>
+    public static Props Props(IActorRef files, TimeSpan grace, string persistenceId = Name,
+        Microsoft.Extensions.Logging.ILogger? operatorLog = null) =>
+        Akka.Actor.Props.Create(() => new SessionDirectoryActor(files, grace, persistenceId, operatorLog));
 
     /// <summary>The journal of a joining node's sessions: named by its socket, which is what its clients resume through.</summary>
     public static string JoiningNodeId(string socketPath) => $"{Name}:{socketPath}";
 
     private sealed record GraceOver(ulong Token);
 
-    public SessionDirectoryActor(IActorRef files, TimeSpan grace, string persistenceId) : base(SnapshotFloor)
+    /// <summary>Look for sessions awaiting a resume whose process has gone.</summary>
+    private sealed record CheckProcesses
     {
+        public static readonly CheckProcesses Instance = new();
+    }
+
+    private readonly Microsoft.Extensions.Logging.ILogger? _operatorLog;
+
+    public SessionDirectoryActor(IActorRef files, TimeSpan grace, string persistenceId, Microsoft.Extensions.Logging.ILogger? operatorLog = null)
+        : base(SnapshotFloor)
+    {
+        _operatorLog = operatorLog;
         _files = files;
         _grace = grace;
         PersistenceId = persistenceId;
@@ -54,7 +74,8 @@ public sealed class SessionDirectoryActor : SnapshottingActor, IWithTimers
 
         Recover<SnapshotOffer>(o =>
         {
-            if (o.Snapshot is SessionsSnapshot s) _book.Restore(s);
+            if (o.Snapshot is SessionsProcessSnapshot p) _book.Restore(p);
+            else if (o.Snapshot is SessionsSnapshot s) _book.Restore(s);
             SnapshotOffered(o.Metadata, _book.Sessions.Count + 1);
         });
         Recover<IommuActors.Core.Messaging.IPersistedEvent>(e => _book.Apply(e));
@@ -69,10 +90,13 @@ public sealed class SessionDirectoryActor : SnapshottingActor, IWithTimers
         Command<BindFd>(b => Record(new FdBound(b.Token, b.Fd, b.Entry.FileId, b.Entry.Path, b.NextOpen), b.Tag));
         Command<UnbindFd>(u => Record(new FdUnbound(u.Token, u.Fd), u.Tag));
         Command<EndSession>(e => Finish(e.Token));
-        Command<GraceOver>(OnGraceOver);
+        Command<GraceOver>(over => Release(over.Token, $"was not resumed within {_grace}"));
+        Command<CheckProcesses>(_ => ReleaseTheDead());
+        Command<ReleaseSession>(OnReleaseSession);
         Command<Terminated>(OnConnectionGone);
         Command<GetSessions>(_ => Sender.Tell(new SessionList(_node, _book.Sessions
-            .Select(kv => new SessionInfo(kv.Key, kv.Value.Pid, kv.Value.ClientName, kv.Value.Fds.Count, _connected.ContainsKey(kv.Key)))
+            .Select(kv => new SessionInfo(kv.Key, kv.Value.Pid, kv.Value.ClientName, kv.Value.Fds.Count, _connected.ContainsKey(kv.Key),
+                _deadlines.TryGetValue(kv.Key, out var deadline) ? Max(deadline - DateTime.UtcNow, TimeSpan.Zero) : null))
             .OrderBy(s => s.Token).ToImmutableArray())));
         Command<GetOpenFiles>(_ => Sender.Tell(OpenFiles()));
         Command<FileProtocol.Released>(_ => { });
@@ -85,14 +109,52 @@ public sealed class SessionDirectoryActor : SnapshottingActor, IWithTimers
         .Select(g => new OpenFile(g.Key, g.First().Value.Path, kv.Key, kv.Value.Pid, kv.Value.ClientName,
             [.. g.Select(fd => fd.Key).Order()], _connected.ContainsKey(kv.Key))))]);
 
-    /// <summary>Every session found at start-up lost its connection with the previous host.</summary>
+    /// <summary>Every session found at start-up lost its connection with the previous host; those whose process is gone are released now.</summary>
     private void StartGraceForAll()
     {
         foreach (var token in _book.Sessions.Keys)
-            Timers.StartSingleTimer(token, new GraceOver(token), _grace);
-        if (_book.Sessions.Count > 0)
-            _log.Info("{0} client session(s) await a resume for {1}", _book.Sessions.Count, _grace);
+            StartGrace(token);
+        ReleaseTheDead();
+        if (_deadlines.Count > 0)
+            Say($"{_deadlines.Count} client session(s) await a resume for {_grace} (iommuctl sessions lists them)");
     }
+
+    private void StartGrace(ulong token)
+    {
+        Timers.StartSingleTimer(token, new GraceOver(token), _grace);
+        _deadlines[token] = DateTime.UtcNow + _grace;
+        Telemetry.HostMetrics.Sessions(_book.Sessions.Count, _deadlines.Count);
+        if (!Timers.IsTimerActive(CheckProcesses.Instance))
+            Timers.StartPeriodicTimer(CheckProcesses.Instance, CheckProcesses.Instance, ProcessCheckEvery);
+    }
+
+    /// <summary>A session awaiting a resume whose process has exited (or whose pid now names another process) will never be resumed.</summary>
+    private void ReleaseTheDead()
+    {
+        foreach (var token in _deadlines.Keys.ToList())
+            if (_book.Processes.TryGetValue(token, out var process) && !ProcessLiveness.IsAlive(process.Pid, process.StartTime))
+                Release(token, $"lost its process {process.Pid}, which has exited");
+        if (_deadlines.Count == 0) Timers.Cancel(CheckProcesses.Instance);
+    }
+
+    private void OnReleaseSession(ReleaseSession release)
+    {
+        var session = _book.Find(release.Token);
+        if (session is null)
+            Sender.Tell(new SessionReleaseResult(release.Token, Errno.ENOENT, 0, 0, _node));
+        else if (_connected.ContainsKey(release.Token))
+            Sender.Tell(new SessionReleaseResult(release.Token, Errno.EBUSY, 0, session.Pid, _node));
+        else
+            Sender.Tell(new SessionReleaseResult(release.Token, 0, Release(release.Token, "was released by an operator (iommuctl release)"), session.Pid, _node));
+    }
+
+    private void Say(string line)
+    {
+        if (_operatorLog is null) _log.Info(line);
+        else Microsoft.Extensions.Logging.LoggerExtensions.LogInformation(_operatorLog, "{Line}", line);
+    }
+
+    private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
 
     private void OnOpen(OpenSession open)
     {
@@ -101,8 +163,20 @@ public sealed class SessionDirectoryActor : SnapshottingActor, IWithTimers
         {
             Applied(e);
             Attach(open.Token, open.Connection);
-            sender.Tell(new SessionOpened(open.Token));
+            RecordProcess(open.Token, open.PeerPid, () => sender.Tell(new SessionOpened(open.Token)));
         });
+    }
+
+    /// <summary>Journals which process holds the session (unless known already), then goes on.</summary>
+    private void RecordProcess(ulong token, uint pid, Action then)
+    {
+        var start = pid == 0 ? null : ProcessLiveness.StartTime(pid);
+        if (start is null || _book.Processes.GetValueOrDefault(token) is { } known && known.Pid == pid && known.StartTime == start)
+        {
+            then();
+            return;
+        }
+        Persist(new SessionProcess(token, pid, start.Value), e => { Applied(e); then(); });
     }
 
     private void OnResume(ResumeSession resume)
@@ -115,9 +189,12 @@ public sealed class SessionDirectoryActor : SnapshottingActor, IWithTimers
         else
         {
             Timers.Cancel(resume.Token);
+            _deadlines.Remove(resume.Token);
+            Telemetry.HostMetrics.Sessions(_book.Sessions.Count, _deadlines.Count);
             Attach(resume.Token, resume.Connection);
-            _log.Info("Session {0:x16} resumed with {1} fd(s)", resume.Token, session.Fds.Count);
-            Sender.Tell(new SessionResumed(resume.Token, session));
+            Say($"Session {resume.Token:x16} resumed with {session.Fds.Count} fd(s)");
+            var sender = Sender;
+            RecordProcess(resume.Token, resume.PeerPid, () => sender.Tell(new SessionResumed(resume.Token, session)));
         }
     }
 
@@ -131,19 +208,22 @@ public sealed class SessionDirectoryActor : SnapshottingActor, IWithTimers
     {
         if (_connected.Remove(token, out var connection)) Context.Unwatch(connection);
         Timers.Cancel(token);
+        _deadlines.Remove(token);
         if (!_book.Contains(token)) return;
         Persist(new SessionFinished(token), Applied);
     }
 
-    private void OnGraceOver(GraceOver over)
+    /// <summary>Releases the files of a session no connection holds, as its process's exit would; the number of files.</summary>
+    private int Release(ulong token, string why)
     {
-        var session = _book.Find(over.Token);
-        if (session is null || _connected.ContainsKey(over.Token)) return;
-        _log.Info("Session {0:x16} was not resumed within {1}; releasing its {2} file(s)", over.Token, _grace,
-            session.Fds.Values.Select(f => f.FileId).Distinct().Count());
-        foreach (var fileId in session.Fds.Values.Select(f => f.FileId).Distinct())
+        var session = _book.Find(token);
+        if (session is null || _connected.ContainsKey(token)) return 0;
+        var files = session.Fds.Values.Select(f => f.FileId).Distinct().ToList();
+        Say($"Session {token:x16} of pid {session.Pid} ({session.ClientName}) {why}; releasing its {files.Count} file(s)");
+        foreach (var fileId in files)
             _files.Tell(new FileProtocol.Release(fileId, Self));
-        Finish(over.Token);
+        Finish(token);
+        return files.Count;
     }
 
     /// <summary>A connection that stopped without ending its session (it failed): the session waits as after a restart.</summary>
@@ -152,7 +232,7 @@ public sealed class SessionDirectoryActor : SnapshottingActor, IWithTimers
         foreach (var token in _connected.Where(kv => kv.Value.Equals(gone.ActorRef)).Select(kv => kv.Key).ToList())
         {
             _connected.Remove(token);
-            if (_book.Contains(token)) Timers.StartSingleTimer(token, new GraceOver(token), _grace);
+            if (_book.Contains(token)) StartGrace(token);
         }
     }
 
@@ -165,6 +245,7 @@ public sealed class SessionDirectoryActor : SnapshottingActor, IWithTimers
     private void Applied(IommuActors.Core.Messaging.IPersistedEvent e)
     {
         _book.Apply(e);
-        SnapshotIfDue(_book.Sessions.Count + 1, () => new SessionsSnapshot(_book.Sessions));
+        Telemetry.HostMetrics.Sessions(_book.Sessions.Count, _deadlines.Count);
+        SnapshotIfDue(_book.Sessions.Count + 1, () => _book.Snapshot());
     }
 }

@@ -23,12 +23,13 @@ public static class SessionProtocol
     // ---- connection -> directory ----
 
     /// <summary>A HELLO without a resume token. Answered with <see cref="SessionOpened"/> once durable.</summary>
-    public sealed record OpenSession(ulong Token, uint Pid, string ClientName, IActorRef Connection);
+    /// <param name="PeerPid">The pid SO_PEERCRED reports for the connection (0 when unknown): the process whose death ends the session.</param>
+    public sealed record OpenSession(ulong Token, uint Pid, string ClientName, IActorRef Connection, uint PeerPid = 0);
 
     public sealed record SessionOpened(ulong Token);
 
     /// <summary>A HELLO that presents a resume token. Answered with <see cref="SessionResumed"/> or <see cref="ResumeRefused"/>.</summary>
-    public sealed record ResumeSession(ulong Token, uint Pid, IActorRef Connection);
+    public sealed record ResumeSession(ulong Token, uint Pid, IActorRef Connection, uint PeerPid = 0);
 
     public sealed record SessionResumed(ulong Token, SessionRecord Session);
 
@@ -50,10 +51,19 @@ public static class SessionProtocol
 
     public sealed record GetSessions : IClusterMessage;
 
-    public sealed record SessionInfo(ulong Token, uint Pid, string ClientName, int Fds, bool Connected);
+    /// <param name="GraceLeft">For a session awaiting a resume, how long until it is released; null while connected.</param>
+    public sealed record SessionInfo(ulong Token, uint Pid, string ClientName, int Fds, bool Connected, TimeSpan? GraceLeft = null);
 
     /// <summary>The sessions of one node's front door, <paramref name="Node"/> its actor system's address.</summary>
     public sealed record SessionList(string Node, ImmutableArray<SessionInfo> Sessions) : IClusterMessage;
+
+    // ---- iommuctl release (asked of every node's directory) ----
+
+    /// <summary>An operator ends a session that awaits a resume, as its grace period running out would.</summary>
+    public sealed record ReleaseSession(ulong Token) : IClusterMessage;
+
+    /// <summary>0 and the files released; ENOENT: not this node's; EBUSY: its client is connected (stop that process instead).</summary>
+    public sealed record SessionReleaseResult(ulong Token, int Errno, int Files, uint Pid, string Node) : IClusterMessage;
 
     // ---- iommuctl contexts, objects, graph ----
 
@@ -77,4 +87,15 @@ public static class SessionProtocol
     public sealed record SessionFinished(ulong Token) : IPersistedEvent;
 
     public sealed record SessionsSnapshot(ImmutableDictionary<ulong, SessionRecord> Sessions) : IPersistedSnapshot;
+
+    /// <summary>
+    /// The process holding a session (pid as SO_PEERCRED saw it, start time from /proc, see
+    /// <see cref="ProcessLiveness"/>): a session whose process is gone is released at once, not
+    /// after the grace period. Sessions journaled before this event have none and wait the grace period.
+    /// </summary>
+    public sealed record SessionProcess(ulong Token, uint Pid, ulong StartTime) : IPersistedEvent;
+
+    /// <summary>The snapshot with the sessions' processes (<see cref="SessionsSnapshot"/> is still read).</summary>
+    public sealed record SessionsProcessSnapshot(ImmutableDictionary<ulong, SessionRecord> Sessions,
+        ImmutableDictionary<ulong, SessionProcess> Processes) : IPersistedSnapshot;
 }

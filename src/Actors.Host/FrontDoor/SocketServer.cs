@@ -38,17 +38,20 @@ public sealed class SocketServer(string socketPath, ILogger log, Func<Socket, Pi
     private void RemoveStale()
     {
         if (!File.Exists(socketPath)) return;
-        using (var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified))
-        {
-            try
-            {
-                probe.Connect(new UnixDomainSocketEndPoint(socketPath));
-                throw new InvalidOperationException($"Another host is already listening on {socketPath}.");
-            }
-            catch (SocketException) { }
-        }
+        RefuseIfAnswered(socketPath);
         log.LogInformation("Removed a stale socket file {Socket}", socketPath);
         File.Delete(socketPath);
+    }
+
+    /// <summary>Another host already answers at this socket: starting a second one in the same place is refused.</summary>
+    public static void RefuseIfAnswered(string socketPath)
+    {
+        if (!File.Exists(socketPath)) return;
+        using var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try { probe.Connect(new UnixDomainSocketEndPoint(socketPath)); }
+        catch (SocketException) { return; }
+        throw new AnotherHostException(
+            $"another host is already running here: it answers at {socketPath}. Stop it, or give this one its own Iommu:WorkDir (or Iommu:Socket).");
     }
 
     private async Task AcceptLoop()
@@ -104,3 +107,6 @@ public sealed class SocketServer(string socketPath, ILogger log, Func<Socket, Pi
         log.LogInformation("Front door closed; removed {Socket}", socketPath);
     }
 }
+
+/// <summary>A host already answers at the socket this one would listen on (a runtime failure, exit code 1).</summary>
+public sealed class AnotherHostException(string message) : InvalidOperationException(message);

@@ -19,6 +19,7 @@ public sealed class StatusSource(ActorSystem system, IActorRef? platform, HostFa
         {
             ExtensionKinds.Dma => DmaReporter.Props(tag, replyTo, request, platform, units),
             ExtensionKinds.Contexts or ExtensionKinds.Objects or ExtensionKinds.Graph => IntrospectReporter.Props(kind, tag, replyTo, request, introspect),
+            ExtensionKinds.Release => ReleaseReporter.Props(tag, replyTo, request, introspect.Sessions()),
             _ => StatusReporter.Props(kind, tag, replyTo, introspect.Sessions(), platform, facts),
         });
 }
@@ -87,6 +88,7 @@ public sealed class StatusReporter : ReceiveActor
                 client = s.ClientName,
                 fds = s.Fds,
                 connected = s.Connected,
+                graceLeftSeconds = s.GraceLeft is { } left ? Math.Round(left.TotalSeconds, 1) : (double?)null,
                 node = l.Node,
             })).OrderBy(s => s.token, StringComparer.Ordinal),
         }, Json);

@@ -102,6 +102,7 @@ public sealed class TraceActor : ReceiveActor, IWithTimers
         Receive<TraceProtocol.IoctlTraced>(t => Context.Parent.Tell(new TraceProtocol.TraceLine(JsonSerializer.Serialize(new
         {
             type = "ioctl",
+            time = DateTime.UtcNow,
             session = t.Session.ToString("x16"),
             pid = t.Pid,
             fd = t.Fd,
@@ -117,6 +118,7 @@ public sealed class TraceActor : ReceiveActor, IWithTimers
             Context.Parent.Tell(new TraceProtocol.TraceLine(JsonSerializer.Serialize(new
             {
                 type = "ioasid",
+                time = DateTime.UtcNow,
                 @event = n.Event.Kind.ToString(),
                 set = n.Event.SetKey,
                 pasid = n.Event.Pasid,
@@ -184,7 +186,7 @@ public sealed class TraceActor : ReceiveActor, IWithTimers
         .Where(f => f is { IsLiteral: true, FieldType.Name: nameof(UInt32) } && f.Name != nameof(Uapi.Structs.EmulatorIoctls.Type))
         .ToDictionary(f => (uint)f.GetRawConstantValue()!, f => f.Name);
 
-    private static string NameOf(TraceProtocol.IoctlTraced t) =>
+    internal static string NameOf(TraceProtocol.IoctlTraced t) =>
         EmulatorNames.TryGetValue(t.Request, out var name) ? name
         : Ioctls.Name(t.Request, t.Path.StartsWith(Fd.Files.FileActor.DeviceDirectory, StringComparison.Ordinal)
             ? IoctlTarget.VfioDevice : IoctlTarget.Iommufd);

@@ -56,7 +56,7 @@ public sealed class ObjectsCommandSpecs
                 string.Join(",", o.GetProperty("uses").EnumerateArray()))).ToArray());
 
         var unknown = await IommuctlRun.RunAsync(host, "objects", "--context", "no-such-file");
-        Assert.Equal((1, "", "iommuctl: extension 0x8005 failed with ENOENT (2)\n"), (unknown.Exit, unknown.Output, unknown.Error));
+        Assert.Equal((1, "", "iommuctl: no context no-such-file on this host: `iommuctl contexts` lists them.\n"), (unknown.Exit, unknown.Output, unknown.Error));
         await vmm.Client.DisposeAsync();
     }
 

@@ -29,10 +29,10 @@ public sealed class TraceCommandSpecs
             "ioctl   pid 4242 fd 4 VFIO_DEVICE_ATTACH_IOMMUFD_PT = 0",
             "ioctl   pid 4242 fd 3 PASID_ALLOC = 0",
             "ioctl   pid 4242 fd 3 IOMMU_DESTROY = -1 ENOENT",
-        ], run.Lines.Where(l => l.StartsWith("ioctl ", StringComparison.Ordinal)));
+        ], Untimed(run).Where(l => l.StartsWith("ioctl ", StringComparison.Ordinal)));
         // The IOASID event travels the notifier bus, beside the ioctl's reply: only its own place among events is fixed.
         Assert.Equal([$"ioasid  Alloc pasid-set-{vmm.ContextFile} pasid {pasid.OutPasid}"],
-            run.Lines.Where(l => l.StartsWith("ioasid ", StringComparison.Ordinal)));
+            Untimed(run).Where(l => l.StartsWith("ioasid ", StringComparison.Ordinal)));
         await vmm.Client.DisposeAsync();
     }
 
@@ -49,7 +49,7 @@ public sealed class TraceCommandSpecs
         var run = await tracing.WaitAsync(TimeSpan.FromSeconds(30));
         var session = client.SessionToken.ToString("x16");
         Assert.Equal(
-            $$"""{"type":"ioctl","session":"{{session}}","pid":77,"fd":3,"file":"{{session}}-1","request":"0x{{Ioctls.IOMMU_IOAS_ALLOC:x}}","name":"IOMMU_IOAS_ALLOC","errno":0,"retval":0}""" + "\n",
+            $$"""{"type":"ioctl","time":"{{TraceTime.Of(run.Output)}}","session":"{{session}}","pid":77,"fd":3,"file":"{{session}}-1","request":"0x{{Ioctls.IOMMU_IOAS_ALLOC:x}}","name":"IOMMU_IOAS_ALLOC","errno":0,"retval":0}""" + "\n",
             run.Output);
     }
 
@@ -63,4 +63,11 @@ public sealed class TraceCommandSpecs
         var run = await tracing.WaitAsync(TimeSpan.FromSeconds(30));
         Assert.Equal((0, ""), (run.Exit, run.Output));
     }
+
+    /// <summary>Each line starts with the time the host saw it (HH:mm:ss.fff); the rest follows.</summary>
+    private static IEnumerable<string> Untimed(IommuctlRun run) => run.Lines.Select(l =>
+    {
+        Assert.Matches(@"^\d\d:\d\d:\d\d\.\d\d\d ", l);
+        return l[13..];
+    });
 }

@@ -61,7 +61,7 @@ public sealed class TwoNodeSpecs
         await vmm.Client.IoctlAsync(vmm.Iommufd, Ioctls.IOMMU_IOAS_ALLOC, new IommuIoasAlloc(12, 0, 0));
         var run = await tracing.WaitAsync(TimeSpan.FromSeconds(30));
         Assert.Equal(
-            $$"""{"type":"ioctl","session":"{{vmm.Client.SessionToken:x16}}","pid":4242,"fd":3,"file":"{{f}}","request":"0x{{Ioctls.IOMMU_IOAS_ALLOC:x}}","name":"IOMMU_IOAS_ALLOC","errno":0,"retval":0}""" + "\n",
+            $$"""{"type":"ioctl","time":"{{TraceTime.Of(run.Output)}}","session":"{{vmm.Client.SessionToken:x16}}","pid":4242,"fd":3,"file":"{{f}}","request":"0x{{Ioctls.IOMMU_IOAS_ALLOC:x}}","name":"IOMMU_IOAS_ALLOC","errno":0,"retval":0}""" + "\n",
             run.Output);
         await vmm.Client.DisposeAsync();
     }
@@ -86,7 +86,7 @@ public sealed class TwoNodeSpecs
         var run = await tracing.WaitAsync(TimeSpan.FromSeconds(30));
         var session = client.SessionToken.ToString("x16");
         Assert.Equal(
-            $$"""{"type":"ioctl","session":"{{session}}","pid":6161,"fd":3,"file":"{{session}}-1","request":"0x{{Ioctls.IOMMU_IOAS_ALLOC:x}}","name":"IOMMU_IOAS_ALLOC","errno":0,"retval":0}""" + "\n",
+            $$"""{"type":"ioctl","time":"{{TraceTime.Of(run.Output)}}","session":"{{session}}","pid":6161,"fd":3,"file":"{{session}}-1","request":"0x{{Ioctls.IOMMU_IOAS_ALLOC:x}}","name":"IOMMU_IOAS_ALLOC","errno":0,"retval":0}""" + "\n",
             run.Output);
     }
 

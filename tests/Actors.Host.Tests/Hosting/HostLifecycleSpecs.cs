@@ -63,15 +63,15 @@ public sealed class HostLifecycleSpecs
     [Fact]
     public void PostgreSQL_without_a_connection_string_is_refused_with_a_message_that_says_so()
     {
-        var error = Assert.Throws<ArgumentException>(() => IommuHost.Build(["--Iommu:Store", "postgresql"]));
+        var error = Assert.Throws<SettingsException>(() => IommuHost.Build(["--Iommu:Store", "postgresql"]));
         Assert.Contains("Iommu:ConnectionString", error.Message);
     }
 
     [Fact]
     public void An_unknown_store_is_refused_naming_the_choices()
     {
-        var error = Assert.Throws<ArgumentException>(() => IommuHost.Build(["--Iommu:Store", "oracle"]));
-        Assert.Contains("expected sqlite, postgresql or memory", error.Message);
+        var error = Assert.Throws<SettingsException>(() => IommuHost.Build(["--Iommu:Store", "oracle"]));
+        Assert.Equal("Iommu:Store is \"oracle\": expected sqlite, postgresql or memory.", error.Message);
     }
 
     [Fact]

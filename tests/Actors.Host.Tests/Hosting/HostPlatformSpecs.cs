@@ -71,7 +71,7 @@ public sealed class HostPlatformSpecs
     }
 
     [Fact]
-    public async Task A_bad_platform_fails_start_up_naming_the_offending_entry()
+    public void A_bad_platform_fails_start_up_naming_the_offending_entry()
     {
         var workDir = TempFolder.Create("host-platform");
         File.WriteAllText(Path.Combine(workDir, "bad.conf"), """
@@ -80,31 +80,17 @@ public sealed class HostPlatformSpecs
               devices = [ { pci = "0000:00:01.0", unit = nowhere, group = 1, vendor = "0x8086", device = "0x1234", cdev = vfio0 } ]
             }
             """);
-        using var host = IommuHost.Build(["--Iommu:WorkDir", workDir, "--Iommu:Store", "memory", "--Iommu:Platform", "bad.conf"]);
+        var error = Assert.Throws<SettingsException>(() =>
+            IommuHost.Build(["--Iommu:WorkDir", workDir, "--Iommu:Store", "memory", "--Iommu:Platform", "bad.conf"]));
 
-        var error = await Record.ExceptionAsync(() => host.StartAsync());
-
-        Assert.NotNull(error);
-        var messages = string.Join(" | ", Flatten(error!).Select(e => e.Message));
-        Assert.Contains("unknown unit 'nowhere'", messages);
-        Assert.Contains("0000:00:01.0", messages);
+        Assert.Contains("unknown unit 'nowhere'", error.Message);
+        Assert.Contains("0000:00:01.0", error.Message);
     }
 
     [Fact]
     public void A_platform_file_that_does_not_exist_is_refused_naming_it()
     {
-        var error = Assert.Throws<ArgumentException>(() => IommuHost.Build(["--Iommu:Platform", "platforms/no-such-box.conf"]));
+        var error = Assert.Throws<SettingsException>(() => IommuHost.Build(["--Iommu:Platform", "platforms/no-such-box.conf"]));
         Assert.Contains("platforms/no-such-box.conf", error.Message);
-    }
-
-    private static IEnumerable<Exception> Flatten(Exception error)
-    {
-        for (var e = error; e is not null; e = e.InnerException)
-        {
-            yield return e;
-            if (e is AggregateException aggregate)
-                foreach (var inner in aggregate.InnerExceptions.SelectMany(Flatten))
-                    yield return inner;
-        }
     }
 }

@@ -31,7 +31,7 @@ public sealed class HostSettingsSpecs
     [Fact]
     public void A_LockedMemoryLimit_that_is_no_size_names_the_setting()
     {
-        var e = Assert.Throws<ArgumentException>(() => From(("LockedMemoryLimit", "lots")));
+        var e = Assert.Throws<SettingsException>(() => From(("LockedMemoryLimit", "lots")));
         Assert.Equal("Iommu:LockedMemoryLimit is \"lots\": give bytes (optionally with K, M or G) or unlimited.", e.Message);
     }
 }

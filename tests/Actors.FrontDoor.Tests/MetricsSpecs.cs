@@ -1,0 +1,75 @@
+using System.Net;
+using System.Net.Sockets;
+using IommuActors.Client;
+using IommuActors.Uapi;
+using IommuActors.Uapi.Structs;
+using Xunit;
+
+namespace IommuActors.FrontDoor.Tests;
+
+/// <summary>
+/// Issue 17 point 6: with Iommu:PrometheusUrl and Iommu:HealthUrl set, a running host serves a
+/// Prometheus scrape of its ioctls (by name and errno, with a latency histogram) and sessions, and
+/// /alive and /ready for a supervisor; without them, nothing listens.
+/// </summary>
+public sealed class MetricsSpecs
+{
+    [Fact]
+    public async Task A_scrape_of_a_running_host_counts_its_ioctls_by_name_and_errno_and_ready_says_what_was_checked()
+    {
+        var (metricsPort, healthPort) = (FreePort(), FreePort());
+        await using var host = await TestHost.RealAsync(
+            "--Iommu:PrometheusUrl", $"http://localhost:{metricsPort}/", "--Iommu:HealthUrl", $"http://localhost:{healthPort}/");
+        await using var client = await IommuClient.ConnectAsync(host.SocketPath);
+        var iommufd = await client.OpenAsync("/dev/iommu");
+        await client.IoctlAsync(iommufd, Ioctls.IOMMU_IOAS_ALLOC, new IommuIoasAlloc(12, 0, 0));
+        await client.IoctlAsync(iommufd, Ioctls.IOMMU_IOAS_ALLOC, new IommuIoasAlloc(12, 0, 0));
+        var refused = await client.IoctlRawAsync(iommufd, Ioctls.IOMMU_IOAS_ALLOC, 0, new byte[8]); // size below the struct: EINVAL
+        Assert.Equal(Errno.EINVAL, refused.Errno);
+
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
+        var scrape = await http.GetStringAsync($"http://localhost:{metricsPort}/metrics");
+        var lines = scrape.Split('\n');
+
+        Assert.Contains(lines, l => l.StartsWith("iommu_ioctls_total{", StringComparison.Ordinal)
+                                    && l.Contains("name=\"IOMMU_IOAS_ALLOC\"") && l.Contains("errno=\"0\"") && l.EndsWith(" 2", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.StartsWith("iommu_ioctls_total{", StringComparison.Ordinal)
+                                    && l.Contains("name=\"IOMMU_IOAS_ALLOC\"") && l.Contains("errno=\"EINVAL\""));
+        Assert.Contains(lines, l => l.StartsWith("iommu_ioctl_duration_seconds_count{", StringComparison.Ordinal) && l.Contains("name=\"IOMMU_IOAS_ALLOC\""));
+        Assert.Contains(lines, l => l.StartsWith("iommu_ioctl_duration_seconds_bucket{", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.StartsWith("iommu_sessions{", StringComparison.Ordinal) && l.Contains("state=\"connected\""));
+        Assert.Contains(lines, l => l.StartsWith("iommu_requests_in_flight", StringComparison.Ordinal));
+
+        using var alive = await http.GetAsync($"http://localhost:{healthPort}/alive");
+        Assert.Equal(HttpStatusCode.OK, alive.StatusCode);
+        using var ready = await http.GetAsync($"http://localhost:{healthPort}/ready");
+        var body = await ready.Content.ReadAsStringAsync();
+        Assert.Equal(HttpStatusCode.OK, ready.StatusCode);
+        Assert.Contains("\"cluster\":{\"status\":\"Healthy\"", body);
+        Assert.Contains("\"socket\":{\"status\":\"Healthy\"", body);
+        Assert.Contains("\"store\":{\"status\":\"Healthy\"", body);
+    }
+
+    [Fact]
+    public async Task Ready_is_503_naming_the_socket_when_the_front_door_does_not_listen()
+    {
+        var healthPort = FreePort();
+        await using var host = await TestHost.RealAsync("--Iommu:HealthUrl", $"http://localhost:{healthPort}/");
+        File.Delete(host.SocketPath); // the listener is still there, but nobody can reach it through that path
+
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
+        using var ready = await http.GetAsync($"http://localhost:{healthPort}/ready");
+        var body = await ready.Content.ReadAsStringAsync();
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, ready.StatusCode);
+        Assert.Contains("\"socket\":{\"status\":\"Unhealthy\"", body);
+        Assert.Contains("\"cluster\":{\"status\":\"Healthy\"", body);
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
