@@ -5,9 +5,10 @@ using IommuActors.Ioasid.Pasid;
 using IommuActors.Notifier.Bus;
 using IommuActors.Notifier.Kvm;
 using IommuActors.Notifier.Vdcm;
+using IommuActors.Notifier.Vm;
 using IommuActors.TestSupport;
-using IommuActors.Uapi;
 using IommuActors.Uapi.Structs;
+using IommuActors.Uapi;
 using Xunit;
 using static IommuActors.Fd.Files.FileProtocol;
 
@@ -27,7 +28,7 @@ public sealed class PasidExtensionSpecs() : TestKit(SpecConfig.InMemory)
         var space = Sys.ActorOf(PasidSpaceActor.Props("ext", 100, 199, 100));
         var set = Sys.ActorOf(PasidSetActor.Props(PasidExtensionActor.SetKeyOf(File), quota, space, bus));
         _sets = set;
-        var extension = Sys.ActorOf(PasidExtensionActor.Props(File, set, bus));
+        var extension = Sys.ActorOf(PasidExtensionActor.Props(File, set, Sys.ActorOf(VmSubscribersActor.Props(set, bus))));
         var key = PasidExtensionActor.SetKeyOf(File);
         AwaitAssert(() =>
         {
@@ -83,9 +84,9 @@ public sealed class PasidExtensionSpecs() : TestKit(SpecConfig.InMemory)
             Assert.Equal(0, Call(extension, EmulatorIoctls.PASID_ALLOC, new EmuPasidAlloc(12, 0, 0)).Errno);
 
         var over = Call(extension, EmulatorIoctls.PASID_ALLOC, new EmuPasidAlloc(12, 0, 0));
-        Assert.Equal((PasidErrno.EDQUOT, 0), (over.Errno, over.Writeback.Length));
-        Assert.Equal(PasidErrno.ENOENT, Call(extension, EmulatorIoctls.PASID_FREE, new EmuPasidFree(8, 199)).Errno);
-        Assert.Equal(PasidErrno.ENOENT, Call(extension, EmulatorIoctls.KVM_TRANSLATE, new EmuKvmTranslate(12, 42, 0)).Errno);
+        Assert.Equal((Errno.EDQUOT, 0), (over.Errno, over.Writeback.Length));
+        Assert.Equal(Errno.ENOENT, Call(extension, EmulatorIoctls.PASID_FREE, new EmuPasidFree(8, 199)).Errno);
+        Assert.Equal(Errno.ENOENT, Call(extension, EmulatorIoctls.KVM_TRANSLATE, new EmuKvmTranslate(12, 42, 0)).Errno);
     }
 
     [Fact]

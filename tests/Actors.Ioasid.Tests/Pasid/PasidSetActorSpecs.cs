@@ -2,6 +2,7 @@ using Akka.Actor;
 using Akka.TestKit.Xunit2;
 using IommuActors.Ioasid.Pasid;
 using IommuActors.TestSupport;
+using IommuActors.Uapi;
 using Xunit;
 using static IommuActors.Ioasid.Pasid.PasidSetProtocol;
 using static IommuActors.Ioasid.Pasid.PasidSpaceProtocol;
@@ -23,7 +24,7 @@ public sealed class PasidSetActorSpecs() : TestKit(SpecConfig.InMemory)
     private int Alloc(IActorRef set, string key)
     {
         set.Tell(new AllocPasid(key));
-        return ExpectMsg<PasidAllocated>(m => m.Errno == PasidErrno.Ok).Pasid;
+        return ExpectMsg<PasidAllocated>(m => m.Errno == 0).Pasid;
     }
 
     [Fact]
@@ -40,12 +41,12 @@ public sealed class PasidSetActorSpecs() : TestKit(SpecConfig.InMemory)
         var (set, _, _) = Start(quota: 1, capacity: 5, id: "q");
         Alloc(set, Key + "q");
         set.Tell(new AllocPasid(Key + "q"));
-        ExpectMsg(new PasidAllocated(Key + "q", 0, PasidErrno.EDQUOT));
+        ExpectMsg(new PasidAllocated(Key + "q", 0, Errno.EDQUOT));
 
         var (set2, _, _) = Start(quota: 5, capacity: 1, id: "c");
         Alloc(set2, Key + "c");
         set2.Tell(new AllocPasid(Key + "c"));
-        ExpectMsg(new PasidAllocated(Key + "c", 0, PasidErrno.ENOSPC));
+        ExpectMsg(new PasidAllocated(Key + "c", 0, Errno.ENOSPC));
     }
 
     [Fact]
@@ -56,10 +57,10 @@ public sealed class PasidSetActorSpecs() : TestKit(SpecConfig.InMemory)
         var pasid = Alloc(set, key);
         bus.ExpectMsg<PublishIoasidEvent>();
         set.Tell(new FreePasid(key, pasid));
-        ExpectMsg(new PasidResult(key, "free", pasid, PasidErrno.Ok));
+        ExpectMsg(new PasidResult(key, "free", pasid, 0));
         bus.ExpectMsg<PublishIoasidEvent>(p => p.Event.Kind == IoasidEventKind.Free && p.Event.Pasid == pasid);
         set.Tell(new GetPasid(key, pasid));
-        ExpectMsg(new PasidResult(key, "get", pasid, PasidErrno.ENOENT));
+        ExpectMsg(new PasidResult(key, "get", pasid, Errno.ENOENT));
         space.Tell(new GetSpace());
         ExpectMsg<SpaceState>(s => s.Owners[pasid] == key);
 
@@ -86,7 +87,7 @@ public sealed class PasidSetActorSpecs() : TestKit(SpecConfig.InMemory)
             Assert.Contains(pasid, ExpectMsg<SpaceState>().Quarantined);
         });
         set.Tell(new AllocPasid(key));
-        ExpectMsg(new PasidAllocated(key, 0, PasidErrno.ENOSPC));
+        ExpectMsg(new PasidAllocated(key, 0, Errno.ENOSPC));
     }
 
     [Fact]
@@ -96,12 +97,12 @@ public sealed class PasidSetActorSpecs() : TestKit(SpecConfig.InMemory)
         var key = Key + "r";
         Alloc(set, key);
         set.Tell(new AdjustQuota(key, 3));
-        ExpectMsg(new QuotaAdjusted(key, 3, 1, PasidErrno.Ok));
+        ExpectMsg(new QuotaAdjusted(key, 3, 1, 0));
         Alloc(set, key);
         set.Tell(new AdjustQuota(key, 2));
-        ExpectMsg(new QuotaAdjusted(key, 2, 2, PasidErrno.Ok));
+        ExpectMsg(new QuotaAdjusted(key, 2, 2, 0));
         set.Tell(new AllocPasid(key));
-        ExpectMsg(new PasidAllocated(key, 0, PasidErrno.EDQUOT));
+        ExpectMsg(new PasidAllocated(key, 0, Errno.EDQUOT));
     }
 
     [Fact]
@@ -112,11 +113,11 @@ public sealed class PasidSetActorSpecs() : TestKit(SpecConfig.InMemory)
         var first = Alloc(set, key);
         Alloc(set, key);
         set.Tell(new FreePasid(key, first));
-        ExpectMsg(new PasidResult(key, "free", first, PasidErrno.Ok));
+        ExpectMsg(new PasidResult(key, "free", first, 0));
         set.Tell(new AdjustQuota(key, 1));
-        ExpectMsg(new QuotaAdjusted(key, 4, 2, PasidErrno.EINVAL));
+        ExpectMsg(new QuotaAdjusted(key, 4, 2, Errno.EINVAL));
         set.Tell(new AdjustQuota(key, 0));
-        ExpectMsg(new QuotaAdjusted(key, 4, 2, PasidErrno.EINVAL));
+        ExpectMsg(new QuotaAdjusted(key, 4, 2, Errno.EINVAL));
         set.Tell(new GetSet(key));
         Assert.Equal(4, ExpectMsg<SetState>().Quota);
 
@@ -125,7 +126,7 @@ public sealed class PasidSetActorSpecs() : TestKit(SpecConfig.InMemory)
         AwaitAssert(() =>
         {
             set.Tell(new AdjustQuota(key, 1));
-            Assert.Equal(new QuotaAdjusted(key, 1, 1, PasidErrno.Ok), ExpectMsg<QuotaAdjusted>());
+            Assert.Equal(new QuotaAdjusted(key, 1, 1, 0), ExpectMsg<QuotaAdjusted>());
         });
     }
 
@@ -141,7 +142,7 @@ public sealed class PasidSetActorSpecs() : TestKit(SpecConfig.InMemory)
             var space = first.ActorOf(PasidSpaceActor.Props("quota", 1, 100, 100));
             var set = first.ActorOf(PasidSetActor.Props(key, 4, space, probe.Ref));
             set.Tell(new AdjustQuota(key, 9), probe.Ref);
-            probe.ExpectMsg(new QuotaAdjusted(key, 9, 0, PasidErrno.Ok), TimeSpan.FromSeconds(10));
+            probe.ExpectMsg(new QuotaAdjusted(key, 9, 0, 0), TimeSpan.FromSeconds(10));
         }
         finally
         {
@@ -170,7 +171,7 @@ public sealed class PasidSetActorSpecs() : TestKit(SpecConfig.InMemory)
         var first = Alloc(set, key);
         Alloc(set, key);
         set.Tell(new FreePasid(key, first));
-        ExpectMsg(new PasidResult(key, "free", first, PasidErrno.Ok));
+        ExpectMsg(new PasidResult(key, "free", first, 0));
         set.Tell(new FreeAckTimedOut(key, first, ["kvm"]));
         AwaitAssert(() =>
         {
@@ -187,9 +188,9 @@ public sealed class PasidSetActorSpecs() : TestKit(SpecConfig.InMemory)
         var pasid = Alloc(set, key);
         bus.ExpectMsg<PublishIoasidEvent>();
         set.Tell(new BindPasid(key, pasid, 101));
-        ExpectMsg(new PasidResult(key, "bind", pasid, PasidErrno.Ok));
+        ExpectMsg(new PasidResult(key, "bind", pasid, 0));
         set.Tell(new BindPasid(key, pasid, 0));
-        ExpectMsg(new PasidResult(key, "bind", pasid, PasidErrno.Ok));
+        ExpectMsg(new PasidResult(key, "bind", pasid, 0));
         bus.ExpectMsg<PublishIoasidEvent>(p => p.Event == new IoasidEvent(IoasidEventKind.Bind, key, pasid, 101));
         set.Tell(new UnbindPasid(key, pasid));
         set.Tell(new UnbindPasid(key, pasid));
