@@ -128,7 +128,9 @@ public sealed class NotifierBus : ReceiveActor, IWithTimers
         }
         round.Awaiting = null;
         round.Current = null;
-        Advance([round.Id]);
+        // A FREE whose UNBINDs came in meanwhile waits for them; their completion lets it go on.
+        if (_order.MayRun(round.Id))
+            Advance([round.Id]);
     }
 
     private static void Complete(Round round)

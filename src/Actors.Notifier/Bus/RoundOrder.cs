@@ -30,7 +30,7 @@ public sealed class RoundOrder
 
     public int Count => _events.Count;
 
-    /// <summary>Records a newly published round; answers the rounds its arrival lets run (possibly itself).</summary>
+    /// <summary>Records a newly published round; answers it if it may run now (an arrival never lets another round run).</summary>
     public IReadOnlyList<long> Add(long round, IoasidEvent e)
     {
         if (!_sets.TryGetValue(e.SetKey, out var set))
@@ -45,10 +45,13 @@ public sealed class RoundOrder
         if (!set.ByPasid.TryGetValue(e.Pasid, out var list))
             set.ByPasid[e.Pasid] = list = new List<(long, IoasidEventKind)>();
         list.Add((round, e.Kind));
-        return Runnable(set, e.Pasid);
+        return Runnable(set, e.Pasid).Contains(round) ? [round] : [];
     }
 
-    /// <summary>Forgets a completed round; answers every round that may run now among those it could have held back.</summary>
+    /// <summary>
+    /// Forgets a completed round; answers every round that may run now among those it could have held back (some may
+    /// be running already: the caller skips those).
+    /// </summary>
     public IReadOnlyList<long> Complete(long round)
     {
         if (!_events.Remove(round, out var e))
@@ -79,6 +82,15 @@ public sealed class RoundOrder
         else if (set.ByPasid.ContainsKey(e.Pasid))
             runnable.AddRange(Runnable(set, e.Pasid));
         return runnable;
+    }
+
+    /// <summary>Whether the round may go on now (a FREE whose UNBINDs came in behind it may not, until they are done).</summary>
+    public bool MayRun(long round)
+    {
+        if (!_events.TryGetValue(round, out var e))
+            return false;
+        var set = _sets[e.SetKey];
+        return e.Kind == IoasidEventKind.SetFreed ? set.Pending.Min == round : Runnable(set, e.Pasid).Contains(round);
     }
 
     /// <summary>Every round that may run now (for checks; the bus uses the answers of Add and Complete).</summary>

@@ -11,6 +11,7 @@ using IommuActors.Ioasid.Pasid;
 using IommuActors.TestSupport;
 using IommuActors.Uapi;
 using Xunit;
+using IommuActors.Ioasid.Tests.Pasid;
 using static IommuActors.Ioasid.Pasid.PasidSetProtocol;
 using static IommuActors.Ioasid.Pasid.PasidSpaceProtocol;
 
@@ -42,7 +43,7 @@ public sealed class IoasidModuleSpecs() : TestKit(SpecConfig.With(StoreOptions.I
             ClusterSingletonManagerSettings.Create(Sys)), IoasidModule.SpaceSingleton);
         var space = Sys.ActorOf(ClusterSingletonProxy.Props($"/user/{IoasidModule.SpaceSingleton}",
             ClusterSingletonProxySettings.Create(Sys)), IoasidModule.SpaceSingleton + "-proxy");
-        var bus = CreateTestProbe();
+        var bus = CreateTestProbe().Answering();
         var sets = ClusterSharding.Get(Sys).Start(IoasidModule.SetShardRegion,
             IoasidModule.SetProps(settings, space, bus.Ref), ClusterShardingSettings.Create(Sys), new EntityMessageExtractor());
 

@@ -41,12 +41,35 @@ public sealed class PasidSetSpecs
     }
 
     [Fact]
-    public void A_second_free_while_pending_succeeds_without_a_new_transition()
+    public void A_second_free_while_pending_is_ENOENT_as_after_the_reclaim_and_makes_no_new_transition()
     {
         var set = SetWith(7);
         set.Get(7);
         set.Free(7, false);
-        Assert.Equal((0, FreeOutcome.AlreadyPending, false), set.Free(7, false));
+        Assert.Equal((Errno.ENOENT, FreeOutcome.AlreadyPending, false), set.Free(7, false));
+        Assert.Equal(PasidState.FreePending, set.Find(7)!.State);
+    }
+
+    [Fact]
+    public void Releasing_a_holders_holds_drops_its_references_and_binds_on_the_named_pasids_only_and_answers_what_became_reclaimable()
+    {
+        var set = SetWith(7, 8, 9);
+        Assert.Equal(0, set.Get(7, "kvm"));
+        Assert.Equal((0, true), set.Bind(7, 70, "driver/a"));
+        Assert.Equal((0, false), set.Bind(7, null, "driver/b"));
+        Assert.Equal((0, true), set.Bind(8, null, "driver/a"));
+        Assert.Equal((0, true), set.Bind(9, null, "driver/a"));
+        foreach (var p in new[] { 7, 8, 9 })
+            set.Free(p, awaitAcks: false);
+
+        // Only 7 and 8 named, only driver/ holds: 7 keeps kvm's reference, 8 has nothing left, 9 is untouched.
+        Assert.Equal(new[] { 8 }, set.ReleaseHolds("driver/", [7, 8]));
+        Assert.Equal(new PasidEntry(7, PasidState.FreePending, 1, 0, null, false), set.Find(7));
+        Assert.Equal((Errno.ENOENT, 0), set.FindBySpid(70, false));
+        Assert.Equal(1, set.Find(9)!.Binds);
+        // The user's holds are never released this way.
+        Assert.Empty(set.ReleaseHolds("", [7, 9]));
+        Assert.Equal(new[] { 7 }, set.ReleaseHolds("kvm", [7]));
     }
 
     [Fact]

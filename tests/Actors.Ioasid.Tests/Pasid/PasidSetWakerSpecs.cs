@@ -62,7 +62,7 @@ public sealed class PasidSetWakerSpecs() : TestKit(SpecConfig.InMemory)
         try
         {
             var probe = new TestProbe(first, new XunitAssertions());
-            var bus = new TestProbe(first, new XunitAssertions());
+            var bus = new TestProbe(first, new XunitAssertions()).Answering();
             var space = first.ActorOf(PasidSpaceActor.Props("wake", 1, 100, 100));
             var set = first.ActorOf(PasidSetActor.Props(key, 8, space, bus.Ref));
             set.Tell(new AllocPasid(key), probe.Ref);
@@ -71,8 +71,8 @@ public sealed class PasidSetWakerSpecs() : TestKit(SpecConfig.InMemory)
             idle = probe.ExpectMsg<PasidAllocated>(wait).Pasid;
             set.Tell(new BindPasid(key, bound, 0, "driver/dev0"), probe.Ref);
             probe.ExpectMsg(new PasidResult(key, "bind", bound, 0), wait);
+            // The FREE is never acknowledged before the crash, so it never answers.
             set.Tell(new FreePasid(key, bound), probe.Ref);
-            probe.ExpectMsg(new PasidResult(key, "free", bound, 0), wait);
             bus.FishForMessage(m => m is PublishIoasidEvent { Event.Kind: IoasidEventKind.Free }, wait);
         }
         finally
@@ -84,7 +84,7 @@ public sealed class PasidSetWakerSpecs() : TestKit(SpecConfig.InMemory)
         try
         {
             var probe = new TestProbe(second, new XunitAssertions());
-            var bus = new TestProbe(second, new XunitAssertions());
+            var bus = new TestProbe(second, new XunitAssertions()).Answering();
             var space = second.ActorOf(PasidSpaceActor.Props("wake", 1, 100, 100));
             var sets = second.ActorOf(Props.Create(() => new SetsOnDemand(space, bus.Ref)));
             var waker = second.ActorOf(PasidSetWaker.Props(space, sets, TimeSpan.FromSeconds(5)));

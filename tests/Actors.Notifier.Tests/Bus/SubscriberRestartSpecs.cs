@@ -89,14 +89,15 @@ public sealed class SubscriberRestartSpecs() : TestKit(SpecConfig.InMemory)
         var rig = Boot(unitsAnswer: false);
         var pasid = BindAndProgram(rig);
         rig.Set.Tell(new FreePasid(Key, pasid));
-        ExpectMsg(new PasidResult(Key, "free", pasid, 0));
         rig.Units.ExpectMsg<UnitProtocol.DetachPasid>(d => d.Pasid == pasid && d.Devices.IsEmpty);
 
         Crash(rig.Driver, new IoasidEvent(IoasidEventKind.Bind, Key, 0, 0));
 
-        // The FREE is delivered again to the new incarnation, which knows dev0 is bound from the set.
+        // The FREE is delivered again to the new incarnation, which knows dev0 is bound from the set; the FREE
+        // answers once that incarnation finished the teardown.
         var again = rig.Units.ExpectMsg<UnitProtocol.DetachPasid>(d => d.Pasid == pasid && d.Devices.IsEmpty);
         rig.Units.Reply(new UnitProtocol.PasidDetached(again.Unit, pasid, [], 0));
+        FishForMessage(m => m is PasidResult { Operation: "free" } r && r.Errno == 0);
         AssertEverythingReleased(rig);
         rig.Driver.Tell(new IommuDriverProtocol.GetBindings());
         Assert.Empty(ExpectMsg<IommuDriverProtocol.Bindings>().DevicesByPasid);

@@ -95,14 +95,15 @@ public sealed class DriverTeardownSpecs() : TestKit(SpecConfig.InMemory)
         rig.Unit.Tell(new Dma(U, Dsa, rig.Pasid, 0x10000, 0x1000, DmaDirection.Read));
         ExpectMsg<DmaCompleted>();
         rig.Driver.Tell(new IommuDriverProtocol.UnbindDevice(Key, rig.Pasid, Dsa));
-        ExpectMsg(new IommuDriverProtocol.DeviceBindResult(Key, rig.Pasid, Dsa, 0));
 
         var unbind = watcher.ExpectMsg<Notify>(n => n.Event.Kind == IoasidEventKind.Unbind);
         Assert.Equal(new IoasidEvent(IoasidEventKind.Unbind, Key, rig.Pasid, 0, IommuDriverSubscriber.HolderPrefix + Dsa), unbind.Event);
         var refs = References(rig);
         Assert.Empty(refs.Contexts);
         Assert.Equal(0, refs.IotlbEntries);
+        // The unbind answers only once the last subscriber acknowledged its UNBIND.
         watcher.Reply(new Acknowledge(unbind.DeliveryId));
+        ExpectMsg(new IommuDriverProtocol.DeviceBindResult(Key, rig.Pasid, Dsa, 0));
     }
 
     [Fact]
@@ -111,13 +112,13 @@ public sealed class DriverTeardownSpecs() : TestKit(SpecConfig.InMemory)
         var rig = Boot(byUser: true);
         var watcher = SubscribeWatcher(rig.Bus);
         rig.Set.Tell(new UnbindPasid(Key, rig.Pasid));
-        ExpectMsg(new PasidResult(Key, "unbind", rig.Pasid, 0));
 
         var unbind = watcher.ExpectMsg<Notify>(n => n.Event.Kind == IoasidEventKind.Unbind);
         var refs = References(rig);
         Assert.Equal(0, refs.IotlbEntries);
         Assert.Equal(new[] { new ContextRef(Gpu, rig.Pasid, 1), new ContextRef(Dsa, rig.Pasid, 1) }, refs.Contexts.ToArray());
         watcher.Reply(new Acknowledge(unbind.DeliveryId));
+        ExpectMsg(new PasidResult(Key, "unbind", rig.Pasid, 0));
     }
 
     [Fact]
@@ -134,23 +135,25 @@ public sealed class DriverTeardownSpecs() : TestKit(SpecConfig.InMemory)
         var pasid = ExpectMsg<PasidAllocated>().Pasid;
         watcher.Reply(new Acknowledge(watcher.ExpectMsg<Notify>(n => n.Event.Kind == IoasidEventKind.Alloc).DeliveryId));
         set.Tell(new BindPasid(Key, pasid, 0, "device/dev1"));
-        ExpectMsg(new PasidResult(Key, "bind", pasid, 0));
         watcher.Reply(new Acknowledge(watcher.ExpectMsg<Notify>(n => n.Event.Kind == IoasidEventKind.Bind).DeliveryId));
+        ExpectMsg(new PasidResult(Key, "bind", pasid, 0));
 
-        set.Tell(new FreePasid(Key, pasid));
-        ExpectMsg(new PasidResult(Key, "free", pasid, 0));
+        var freer = CreateTestProbe();
+        set.Tell(new FreePasid(Key, pasid), freer.Ref);
         var detach = units.ExpectMsg<DetachPasid>(d => d.Pasid == pasid && d.Devices.IsEmpty);
         set.Tell(new UnbindPasid(Key, pasid, "device/dev1"));
-        ExpectMsg(new PasidResult(Key, "unbind", pasid, 0));
         watcher.ExpectNoMsg(TimeSpan.FromMilliseconds(200));
 
         units.Reply(new PasidDetached(detach.Unit, pasid, [], 0));
         var unbind = watcher.ExpectMsg<Notify>();
         Assert.Equal(IoasidEventKind.Unbind, unbind.Event.Kind);
         watcher.Reply(new Acknowledge(unbind.DeliveryId));
+        ExpectMsg(new PasidResult(Key, "unbind", pasid, 0));
         var free = watcher.ExpectMsg<Notify>();
         Assert.Equal(IoasidEventKind.Free, free.Event.Kind);
+        freer.ExpectNoMsg(TimeSpan.Zero);
         watcher.Reply(new Acknowledge(free.DeliveryId));
+        freer.ExpectMsg(new PasidResult(Key, "free", pasid, 0));
         AwaitAssert(() =>
         {
             space.Tell(new GetSpace());
