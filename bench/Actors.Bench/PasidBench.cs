@@ -39,6 +39,14 @@ public sealed class PasidBench : IBench
     {
         var count = args.Length > 0 ? int.Parse(args[0]) : 10_000;
         var realUnits = args.Length > 1 && args[1] == "real-units";
+        // The same VM exit of 1,000 PASIDs first, in a system of its own, so the figure is of compiled code (a host
+        // that has seen one VM exit), not of the JIT's first pass over the SET_FREED handlers.
+        await Measure(Math.Min(count, 1_000), realUnits, "warm-up: ");
+        await Measure(count, realUnits, "");
+    }
+
+    private static async Task Measure(int count, bool realUnits, string label)
+    {
         using var system = BenchSystem.InMemory("pasid-bench");
         const string key = "pasid-set-bench";
         var ask = TimeSpan.FromSeconds(60);
@@ -90,7 +98,7 @@ public sealed class PasidBench : IBench
             if (info.ContextEntries != 0)
                 throw new InvalidOperationException($"{info.ContextEntries} context entries left in {Unit}");
         }
-        Console.WriteLine($"pasid: freed a set of {count} bound PASIDs (kvm, driver, vdcm subscribed{(realUnits ? "; a real unit with a context entry each" : "")}) in {clock.Elapsed.TotalMilliseconds:F0} ms " +
+        Console.WriteLine($"{label}pasid: freed a set of {count} bound PASIDs (kvm, driver, vdcm subscribed{(realUnits ? "; a real unit with a context entry each" : "")}) in {clock.Elapsed.TotalMilliseconds:F0} ms " +
                           $"({count / clock.Elapsed.TotalSeconds:F0} PASIDs/s, {cpu.TotalMilliseconds:F0} ms of CPU), every PASID back in the space");
         await system.Terminate();
     }

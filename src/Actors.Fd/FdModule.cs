@@ -32,9 +32,9 @@ public static class FdModule
     /// Props of the file entity named by the entity id. <paramref name="files"/> yields the file
     /// region itself (asked when an entity starts, so the region may be created with this factory).
     /// </summary>
-    /// <paramref name="sets"/> and <paramref name="bus"/> serve the emulator's PASID ioctls (docs/pasid-extension.md);
+    /// <paramref name="sets"/> and <paramref name="subscribers"/> serve the emulator's PASID ioctls (docs/pasid-extension.md);
     /// <paramref name="accounts"/> are the box's locked-memory accounts (<see cref="AccountsProps"/>).
     public static Func<string, Props> FileProps(PlatformSpec platform, IActorRef units, Func<IActorRef> files,
-        IActorRef ownership, FdSettings? settings = null, IActorRef? sets = null, IActorRef? bus = null, IActorRef? accounts = null) =>
-        fileId => FileActor.Props(fileId, new FileCollaborators(platform, units, files(), ownership, settings ?? FdSettings.Default, sets, bus, accounts));
+        IActorRef ownership, FdSettings? settings = null, IActorRef? sets = null, IActorRef? subscribers = null, IActorRef? accounts = null) =>
+        fileId => FileActor.Props(fileId, new FileCollaborators(platform, units, files(), ownership, settings ?? FdSettings.Default, sets, subscribers, accounts));
 }

@@ -22,10 +22,10 @@ public sealed record FdSettings(ulong LockedPageLimit, TimeSpan ClientTimeout, i
 /// <param name="Ownership">The DMA ownership registry (<see cref="Devices.DmaOwnershipActor"/>).</param>
 /// <param name="Settings">Limits and timeouts.</param>
 /// <param name="Sets">The PASID set shard region, for the emulator's PASID ioctls (null: they answer ENOTTY).</param>
-/// <param name="Bus">The IOASID notifier bus the VM's KVM and VDCM subscribers join.</param>
+/// <param name="Subscribers">The notifier's node actor that starts and stops a VM's KVM and VDCM subscribers.</param>
 /// <param name="Accounts">
 /// The box's locked-memory accounts (<see cref="FdModule.AccountsProps"/>), which every IOAS charges
 /// under its creator's user or process; null: each IOAS keeps a ledger of its own.
 /// </param>
 public sealed record FileCollaborators(PlatformSpec Platform, IActorRef Units, IActorRef Files, IActorRef Ownership, FdSettings Settings,
-    IActorRef? Sets = null, IActorRef? Bus = null, IActorRef? Accounts = null);
+    IActorRef? Sets = null, IActorRef? Subscribers = null, IActorRef? Accounts = null);

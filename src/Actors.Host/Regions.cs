@@ -41,6 +41,9 @@ public sealed class NotifierBusKey;
 /// <summary>The IOMMU-driver subscriber of the notifier.</summary>
 public sealed class IommuDriverKey;
 
+/// <summary>The notifier's node actor for the per-VM KVM and VDCM subscribers.</summary>
+public sealed class VmSubscribersKey;
+
 /// <summary>The subsystem's sharded entities and singletons, registered with Akka.Hosting in dependency order.</summary>
 public static class Regions
 {
@@ -65,12 +68,14 @@ public static class Regions
             .WithSingleton<IommuDriverKey>(NotifierModule.DriverSingleton, (_, registry, _) => NotifierModule.DriverProps(
                 registry.Get<PasidSetRegion>(), registry.Get<PasidSpaceKey>(), registry.Get<NotifierBusKey>(),
                 registry.Get<UnitRegion>(), platform), createProxyToo: true)
+            .WithActors((system, registry) => registry.Register<VmSubscribersKey>(system.ActorOf(
+                NotifierModule.VmSubscribersProps(registry.Get<PasidSetRegion>(), registry.Get<NotifierBusKey>()), NotifierModule.VmSubscribers)))
             .WithSingleton<OwnershipKey>(FdModule.OwnershipName, FdModule.OwnershipProps(), createProxyToo: true)
             .WithSingleton<AccountsKey>(FdModule.AccountsName, FdModule.AccountsProps(files), createProxyToo: true)
             .WithShardRegion<FileRegion>(FdModule.ShardRegion,
                 (_, registry) => FdModule.FileProps(platform, registry.Get<UnitRegion>(),
                     () => registry.Get<FileRegion>(), registry.Get<OwnershipKey>(), files,
-                    sets: registry.Get<PasidSetRegion>(), bus: registry.Get<NotifierBusKey>(), accounts: registry.Get<AccountsKey>()),
+                    sets: registry.Get<PasidSetRegion>(), subscribers: registry.Get<VmSubscribersKey>(), accounts: registry.Get<AccountsKey>()),
                 new EntityMessageExtractor(), shards);
     }
 }

@@ -149,10 +149,18 @@ public sealed partial class IommufdContextActor
             }
             void Record() => Save(new AttachmentsChanged(m.DevId, dev.Attachments.SetItem(m.Pasid, r.HwptId)), () =>
             {
-                // A replace keeps the PASID bound (to another page table): only a first attach is a BIND.
+                // A replace keeps the PASID bound (to another page table): only a first attach is a BIND, and the
+                // attach answers once every subscriber applied it; one that missed the ack timeout undoes it.
                 if (m.Pasid != NoPasid && old == 0)
-                    PublishPasidBind(dev, m.Pasid);
-                MovedAway(dev, m.Pasid, old, oldIoas != ioasId, () => then(0, r.HwptId));
+                    PublishPasidBind(dev, m.Pasid, errno =>
+                    {
+                        if (errno == 0)
+                            then(0, r.HwptId);
+                        else
+                            DetachInternal(m.DevId, m.Pasid, _ => then(errno, 0));
+                    });
+                else
+                    MovedAway(dev, m.Pasid, old, oldIoas != ioasId, () => then(0, r.HwptId));
             });
             if (!r.Created)
             {
@@ -215,19 +223,22 @@ public sealed partial class IommufdContextActor
     {
         Begin(Sender, ActorRefs.Nobody, null);
         _failWith = e => new DetachResult(_fileId, e);
-        DetachInternal(m.DevId, m.Pasid, () => Reply(new DetachResult(_fileId, 0)), strict: true);
+        DetachInternal(m.DevId, m.Pasid, errno => Reply(new DetachResult(_fileId, errno)), strict: true);
     }
 
+    private void DetachInternal(uint devId, int pasid, Action then) => DetachInternal(devId, pasid, _ => then());
+
     /// <summary>
-    /// Detaching what is not attached succeeds: the kernel's detach never fails. Strict (the detach
-    /// ioctl): an IOAS that could not detach (its unit did not answer) fails it and both keep the
+    /// Detaching what is not attached succeeds: the kernel's detach never fails. A PASID detach answers once every
+    /// subscriber applied its UNBIND; the detach is done either way, ETIMEDOUT says a subscriber missed the ack timeout.
+    /// Strict (the detach ioctl): an IOAS that could not detach (its unit did not answer) fails it and both keep the
     /// attachment; an unbind or a release goes on regardless.
     /// </summary>
-    private void DetachInternal(uint devId, int pasid, Action then, bool strict = false)
+    private void DetachInternal(uint devId, int pasid, Action<int> then, bool strict = false)
     {
         if (!TryDevice(devId, out var dev) || !dev.Attachments.TryGetValue(pasid, out var hwpt))
         {
-            then();
+            then(0);
             return;
         }
         var home = HomeOf(hwpt);
@@ -242,9 +253,10 @@ public sealed partial class IommufdContextActor
             }
             Save(new AttachmentsChanged(devId, dev.Attachments.Remove(pasid)), () =>
             {
-                if (pasid != NoPasid)
-                    PublishPasidUnbind(dev, pasid);
-                AnswerFaultsOf(devId, pasid, hwpt, () => AutoGone(hwpt, r, then));
+                if (pasid == NoPasid)
+                    AnswerFaultsOf(devId, pasid, hwpt, () => AutoGone(hwpt, r, () => then(0)));
+                else
+                    PublishPasidUnbind(dev, pasid, errno => AnswerFaultsOf(devId, pasid, hwpt, () => AutoGone(hwpt, r, () => then(errno))));
             });
         });
     }
@@ -277,13 +289,24 @@ public sealed partial class IommufdContextActor
         Next(0);
     }
 
-    /// <summary>Hook for the IOASID notifier: a PASID of a device now points at a domain (BIND).</summary>
-    private void PublishPasidBind(DeviceEntry dev, int pasid) =>
-        Pasids()?.Tell(new Pasid.PasidExtensionActor.DeviceBound(pasid, dev.Pci));
+    /// <summary>Hook for the IOASID notifier: a PASID of a device now points at a domain (BIND); then the errno.</summary>
+    private void PublishPasidBind(DeviceEntry dev, int pasid, Action<int> then) =>
+        PublishPasidEvent(new Pasid.PasidExtensionActor.DeviceBound(pasid, dev.Pci), dev, pasid, then);
 
-    /// <summary>Hook for the IOASID notifier: a PASID of a device no longer points anywhere (UNBIND).</summary>
-    private void PublishPasidUnbind(DeviceEntry dev, int pasid) =>
-        Pasids()?.Tell(new Pasid.PasidExtensionActor.DeviceUnbound(pasid, dev.Pci));
+    /// <summary>Hook for the IOASID notifier: a PASID of a device no longer points anywhere (UNBIND); then the errno.</summary>
+    private void PublishPasidUnbind(DeviceEntry dev, int pasid, Action<int> then) =>
+        PublishPasidEvent(new Pasid.PasidExtensionActor.DeviceUnbound(pasid, dev.Pci), dev, pasid, then);
+
+    private void PublishPasidEvent(object evt, DeviceEntry dev, int pasid, Action<int> then)
+    {
+        if (Pasids() is not { } pasids)
+        {
+            then(0);
+            return;
+        }
+        pasids.Tell(evt);
+        Await<Pasid.PasidExtensionActor.DeviceEventApplied>(a => a.Pasid == pasid && a.Pci == dev.Pci, a => then(a.Errno));
+    }
 
     // ---- GET_HW_INFO ----
 

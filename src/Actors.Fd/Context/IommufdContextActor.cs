@@ -472,8 +472,8 @@ public sealed partial class IommufdContextActor : ReceivePersistentActor, IWithT
 
     /// <summary>The VM's PASID actor, started on the first PASID ioctl; null when the host wired no PASID sets.</summary>
     private IActorRef? Pasids() =>
-        _pasids ??= _with is { Sets: { } sets, Bus: { } bus }
-            ? Context.ActorOf(Pasid.PasidExtensionActor.Props(_fileId, sets, bus), "pasids")
+        _pasids ??= _with is { Sets: { } sets, Subscribers: { } subscribers }
+            ? Context.ActorOf(Pasid.PasidExtensionActor.Props(_fileId, sets, subscribers), "pasids")
             : null;
 
     /// <summary>Closing the iommufd ends the VM: its PASID set is freed (SET_FREED) before the context goes.</summary>

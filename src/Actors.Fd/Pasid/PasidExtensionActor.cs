@@ -1,8 +1,8 @@
 using Akka.Actor;
 using IommuActors.Ioasid.Pasid;
-using IommuActors.Notifier;
 using IommuActors.Notifier.Kvm;
 using IommuActors.Notifier.Vdcm;
+using IommuActors.Notifier.Vm;
 using IommuActors.Uapi;
 using IommuActors.Uapi.Structs;
 using static IommuActors.Fd.Files.FileProtocol;
@@ -11,10 +11,12 @@ namespace IommuActors.Fd.Pasid;
 
 /// <summary>
 /// The emulator's PASID ioctls of one iommufd context (docs/pasid-extension.md): the context's VM
-/// owns one PASID set (<c>pasid-set-&lt;file id&gt;</c>) with its KVM and VDCM subscribers, started
-/// here. The context hands every ioctl of type 0xE1 over, and releases the VM (FREE_SET) on close.
+/// owns one PASID set (<c>pasid-set-&lt;file id&gt;</c>) with its KVM and VDCM subscribers, which the
+/// notifier's node actor (<see cref="VmSubscribersActor"/>) starts for it. The context hands every ioctl of
+/// type 0xE1 over, and releases the VM (FREE_SET, then the subscribers stop) on close.
 /// One request at a time: the set and subscribers answer without correlation ids, so while a
 /// request waits for its answer the next is stashed, which also keeps replies in request order.
+/// A request that publishes an event is answered by the set only once every subscriber acted on it.
 /// </summary>
 public sealed class PasidExtensionActor : ReceiveActor, IWithStash
 {
@@ -22,8 +24,9 @@ public sealed class PasidExtensionActor : ReceiveActor, IWithStash
 
     private readonly string _set;
     private readonly IActorRef _sets;
-    private readonly IActorRef _kvm;
-    private readonly IActorRef _vdcm;
+    private readonly IActorRef _subscribers;
+    private IActorRef _kvm = ActorRefs.Nobody;
+    private IActorRef _vdcm = ActorRefs.Nobody;
 
     // The user's own binds (MAP_GUEST): host PASID to guest PASID. They are the user's to undo
     // before a FREE can reclaim the PASID, so FREE and close unbind them first.
@@ -31,42 +34,71 @@ public sealed class PasidExtensionActor : ReceiveActor, IWithStash
 
     public static string SetKeyOf(string fileId) => PasidSetProtocol.KeyOf(fileId);
 
-    /// <summary>From the context: a device's PASID now points at a page table (publish BIND as the device's holder).</summary>
+    /// <summary>From the context: a device's PASID now points at a page table (publish BIND as the device's holder). Answered DeviceEventApplied.</summary>
     public sealed record DeviceBound(int Pasid, string Pci);
 
-    /// <summary>From the context: the device's PASID no longer points anywhere (publish UNBIND).</summary>
+    /// <summary>From the context: the device's PASID no longer points anywhere (publish UNBIND). Answered DeviceEventApplied.</summary>
     public sealed record DeviceUnbound(int Pasid, string Pci);
+
+    /// <summary>
+    /// Every subscriber acted on the device's BIND or UNBIND: Errno 0, or ETIMEDOUT when one missed the ack
+    /// timeout (a BIND is then undone in the set). A PASID outside the VM's set (user space picks PASIDs for
+    /// iommufd) publishes nothing and answers 0.
+    /// </summary>
+    public sealed record DeviceEventApplied(int Pasid, string Pci, int Errno);
 
     public static string HolderOf(string pci) => $"device/{pci}";
 
-    public static Props Props(string fileId, IActorRef sets, IActorRef bus) =>
-        Akka.Actor.Props.Create(() => new PasidExtensionActor(fileId, sets, bus));
+    /// <param name="subscribers">The node's <see cref="VmSubscribersActor"/> (NotifierModule.VmSubscribers).</param>
+    public static Props Props(string fileId, IActorRef sets, IActorRef subscribers) =>
+        Akka.Actor.Props.Create(() => new PasidExtensionActor(fileId, sets, subscribers));
 
-    public PasidExtensionActor(string fileId, IActorRef sets, IActorRef bus)
+    public PasidExtensionActor(string fileId, IActorRef sets, IActorRef subscribers)
     {
         _set = SetKeyOf(fileId);
         _sets = sets;
-        _kvm = Context.ActorOf(NotifierModule.KvmProps(_set, sets, bus), "kvm");
-        _vdcm = Context.ActorOf(NotifierModule.VdcmProps(_set, sets, bus), "vdcm");
-        Idle();
+        _subscribers = subscribers;
+    }
+
+    // Nothing is served before the VM's subscribers exist: requests wait in the stash.
+    protected override void PreStart()
+    {
+        _subscribers.Tell(new VmSubscribersActor.StartVm(_set));
+        Await<VmSubscribersActor.VmStarted>(v =>
+        {
+            _kvm = v.Kvm;
+            _vdcm = v.Vdcm;
+        });
     }
 
     private void Idle()
     {
         Receive<Ioctl>(OnIoctl);
-        // Fire and forget: a PASID outside the VM's set (user space picks PASIDs for iommufd) is
-        // simply not the set's business, and the answer must not be taken for a request's.
-        Receive<DeviceBound>(b => _sets.Tell(new PasidSetProtocol.BindPasid(_set, b.Pasid, 0, HolderOf(b.Pci)), ActorRefs.NoSender));
-        Receive<DeviceUnbound>(u => _sets.Tell(new PasidSetProtocol.UnbindPasid(_set, u.Pasid, HolderOf(u.Pci)), ActorRefs.NoSender));
+        Receive<DeviceBound>(b => DeviceEvent(b.Pasid, b.Pci, new PasidSetProtocol.BindPasid(_set, b.Pasid, 0, HolderOf(b.Pci))));
+        Receive<DeviceUnbound>(u => DeviceEvent(u.Pasid, u.Pci, new PasidSetProtocol.UnbindPasid(_set, u.Pasid, HolderOf(u.Pci))));
         Receive<Release>(r =>
         {
             var requester = Sender;
             UnbindThen([.. _mapped.Keys], () =>
             {
+                // Answered once every subscriber acknowledged SET_FREED (or missed the timeout: then quarantined).
                 _sets.Tell(new PasidSetProtocol.FreeSet(_set));
-                Await<PasidSetProtocol.SetFreed>(_ => requester.Tell(new Released(r.FileId)));
+                Await<PasidSetProtocol.SetFreed>(_ =>
+                {
+                    _subscribers.Tell(new VmSubscribersActor.StopVm(_set));
+                    Await<VmSubscribersActor.VmStopped>(_ => requester.Tell(new Released(r.FileId)));
+                }, continues: true);
             });
         });
+    }
+
+    // Only a subscriber missing its ack is the device's business: another errno means the PASID is not this set's.
+    private void DeviceEvent(int pasid, string pci, object request)
+    {
+        var requester = Sender;
+        _sets.Tell(request);
+        Await<PasidSetProtocol.PasidResult>(r =>
+            requester.Tell(new DeviceEventApplied(pasid, pci, r.Errno == Errno.ETIMEDOUT ? Errno.ETIMEDOUT : 0)));
     }
 
     private void OnIoctl(Ioctl m)

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using IommuActors.Uapi;
 
 namespace IommuActors.Ioasid.Pasid;
 
@@ -85,71 +86,71 @@ public sealed class PasidSet
     /// reclaimed, and so do <paramref name="leasesInFlight"/>); otherwise EINVAL and the quota stays as it was.
     /// </summary>
     public int AdjustQuota(int quota, int leasesInFlight = 0) =>
-        quota < 1 || quota > PasidSpace.MaxPasid || quota < _entries.Count + leasesInFlight ? PasidErrno.EINVAL : Set(() => Quota = quota);
+        quota < 1 || quota > PasidSpace.MaxPasid || quota < _entries.Count + leasesInFlight ? Errno.EINVAL : Set(() => Quota = quota);
 
     /// <summary>Replays a quota change the journal holds (checked when it was made).</summary>
     public void RestoreQuota(int quota) => Quota = quota;
 
     /// <summary>Whether one more PASID fits the quota; ask before leasing from the space.</summary>
-    public int CheckRoom() => _entries.Count >= Quota ? PasidErrno.EDQUOT : PasidErrno.Ok;
+    public int CheckRoom() => _entries.Count >= Quota ? Errno.EDQUOT : 0;
 
     /// <summary>Adds a PASID leased from the space: IDLE with the allocation's reference.</summary>
     public int Admit(int pasid)
     {
         if (pasid <= 0 || pasid > PasidSpace.MaxPasid)
-            return PasidErrno.EINVAL;
+            return Errno.EINVAL;
         if (_entries.ContainsKey(pasid))
-            return PasidErrno.EEXIST;
+            return Errno.EEXIST;
         if (_entries.Count >= Quota)
-            return PasidErrno.EDQUOT;
+            return Errno.EDQUOT;
         var entry = new Entry { State = PasidState.Idle, Refs = 1 };
         entry.Held[""] = 1;
         _entries[pasid] = entry;
         _quarantinedAway.Remove(pasid);
-        return PasidErrno.Ok;
+        return 0;
     }
 
     /// <summary>Takes a reference; a FREE_PENDING PASID has left the set and is unobtainable.</summary>
     public int Get(int pasid, string holder = "")
     {
         var errno = Usable(pasid, out var e);
-        if (errno != PasidErrno.Ok)
+        if (errno != 0)
             return errno;
         Add(e!.Held, holder, 1);
         e.Refs++;
         e.State = PasidState.Active;
-        return PasidErrno.Ok;
+        return 0;
     }
 
     /// <summary>Drops a reference. Reclaimable reports that the last reference of a FREE_PENDING PASID went and no acks are owed.</summary>
     public (int Errno, bool Reclaimable) Put(int pasid, string holder = "")
     {
         if (!_entries.TryGetValue(pasid, out var e))
-            return (PasidErrno.ENOENT, false);
+            return (Errno.ENOENT, false);
         // A holder can only put what it took: one subscriber cannot drop another's reference.
         if (e.Held.GetValueOrDefault(holder) == 0)
-            return (PasidErrno.EINVAL, false);
+            return (Errno.EINVAL, false);
         Add(e.Held, holder, -1);
         e.Refs--;
         if (e.State == PasidState.Active && e.Refs <= 1 && e.Binds == 0)
             e.State = PasidState.Idle;
-        return (PasidErrno.Ok, IsReclaimable(e));
+        return (0, IsReclaimable(e));
     }
 
     /// <summary>Binds the PASID (device or page table), optionally attaching its SPID. FirstBind means BIND is published.</summary>
     public (int Errno, bool FirstBind) Bind(int pasid, int? spid, string holder = "")
     {
         var errno = Usable(pasid, out var e);
-        if (errno != PasidErrno.Ok)
+        if (errno != 0)
             return (errno, false);
         if (spid is { } s && e!.Spid != s)
         {
             if (s <= 0)
-                return (PasidErrno.EINVAL, false);
+                return (Errno.EINVAL, false);
             if (_bySpid.ContainsKey(s))
-                return (PasidErrno.EEXIST, false);
+                return (Errno.EEXIST, false);
             if (e.Spid is { } old)
-                return (PasidErrno.EBUSY, false);
+                return (Errno.EBUSY, false);
             e.Spid = s;
             _bySpid[s] = pasid;
         }
@@ -157,16 +158,16 @@ public sealed class PasidSet
         e.Binds++;
         e.Refs++;
         e.State = PasidState.Active;
-        return (PasidErrno.Ok, e.Binds == 1);
+        return (0, e.Binds == 1);
     }
 
     /// <summary>Unbinds once; LastUnbind means UNBIND is published and the SPID is detached. Allowed while FREE_PENDING.</summary>
     public (int Errno, bool LastUnbind, bool Reclaimable) Unbind(int pasid, string holder = "")
     {
         if (!_entries.TryGetValue(pasid, out var e))
-            return (PasidErrno.ENOENT, false, false);
+            return (Errno.ENOENT, false, false);
         if (e.Bound.GetValueOrDefault(holder) == 0)
-            return (PasidErrno.EINVAL, false, false);
+            return (Errno.EINVAL, false, false);
         Add(e.Bound, holder, -1);
         e.Binds--;
         e.Refs--;
@@ -178,33 +179,35 @@ public sealed class PasidSet
         }
         if (e.State == PasidState.Active && e.Refs <= 1 && e.Binds == 0)
             e.State = PasidState.Idle;
-        return (PasidErrno.Ok, last, IsReclaimable(e));
+        return (0, last, IsReclaimable(e));
     }
 
     /// <summary>Finds the host PASID of a guest PASID, optionally taking a reference (VDCM programming a queue).</summary>
     public (int Errno, int Pasid) FindBySpid(int spid, bool takeRef, string holder = "")
     {
         if (!_bySpid.TryGetValue(spid, out var pasid))
-            return (PasidErrno.ENOENT, 0);
+            return (Errno.ENOENT, 0);
         if (takeRef)
         {
             var errno = Get(pasid, holder);
-            if (errno != PasidErrno.Ok)
+            if (errno != 0)
                 return (errno, 0);
         }
-        return (PasidErrno.Ok, pasid);
+        return (0, pasid);
     }
 
     /// <summary>
-    /// ioasid free: always succeeds on an owned PASID. It leaves the set at once (FREE_PENDING), drops the
-    /// allocation's reference, and waits for acknowledgements when <paramref name="awaitAcks"/>.
+    /// ioasid free: succeeds once on an owned PASID. It leaves the set at once (FREE_PENDING), drops the
+    /// allocation's reference, and waits for acknowledgements when <paramref name="awaitAcks"/>. A PASID already
+    /// FREE_PENDING has left the set: freeing it again is ENOENT, as freeing one already reclaimed is (the
+    /// answer must not depend on how fast the subscribers acknowledge the first FREE).
     /// </summary>
     public (int Errno, FreeOutcome Outcome, bool Reclaimable) Free(int pasid, bool awaitAcks)
     {
         if (!_entries.TryGetValue(pasid, out var e))
-            return (PasidErrno.ENOENT, FreeOutcome.AlreadyPending, false);
+            return (Errno.ENOENT, FreeOutcome.AlreadyPending, false);
         if (e.State == PasidState.FreePending)
-            return (PasidErrno.Ok, FreeOutcome.AlreadyPending, false);
+            return (Errno.ENOENT, FreeOutcome.AlreadyPending, false);
         e.State = PasidState.FreePending;
         // The allocation's reference may already have been put by a misbehaving user; free still succeeds.
         if (e.Held.GetValueOrDefault("") > 0)
@@ -213,7 +216,46 @@ public sealed class PasidSet
             e.Refs--;
         }
         e.AwaitingAcks = awaitAcks;
-        return (PasidErrno.Ok, FreeOutcome.NowPending, IsReclaimable(e));
+        return (0, FreeOutcome.NowPending, IsReclaimable(e));
+    }
+
+    /// <summary>
+    /// What a subscriber does with SET_FREED in one step: every reference and bind held by holders starting with
+    /// <paramref name="holderPrefix"/> (not "", the user's) on the given PASIDs goes. Answers the PASIDs that
+    /// became reclaimable.
+    /// </summary>
+    public IReadOnlyList<int> ReleaseHolds(string holderPrefix, IEnumerable<int> pasids)
+    {
+        var reclaimable = new List<int>();
+        if (holderPrefix.Length == 0)
+            return reclaimable;
+        foreach (var pasid in pasids)
+        {
+            if (!_entries.TryGetValue(pasid, out var e))
+                continue;
+            foreach (var holder in e.Held.Keys.Where(h => h.StartsWith(holderPrefix, StringComparison.Ordinal)).ToList())
+            {
+                e.Refs -= e.Held[holder];
+                e.Held.Remove(holder);
+            }
+            foreach (var holder in e.Bound.Keys.Where(h => h.StartsWith(holderPrefix, StringComparison.Ordinal)).ToList())
+            {
+                var n = e.Bound[holder];
+                e.Refs -= n;
+                e.Binds -= n;
+                e.Bound.Remove(holder);
+            }
+            if (e.Binds == 0 && e.Spid is { } s)
+            {
+                _bySpid.Remove(s);
+                e.Spid = null;
+            }
+            if (e.State == PasidState.Active && e.Refs <= 1 && e.Binds == 0)
+                e.State = PasidState.Idle;
+            if (IsReclaimable(e))
+                reclaimable.Add(pasid);
+        }
+        return reclaimable;
     }
 
     /// <summary>All subscribers acknowledged the FREE.</summary>
@@ -229,12 +271,12 @@ public sealed class PasidSet
     public int Remove(int pasid, bool quarantined = false)
     {
         if (!_entries.Remove(pasid, out var e))
-            return PasidErrno.ENOENT;
+            return Errno.ENOENT;
         if (e.Spid is { } s)
             _bySpid.Remove(s);
         if (quarantined)
             _quarantinedAway.Add(pasid);
-        return PasidErrno.Ok;
+        return 0;
     }
 
     /// <summary>The space holds the PASID quarantined (or no longer under this set): nothing left to remember.</summary>
@@ -285,8 +327,8 @@ public sealed class PasidSet
     private int Usable(int pasid, out Entry? e)
     {
         if (!_entries.TryGetValue(pasid, out e) || e.State == PasidState.FreePending)
-            return PasidErrno.ENOENT;
-        return PasidErrno.Ok;
+            return Errno.ENOENT;
+        return 0;
     }
 
     private static void Add(SortedDictionary<string, int> counts, string holder, int delta)
@@ -301,6 +343,6 @@ public sealed class PasidSet
     private static int Set(Action a)
     {
         a();
-        return PasidErrno.Ok;
+        return 0;
     }
 }

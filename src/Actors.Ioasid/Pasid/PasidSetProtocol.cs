@@ -26,9 +26,22 @@ public static class PasidSetProtocol
     public sealed record FindBySpid(string EntityId, int Spid, bool TakeRef, string Holder = "") : IEntityMessage;
     public sealed record SpidFound(string EntityId, int Spid, int Pasid, int Errno) : IClusterMessage;
 
-    /// <summary>VM exit: every PASID of the set is freed.</summary>
+    /// <summary>
+    /// VM exit (ioasid_free_all_set): every PASID of the set is freed with one SET_FREED, answered once every
+    /// subscriber acknowledged it (Unanswered names those that did not, and then Freed went to quarantine).
+    /// </summary>
     public sealed record FreeSet(string EntityId) : IEntityMessage;
-    public sealed record SetFreed(string EntityId, ImmutableArray<int> Freed) : IClusterMessage;
+    public sealed record SetFreed(string EntityId, ImmutableArray<int> Freed, ImmutableArray<string> Unanswered = default) : IClusterMessage;
+
+    /// <summary>
+    /// A subscriber's SET_FREED teardown in one step: every reference and bind of holders starting with HolderPrefix
+    /// on the given PASIDs goes (no UNBIND is published: SET_FREED stands for it). Answered HoldsReleased.
+    /// </summary>
+    public sealed record ReleaseHolds(string EntityId, string HolderPrefix, ImmutableArray<int> Pasids) : IEntityMessage;
+    public sealed record HoldsReleased(string EntityId, string HolderPrefix, int Pasids) : IClusterMessage;
+
+    /// <summary>From the bus: the event the set published under Id went round (Unanswered: who missed the ack timeout).</summary>
+    public sealed record EventApplied(string EntityId, long Id, IoasidEvent Event, ImmutableArray<string> Unanswered) : IEntityMessage;
 
     /// <summary>From the bus: every subscriber acknowledged the FREE of Pasid.</summary>
     public sealed record FreeAcknowledged(string EntityId, int Pasid) : IEntityMessage;
@@ -75,6 +88,12 @@ public static class PasidSetProtocol
     public sealed record SetQuarantineSettled(int Pasid) : IPersistedEvent;
 
     public sealed record SetQuotaAdjusted(int Quota) : IPersistedEvent;
+
+    // The batched forms of SET_FREED: one journal write for the whole set.
+    public sealed record SetPasidsFreed(ImmutableArray<int> Pasids) : IPersistedEvent;
+    public sealed record SetHoldsReleased(string HolderPrefix, ImmutableArray<int> Pasids) : IPersistedEvent;
+    public sealed record SetFreesAcked(ImmutableArray<int> Pasids) : IPersistedEvent;
+    public sealed record SetPasidsRemoved(ImmutableArray<int> Pasids, bool Quarantined) : IPersistedEvent;
 
     public sealed record SetSnapshotEntry(int Pasid, PasidState State, int Spid, bool AwaitingAcks,
         ImmutableDictionary<string, int> Held, ImmutableDictionary<string, int> Bound);

@@ -1,5 +1,6 @@
-using System.Collections;
 using System.Collections.Immutable;
+using System.Collections;
+using IommuActors.Uapi;
 
 namespace IommuActors.Ioasid.Pasid;
 
@@ -55,9 +56,9 @@ public sealed class PasidSpace
     public (int Errno, int[] Pasids) LeaseBlock(string owner, int count)
     {
         if (count < 1)
-            return (PasidErrno.EINVAL, []);
+            return (Errno.EINVAL, []);
         if (InUse + count > Capacity || InUse + count > Last - First + 1)
-            return (PasidErrno.ENOSPC, []);
+            return (Errno.ENOSPC, []);
         var result = new int[count];
         for (var i = 0; i < count; i++)
         {
@@ -66,51 +67,51 @@ public sealed class PasidSpace
             result[i] = _cursor;
             Take(_cursor, owner);
         }
-        return (PasidErrno.Ok, result);
+        return (0, result);
     }
 
     /// <summary>Marks a specific PASID leased (journal replay, or a platform needing vPASID == pPASID).</summary>
     public int LeaseExact(string owner, int pasid)
     {
         if (pasid < First || pasid > Last)
-            return PasidErrno.EINVAL;
+            return Errno.EINVAL;
         if (_taken[pasid])
-            return PasidErrno.EEXIST;
+            return Errno.EEXIST;
         if (InUse + 1 > Capacity)
-            return PasidErrno.ENOSPC;
+            return Errno.ENOSPC;
         Take(pasid, owner);
-        return PasidErrno.Ok;
+        return 0;
     }
 
     /// <summary>Returns a PASID to the pool; only its owner may.</summary>
     public int Release(string owner, int pasid)
     {
         var errno = CheckOwner(owner, pasid);
-        if (errno != PasidErrno.Ok)
+        if (errno != 0)
             return errno;
         _owners.Remove(pasid);
         _taken[pasid] = false;
-        return PasidErrno.Ok;
+        return 0;
     }
 
     /// <summary>Keeps a PASID out of circulation because someone may still use it; it still counts against capacity.</summary>
     public int Quarantine(string owner, int pasid)
     {
         var errno = CheckOwner(owner, pasid);
-        if (errno != PasidErrno.Ok)
+        if (errno != 0)
             return errno;
         _owners.Remove(pasid);
         _quarantined.Add(pasid);
-        return PasidErrno.Ok;
+        return 0;
     }
 
     /// <summary>An operator (or a late acknowledgement) declares a quarantined PASID safe again.</summary>
     public int ClearQuarantine(int pasid)
     {
         if (!_quarantined.Remove(pasid))
-            return PasidErrno.ENOENT;
+            return Errno.ENOENT;
         _taken[pasid] = false;
-        return PasidErrno.Ok;
+        return 0;
     }
 
     public PasidSpaceProtocol.SpaceSnapshot Snapshot() =>
@@ -138,10 +139,10 @@ public sealed class PasidSpace
     private int CheckOwner(string owner, int pasid)
     {
         if (pasid < First || pasid > Last)
-            return PasidErrno.EINVAL;
+            return Errno.EINVAL;
         if (!_owners.TryGetValue(pasid, out var holder))
-            return PasidErrno.ENOENT;
-        return holder == owner ? PasidErrno.Ok : PasidErrno.EACCES;
+            return Errno.ENOENT;
+        return holder == owner ? 0 : Errno.EACCES;
     }
 
     private void Take(int pasid, string owner)

@@ -13,6 +13,13 @@ public static class PasidSpaceProtocol
     public sealed record QuarantinePasid(string Owner, int Pasid) : IClusterMessage;
     public sealed record ClearQuarantine(int Pasid) : IClusterMessage;
 
+    /// <summary>A set's reclaim of many PASIDs at once (SET_FREED): one journal write; answered SpaceResult("release-many", count, errno).</summary>
+    public sealed record ReleasePasids(string Owner, ImmutableArray<int> Pasids) : IClusterMessage;
+
+    /// <summary>Which set a PASID is leased to ("" if none, or quarantined): a set tells ENOENT from EACCES with it.</summary>
+    public sealed record GetOwner(int Pasid) : IClusterMessage;
+    public sealed record PasidOwner(int Pasid, string Owner) : IClusterMessage;
+
     /// <summary>The answer to Release, Quarantine and ClearQuarantine.</summary>
     public sealed record SpaceResult(string Operation, int Pasid, int Errno) : IClusterMessage;
 
@@ -34,6 +41,7 @@ public static class PasidSpaceProtocol
     public sealed record SpaceReleased(int Pasid) : IPersistedEvent;
     public sealed record SpaceQuarantined(int Pasid) : IPersistedEvent;
     public sealed record SpaceQuarantineCleared(int Pasid) : IPersistedEvent;
+    public sealed record SpaceReleasedMany(ImmutableArray<int> Pasids) : IPersistedEvent;
 
     public sealed record SpaceSnapshot(ImmutableDictionary<int, string> Owners, ImmutableArray<int> Quarantined, int Cursor) : IPersistedSnapshot;
 }

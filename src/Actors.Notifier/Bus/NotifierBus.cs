@@ -1,23 +1,27 @@
 using System.Collections.Immutable;
 using Akka.Actor;
+using Akka.Event;
 using IommuActors.Ioasid.Pasid;
 using static IommuActors.Notifier.Bus.NotifierProtocol;
 
 namespace IommuActors.Notifier.Bus;
 
 /// <summary>
-/// IOASID pub/sub with acknowledgements. Each event is a round delivered to its subscribers one after
-/// another in priority order. Rounds for one PASID run in publication order, except that an UNBIND
-/// published while a FREE of the same PASID is in flight (the driver detaching inside its FREE handler)
-/// runs first and the FREE waits for it: nobody sees FREE before the UNBIND of a bind it saw.
+/// IOASID pub/sub with acknowledgements. Each event is a round delivered to its subscribers one after another in
+/// priority order; which rounds may run at a time is <see cref="RoundOrder"/>'s business. When a round is done
+/// (every subscriber acknowledged, or missed the ack timeout and was reported) the publisher is told: FREE with
+/// FreeAcknowledged or FreeAckTimedOut, any event published with an id with EventApplied, so a publishing
+/// ioctl can answer only once every subscriber acted on its event.
 /// </summary>
 public sealed class NotifierBus : ReceiveActor, IWithTimers
 {
     private sealed record Subscription(IActorRef Ref, string Name, SubscriberPriority Priority, string SetKey);
 
-    private sealed class Round(IoasidEvent evt, IActorRef publisher, Queue<Subscription> remaining)
+    private sealed class Round(long id, IoasidEvent evt, long publisherId, IActorRef publisher, Queue<Subscription> remaining)
     {
+        public long Id { get; } = id;
         public IoasidEvent Event { get; } = evt;
+        public long PublisherId { get; } = publisherId;
         public IActorRef Publisher { get; } = publisher;
         public Queue<Subscription> Remaining { get; } = remaining;
         public long? Awaiting { get; set; }
@@ -27,9 +31,12 @@ public sealed class NotifierBus : ReceiveActor, IWithTimers
 
     private readonly TimeSpan _ackTimeout;
     private readonly IActorRef _reporter;
+    private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly List<Subscription> _subscriptions = new();
-    private readonly Dictionary<(string, int), List<Round>> _rounds = new();
+    private readonly RoundOrder _order = new();
+    private readonly Dictionary<long, Round> _rounds = new();
     private readonly Dictionary<long, Round> _inFlight = new();
+    private long _nextRound = 1;
     private long _nextDelivery = 1;
 
     public ITimerScheduler Timers { get; set; } = null!;
@@ -49,61 +56,41 @@ public sealed class NotifierBus : ReceiveActor, IWithTimers
             Sender.Tell(new Subscribed(m.Name));
             Redeliver(m.Subscriber);
         });
-        Receive<GetSubscriptions>(_ => Sender.Tell(new Subscriptions(_subscriptions
-            .OrderBy(s => s.Priority).ThenBy(s => s.Name, StringComparer.Ordinal).Select(s => s.Name).ToImmutableArray())));
-        Receive<PublishIoasidEvent>(m => Enqueue(m.Event, Sender));
+        Receive<GetSubscriptions>(_ => Sender.Tell(new Subscriptions(
+            RoundOrder.InDeliveryOrder(_subscriptions, s => s.Priority, s => s.Name).Select(s => s.Name).ToImmutableArray())));
+        Receive<PublishIoasidEvent>(m => Enqueue(m.Event, m.Id, Sender));
         Receive<Acknowledge>(m => Answered(m.DeliveryId, timedOut: false));
         Receive<DeliveryTimedOut>(m => Answered(m.DeliveryId, timedOut: true));
         Receive<Terminated>(m => Stopped(m.ActorRef));
     }
 
-    private void Enqueue(IoasidEvent evt, IActorRef publisher)
+    private void Enqueue(IoasidEvent evt, long publisherId, IActorRef publisher)
     {
-        var targets = _subscriptions
-            .Where(s => s.SetKey.Length == 0 || s.SetKey == evt.SetKey)
-            .OrderBy(s => s.Priority)
-            .ToList();
-        var key = (evt.SetKey, evt.Pasid);
-        if (!_rounds.TryGetValue(key, out var list))
-            _rounds[key] = list = new List<Round>();
-        list.Add(new Round(evt, publisher, new Queue<Subscription>(targets)));
-        Pump(key);
+        var targets = RoundOrder.InDeliveryOrder(
+            _subscriptions.Where(s => s.SetKey.Length == 0 || s.SetKey == evt.SetKey), s => s.Priority, s => s.Name);
+        var id = _nextRound++;
+        _rounds[id] = new Round(id, evt, publisherId, publisher, new Queue<Subscription>(targets));
+        Advance(_order.Add(id, evt));
     }
 
-    private void Pump((string, int) key)
+    // Each runnable round not waiting for an answer goes to its next subscriber, or completes (which may let others run).
+    private void Advance(IReadOnlyList<long> runnable)
     {
-        while (_rounds.TryGetValue(key, out var list))
+        var work = new Queue<long>(runnable);
+        while (work.TryDequeue(out var id))
         {
-            var progressed = false;
-            foreach (var round in Eligible(list))
+            if (!_rounds.TryGetValue(id, out var round) || round.Awaiting is not null)
+                continue;
+            if (round.Remaining.TryDequeue(out var next))
             {
-                if (round.Awaiting is not null)
-                    continue;
-                progressed = true;
-                if (round.Remaining.TryDequeue(out var next))
-                    Deliver(round, next);
-                else
-                    Complete(key, list, round);
+                Deliver(round, next);
+                continue;
             }
-            if (!progressed)
-                return;
+            _rounds.Remove(id);
+            Complete(round);
+            foreach (var other in _order.Complete(id))
+                work.Enqueue(other);
         }
-    }
-
-    // A fresh list each time: Pump removes completed rounds from the one it walks.
-    private static List<Round> Eligible(List<Round> list)
-    {
-        var head = list[0];
-        if (head.Event.Kind == IoasidEventKind.Free)
-        {
-            List<Round>? nested = null;
-            for (var i = 1; i < list.Count; i++)
-                if (list[i].Event.Kind == IoasidEventKind.Unbind)
-                    (nested ??= new List<Round>()).Add(list[i]);
-            if (nested is not null)
-                return nested;
-        }
-        return [head];
     }
 
     private void Deliver(Round round, Subscription to)
@@ -135,31 +122,34 @@ public sealed class NotifierBus : ReceiveActor, IWithTimers
         if (timedOut)
         {
             round.Unanswered.Add(round.Current!.Name);
+            _log.Warning("{0} did not acknowledge {1} of {2} PASID {3} within {4}", round.Current.Name, round.Event.Kind,
+                round.Event.SetKey, round.Event.Pasid, _ackTimeout);
             _reporter.Tell(new SubscriberUnresponsive(round.Current.Name, round.Event));
         }
         round.Awaiting = null;
         round.Current = null;
-        Pump((round.Event.SetKey, round.Event.Pasid));
+        // A FREE whose UNBINDs came in meanwhile waits for them; their completion lets it go on.
+        if (_order.MayRun(round.Id))
+            Advance([round.Id]);
     }
 
-    private void Complete((string, int) key, List<Round> list, Round round)
+    private static void Complete(Round round)
     {
-        list.Remove(round);
-        if (list.Count == 0)
-            _rounds.Remove(key);
-        if (round.Event.Kind != IoasidEventKind.Free)
-            return;
-        if (round.Unanswered.Count == 0)
-            round.Publisher.Tell(new PasidSetProtocol.FreeAcknowledged(round.Event.SetKey, round.Event.Pasid));
-        else
-            round.Publisher.Tell(new PasidSetProtocol.FreeAckTimedOut(round.Event.SetKey, round.Event.Pasid, round.Unanswered.ToImmutableArray()));
+        var e = round.Event;
+        var unanswered = round.Unanswered.ToImmutableArray();
+        if (e.Kind == IoasidEventKind.Free)
+            round.Publisher.Tell(unanswered.IsEmpty
+                ? new PasidSetProtocol.FreeAcknowledged(e.SetKey, e.Pasid)
+                : new PasidSetProtocol.FreeAckTimedOut(e.SetKey, e.Pasid, unanswered));
+        if (round.PublisherId != 0)
+            round.Publisher.Tell(new PasidSetProtocol.EventApplied(e.SetKey, round.PublisherId, e, unanswered));
     }
 
     // A stopped subscriber cannot hold a PASID any more than it can answer: its waiting deliveries count as unanswered.
     private void Stopped(IActorRef subscriber)
     {
         _subscriptions.RemoveAll(s => s.Ref.Equals(subscriber));
-        foreach (var (id, round) in _inFlight.Where(kv => kv.Value.Current!.Ref.Equals(subscriber)).ToList())
+        foreach (var (id, _) in _inFlight.Where(kv => kv.Value.Current!.Ref.Equals(subscriber)).ToList())
             Answered(id, timedOut: true);
     }
 }

@@ -88,6 +88,7 @@ public abstract class ResynchronisingSubscriber : ReceiveActor, IWithUnboundedSt
         Receive<Notify>(_ => { });
         Receive<PasidResult>(_ => { });
         Receive<SpidFound>(_ => { });
+        Receive<HoldsReleased>(_ => { });
     }
 
     /// <summary>Sends the queries whose answers <see cref="Resynchronising"/> handles.</summary>
@@ -109,6 +110,7 @@ public abstract class ResynchronisingSubscriber : ReceiveActor, IWithUnboundedSt
                 Handle(n);
             });
             Receive<Subscribed>(_ => { });
+            Receive<HoldsReleased>(_ => { });
             Active();
         });
         _bus.Tell(new Subscribe(Self, _name, _priority, SetKey));

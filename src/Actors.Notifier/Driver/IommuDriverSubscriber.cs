@@ -3,6 +3,7 @@ using Akka.Actor;
 using IommuActors.Hardware.Units;
 using IommuActors.Ioasid.Pasid;
 using IommuActors.Notifier.Bus;
+using IommuActors.Uapi;
 using static IommuActors.Hardware.Units.UnitProtocol;
 using static IommuActors.Ioasid.Pasid.PasidSetProtocol;
 using static IommuActors.Ioasid.Pasid.PasidSpaceProtocol;
@@ -23,6 +24,8 @@ namespace IommuActors.Notifier.Driver;
 /// programmed them (iommufd detaches a device's PASID in the unit before it unbinds), and removing them here
 /// could remove a re-attach of the same PASID that reached the unit before its bind reached the set.
 /// An UNBIND of a PASID whose FREE teardown already ran (or is running) waits for that teardown and needs no other.
+/// SET_FREED (a VM exit) is the FREE of every PASID it names at once: each is detached in every unit, then the
+/// driver's binds of them all go in one ReleaseHolds (no UNBIND: SET_FREED stands for it), then it acknowledges.
 /// A restarted driver finds the sets through the space's owners and reads back its binds from each.
 /// </summary>
 public sealed class IommuDriverSubscriber : ResynchronisingSubscriber
@@ -107,18 +110,18 @@ public sealed class IommuDriverSubscriber : ResynchronisingSubscriber
         var key = (m.SetKey, m.Pasid);
         if (!_unitOfDevice.ContainsKey(m.Device))
         {
-            Sender.Tell(new DeviceBindResult(m.SetKey, m.Pasid, m.Device, PasidErrno.ENODEV));
+            Sender.Tell(new DeviceBindResult(m.SetKey, m.Pasid, m.Device, Errno.ENODEV));
             return;
         }
         if (_devices.TryGetValue(key, out var held) && held.Contains(m.Device))
         {
-            Sender.Tell(new DeviceBindResult(m.SetKey, m.Pasid, m.Device, PasidErrno.EEXIST));
+            Sender.Tell(new DeviceBindResult(m.SetKey, m.Pasid, m.Device, Errno.EEXIST));
             return;
         }
         var requester = Sender;
         Expect(key, errno =>
         {
-            if (errno == PasidErrno.Ok)
+            if (errno == 0)
                 Devices(key).Add(m.Device);
             requester.Tell(new DeviceBindResult(m.SetKey, m.Pasid, m.Device, errno));
         });
@@ -130,7 +133,7 @@ public sealed class IommuDriverSubscriber : ResynchronisingSubscriber
         var key = (m.SetKey, m.Pasid);
         if (!_devices.TryGetValue(key, out var held) || !held.Remove(m.Device))
         {
-            Sender.Tell(new DeviceBindResult(m.SetKey, m.Pasid, m.Device, PasidErrno.ENOENT));
+            Sender.Tell(new DeviceBindResult(m.SetKey, m.Pasid, m.Device, Errno.ENOENT));
             return;
         }
         if (held.Count == 0)
@@ -149,6 +152,9 @@ public sealed class IommuDriverSubscriber : ResynchronisingSubscriber
         {
             case IoasidEventKind.Free:
                 Free(n);
+                return;
+            case IoasidEventKind.SetFreed:
+                SetFreed(n);
                 return;
             case IoasidEventKind.Unbind:
                 Unbound(n);
@@ -177,6 +183,33 @@ public sealed class IommuDriverSubscriber : ResynchronisingSubscriber
                 if (--unitsLeft == 0)
                     TornDown(key, bus);
             });
+    }
+
+    private void SetFreed(Notify n)
+    {
+        var e = n.Event;
+        var bus = Sender;
+        var pasids = e.Affected.ToImmutableArray();
+        var left = pasids.Length * _allUnits.Length;
+        void Done()
+        {
+            var held = pasids.Where(p => _devices.Remove((e.SetKey, p))).ToImmutableArray();
+            if (!held.IsEmpty)
+                _sets.Tell(new ReleaseHolds(e.SetKey, HolderPrefix, held));
+            bus.Tell(new Acknowledge(n.DeliveryId));
+        }
+        if (left == 0)
+        {
+            Done();
+            return;
+        }
+        foreach (var pasid in pasids)
+            foreach (var unit in _allUnits)
+                Detach(unit, pasid, [], () =>
+                {
+                    if (--left == 0)
+                        Done();
+                });
     }
 
     private void Unbound(Notify n)

@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using Akka.Actor;
 using IommuActors.Ioasid.Pasid;
 using IommuActors.Notifier.Bus;
+using IommuActors.Uapi;
 using static IommuActors.Ioasid.Pasid.PasidSetProtocol;
 using static IommuActors.Notifier.Bus.NotifierProtocol;
 using static IommuActors.Notifier.Kvm.KvmProtocol;
@@ -11,6 +12,7 @@ namespace IommuActors.Notifier.Kvm;
 /// <summary>
 /// KVM's per-VM PASID translation table (guest PASID -> host PASID, used by ENQCMD). Listens to BIND and
 /// UNBIND of its VM's set: BIND takes a reference then adds the entry, UNBIND removes it and drops the reference.
+/// SET_FREED (the VM exits) empties the table and drops every reference in one ReleaseHolds.
 /// Its references are held as "kvm", which is how it finds them again after a restart.
 /// </summary>
 public sealed class KvmSubscriber : ResynchronisingSubscriber
@@ -54,14 +56,29 @@ public sealed class KvmSubscriber : ResynchronisingSubscriber
         Receive<PasidResult>(r => r.Operation == "get", GotReference);
         Receive<PasidResult>(_ => { });
         Receive<Translate>(m => Sender.Tell(_guestToHost.TryGetValue(m.GuestPasid, out var host)
-            ? new Translated(m.GuestPasid, host, PasidErrno.Ok)
-            : new Translated(m.GuestPasid, 0, PasidErrno.ENOENT)));
+            ? new Translated(m.GuestPasid, host, 0)
+            : new Translated(m.GuestPasid, 0, Errno.ENOENT)));
         Receive<GetTranslationTable>(_ => Sender.Tell(new TranslationTable(_guestToHost.ToImmutableDictionary())));
     }
 
     protected override void Handle(Notify n)
     {
         var e = n.Event;
+        if (e.Kind == IoasidEventKind.SetFreed)
+        {
+            var held = e.Affected.Where(_referencesHeld.ContainsKey).ToImmutableArray();
+            foreach (var pasid in held)
+            {
+                _referencesHeld.Remove(pasid);
+                if (_hostToGuest.Remove(pasid, out var guest))
+                    _guestToHost.Remove(guest);
+            }
+            // A BIND still waiting for its reference finds the PASID gone (FREE_PENDING is unobtainable).
+            if (!held.IsEmpty)
+                _set.Tell(new ReleaseHolds(SetKey, Holder, held));
+            Sender.Tell(new Acknowledge(n.DeliveryId));
+            return;
+        }
         // A re-delivered BIND finds the reference already held.
         if (e.Kind == IoasidEventKind.Bind && e.Spid != 0 && !_referencesHeld.ContainsKey(e.Pasid))
         {
@@ -84,11 +101,11 @@ public sealed class KvmSubscriber : ResynchronisingSubscriber
     {
         if (!_binding.Remove(r.Pasid, out var pending))
         {
-            if (r.Errno == PasidErrno.Ok)
+            if (r.Errno == 0)
                 _set.Tell(new PutPasid(SetKey, r.Pasid, Holder));
             return;
         }
-        if (r.Errno == PasidErrno.Ok)
+        if (r.Errno == 0)
         {
             _referencesHeld[r.Pasid] = 1;
             Map(pending.Spid, r.Pasid);

@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using Akka.Actor;
 using IommuActors.Ioasid.Pasid;
 using IommuActors.Notifier.Bus;
+using IommuActors.Uapi;
 using static IommuActors.Ioasid.Pasid.PasidSetProtocol;
 using static IommuActors.Notifier.Bus.NotifierProtocol;
 using static IommuActors.Notifier.Vdcm.VdcmProtocol;
@@ -11,7 +12,8 @@ namespace IommuActors.Notifier.Vdcm;
 /// <summary>
 /// VDCM: the host PASIDs programmed into one VM's virtual devices. Programming looks the guest PASID up by
 /// SPID in the VM's set with a reference held as "vdcm/&lt;device&gt;"; clearing, UNBIND and FREE clear the queue
-/// at once and drop it (lazy clearing is unsafe: a freed PASID may go to another guest immediately).
+/// at once and drop it (lazy clearing is unsafe: a freed PASID may go to another guest immediately); SET_FREED
+/// clears every queue holding one of the set's PASIDs and drops those references in one ReleaseHolds.
 /// A restarted VDCM reads its queues back from those references; a ProgramQueue the old incarnation had in
 /// flight counts as programmed if the set took the reference, though its requester got no answer.
 /// </summary>
@@ -51,7 +53,7 @@ public sealed class VdcmSubscriber : ResynchronisingSubscriber
         {
             if (_queues.ContainsKey(m.Device))
             {
-                Sender.Tell(new QueueProgrammed(m.Device, m.GuestPasid, 0, PasidErrno.EBUSY));
+                Sender.Tell(new QueueProgrammed(m.Device, m.GuestPasid, 0, Errno.EBUSY));
                 return;
             }
             _lookups.Enqueue((m.Device, Sender));
@@ -62,11 +64,11 @@ public sealed class VdcmSubscriber : ResynchronisingSubscriber
         {
             if (!_queues.Remove(m.Device, out var pasid))
             {
-                Sender.Tell(new QueueCleared(m.Device, PasidErrno.ENOENT));
+                Sender.Tell(new QueueCleared(m.Device, Errno.ENOENT));
                 return;
             }
             _set.Tell(new PutPasid(SetKey, pasid, HolderOf(m.Device)));
-            Sender.Tell(new QueueCleared(m.Device, PasidErrno.Ok));
+            Sender.Tell(new QueueCleared(m.Device, 0));
         });
         Receive<PasidResult>(_ => { });
         Receive<GetQueues>(_ => Sender.Tell(new Queues(_queues.ToImmutableDictionary())));
@@ -76,21 +78,32 @@ public sealed class VdcmSubscriber : ResynchronisingSubscriber
     {
         if (n.Event.Kind is IoasidEventKind.Unbind or IoasidEventKind.Free)
             Revoke(n.Event.Pasid);
+        if (n.Event.Kind is IoasidEventKind.SetFreed)
+            RevokeAll(n.Event.Affected.ToHashSet());
         Sender.Tell(new Acknowledge(n.DeliveryId));
     }
 
     private void Found(SpidFound f)
     {
         var (device, requester) = _lookups.Dequeue();
-        if (f.Errno == PasidErrno.Ok && _queues.ContainsKey(device))
+        if (f.Errno == 0 && _queues.ContainsKey(device))
         {
             _set.Tell(new PutPasid(SetKey, f.Pasid, HolderOf(device)));
-            requester.Tell(new QueueProgrammed(device, f.Spid, 0, PasidErrno.EBUSY));
+            requester.Tell(new QueueProgrammed(device, f.Spid, 0, Errno.EBUSY));
             return;
         }
-        if (f.Errno == PasidErrno.Ok)
+        if (f.Errno == 0)
             _queues[device] = f.Pasid;
         requester.Tell(new QueueProgrammed(device, f.Spid, f.Pasid, f.Errno));
+    }
+
+    private void RevokeAll(HashSet<int> pasids)
+    {
+        var revoked = _queues.Where(kv => pasids.Contains(kv.Value)).ToList();
+        foreach (var (device, _) in revoked)
+            _queues.Remove(device);
+        if (revoked.Count > 0)
+            _set.Tell(new ReleaseHolds(SetKey, HolderPrefix, revoked.Select(kv => kv.Value).Distinct().ToImmutableArray()));
     }
 
     private void Revoke(int pasid)

@@ -3,6 +3,7 @@ using Akka.Actor;
 using Akka.Hosting;
 using IommuActors.Fd.Files;
 using IommuActors.Ioasid.Pasid;
+using IommuActors.Notifier.Vm;
 using IommuActors.TestSupport;
 using IommuActors.Uapi;
 using Microsoft.Extensions.DependencyInjection;
@@ -86,11 +87,29 @@ public sealed class HostRegionsSpecs : IAsyncLifetime
         var space = _registry.Get<PasidSpaceKey>();
         Assert.Equal(set, (await space.Ask<PasidSpaceProtocol.SpaceState>(new PasidSpaceProtocol.GetSpace(), Wait)).Owners[pasid]);
 
+        // MAP_GUEST answers once the VM's KVM (started by the notifier's node actor) applied the BIND: the next
+        // KVM_TRANSLATE knows the translation.
+        var map = new byte[16];
+        BinaryPrimitives.WriteUInt32LittleEndian(map, 16);
+        BinaryPrimitives.WriteUInt32LittleEndian(map.AsSpan(8), 5);
+        BinaryPrimitives.WriteUInt32LittleEndian(map.AsSpan(12), (uint)pasid);
+        Assert.Equal(0, (await files.Ask<FileProtocol.IoctlDone>(
+            new FileProtocol.Ioctl("spec-3", 2, Uapi.Structs.EmulatorIoctls.PASID_MAP_GUEST, 0x1000, map, ActorRefs.Nobody), Wait)).Errno);
+        var translate = new byte[12];
+        BinaryPrimitives.WriteUInt32LittleEndian(translate, 12);
+        BinaryPrimitives.WriteUInt32LittleEndian(translate.AsSpan(4), 5);
+        var translated = await files.Ask<FileProtocol.IoctlDone>(
+            new FileProtocol.Ioctl("spec-3", 3, Uapi.Structs.EmulatorIoctls.KVM_TRANSLATE, 0x1000, translate, ActorRefs.Nobody), Wait);
+        Assert.Equal((0, pasid), (translated.Errno, (int)BinaryPrimitives.ReadUInt32LittleEndian(translated.Writeback.AsSpan(8))));
+        var vms = _registry.Get<VmSubscribersKey>();
+        Assert.Contains(set, (await vms.Ask<VmSubscribersActor.Vms>(new VmSubscribersActor.GetVms(), Wait)).SetKeys);
+
         await files.Ask<FileProtocol.Released>(new FileProtocol.Release("spec-3", ActorRefs.Nobody), Wait);
         var deadline = DateTime.UtcNow + Wait;
         PasidSpaceProtocol.SpaceState state;
         do state = await space.Ask<PasidSpaceProtocol.SpaceState>(new PasidSpaceProtocol.GetSpace(), Wait);
         while (state.Owners.ContainsKey(pasid) && DateTime.UtcNow < deadline);
         Assert.False(state.Owners.ContainsKey(pasid), "the freed set's PASID is back in the space");
+        Assert.DoesNotContain(set, (await vms.Ask<VmSubscribersActor.Vms>(new VmSubscribersActor.GetVms(), Wait)).SetKeys);
     }
 }

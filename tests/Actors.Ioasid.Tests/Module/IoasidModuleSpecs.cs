@@ -1,7 +1,7 @@
 using Akka.Actor;
-using Akka.Cluster;
 using Akka.Cluster.Sharding;
 using Akka.Cluster.Tools.Singleton;
+using Akka.Cluster;
 using Akka.Configuration;
 using Akka.TestKit.Xunit2;
 using IommuActors.Core.Configuration;
@@ -9,7 +9,9 @@ using IommuActors.Core.Persistence;
 using IommuActors.Core.Sharding;
 using IommuActors.Ioasid.Pasid;
 using IommuActors.TestSupport;
+using IommuActors.Uapi;
 using Xunit;
+using IommuActors.Ioasid.Tests.Pasid;
 using static IommuActors.Ioasid.Pasid.PasidSetProtocol;
 using static IommuActors.Ioasid.Pasid.PasidSpaceProtocol;
 
@@ -41,22 +43,22 @@ public sealed class IoasidModuleSpecs() : TestKit(SpecConfig.With(StoreOptions.I
             ClusterSingletonManagerSettings.Create(Sys)), IoasidModule.SpaceSingleton);
         var space = Sys.ActorOf(ClusterSingletonProxy.Props($"/user/{IoasidModule.SpaceSingleton}",
             ClusterSingletonProxySettings.Create(Sys)), IoasidModule.SpaceSingleton + "-proxy");
-        var bus = CreateTestProbe();
+        var bus = CreateTestProbe().Answering();
         var sets = ClusterSharding.Get(Sys).Start(IoasidModule.SetShardRegion,
             IoasidModule.SetProps(settings, space, bus.Ref), ClusterShardingSettings.Create(Sys), new EntityMessageExtractor());
 
         var vm1 = KeyOf("vm1");
         var vm2 = KeyOf("vm2");
         sets.Tell(new AllocPasid(vm1));
-        ExpectMsg(new PasidAllocated(vm1, 1, PasidErrno.Ok), TimeSpan.FromSeconds(10));
+        ExpectMsg(new PasidAllocated(vm1, 1, 0), TimeSpan.FromSeconds(10));
         sets.Tell(new AllocPasid(vm2));
-        ExpectMsg(new PasidAllocated(vm2, 2, PasidErrno.Ok));
+        ExpectMsg(new PasidAllocated(vm2, 2, 0));
         sets.Tell(new AllocPasid(vm1));
-        ExpectMsg(new PasidAllocated(vm1, 3, PasidErrno.Ok));
+        ExpectMsg(new PasidAllocated(vm1, 3, 0));
         sets.Tell(new AllocPasid(vm1));
-        ExpectMsg(new PasidAllocated(vm1, 0, PasidErrno.EDQUOT));
+        ExpectMsg(new PasidAllocated(vm1, 0, Errno.EDQUOT));
         sets.Tell(new AllocPasid(vm2));
-        ExpectMsg(new PasidAllocated(vm2, 0, PasidErrno.ENOSPC));
+        ExpectMsg(new PasidAllocated(vm2, 0, Errno.ENOSPC));
 
         space.Tell(new GetSpace());
         var state = ExpectMsg<SpaceState>();

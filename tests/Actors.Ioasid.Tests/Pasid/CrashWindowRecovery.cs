@@ -1,10 +1,11 @@
 using System.Collections.Immutable;
 using Akka.Actor;
-using Akka.TestKit;
 using Akka.TestKit.Xunit2;
+using Akka.TestKit;
 using IommuActors.Core.Persistence;
 using IommuActors.Ioasid.Pasid;
 using IommuActors.TestSupport;
+using IommuActors.Uapi;
 using Xunit;
 using static IommuActors.Ioasid.Pasid.PasidSetProtocol;
 using static IommuActors.Ioasid.Pasid.PasidSpaceProtocol;
@@ -30,7 +31,7 @@ public static class CrashWindowRecovery
         try
         {
             var probe = new TestProbe(first, new XunitAssertions());
-            var bus = new TestProbe(first, new XunitAssertions());
+            var bus = new TestProbe(first, new XunitAssertions()).Answering();
             var space = first.ActorOf(PasidSpaceActor.Props("crash", 1, 100, 100, snapshotFloor: 4));
             var dropped = new HashSet<object> { new ReleasePasid(Key, 4), new QuarantinePasid(Key, 5) };
             var dropNextLease = false;
@@ -55,15 +56,19 @@ public static class CrashWindowRecovery
             for (var i = 1; i <= 5; i++)
             {
                 set.Tell(new AllocPasid(Key), probe.Ref);
-                probe.ExpectMsg(new PasidAllocated(Key, i, PasidErrno.Ok), Wait);
+                probe.ExpectMsg(new PasidAllocated(Key, i, 0), Wait);
             }
-            Expect(set, probe, new BindPasid(Key, 2, 22, "driver/dev0"), new PasidResult(Key, "bind", 2, PasidErrno.Ok));
-            Expect(set, probe, new GetPasid(Key, 3, "kvm"), new PasidResult(Key, "get", 3, PasidErrno.Ok));
+            Expect(set, probe, new BindPasid(Key, 2, 22, "driver/dev0"), new PasidResult(Key, "bind", 2, 0));
+            Expect(set, probe, new GetPasid(Key, 3, "kvm"), new PasidResult(Key, "get", 3, 0));
+            // A FREE answers once its round is over: 1 and 4 acknowledged, 5 timed out, 2 and 3 never answered.
             foreach (var pasid in new[] { 1, 2, 3, 4, 5 })
-                Expect(set, probe, new FreePasid(Key, pasid), new PasidResult(Key, "free", pasid, PasidErrno.Ok));
+                set.Tell(new FreePasid(Key, pasid), probe.Ref);
             set.Tell(new FreeAcknowledged(Key, 1));
             set.Tell(new FreeAcknowledged(Key, 4));
             set.Tell(new FreeAckTimedOut(Key, 5, ["driver"]));
+            probe.ExpectMsg(new PasidResult(Key, "free", 1, 0), Wait);
+            probe.ExpectMsg(new PasidResult(Key, "free", 4, 0), Wait);
+            probe.ExpectMsg(new PasidResult(Key, "free", 5, Errno.ETIMEDOUT), Wait);
             dropNextLease = true;
             set.Tell(new AllocPasid(Key), probe.Ref);
             probe.AwaitAssert(() =>
@@ -86,7 +91,7 @@ public static class CrashWindowRecovery
         try
         {
             var probe = new TestProbe(second, new XunitAssertions());
-            var bus = new TestProbe(second, new XunitAssertions());
+            var bus = new TestProbe(second, new XunitAssertions()).Answering();
             var space = second.ActorOf(PasidSpaceActor.Props("crash", 1, 100, 100, snapshotFloor: 4));
             var set = second.ActorOf(PasidSetActor.Props(Key, 8, space, bus.Ref, snapshotFloor: 3));
 
@@ -110,11 +115,11 @@ public static class CrashWindowRecovery
 
             // The cursor survived: the next lease is the one after the lost 6.
             set.Tell(new AllocPasid(Key), probe.Ref);
-            probe.ExpectMsg(new PasidAllocated(Key, 7, PasidErrno.Ok), Wait);
+            probe.ExpectMsg(new PasidAllocated(Key, 7, 0), Wait);
 
             // The subscribers finish their teardown: 2 and 3 return, 5 stays out, 7 is the set's.
-            Expect(set, probe, new UnbindPasid(Key, 2, "driver/dev0"), new PasidResult(Key, "unbind", 2, PasidErrno.Ok));
-            Expect(set, probe, new PutPasid(Key, 3, "kvm"), new PasidResult(Key, "put", 3, PasidErrno.Ok));
+            Expect(set, probe, new UnbindPasid(Key, 2, "driver/dev0"), new PasidResult(Key, "unbind", 2, 0));
+            Expect(set, probe, new PutPasid(Key, 3, "kvm"), new PasidResult(Key, "put", 3, 0));
             set.Tell(new FreeAcknowledged(Key, 2));
             set.Tell(new FreeAcknowledged(Key, 3));
             probe.AwaitAssert(() =>

@@ -1,5 +1,6 @@
 using FsCheck.Xunit;
 using IommuActors.Ioasid.Pasid;
+using IommuActors.Uapi;
 using Xunit;
 
 namespace IommuActors.Ioasid.Tests.Pasid;
@@ -10,7 +11,7 @@ public sealed class PasidSetSpecs
     {
         var set = new PasidSet("pasid-set-vm1", 4);
         foreach (var p in pasids)
-            Assert.Equal(PasidErrno.Ok, set.Admit(p));
+            Assert.Equal(0, set.Admit(p));
         return set;
     }
 
@@ -19,8 +20,8 @@ public sealed class PasidSetSpecs
     {
         var set = new PasidSet("pasid-set-vm1", 1);
         set.Admit(7);
-        Assert.Equal(PasidErrno.EDQUOT, set.CheckRoom());
-        Assert.Equal(PasidErrno.EDQUOT, set.Admit(8));
+        Assert.Equal(Errno.EDQUOT, set.CheckRoom());
+        Assert.Equal(Errno.EDQUOT, set.Admit(8));
     }
 
     [Fact]
@@ -34,25 +35,48 @@ public sealed class PasidSetSpecs
     {
         var set = SetWith(7);
         set.Get(7);
-        Assert.Equal((PasidErrno.Ok, FreeOutcome.NowPending, false), set.Free(7, awaitAcks: false));
-        Assert.Equal(PasidErrno.ENOENT, set.Get(7));
-        Assert.Equal((PasidErrno.Ok, true), set.Put(7));
+        Assert.Equal((0, FreeOutcome.NowPending, false), set.Free(7, awaitAcks: false));
+        Assert.Equal(Errno.ENOENT, set.Get(7));
+        Assert.Equal((0, true), set.Put(7));
     }
 
     [Fact]
-    public void A_second_free_while_pending_succeeds_without_a_new_transition()
+    public void A_second_free_while_pending_is_ENOENT_as_after_the_reclaim_and_makes_no_new_transition()
     {
         var set = SetWith(7);
         set.Get(7);
         set.Free(7, false);
-        Assert.Equal((PasidErrno.Ok, FreeOutcome.AlreadyPending, false), set.Free(7, false));
+        Assert.Equal((Errno.ENOENT, FreeOutcome.AlreadyPending, false), set.Free(7, false));
+        Assert.Equal(PasidState.FreePending, set.Find(7)!.State);
+    }
+
+    [Fact]
+    public void Releasing_a_holders_holds_drops_its_references_and_binds_on_the_named_pasids_only_and_answers_what_became_reclaimable()
+    {
+        var set = SetWith(7, 8, 9);
+        Assert.Equal(0, set.Get(7, "kvm"));
+        Assert.Equal((0, true), set.Bind(7, 70, "driver/a"));
+        Assert.Equal((0, false), set.Bind(7, null, "driver/b"));
+        Assert.Equal((0, true), set.Bind(8, null, "driver/a"));
+        Assert.Equal((0, true), set.Bind(9, null, "driver/a"));
+        foreach (var p in new[] { 7, 8, 9 })
+            set.Free(p, awaitAcks: false);
+
+        // Only 7 and 8 named, only driver/ holds: 7 keeps kvm's reference, 8 has nothing left, 9 is untouched.
+        Assert.Equal(new[] { 8 }, set.ReleaseHolds("driver/", [7, 8]));
+        Assert.Equal(new PasidEntry(7, PasidState.FreePending, 1, 0, null, false), set.Find(7));
+        Assert.Equal((Errno.ENOENT, 0), set.FindBySpid(70, false));
+        Assert.Equal(1, set.Find(9)!.Binds);
+        // The user's holds are never released this way.
+        Assert.Empty(set.ReleaseHolds("", [7, 9]));
+        Assert.Equal(new[] { 7 }, set.ReleaseHolds("kvm", [7]));
     }
 
     [Fact]
     public void A_free_pending_pasid_waits_for_acknowledgements_as_well_as_references()
     {
         var set = SetWith(7);
-        Assert.Equal((PasidErrno.Ok, FreeOutcome.NowPending, false), set.Free(7, awaitAcks: true));
+        Assert.Equal((0, FreeOutcome.NowPending, false), set.Free(7, awaitAcks: true));
         Assert.True(set.Acknowledged(7));
     }
 
@@ -60,11 +84,11 @@ public sealed class PasidSetSpecs
     public void Bind_is_level_triggered_first_bind_and_last_unbind_only()
     {
         var set = SetWith(7);
-        Assert.Equal((PasidErrno.Ok, true), set.Bind(7, 101));
-        Assert.Equal((PasidErrno.Ok, false), set.Bind(7, null));
-        Assert.Equal((PasidErrno.Ok, false, false), set.Unbind(7));
-        Assert.Equal((PasidErrno.Ok, true, false), set.Unbind(7));
-        Assert.Equal(PasidErrno.EINVAL, set.Unbind(7).Errno);
+        Assert.Equal((0, true), set.Bind(7, 101));
+        Assert.Equal((0, false), set.Bind(7, null));
+        Assert.Equal((0, false, false), set.Unbind(7));
+        Assert.Equal((0, true, false), set.Unbind(7));
+        Assert.Equal(Errno.EINVAL, set.Unbind(7).Errno);
     }
 
     [Fact]
@@ -72,7 +96,7 @@ public sealed class PasidSetSpecs
     {
         var set = SetWith(7, 8);
         set.Bind(7, 101);
-        Assert.Equal((PasidErrno.EEXIST, false), set.Bind(8, 101));
+        Assert.Equal((Errno.EEXIST, false), set.Bind(8, 101));
     }
 
     [Fact]
@@ -80,10 +104,10 @@ public sealed class PasidSetSpecs
     {
         var set = SetWith(7);
         set.Bind(7, 101);
-        Assert.Equal((PasidErrno.Ok, 7), set.FindBySpid(101, takeRef: true));
+        Assert.Equal((0, 7), set.FindBySpid(101, takeRef: true));
         Assert.Equal(3, set.Find(7)!.Refs);
         set.Free(7, false);
-        Assert.Equal((PasidErrno.ENOENT, 0), set.FindBySpid(101, takeRef: true));
+        Assert.Equal((Errno.ENOENT, 0), set.FindBySpid(101, takeRef: true));
     }
 
     [Fact]
@@ -91,15 +115,15 @@ public sealed class PasidSetSpecs
     {
         var set = SetWith(7);
         set.Free(7, true);
-        Assert.Equal((PasidErrno.ENOENT, false), set.Bind(7, null));
+        Assert.Equal((Errno.ENOENT, false), set.Bind(7, null));
     }
 
     [Fact]
     public void Quota_cannot_drop_below_what_the_set_holds()
     {
         var set = SetWith(7, 8);
-        Assert.Equal(PasidErrno.EINVAL, set.AdjustQuota(1));
-        Assert.Equal(PasidErrno.Ok, set.AdjustQuota(2));
+        Assert.Equal(Errno.EINVAL, set.AdjustQuota(1));
+        Assert.Equal(0, set.AdjustQuota(2));
     }
 
     [Fact]
@@ -107,13 +131,13 @@ public sealed class PasidSetSpecs
     {
         var set = SetWith(7, 8);
         set.Free(8, true);
-        Assert.Equal(PasidErrno.EINVAL, set.AdjustQuota(1));
-        Assert.Equal(PasidErrno.EINVAL, set.AdjustQuota(2, leasesInFlight: 1));
-        Assert.Equal(PasidErrno.EINVAL, set.AdjustQuota(PasidSpace.MaxPasid + 1));
-        Assert.Equal(PasidErrno.Ok, set.AdjustQuota(PasidSpace.MaxPasid));
-        Assert.Equal(PasidErrno.Ok, set.AdjustQuota(2));
+        Assert.Equal(Errno.EINVAL, set.AdjustQuota(1));
+        Assert.Equal(Errno.EINVAL, set.AdjustQuota(2, leasesInFlight: 1));
+        Assert.Equal(Errno.EINVAL, set.AdjustQuota(PasidSpace.MaxPasid + 1));
+        Assert.Equal(0, set.AdjustQuota(PasidSpace.MaxPasid));
+        Assert.Equal(0, set.AdjustQuota(2));
         Assert.Equal(2, set.Quota);
-        Assert.Equal(PasidErrno.EINVAL, new PasidSet("pasid-set-empty", 4).AdjustQuota(0));
+        Assert.Equal(Errno.EINVAL, new PasidSet("pasid-set-empty", 4).AdjustQuota(0));
     }
 
     [Fact]
@@ -139,7 +163,7 @@ public sealed class PasidSetSpecs
             switch (Math.Abs(r % 5))
             {
                 case 0:
-                    if (set.CheckRoom() == PasidErrno.Ok && next < 1000)
+                    if (set.CheckRoom() == 0 && next < 1000)
                     {
                         set.Admit(next);
                         refs[next++] = 1;
@@ -147,20 +171,20 @@ public sealed class PasidSetSpecs
                     break;
                 case 1:
                     var canGet = refs.ContainsKey(pasid) && !pending.Contains(pasid);
-                    if ((set.Get(pasid) == PasidErrno.Ok) != canGet) return false;
+                    if ((set.Get(pasid) == 0) != canGet) return false;
                     if (canGet) refs[pasid]++;
                     break;
                 case 2:
                 case 3:
                     var (errno, reclaimable) = set.Put(pasid);
                     var canPut = refs.TryGetValue(pasid, out var n) && n > 0;
-                    if ((errno == PasidErrno.Ok) != canPut) return false;
+                    if ((errno == 0) != canPut) return false;
                     if (canPut && reclaimable != (pending.Contains(pasid) && n == 1)) return false;
                     if (canPut) refs[pasid]--;
                     break;
                 case 4:
                     var free = set.Free(pasid, false);
-                    if (!refs.ContainsKey(pasid)) { if (free.Errno != PasidErrno.ENOENT) return false; break; }
+                    if (!refs.ContainsKey(pasid)) { if (free.Errno != Errno.ENOENT) return false; break; }
                     if (pending.Add(pasid))
                     {
                         if (free.Outcome != FreeOutcome.NowPending) return false;

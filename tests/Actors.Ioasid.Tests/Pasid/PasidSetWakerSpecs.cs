@@ -1,8 +1,9 @@
 using Akka.Actor;
-using Akka.TestKit;
 using Akka.TestKit.Xunit2;
+using Akka.TestKit;
 using IommuActors.Ioasid.Pasid;
 using IommuActors.TestSupport;
+using IommuActors.Uapi;
 using Xunit;
 using static IommuActors.Ioasid.Pasid.PasidSetProtocol;
 using static IommuActors.Ioasid.Pasid.PasidSpaceProtocol;
@@ -61,7 +62,7 @@ public sealed class PasidSetWakerSpecs() : TestKit(SpecConfig.InMemory)
         try
         {
             var probe = new TestProbe(first, new XunitAssertions());
-            var bus = new TestProbe(first, new XunitAssertions());
+            var bus = new TestProbe(first, new XunitAssertions()).Answering();
             var space = first.ActorOf(PasidSpaceActor.Props("wake", 1, 100, 100));
             var set = first.ActorOf(PasidSetActor.Props(key, 8, space, bus.Ref));
             set.Tell(new AllocPasid(key), probe.Ref);
@@ -69,9 +70,9 @@ public sealed class PasidSetWakerSpecs() : TestKit(SpecConfig.InMemory)
             set.Tell(new AllocPasid(key), probe.Ref);
             idle = probe.ExpectMsg<PasidAllocated>(wait).Pasid;
             set.Tell(new BindPasid(key, bound, 0, "driver/dev0"), probe.Ref);
-            probe.ExpectMsg(new PasidResult(key, "bind", bound, PasidErrno.Ok), wait);
+            probe.ExpectMsg(new PasidResult(key, "bind", bound, 0), wait);
+            // The FREE is never acknowledged before the crash, so it never answers.
             set.Tell(new FreePasid(key, bound), probe.Ref);
-            probe.ExpectMsg(new PasidResult(key, "free", bound, PasidErrno.Ok), wait);
             bus.FishForMessage(m => m is PublishIoasidEvent { Event.Kind: IoasidEventKind.Free }, wait);
         }
         finally
@@ -83,7 +84,7 @@ public sealed class PasidSetWakerSpecs() : TestKit(SpecConfig.InMemory)
         try
         {
             var probe = new TestProbe(second, new XunitAssertions());
-            var bus = new TestProbe(second, new XunitAssertions());
+            var bus = new TestProbe(second, new XunitAssertions()).Answering();
             var space = second.ActorOf(PasidSpaceActor.Props("wake", 1, 100, 100));
             var sets = second.ActorOf(Props.Create(() => new SetsOnDemand(space, bus.Ref)));
             var waker = second.ActorOf(PasidSetWaker.Props(space, sets, TimeSpan.FromSeconds(5)));
@@ -96,7 +97,7 @@ public sealed class PasidSetWakerSpecs() : TestKit(SpecConfig.InMemory)
             // The woken set finishes the FREE as soon as the driver lets go and the bus acknowledges.
             var set = await second.ActorSelection($"{sets.Path}/{key}").ResolveOne(wait);
             set.Tell(new UnbindPasid(key, bound, "driver/dev0"), probe.Ref);
-            probe.ExpectMsg(new PasidResult(key, "unbind", bound, PasidErrno.Ok), wait);
+            probe.ExpectMsg(new PasidResult(key, "unbind", bound, 0), wait);
             set.Tell(new FreeAcknowledged(key, bound));
             probe.AwaitAssert(() =>
             {

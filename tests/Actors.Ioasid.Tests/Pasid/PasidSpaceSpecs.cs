@@ -1,7 +1,8 @@
-using FsCheck;
 using FsCheck.Fluent;
 using FsCheck.Xunit;
+using FsCheck;
 using IommuActors.Ioasid.Pasid;
+using IommuActors.Uapi;
 using Xunit;
 
 namespace IommuActors.Ioasid.Tests.Pasid;
@@ -13,7 +14,7 @@ public sealed class PasidSpaceSpecs
     {
         Assert.Throws<ArgumentOutOfRangeException>(() => new PasidSpace(0, 10, 10));
         var space = new PasidSpace(1, 3, 10);
-        Assert.Equal((PasidErrno.Ok, 1), space.Lease("a"));
+        Assert.Equal((0, 1), space.Lease("a"));
     }
 
     [Fact]
@@ -22,7 +23,7 @@ public sealed class PasidSpaceSpecs
         var space = new PasidSpace(1, 100, 2);
         space.Lease("a");
         space.Lease("a");
-        Assert.Equal((PasidErrno.ENOSPC, 0), space.Lease("b"));
+        Assert.Equal((Errno.ENOSPC, 0), space.Lease("b"));
     }
 
     [Fact]
@@ -30,7 +31,7 @@ public sealed class PasidSpaceSpecs
     {
         var space = new PasidSpace(5, 6, 100);
         Assert.Equal(new[] { 5, 6 }, space.LeaseBlock("a", 2).Pasids);
-        Assert.Equal(PasidErrno.ENOSPC, space.Lease("a").Errno);
+        Assert.Equal(Errno.ENOSPC, space.Lease("a").Errno);
     }
 
     [Fact]
@@ -38,9 +39,9 @@ public sealed class PasidSpaceSpecs
     {
         var space = new PasidSpace(1, 10, 10);
         var (_, pasid) = space.Lease("vm-1");
-        Assert.Equal(PasidErrno.EACCES, space.Release("vm-2", pasid));
-        Assert.Equal(PasidErrno.Ok, space.Release("vm-1", pasid));
-        Assert.Equal(PasidErrno.ENOENT, space.Release("vm-1", pasid));
+        Assert.Equal(Errno.EACCES, space.Release("vm-2", pasid));
+        Assert.Equal(0, space.Release("vm-1", pasid));
+        Assert.Equal(Errno.ENOENT, space.Release("vm-1", pasid));
     }
 
     [Fact]
@@ -49,10 +50,10 @@ public sealed class PasidSpaceSpecs
         var space = new PasidSpace(1, 2, 2);
         var (_, first) = space.Lease("a");
         space.Lease("a");
-        Assert.Equal(PasidErrno.Ok, space.Quarantine("a", first));
-        Assert.Equal(PasidErrno.ENOSPC, space.Lease("b").Errno);
-        Assert.Equal(PasidErrno.Ok, space.ClearQuarantine(first));
-        Assert.Equal((PasidErrno.Ok, first), space.Lease("b"));
+        Assert.Equal(0, space.Quarantine("a", first));
+        Assert.Equal(Errno.ENOSPC, space.Lease("b").Errno);
+        Assert.Equal(0, space.ClearQuarantine(first));
+        Assert.Equal((0, first), space.Lease("b"));
     }
 
     [Fact]
@@ -60,7 +61,7 @@ public sealed class PasidSpaceSpecs
     {
         var space = new PasidSpace(1, 10, 3);
         space.Lease("a");
-        Assert.Equal(PasidErrno.ENOSPC, space.LeaseBlock("b", 3).Errno);
+        Assert.Equal(Errno.ENOSPC, space.LeaseBlock("b", 3).Errno);
         Assert.Equal(1, space.InUse);
     }
 
@@ -82,27 +83,27 @@ public sealed class PasidSpaceSpecs
                 case Op.Lease:
                     var (errno, got) = space.Lease(owner);
                     var full = owned.Count + quarantined.Count >= 12;
-                    if (full != (errno == PasidErrno.ENOSPC)) return false;
-                    if (errno == PasidErrno.Ok)
+                    if (full != (errno == Errno.ENOSPC)) return false;
+                    if (errno == 0)
                     {
                         if (got == 0 || owned.ContainsKey(got) || quarantined.Contains(got)) return false;
                         owned[got] = owner;
                     }
                     break;
                 case Op.Release:
-                    var expected = pasid is < 1 or > 16 ? PasidErrno.EINVAL
-                        : !owned.TryGetValue(pasid, out var o) ? PasidErrno.ENOENT
-                        : o == owner ? PasidErrno.Ok : PasidErrno.EACCES;
+                    var expected = pasid is < 1 or > 16 ? Errno.EINVAL
+                        : !owned.TryGetValue(pasid, out var o) ? Errno.ENOENT
+                        : o == owner ? 0 : Errno.EACCES;
                     if (space.Release(owner, pasid) != expected) return false;
-                    if (expected == PasidErrno.Ok) owned.Remove(pasid);
+                    if (expected == 0) owned.Remove(pasid);
                     break;
                 case Op.Quarantine:
                     var ok = owned.TryGetValue(pasid, out var q) && q == owner;
-                    if ((space.Quarantine(owner, pasid) == PasidErrno.Ok) != ok) return false;
+                    if ((space.Quarantine(owner, pasid) == 0) != ok) return false;
                     if (ok) { owned.Remove(pasid); quarantined.Add(pasid); }
                     break;
                 case Op.Clear:
-                    if ((space.ClearQuarantine(pasid) == PasidErrno.Ok) != quarantined.Remove(pasid)) return false;
+                    if ((space.ClearQuarantine(pasid) == 0) != quarantined.Remove(pasid)) return false;
                     break;
             }
         }

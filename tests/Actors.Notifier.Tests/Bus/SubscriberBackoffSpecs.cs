@@ -1,12 +1,13 @@
 using Akka.Actor;
 using Akka.Configuration;
-using Akka.TestKit;
 using Akka.TestKit.Xunit2;
+using Akka.TestKit;
 using IommuActors.Core.Persistence;
 using IommuActors.Ioasid.Pasid;
 using IommuActors.Notifier.Bus;
 using IommuActors.Notifier.Kvm;
 using IommuActors.TestSupport;
+using IommuActors.Uapi;
 using Xunit;
 using static IommuActors.Ioasid.Pasid.PasidSetProtocol;
 using static IommuActors.Notifier.Bus.NotifierProtocol;
@@ -84,7 +85,7 @@ public sealed class SubscriberBackoffSpecs() : TestKit(SpecConfig.With(StoreOpti
         Clock.Advance(TimeSpan.FromMilliseconds(100));
         set.ExpectMsg(new GetHolds(Key, KvmSubscriber.Holder));
         set.Reply(new Holds(Key, KvmSubscriber.Holder, [new SetHold(7, KvmSubscriber.Holder, 1, 0, 101, PasidState.Active)]));
-        ExpectMsg(new KvmProtocol.Translated(101, 7, PasidErrno.Ok));
+        ExpectMsg(new KvmProtocol.Translated(101, 7, 0));
         // The same reference all along: the bus's subscription and deliveries stay valid.
         bus.ExpectMsg<Subscribe>(s => s.Subscriber.Equals(kvm));
     }

@@ -1,6 +1,6 @@
 using Akka.Actor;
-using Akka.TestKit;
 using Akka.TestKit.Xunit2;
+using Akka.TestKit;
 using IommuActors.Hardware.Units;
 using IommuActors.Ioasid.Pasid;
 using IommuActors.Notifier.Bus;
@@ -8,6 +8,7 @@ using IommuActors.Notifier.Driver;
 using IommuActors.Notifier.Kvm;
 using IommuActors.Notifier.Vdcm;
 using IommuActors.TestSupport;
+using IommuActors.Uapi;
 using Xunit;
 using static IommuActors.Ioasid.Pasid.PasidSetProtocol;
 using static IommuActors.Ioasid.Pasid.PasidSpaceProtocol;
@@ -29,16 +30,16 @@ public sealed class SubscriberRestartSpecs() : TestKit(SpecConfig.InMemory)
     private int BindAndProgram(VmRig rig)
     {
         rig.Set.Tell(new AllocPasid(Key));
-        var pasid = ExpectMsg<PasidAllocated>(m => m.Errno == PasidErrno.Ok).Pasid;
+        var pasid = ExpectMsg<PasidAllocated>(m => m.Errno == 0).Pasid;
         rig.Driver.Tell(new IommuDriverProtocol.BindDevice(Key, pasid, 101, "dev0"));
-        ExpectMsg(new IommuDriverProtocol.DeviceBindResult(Key, pasid, "dev0", PasidErrno.Ok));
+        ExpectMsg(new IommuDriverProtocol.DeviceBindResult(Key, pasid, "dev0", 0));
         AwaitAssert(() =>
         {
             rig.Kvm.Tell(new KvmProtocol.Translate(101));
-            ExpectMsg(new KvmProtocol.Translated(101, pasid, PasidErrno.Ok));
+            ExpectMsg(new KvmProtocol.Translated(101, pasid, 0));
         });
         rig.Vdcm.Tell(new VdcmProtocol.ProgramQueue("wq0", 101));
-        ExpectMsg(new VdcmProtocol.QueueProgrammed("wq0", 101, pasid, PasidErrno.Ok));
+        ExpectMsg(new VdcmProtocol.QueueProgrammed("wq0", 101, pasid, 0));
         return pasid;
     }
 
@@ -88,14 +89,15 @@ public sealed class SubscriberRestartSpecs() : TestKit(SpecConfig.InMemory)
         var rig = Boot(unitsAnswer: false);
         var pasid = BindAndProgram(rig);
         rig.Set.Tell(new FreePasid(Key, pasid));
-        ExpectMsg(new PasidResult(Key, "free", pasid, PasidErrno.Ok));
         rig.Units.ExpectMsg<UnitProtocol.DetachPasid>(d => d.Pasid == pasid && d.Devices.IsEmpty);
 
         Crash(rig.Driver, new IoasidEvent(IoasidEventKind.Bind, Key, 0, 0));
 
-        // The FREE is delivered again to the new incarnation, which knows dev0 is bound from the set.
+        // The FREE is delivered again to the new incarnation, which knows dev0 is bound from the set; the FREE
+        // answers once that incarnation finished the teardown.
         var again = rig.Units.ExpectMsg<UnitProtocol.DetachPasid>(d => d.Pasid == pasid && d.Devices.IsEmpty);
         rig.Units.Reply(new UnitProtocol.PasidDetached(again.Unit, pasid, [], 0));
+        FishForMessage(m => m is PasidResult { Operation: "free" } r && r.Errno == 0);
         AssertEverythingReleased(rig);
         rig.Driver.Tell(new IommuDriverProtocol.GetBindings());
         Assert.Empty(ExpectMsg<IommuDriverProtocol.Bindings>().DevicesByPasid);

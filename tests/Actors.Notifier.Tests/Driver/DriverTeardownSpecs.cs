@@ -1,19 +1,20 @@
 using Akka.Actor;
 using Akka.Configuration;
 using Akka.TestKit.Xunit2;
-using IommuActors.Hardware;
+using Akka.TestKit;
 using IommuActors.Hardware.Platform;
 using IommuActors.Hardware.Units;
+using IommuActors.Hardware;
 using IommuActors.Ioasid.Pasid;
 using IommuActors.Notifier.Bus;
 using IommuActors.Notifier.Driver;
 using IommuActors.TestSupport;
+using IommuActors.Uapi;
 using Xunit;
 using static IommuActors.Hardware.Units.UnitProtocol;
 using static IommuActors.Ioasid.Pasid.PasidSetProtocol;
 using static IommuActors.Ioasid.Pasid.PasidSpaceProtocol;
 using static IommuActors.Notifier.Bus.NotifierProtocol;
-using Akka.TestKit;
 
 namespace IommuActors.Notifier.Tests.Driver;
 
@@ -41,7 +42,7 @@ public sealed class DriverTeardownSpecs() : TestKit(SpecConfig.InMemory)
         this.AwaitSubscribed(bus, IommuDriverSubscriber.Name);
 
         set.Tell(new AllocPasid(Key));
-        var pasid = ExpectMsg<PasidAllocated>(m => m.Errno == PasidErrno.Ok).Pasid;
+        var pasid = ExpectMsg<PasidAllocated>(m => m.Errno == 0).Pasid;
         unit.Tell(new AllocateDomain(U, DomainKind.Paging, 0, false, false, []));
         var domain = ExpectMsg<DomainAllocatedReply>().DomainId;
         unit.Tell(new MapRange(U, domain, 0x10000, 0x2000, 0x7000_0000, Access.ReadWrite));
@@ -53,7 +54,7 @@ public sealed class DriverTeardownSpecs() : TestKit(SpecConfig.InMemory)
             if (!byUser)
             {
                 driver.Tell(new IommuDriverProtocol.BindDevice(Key, pasid, 0, device));
-                ExpectMsg(new IommuDriverProtocol.DeviceBindResult(Key, pasid, device, PasidErrno.Ok));
+                ExpectMsg(new IommuDriverProtocol.DeviceBindResult(Key, pasid, device, 0));
             }
             unit.Tell(new Dma(U, device, pasid, 0x10000, 0x2000, DmaDirection.Read));
             ExpectMsg<DmaCompleted>();
@@ -63,7 +64,7 @@ public sealed class DriverTeardownSpecs() : TestKit(SpecConfig.InMemory)
         if (byUser)
         {
             set.Tell(new BindPasid(Key, pasid, 101));
-            ExpectMsg(new PasidResult(Key, "bind", pasid, PasidErrno.Ok));
+            ExpectMsg(new PasidResult(Key, "bind", pasid, 0));
         }
         return new Rig(space, set, driver, unit, bus, pasid);
     }
@@ -89,19 +90,20 @@ public sealed class DriverTeardownSpecs() : TestKit(SpecConfig.InMemory)
         var rig = Boot();
         var watcher = SubscribeWatcher(rig.Bus);
         rig.Driver.Tell(new IommuDriverProtocol.UnbindDevice(Key, rig.Pasid, Gpu));
-        ExpectMsg(new IommuDriverProtocol.DeviceBindResult(Key, rig.Pasid, Gpu, PasidErrno.Ok));
+        ExpectMsg(new IommuDriverProtocol.DeviceBindResult(Key, rig.Pasid, Gpu, 0));
         // Another DMA of the device still bound fills the IOTLB again before the last unbind.
         rig.Unit.Tell(new Dma(U, Dsa, rig.Pasid, 0x10000, 0x1000, DmaDirection.Read));
         ExpectMsg<DmaCompleted>();
         rig.Driver.Tell(new IommuDriverProtocol.UnbindDevice(Key, rig.Pasid, Dsa));
-        ExpectMsg(new IommuDriverProtocol.DeviceBindResult(Key, rig.Pasid, Dsa, PasidErrno.Ok));
 
         var unbind = watcher.ExpectMsg<Notify>(n => n.Event.Kind == IoasidEventKind.Unbind);
         Assert.Equal(new IoasidEvent(IoasidEventKind.Unbind, Key, rig.Pasid, 0, IommuDriverSubscriber.HolderPrefix + Dsa), unbind.Event);
         var refs = References(rig);
         Assert.Empty(refs.Contexts);
         Assert.Equal(0, refs.IotlbEntries);
+        // The unbind answers only once the last subscriber acknowledged its UNBIND.
         watcher.Reply(new Acknowledge(unbind.DeliveryId));
+        ExpectMsg(new IommuDriverProtocol.DeviceBindResult(Key, rig.Pasid, Dsa, 0));
     }
 
     [Fact]
@@ -110,13 +112,13 @@ public sealed class DriverTeardownSpecs() : TestKit(SpecConfig.InMemory)
         var rig = Boot(byUser: true);
         var watcher = SubscribeWatcher(rig.Bus);
         rig.Set.Tell(new UnbindPasid(Key, rig.Pasid));
-        ExpectMsg(new PasidResult(Key, "unbind", rig.Pasid, PasidErrno.Ok));
 
         var unbind = watcher.ExpectMsg<Notify>(n => n.Event.Kind == IoasidEventKind.Unbind);
         var refs = References(rig);
         Assert.Equal(0, refs.IotlbEntries);
         Assert.Equal(new[] { new ContextRef(Gpu, rig.Pasid, 1), new ContextRef(Dsa, rig.Pasid, 1) }, refs.Contexts.ToArray());
         watcher.Reply(new Acknowledge(unbind.DeliveryId));
+        ExpectMsg(new PasidResult(Key, "unbind", rig.Pasid, 0));
     }
 
     [Fact]
@@ -133,23 +135,25 @@ public sealed class DriverTeardownSpecs() : TestKit(SpecConfig.InMemory)
         var pasid = ExpectMsg<PasidAllocated>().Pasid;
         watcher.Reply(new Acknowledge(watcher.ExpectMsg<Notify>(n => n.Event.Kind == IoasidEventKind.Alloc).DeliveryId));
         set.Tell(new BindPasid(Key, pasid, 0, "device/dev1"));
-        ExpectMsg(new PasidResult(Key, "bind", pasid, PasidErrno.Ok));
         watcher.Reply(new Acknowledge(watcher.ExpectMsg<Notify>(n => n.Event.Kind == IoasidEventKind.Bind).DeliveryId));
+        ExpectMsg(new PasidResult(Key, "bind", pasid, 0));
 
-        set.Tell(new FreePasid(Key, pasid));
-        ExpectMsg(new PasidResult(Key, "free", pasid, PasidErrno.Ok));
+        var freer = CreateTestProbe();
+        set.Tell(new FreePasid(Key, pasid), freer.Ref);
         var detach = units.ExpectMsg<DetachPasid>(d => d.Pasid == pasid && d.Devices.IsEmpty);
         set.Tell(new UnbindPasid(Key, pasid, "device/dev1"));
-        ExpectMsg(new PasidResult(Key, "unbind", pasid, PasidErrno.Ok));
         watcher.ExpectNoMsg(TimeSpan.FromMilliseconds(200));
 
         units.Reply(new PasidDetached(detach.Unit, pasid, [], 0));
         var unbind = watcher.ExpectMsg<Notify>();
         Assert.Equal(IoasidEventKind.Unbind, unbind.Event.Kind);
         watcher.Reply(new Acknowledge(unbind.DeliveryId));
+        ExpectMsg(new PasidResult(Key, "unbind", pasid, 0));
         var free = watcher.ExpectMsg<Notify>();
         Assert.Equal(IoasidEventKind.Free, free.Event.Kind);
+        freer.ExpectNoMsg(TimeSpan.Zero);
         watcher.Reply(new Acknowledge(free.DeliveryId));
+        freer.ExpectMsg(new PasidResult(Key, "free", pasid, 0));
         AwaitAssert(() =>
         {
             space.Tell(new GetSpace());
@@ -164,7 +168,7 @@ public sealed class DriverTeardownSpecs() : TestKit(SpecConfig.InMemory)
     {
         var rig = Boot();
         rig.Set.Tell(new FreePasid(Key, rig.Pasid));
-        ExpectMsg(new PasidResult(Key, "free", rig.Pasid, PasidErrno.Ok));
+        ExpectMsg(new PasidResult(Key, "free", rig.Pasid, 0));
         AwaitAssert(() =>
         {
             rig.Space.Tell(new GetSpace());
@@ -183,7 +187,7 @@ public sealed class DriverTeardownSpecs() : TestKit(SpecConfig.InMemory)
     {
         var rig = Boot();
         rig.Driver.Tell(new IommuDriverProtocol.UnbindDevice(Key, rig.Pasid, Gpu));
-        ExpectMsg(new IommuDriverProtocol.DeviceBindResult(Key, rig.Pasid, Gpu, PasidErrno.Ok));
+        ExpectMsg(new IommuDriverProtocol.DeviceBindResult(Key, rig.Pasid, Gpu, 0));
         rig.Unit.Tell(new GetPasidReferences(U, rig.Pasid));
         var refs = ExpectMsg<PasidReferences>();
         Assert.Equal(new[] { new ContextRef(Dsa, rig.Pasid, 1) }, refs.Contexts.ToArray());
@@ -197,6 +201,6 @@ public sealed class DriverTeardownSpecs() : TestKit(SpecConfig.InMemory)
     {
         var rig = Boot();
         rig.Driver.Tell(new IommuDriverProtocol.BindDevice(Key, rig.Pasid, 0, "0000:99:00.0"));
-        ExpectMsg(new IommuDriverProtocol.DeviceBindResult(Key, rig.Pasid, "0000:99:00.0", PasidErrno.ENODEV));
+        ExpectMsg(new IommuDriverProtocol.DeviceBindResult(Key, rig.Pasid, "0000:99:00.0", Errno.ENODEV));
     }
 }

@@ -1,6 +1,6 @@
 using Akka.Actor;
-using Akka.TestKit;
 using Akka.TestKit.Xunit2;
+using Akka.TestKit;
 using IommuActors.Hardware.Units;
 using IommuActors.Ioasid.Pasid;
 using IommuActors.Notifier.Bus;
@@ -8,6 +8,7 @@ using IommuActors.Notifier.Driver;
 using IommuActors.Notifier.Kvm;
 using IommuActors.Notifier.Vdcm;
 using IommuActors.TestSupport;
+using IommuActors.Uapi;
 using Xunit;
 using static IommuActors.Ioasid.Pasid.PasidSetProtocol;
 using static IommuActors.Ioasid.Pasid.PasidSpaceProtocol;
@@ -25,16 +26,16 @@ public sealed class GuestLifecycleSpecs() : TestKit(SpecConfig.InMemory)
     private int BootGuestUsingOnePasid(VmRig rig)
     {
         rig.Set.Tell(new AllocPasid(Key));
-        var pasid = ExpectMsg<PasidAllocated>(m => m.Errno == PasidErrno.Ok).Pasid;
+        var pasid = ExpectMsg<PasidAllocated>(m => m.Errno == 0).Pasid;
         rig.Driver.Tell(new IommuDriverProtocol.BindDevice(Key, pasid, 101, "dev0"));
-        ExpectMsg(new IommuDriverProtocol.DeviceBindResult(Key, pasid, "dev0", PasidErrno.Ok));
+        ExpectMsg(new IommuDriverProtocol.DeviceBindResult(Key, pasid, "dev0", 0));
         AwaitAssert(() =>
         {
             rig.Kvm.Tell(new KvmProtocol.Translate(101));
-            ExpectMsg(new KvmProtocol.Translated(101, pasid, PasidErrno.Ok));
+            ExpectMsg(new KvmProtocol.Translated(101, pasid, 0));
         });
         rig.Vdcm.Tell(new VdcmProtocol.ProgramQueue("wq0", 101));
-        ExpectMsg(new VdcmProtocol.QueueProgrammed("wq0", 101, pasid, PasidErrno.Ok));
+        ExpectMsg(new VdcmProtocol.QueueProgrammed("wq0", 101, pasid, 0));
         rig.Set.Tell(new GetSet(Key));
         ExpectMsg<SetState>(s => s.Entries.Single().Refs == 4);
         return pasid;
@@ -63,16 +64,16 @@ public sealed class GuestLifecycleSpecs() : TestKit(SpecConfig.InMemory)
         var rig = Boot();
         var pasid = BootGuestUsingOnePasid(rig);
         rig.Vdcm.Tell(new VdcmProtocol.ClearQueue("wq0"));
-        ExpectMsg(new VdcmProtocol.QueueCleared("wq0", PasidErrno.Ok));
+        ExpectMsg(new VdcmProtocol.QueueCleared("wq0", 0));
         rig.Driver.Tell(new IommuDriverProtocol.UnbindDevice(Key, pasid, "dev0"));
-        ExpectMsg(new IommuDriverProtocol.DeviceBindResult(Key, pasid, "dev0", PasidErrno.Ok));
+        ExpectMsg(new IommuDriverProtocol.DeviceBindResult(Key, pasid, "dev0", 0));
         AwaitAssert(() =>
         {
             rig.Set.Tell(new GetSet(Key));
             Assert.Equal(1, ExpectMsg<SetState>().Entries.Single().Refs);
         });
         rig.Set.Tell(new FreePasid(Key, pasid));
-        ExpectMsg(new PasidResult(Key, "free", pasid, PasidErrno.Ok));
+        ExpectMsg(new PasidResult(Key, "free", pasid, 0));
         // The driver detached dev0 before unbinding it, tore it down again on the UNBIND that unbind published,
         // and still drains the unit for the PASID on FREE.
         rig.Units.ExpectMsg<UnitProtocol.DetachPasid>(d => d.Unit == "u0" && d.Pasid == pasid && d.Devices.SequenceEqual(["dev0"]));
@@ -88,7 +89,7 @@ public sealed class GuestLifecycleSpecs() : TestKit(SpecConfig.InMemory)
         var rig = Boot();
         var pasid = BootGuestUsingOnePasid(rig);
         rig.Set.Tell(new FreePasid(Key, pasid));
-        ExpectMsg(new PasidResult(Key, "free", pasid, PasidErrno.Ok));
+        ExpectMsg(new PasidResult(Key, "free", pasid, 0));
         rig.Units.ExpectMsg<UnitProtocol.DetachPasid>(d => d.Unit == "u0" && d.Pasid == pasid && d.Devices.IsEmpty);
         AssertEverythingReleased(rig);
     }
@@ -100,7 +101,7 @@ public sealed class GuestLifecycleSpecs() : TestKit(SpecConfig.InMemory)
         rig.Set.Tell(new AllocPasid(Key));
         var pasid = ExpectMsg<PasidAllocated>().Pasid;
         rig.Set.Tell(new FreePasid(Key, pasid));
-        ExpectMsg(new PasidResult(Key, "free", pasid, PasidErrno.Ok));
+        ExpectMsg(new PasidResult(Key, "free", pasid, 0));
         AssertEverythingReleased(rig);
     }
 
@@ -112,9 +113,9 @@ public sealed class GuestLifecycleSpecs() : TestKit(SpecConfig.InMemory)
         rig.Set.Tell(new AllocPasid(Key));
         var second = ExpectMsg<PasidAllocated>().Pasid;
         rig.Driver.Tell(new IommuDriverProtocol.BindDevice(Key, second, 102, "dev1"));
-        ExpectMsg<IommuDriverProtocol.DeviceBindResult>(r => r.Errno == PasidErrno.Ok);
+        ExpectMsg<IommuDriverProtocol.DeviceBindResult>(r => r.Errno == 0);
         rig.Vdcm.Tell(new VdcmProtocol.ProgramQueue("wq1", 102));
-        ExpectMsg(new VdcmProtocol.QueueProgrammed("wq1", 102, second, PasidErrno.Ok));
+        ExpectMsg(new VdcmProtocol.QueueProgrammed("wq1", 102, second, 0));
 
         rig.Set.Tell(new FreeSet(Key));
         ExpectMsg<SetFreed>(f => f.Freed.SequenceEqual(new[] { pasid, second }));
