@@ -9,8 +9,8 @@ namespace IommuActors.Fd;
 /// box's locked-memory accounts, or in each IOAS's own ledger when no accounts are wired.
 /// </param>
 /// <param name="ClientTimeout">How long an ioctl waits for the client to answer a memory or fd request before it fails with EFAULT.</param>
-/// <param name="SnapshotEvery">Journal events between snapshots of a context.</param>
-public sealed record FdSettings(ulong LockedPageLimit, TimeSpan ClientTimeout, int SnapshotEvery)
+/// <param name="SnapshotFloor">The least number of journal events between two snapshots of a context (Core's SnapshotPolicy).</param>
+public sealed record FdSettings(ulong LockedPageLimit, TimeSpan ClientTimeout, int SnapshotFloor)
 {
     public static FdSettings Default { get; } = new(ulong.MaxValue / 4096, TimeSpan.FromSeconds(10), 500);
 }

@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using Akka.Actor;
 using Akka.Persistence;
 using IommuActors.Core.Messaging;
+using IommuActors.Core.Persistence;
 using IommuActors.Fd.Objects;
 using IommuActors.Uapi;
 using IommuActors.Uapi.Structs;
@@ -18,7 +19,7 @@ namespace IommuActors.Fd.Context;
 /// have. One request is served at a time: while it waits for an answer (client memory, an IOAS,
 /// a unit) every other request is stashed, so an ioctl is atomic as seen by the client.
 /// </summary>
-public sealed partial class IommufdContextActor : ReceivePersistentActor, IWithTimers
+public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
 {
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -43,7 +44,6 @@ public sealed partial class IommufdContextActor : ReceivePersistentActor, IWithT
     private readonly AwaitedReply _await = new();
     private long _tag;
     private long _op;
-    private int _sinceSnapshot;
 
     public override string PersistenceId { get; }
 
@@ -51,7 +51,7 @@ public sealed partial class IommufdContextActor : ReceivePersistentActor, IWithT
     public static Props Props(string fileId, FileCollaborators with, bool vfioContainer = false) =>
         Akka.Actor.Props.Create(() => new IommufdContextActor(fileId, with, vfioContainer));
 
-    public IommufdContextActor(string fileId, FileCollaborators with, bool vfioContainer)
+    public IommufdContextActor(string fileId, FileCollaborators with, bool vfioContainer) : base(with.Settings.SnapshotFloor)
     {
         _fileId = fileId;
         _with = with;
@@ -68,10 +68,16 @@ public sealed partial class IommufdContextActor : ReceivePersistentActor, IWithT
 
     private void Recovering()
     {
-        Recover<SnapshotOffer>(o => { if (o.Snapshot is ContextSnapshot s) RestoreSnapshot(s); });
+        Recover<SnapshotOffer>(o =>
+        {
+            if (o.Snapshot is ContextSnapshot s)
+                RestoreSnapshot(s);
+            SnapshotOffered(o.Metadata, SnapshotEntries);
+        });
         Recover<IPersistedEvent>(Apply);
         Recover<RecoveryCompleted>(_ =>
         {
+            RecoveredForSnapshots();
             foreach (var (id, entry) in _ioas)
                 _ioas[id] = entry with { Ref = StartIoas(entry.Key, entry.Accounts) };
             Reconcile();
@@ -122,10 +128,7 @@ public sealed partial class IommufdContextActor : ReceivePersistentActor, IWithT
 
     private void Housekeeping()
     {
-        Command<SaveSnapshotSuccess>(s => DeleteMessages(s.Metadata.SequenceNr));
-        Command<SaveSnapshotFailure>(_ => { });
-        Command<DeleteMessagesSuccess>(_ => { });
-        Command<DeleteMessagesFailure>(_ => { });
+        SnapshotReplies();
     }
 
     // ---- serving a request ----
@@ -223,11 +226,8 @@ public sealed partial class IommufdContextActor : ReceivePersistentActor, IWithT
         {
             Apply(evt);
             then();
-            if (++_sinceSnapshot >= _with.Settings.SnapshotEvery)
-            {
-                _sinceSnapshot = 0;
-                SaveSnapshot(TakeSnapshot());
-            }
+            // Persist (not async): the write is done, so the table equals the journal here.
+            SnapshotIfDue(SnapshotEntries, TakeSnapshot);
         });
     }
 
@@ -553,6 +553,9 @@ public sealed partial class IommufdContextActor : ReceivePersistentActor, IWithT
                 break;
         }
     }
+
+    /// <summary>The size of a snapshot, for the snapshot policy: the objects and the context's own row.</summary>
+    private long SnapshotEntries => _table.Count + 1;
 
     private ContextSnapshot TakeSnapshot() => new(
         [.. _table.Objects.Select(o => new SnapshotObject(o.Id, o.Kind, [.. o.Uses], KeyOf(o), PciOf(o),

@@ -131,7 +131,7 @@ public abstract class FdSpec : TestKit
         var units = Units;
         var ownership = Ownership;
         var accounts = Accounts;
-        var settings = snapshotEvery is { } every ? _settings with { SnapshotEvery = every } : _settings;
+        var settings = snapshotEvery is { } every ? _settings with { SnapshotFloor = every } : _settings;
         return Sys.ActorOf(Props.Create(() => new LocalRegion((id, region) =>
             FdModule.FileProps(platform, units, () => region, ownership, settings, null, null, accounts)(id))), name);
     }
