@@ -24,6 +24,9 @@ public sealed class SampleValues(IActorRef sampleActor)
         var n = _counter++;
         if (Nullable.GetUnderlyingType(type) is { } inner)
             return Create(inner, depth);
+        // A function in a message (an IOAS command's Answer) is for a local child and never crosses a node: left out.
+        if (typeof(Delegate).IsAssignableFrom(type))
+            return null;
         if (type == typeof(string)) return $"sample-{n}";
         if (type == typeof(bool)) return true;
         if (type == typeof(byte)) return (byte)(0x10 + n % 200);
