@@ -167,6 +167,19 @@ public sealed class TestOpMockDomainSpecs : TestOpSpec
     }
 
     [Fact]
+    public void MOCK_DOMAIN_REPLACE_onto_a_NEST_PARENT_paging_HWPT_attaches_it_like_any_paging_HWPT()
+    {
+        var ioas = NewIoas();
+        var mock = MockDomain(ioas);
+        var parent = AllocHwpt(mock.Idev, ioas, HwptAllocFlags.NestParent);
+        Assert.Equal(UserStruct.Encode(ReplaceCmd(mock.Stdev, parent)), Test(ReplaceCmd(mock.Stdev, parent)).Writeback);
+        Assert.Equal([new IommuActors.Fd.Context.IntrospectProtocol.ObjectAttachment(-1, parent)], ObjectOf(mock.Idev).Attachments.ToArray());
+        Assert.Equal(Errno.EBUSY, Destroy(parent));
+        Assert.Equal(0, Test(ReplaceCmd(mock.Stdev, ioas)).Errno);
+        Assert.Equal(0, Destroy(parent));
+    }
+
+    [Fact]
     public void MOCK_DOMAIN_REPLACE_across_IOASes_moves_the_device_and_an_ID_that_is_no_stdev_is_ENOENT()
     {
         var first = NewIoas();
