@@ -18,9 +18,10 @@ if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
   failed=1 # the build or a test host failed before any test could report
 fi
 
-# The C side: the shim against a fake server, then the conformance programs through the shim
-# against a real host (both build with gcc). Each ends with its own "N passed, N failed".
-for suite in tests/shim/run.sh tests/iommufd/run.sh; do
+# The C side: the shim against a fake server, the conformance programs through the shim against a
+# real host (both build with gcc), then the kernel's iommufd selftest through the shim, compared
+# with tests/selftest/expected-failures.txt. Each ends with its own "N passed, N failed".
+for suite in tests/shim/run.sh tests/iommufd/run.sh tests/selftest/run.sh; do
   "$suite" 2>&1 | tee "$log"
   suite_status=${PIPESTATUS[0]}
   line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)

@@ -45,14 +45,14 @@ public sealed class HotPlugSpecs() : TestKit(SpecConfig.InMemory)
     {
         var unit = Unit();
         var d = Alloc(unit);
-        Ok(unit, new MapRange(U, d, 0x100000, 0x1000, 0x7000_0000, Access.ReadWrite));
+        Ok(unit, new MapRange(U, d, 0x1000000, 0x1000, 0x7000_0000, Access.ReadWrite));
         Refused(unit, new AttachDevice(U, Mock.Pci, NoPasid, d), Errno.ENODEV);
 
         Ok(unit, new AddDevice(U, Mock));
         Ok(unit, new AttachDevice(U, Mock.Pci, NoPasid, d));
         Ok(unit, new AttachDevice(U, Mock.Pci, 100, d));
-        unit.Tell(new Dma(U, Mock.Pci, 100, 0x100800, 0x10, DmaDirection.Read));
-        ExpectMsg<DmaCompleted>(c => c.Segments.SequenceEqual(new[] { new Segment(0x100800, 0x7000_0800, 0x10) }));
+        unit.Tell(new Dma(U, Mock.Pci, 100, 0x1000800, 0x10, DmaDirection.Read));
+        ExpectMsg<DmaCompleted>(c => c.Segments.SequenceEqual(new[] { new Segment(0x1000800, 0x7000_0800, 0x10) }));
     }
 
     [Fact]
@@ -87,13 +87,53 @@ public sealed class HotPlugSpecs() : TestKit(SpecConfig.InMemory)
     {
         var unit = Unit();
         var d = Alloc(unit, dirty: true);
-        Ok(unit, new MapRange(U, d, 0x100000, 0x800, 0x7000_0000, Access.ReadWrite));
-        Ok(unit, new MapRange(U, d, 0x100800, 0x800, 0x7000_0800, Access.ReadWrite));
-        unit.Tell(new MarkDirty(U, d, [0x100800, 0x200000]));
+        Ok(unit, new MapRange(U, d, 0x1000000, 0x800, 0x7000_0000, Access.ReadWrite));
+        Ok(unit, new MapRange(U, d, 0x1000800, 0x800, 0x7000_0800, Access.ReadWrite));
+        unit.Tell(new MarkDirty(U, d, [0x1000800, 0x2000000]));
         ExpectMsg(new DirtyMarked(U, d, 1));
-        unit.Tell(new ReadDirty(U, d, 0x100000, 0x1000, true));
-        ExpectMsg<DirtyPages>(p => p.Iovas.SequenceEqual(new ulong[] { 0x100800 }));
-        Refused(unit, new MarkDirty(U, 99, [0x100000]), Errno.ENOENT);
+        unit.Tell(new ReadDirty(U, d, 0x1000000, 0x1000, true));
+        ExpectMsg<DirtyPages>(p => p.Iovas.SequenceEqual(new ulong[] { 0x1000800 }));
+        Refused(unit, new MarkDirty(U, 99, [0x1000000]), Errno.ENOENT);
+    }
+
+    [Fact]
+    public void A_mock_domain_maps_in_2_KiB_leaves_so_a_dirty_bit_covers_2_KiB_even_of_a_4_KiB_aligned_range()
+    {
+        var unit = Unit();
+        var d = Alloc(unit, dirty: true);
+        Ok(unit, new MapRange(U, d, 0x1000000, 0x2000, 0x7000_0000, Access.ReadWrite));
+        unit.Tell(new GetDomainMappings(U, d));
+        ExpectMsg<DomainMappings>(m => m.Mappings.Select(p => p.PageSize).SequenceEqual(new ulong[] { 0x800, 0x800, 0x800, 0x800 }));
+        unit.Tell(new MarkDirty(U, d, [0x1000000, 0x1001000]));
+        ExpectMsg(new DirtyMarked(U, d, 2));
+        unit.Tell(new ReadDirty(U, d, 0x1000000, 0x2000, false));
+        ExpectMsg<DirtyPages>(p => p.Iovas.SequenceEqual(new ulong[] { 0x1000000, 0x1001000 }) && p.Sizes.SequenceEqual(new ulong[] { 0x800, 0x800 }));
+    }
+
+    [Fact]
+    public void A_domain_allocated_with_the_huge_page_maps_1_MiB_leaves_where_aligned_and_a_dirty_bit_covers_the_whole_leaf()
+    {
+        var unit = Unit();
+        unit.Tell(new AllocateDomain(U, DomainKind.Paging, 0, true, false, [], 0x800 | 0x100000));
+        var d = ExpectMsg<DomainAllocatedReply>().DomainId;
+        Ok(unit, new MapRange(U, d, 0x1000000, 0x100800, 0x7010_0000, Access.ReadWrite));
+        unit.Tell(new GetDomainMappings(U, d));
+        ExpectMsg<DomainMappings>(m => m.Mappings.Select(p => (p.Iova, p.PageSize))
+            .SequenceEqual(new[] { (0x1000000UL, 0x100000UL), (0x1100000UL, 0x800UL) }));
+        unit.Tell(new MarkDirty(U, d, [0x10ff800]));
+        ExpectMsg(new DirtyMarked(U, d, 1));
+        unit.Tell(new ReadDirty(U, d, 0x1000000, 0x100800, true));
+        ExpectMsg<DirtyPages>(p => p.Iovas.SequenceEqual(new ulong[] { 0x1000000 }) && p.Sizes.SequenceEqual(new ulong[] { 0x100000 }));
+    }
+
+    [Fact]
+    public void A_map_outside_the_mock_aperture_of_16_MiB_to_2_GiB_is_EINVAL()
+    {
+        var unit = Unit();
+        var d = Alloc(unit);
+        Refused(unit, new MapRange(U, d, 0xfff800, 0x800, 0x7000_0000, Access.ReadWrite), Errno.EINVAL);
+        Refused(unit, new MapRange(U, d, 0x7fff_f800, 0x1000, 0x7000_0000, Access.ReadWrite), Errno.EINVAL);
+        Ok(unit, new MapRange(U, d, 0x7fff_f800, 0x800, 0x7000_0000, Access.ReadWrite));
     }
 
     [Fact]

@@ -42,6 +42,8 @@ public sealed class PlatformSpecs
     [InlineData("""{ name = u0, kind = intel-vtd, page-sizes = ["4096"] }""", """{ pci = "0000:00:01.0", unit = u0, group = 0, pasid-width = 8, cdev = vfio0 }""", "device '0000:00:01.0': PASID capable behind unit 'u0' without PASID support")]
     [InlineData(GoodUnit + """, { name = u1, kind = amd-vi, page-sizes = ["4096"] }""", """{ pci = "0000:00:01.0", unit = u0, group = 0, cdev = vfio0 }, { pci = "0000:00:02.0", unit = u1, group = 0, cdev = vfio1 }""", "device '0000:00:02.0': group 0 spans two units")]
     [InlineData(GoodUnit, """{ pci = "00:01.0", unit = u0, group = 0, cdev = vfio0 }""", "device '00:01.0': not a PCI address")]
+    [InlineData("""{ name = u0, kind = mock, page-sizes = ["2048"], address-width = 32, aperture-last = "0x100000000" }""", "", "unit 'u0': aperture 0..100000000 is empty or beyond address-width 32")]
+    [InlineData("""{ name = u0, kind = mock, page-sizes = ["2048"], aperture-start = "0x2000", aperture-last = "0x1000" }""", "", "unit 'u0': aperture 2000..1000 is empty")]
     public void A_bad_entry_fails_naming_it(string units, string devices, string expected)
     {
         var config = ConfigurationFactory.ParseString($"iommu.platform {{ units = [{units}], devices = [{devices}] }}");

@@ -366,18 +366,19 @@ public sealed class UnitSpecs() : TestKit(SpecConfig.InMemory)
         var unit = Sys.ActorOf(HardwareModule.UnitProps(Box)(M));
         unit.Tell(new AllocateDomain(M, DomainKind.Paging, 0, false, false, []));
         var d = ExpectMsg<DomainAllocatedReply>().DomainId;
-        unit.Tell(new MapRange(M, d, 0x800, 0x1800, 0x10800, Access.ReadWrite));
+        unit.Tell(new MapRange(M, d, 0x1000800, 0x1800, 0x10800, Access.ReadWrite));
         ExpectMsg<Done>();
         unit.Tell(new GetDomainMappings(M, d));
         ExpectMsg<DomainMappings>(m => m.Mappings.SequenceEqual(new[]
         {
-            new MappingRecord(0x800, 0x10800, 0x800, Access.ReadWrite),
-            new MappingRecord(0x1000, 0x11000, 0x1000, Access.ReadWrite),
+            new MappingRecord(0x1000800, 0x10800, 0x800, Access.ReadWrite),
+            new MappingRecord(0x1001000, 0x11000, 0x800, Access.ReadWrite),
+            new MappingRecord(0x1001800, 0x11800, 0x800, Access.ReadWrite),
         }));
         unit.Tell(new AttachDevice(M, Dev, NoPasid, d));
         ExpectMsg<Done>();
-        unit.Tell(new Dma(M, Dev, NoPasid, 0xf00, 0x200, DmaDirection.Read));
-        ExpectMsg<DmaCompleted>(c => c.Segments.SequenceEqual(new[] { new Segment(0xf00, 0x10f00, 0x100), new Segment(0x1000, 0x11000, 0x100) }));
+        unit.Tell(new Dma(M, Dev, NoPasid, 0x1000f00, 0x200, DmaDirection.Read));
+        ExpectMsg<DmaCompleted>(c => c.Segments.SequenceEqual(new[] { new Segment(0x1000f00, 0x10f00, 0x100), new Segment(0x1001000, 0x11000, 0x100) }));
     }
 
     [Fact]
@@ -386,5 +387,16 @@ public sealed class UnitSpecs() : TestKit(SpecConfig.InMemory)
         var unit = Unit();
         unit.Tell(new Dma(U, Usb, 4, 0x1000, 8, DmaDirection.Read));
         ExpectMsg<DmaFaulted>(f => f.Fault == new Fault(FaultKind.PasidNotAllowed, Usb, 4, 0, 0x1000, Access.Read, 0));
+    }
+
+    [Fact]
+    public void A_nest_parent_domain_attaches_directly_and_translates_as_a_paging_domain()
+    {
+        var unit = Unit();
+        var parent = Alloc(unit, DomainKind.NestParent);
+        Ok(unit, new MapRange(U, parent, 0x10000, 0x1000, 0x7000_0000, Access.ReadWrite));
+        Ok(unit, new AttachDevice(U, Usb, NoPasid, parent));
+        unit.Tell(new Dma(U, Usb, NoPasid, 0x10010, 0x10, DmaDirection.Read));
+        ExpectMsg<DmaCompleted>(c => c.Segments.Single() == new Segment(0x10010, 0x7000_0010, 0x10));
     }
 }

@@ -167,6 +167,14 @@ public static class VendorData
         return 0;
     }
 
+    /// <summary>
+    /// One entry of a cache-invalidation array (HWPT_INVALIDATE): shorter than the minimum or
+    /// longer than the kernel's struct is EINVAL, whatever the extra bytes hold (the selftest's
+    /// "structure size sanity" case: entry_len one past the struct is refused).
+    /// </summary>
+    public static int CheckEntrySize(ReadOnlySpan<byte> entry, int minimum, int kernelSize) =>
+        entry.Length < minimum || entry.Length > kernelSize ? Errno.EINVAL : 0;
+
     /// <summary>The stage-1 data type a unit's driver accepts for a nested domain (none when it cannot nest).</summary>
     public static uint DataTypeFor(string stage1Format) => stage1Format switch
     {
@@ -176,9 +184,13 @@ public static class VendorData
         _ => uint.MaxValue,
     };
 
-    /// <summary>The driver's nested allocation: iommu_copy_struct_from_user checks the type (EINVAL) then the size.</summary>
+    /// <summary>
+    /// A nested allocation's data: no data type over a paging parent is the core's EINVAL; a type
+    /// the unit's driver does not take is the driver's EOPNOTSUPP; then the struct's size.
+    /// </summary>
     public static int CheckNestedData(uint unitType, uint dataType, ReadOnlySpan<byte> data) =>
-        dataType != unitType ? Errno.EINVAL
+        dataType == DataNone ? Errno.EINVAL
+        : dataType != unitType ? Errno.EOPNOTSUPP
         : dataType switch
         {
             DataVtdS1 => CheckSize(data, VtdS1Size, VtdS1Size) is var rc and not 0 ? rc : CheckVtdFlags(data),
@@ -237,7 +249,7 @@ public static class Invalidation
     private static int VtdEntry(ReadOnlySpan<byte> entry, out InvalidationStep step)
     {
         step = default;
-        var rc = VendorData.CheckSize(entry, VendorData.VtdInvalidateSize, VendorData.VtdInvalidateSize);
+        var rc = VendorData.CheckEntrySize(entry, VendorData.VtdInvalidateSize, VendorData.VtdInvalidateSize);
         if (rc != 0)
             return rc;
         var addr = BinaryPrimitives.ReadUInt64LittleEndian(entry);
@@ -258,7 +270,7 @@ public static class Invalidation
     private static int SelftestEntry(ReadOnlySpan<byte> entry, out InvalidationStep step)
     {
         step = default;
-        var rc = VendorData.CheckSize(entry, VendorData.SelftestInvalidateSize, VendorData.SelftestInvalidateSize);
+        var rc = VendorData.CheckEntrySize(entry, VendorData.SelftestInvalidateSize, VendorData.SelftestInvalidateSize);
         if (rc != 0)
             return rc;
         var flags = BinaryPrimitives.ReadUInt32LittleEndian(entry);

@@ -99,8 +99,12 @@ public sealed partial class IoasActor
         return rc;
     }
 
+    /// <summary>What lies outside the unit's aperture, reserved while a domain of it is in the IOAS.</summary>
     private static ImmutableArray<IovaSpan> Aperture(UnitSpec unit) =>
-        unit.ApertureEnd == ulong.MaxValue ? [] : [new IovaSpan(unit.ApertureEnd + 1, ulong.MaxValue)];
+    [
+        .. unit.ApertureStart == 0 ? [] : new[] { new IovaSpan(0, unit.ApertureStart - 1) },
+        .. unit.ApertureEnd == ulong.MaxValue ? [] : new[] { new IovaSpan(unit.ApertureEnd + 1, ulong.MaxValue) },
+    ];
 
     private HwptCreated Created(uint id, HwptKind kind, UnitSpec unit, int domainId, bool auto, uint flags, uint parent,
         uint dataType, ImmutableArray<byte> data, ImmutableArray<Stage1Entry> stage1) =>
@@ -115,7 +119,7 @@ public sealed partial class IoasActor
         var steps = new List<CommitStep>
         {
             new(_ => new U.AllocateDomain(name, (flags & AllocNestParent) != 0 ? DomainKind.NestParent : DomainKind.Paging, 0,
-                (flags & AllocDirtyTracking) != 0, iopf, []), _units,
+                (flags & AllocDirtyTracking) != 0, iopf, [], unit.PageSizes), _units,
                 (r, _) => [(new U.FreeDomain(name, ((U.DomainAllocatedReply)r).DomainId), _units)]),
         };
         foreach (var a in _table.Areas.ToList())
@@ -426,28 +430,10 @@ public sealed partial class IoasActor
         Begin([new(_ => new U.ReadDirty(h!.Unit, h.DomainId, c.Iova, c.Length, clear), _units)], c.Iova, c.Iova + c.Length - 1, false, Sender,
             replies =>
             {
-                var dirty = ((U.DirtyPages)replies[0]).Iovas.Select(iova => (iova, LeafSize(h!, iova)));
+                var pages = (U.DirtyPages)replies[0];
+                var dirty = pages.Iovas.Select((iova, i) => (iova, pages.Sizes[i]));
                 return ([], new DirtyBitmap(_ioasId, c.HwptId, 0, DirtyBitmapBuilder.Build(c.Iova, c.Length, c.PageSize, dirty)));
             }, errno => new DirtyBitmap(_ioasId, c.HwptId, errno, []), null);
-    }
-
-    /// <summary>The size of the unit's leaf at iova, found by repeating the unit's page-size choice (iommu_pgsize) over the area.</summary>
-    private ulong LeafSize(HardwarePageTable h, ulong leaf)
-    {
-        var area = _table.AreasTouching(leaf, leaf).FirstOrDefault();
-        if (area is null || h.PageSizes == 0)
-            return _table.IovaAlignment;
-        var table = new PageTable(h.PageSizes);
-        var address = area.Pages.UserAddress + area.PagesOffset;
-        ulong done = 0;
-        while (done < area.Length)
-        {
-            var size = table.ChoosePageSize(area.Iova + done, address + done, area.Length - done);
-            if (area.Iova + done == leaf)
-                return size;
-            done += size;
-        }
-        return table.MinPageSize;
     }
 
     /// <summary>IOMMU_HWPT_INVALIDATE: entries handled in order; EntriesDone counts those handled before a bad one.</summary>

@@ -25,12 +25,8 @@ public sealed partial class IommufdContextActor
 
     private DeviceSpec SpecOf(DeviceEntry d) => _with.Platform.Device(d.Pci) ?? _mockSpecs[d.Pci];
 
-    /// <summary>The device's unit as its driver presents it: a mock device made with NO_DIRTY has no dirty tracking.</summary>
-    private UnitSpec UnitOf(DeviceEntry d)
-    {
-        var unit = _with.Platform.Unit(SpecOf(d).Unit);
-        return IsNoDirtyMock(d) ? unit with { DirtyTracking = false } : unit;
-    }
+    /// <summary>The device's unit as its driver presents it (a mock device's by its flags, MockDeviceView).</summary>
+    private UnitSpec UnitOf(DeviceEntry d) => MockDeviceView.For(_with.Platform.Unit(SpecOf(d).Unit), MockFlagsOf(d));
 
     private void OnBindDevice(BindDevice m)
     {

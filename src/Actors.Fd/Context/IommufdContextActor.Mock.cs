@@ -49,6 +49,10 @@ public sealed partial class IommufdContextActor
         new(pci, 0, 0, MockUnit?.Name ?? "", MockGroupBase + (int)stdevId,
             (flags & Selftest.DevicePasid) != 0 ? Selftest.MockPasidWidth : 0, Pri: true, Ats: false, Cdev: "");
 
+    /// <summary>The MOCK_DOMAIN_FLAGS a mock device was made with; 0 for a platform device.</summary>
+    private uint MockFlagsOf(DeviceEntry d) =>
+        _mockSpecs.ContainsKey(d.Pci) ? _mocks.Values.FirstOrDefault(m => m.Pci == d.Pci)?.Flags ?? 0 : 0;
+
     private bool IsNoDirtyMock(DeviceEntry d) =>
         _mockSpecs.ContainsKey(d.Pci) && _mocks.Values.Any(m => m.Pci == d.Pci && (m.Flags & Selftest.DeviceNoDirty) != 0);
 

@@ -116,7 +116,7 @@ public sealed partial class IommufdContextActor
     /// <summary>
     /// TRIGGER_IOPF: the mock driver reports a page request for the device (dev_id) as hardware
     /// would: PASID 0 means none (the RID attachment takes it), otherwise the attachment of that
-    /// PASID. It lands in the fault queue of the attached HWPT, if it has one; the response written
+    /// PASID, or the RID's nested one (PageRequestRoute). It lands in the fault queue of the attached HWPT, if it has one; the response written
     /// back completes it. The request is reported even without a queue, and the ioctl succeeds.
     /// </summary>
     private void TestTriggerIopf(IommuTestCmd cmd)
@@ -128,8 +128,9 @@ public sealed partial class IommufdContextActor
             return;
         }
         var pasid = cmd.U32(TestCmdLayout.TriggerIopf.Pasid);
-        var at = pasid == 0 ? NoPasid : (int)pasid;
-        if (dev.Attachments.TryGetValue(at, out var hwptId) && _hwpts.TryGetValue(hwptId, out var h)
+        var at = Faults.PageRequestRoute.AttachmentFor(pasid, dev.Attachments, UnitOf(dev).Kind == IommuActors.Hardware.Platform.UnitKind.Mock,
+            id => _hwpts.TryGetValue(id, out var n) && n.Nested);
+        if (at is { } key && dev.Attachments.TryGetValue(key, out var hwptId) && _hwpts.TryGetValue(hwptId, out var h)
             && _table.Get(hwptId).Value!.Uses.FirstOrDefault(u => _faults.ContainsKey(u)) is var faultId and not 0)
         {
             var q = QueueOf(faultId);

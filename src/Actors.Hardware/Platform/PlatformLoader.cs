@@ -99,11 +99,16 @@ public static partial class PlatformLoader
             throw new PlatformConfigException($"{where}: hw-info is not an even-length hex string");
         var hwInfo = Convert.FromHexString(hwInfoText).ToImmutableArray();
         var nesting = c.GetBoolean("nesting", false);
+        var apertureStart = Number(c.GetString("aperture-start", "0"), where, "aperture-start");
+        var apertureLast = Number(c.GetString("aperture-last", "0"), where, "aperture-last");
+        var widthEnd = width >= 64 ? ulong.MaxValue : (1UL << width) - 1;
+        if (apertureLast > widthEnd || (apertureLast != 0 && apertureLast <= apertureStart) || apertureStart > widthEnd)
+            throw new PlatformConfigException($"{where}: aperture {apertureStart:x}..{apertureLast:x} is empty or beyond address-width {width}");
         return new UnitSpec(name, kind, pageSizes, width, pasidWidth, nesting,
             c.GetString("stage1-format", "none"), c.GetBoolean("dirty-tracking", false),
             c.GetBoolean("enforce-cache-coherency", true), c.GetBoolean("iopf", false), regions.ToImmutable(),
             (uint)Number(c.GetString("hw-info-type", HwInfoTypes.For(kind).ToString(CultureInfo.InvariantCulture)), where, "hw-info-type"),
-            hwInfo);
+            hwInfo) { ApertureStart = apertureStart, ApertureLast = apertureLast };
     }
 
     private static DeviceSpec ReadDevice(Config c, int index)

@@ -24,7 +24,13 @@ public sealed record UnitSpec(
     uint HwInfoType,
     ImmutableArray<byte> HwInfo)
 {
-    public ulong ApertureEnd => AddressWidth >= 64 ? ulong.MaxValue : (1UL << AddressWidth) - 1;
+    /// <summary>The first IOVA a domain of the unit translates (the mock's geometry starts above 0).</summary>
+    public ulong ApertureStart { get; init; }
+
+    /// <summary>The last IOVA a domain translates when the platform narrows it below the address width; 0 for the width's.</summary>
+    public ulong ApertureLast { get; init; }
+
+    public ulong ApertureEnd => ApertureLast != 0 ? ApertureLast : AddressWidth >= 64 ? ulong.MaxValue : (1UL << AddressWidth) - 1;
     public ulong MinPageSize => PageSizes & (~PageSizes + 1);
 }
 

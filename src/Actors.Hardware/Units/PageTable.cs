@@ -102,4 +102,7 @@ public sealed class PageTable(ulong pageSizes)
     }
 
     public int DirtyCount => _dirty.Count;
+
+    /// <summary>The size of the leaf starting at iova (0 when no leaf starts there).</summary>
+    public ulong LeafSizeAt(ulong iova) => _leaves.TryGetValue(iova, out var pte) ? pte.PageSize : 0;
 }

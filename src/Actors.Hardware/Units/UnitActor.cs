@@ -44,7 +44,7 @@ public sealed class UnitActor : SnapshottingActor
         Recover<object>(e => _state.Apply(e));
 
         Command<AllocateDomain>(m => Guarded(unit, _state.CheckAllocate(m),
-            new DomainAllocated(_state.NextDomainId, m.Kind, m.ParentId, m.DirtyTracking, m.Iopf, m.Stage1.IsDefault ? [] : m.Stage1),
+            new DomainAllocated(_state.NextDomainId, m.Kind, m.ParentId, m.DirtyTracking, m.Iopf, m.Stage1.IsDefault ? [] : m.Stage1, m.PageSizes),
             e => new DomainAllocatedReply(unit, e.DomainId)));
         Command<FreeDomain>(m => Guarded(unit, _state.CheckFree(m.DomainId), new DomainFreed(m.DomainId), _ => new Done(unit)));
         Command<MapRange>(m => Guarded(unit, _state.CheckMap(m), new RangeMapped(m.DomainId, m.Iova, m.Length, m.Address, m.Access), _ => new Done(unit)));
@@ -103,7 +103,9 @@ public sealed class UnitActor : SnapshottingActor
         {
             var errno = _state.CheckDirty(m.DomainId);
             if (errno != 0) { Sender.Tell(new Failed(unit, errno)); return; }
-            Sender.Tell(new DirtyPages(unit, m.DomainId, [.. _state.Domains[m.DomainId].Table.ReadDirty(m.Iova, m.Length, m.Clear)]));
+            var table = _state.Domains[m.DomainId].Table;
+            var leaves = table.ReadDirty(m.Iova, m.Length, m.Clear);
+            Sender.Tell(new DirtyPages(unit, m.DomainId, [.. leaves], [.. leaves.Select(iova => table.LeafSizeAt(iova))]));
         });
         Command<RegisterFaultHandler>(m =>
         {

@@ -23,8 +23,9 @@ public static class UnitProtocol
     public const int NoPasid = -1;
 
     // Commands (persisted when accepted).
+    /// <param name="PageSizes">The domain's own page sizes when its driver gives it others than the unit's (the mock's 1 MiB pages for a HUGE_IOVA device); 0 for the unit's.</param>
     public sealed record AllocateDomain(string Unit, DomainKind Kind, int ParentId, bool DirtyTracking, bool Iopf,
-        ImmutableArray<Stage1Entry> Stage1) : IEntityMessage { public string EntityId => Unit; }
+        ImmutableArray<Stage1Entry> Stage1, ulong PageSizes = 0) : IEntityMessage { public string EntityId => Unit; }
     public sealed record FreeDomain(string Unit, int DomainId) : IEntityMessage { public string EntityId => Unit; }
     public sealed record MapRange(string Unit, int DomainId, ulong Iova, ulong Length, ulong Address, Access Access) : IEntityMessage { public string EntityId => Unit; }
     /// <summary>Flush = true is iommu_unmap's normal path (IOTLB flushed before return); false leaves stale entries.</summary>
@@ -61,7 +62,8 @@ public static class UnitProtocol
     public sealed record Done(string Unit) : IClusterMessage;
     public sealed record Unmapped(string Unit, int DomainId, ulong Bytes) : IClusterMessage;
     public sealed record Invalidated(string Unit, int Entries) : IClusterMessage;
-    public sealed record DirtyPages(string Unit, int DomainId, ImmutableArray<ulong> Iovas) : IClusterMessage;
+    /// <summary>The dirty leaves of a ReadDirty: their IOVAs in order, and the size of each leaf (the domain's page it was mapped with).</summary>
+    public sealed record DirtyPages(string Unit, int DomainId, ImmutableArray<ulong> Iovas, ImmutableArray<ulong> Sizes = default) : IClusterMessage;
     public sealed record DirtyMarked(string Unit, int DomainId, int Marked) : IClusterMessage;
     public sealed record DmaCompleted(string Unit, string Pci, ImmutableArray<Segment> Segments) : IClusterMessage;
     public sealed record DmaFaulted(string Unit, Fault Fault) : IClusterMessage;
@@ -78,7 +80,8 @@ public static class UnitProtocol
     public sealed record FaultRaised(string Unit, Fault Fault) : IClusterMessage;
 
     // Journal events.
-    public sealed record DomainAllocated(int DomainId, DomainKind Kind, int ParentId, bool DirtyTracking, bool Iopf, ImmutableArray<Stage1Entry> Stage1) : IPersistedEvent;
+    public sealed record DomainAllocated(int DomainId, DomainKind Kind, int ParentId, bool DirtyTracking, bool Iopf, ImmutableArray<Stage1Entry> Stage1,
+        ulong PageSizes = 0) : IPersistedEvent;
     public sealed record DomainFreed(int DomainId) : IPersistedEvent;
     public sealed record RangeMapped(int DomainId, ulong Iova, ulong Length, ulong Address, Access Access) : IPersistedEvent;
     public sealed record RangeUnmapped(int DomainId, ulong Iova, ulong Length) : IPersistedEvent;
@@ -90,7 +93,7 @@ public static class UnitProtocol
     public sealed record Stage1Set(int DomainId, ImmutableArray<Stage1Entry> Stage1) : IPersistedEvent;
 
     public sealed record DomainSnapshot(int DomainId, DomainKind Kind, int ParentId, bool DirtyTracking, bool Iopf,
-        ImmutableArray<Stage1Entry> Stage1, ImmutableArray<MappingRecord> Mappings);
+        ImmutableArray<Stage1Entry> Stage1, ImmutableArray<MappingRecord> Mappings, ulong PageSizes = 0);
     /// <summary>AddedDevices: the hot-plugged devices (absent from snapshots taken before hot-plug existed).</summary>
     public sealed record UnitSnapshot(int NextDomainId, ImmutableArray<DomainSnapshot> Domains, ImmutableArray<ContextRef> Contexts,
         ImmutableArray<DeviceSpec> AddedDevices = default) : IPersistedSnapshot

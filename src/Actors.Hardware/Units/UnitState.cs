@@ -80,10 +80,10 @@ public sealed class UnitState(UnitSpec spec, IReadOnlyList<DeviceSpec> devices)
     {
         if (!_domains.TryGetValue(m.DomainId, out var d)) return Errno.ENOENT;
         if (!d.HasTable) return Errno.EINVAL;
-        var min = Spec.MinPageSize;
+        var min = d.Table.MinPageSize;
         // iommu_map: iova, paddr and size must all be aligned to the smallest page size.
         if (m.Length == 0 || ((m.Iova | m.Address | m.Length) & (min - 1)) != 0) return Errno.EINVAL;
-        if (m.Iova + m.Length - 1 < m.Iova || m.Iova + m.Length - 1 > Spec.ApertureEnd) return Errno.EINVAL;
+        if (m.Iova + m.Length - 1 < m.Iova || m.Iova < Spec.ApertureStart || m.Iova + m.Length - 1 > Spec.ApertureEnd) return Errno.EINVAL;
         if (m.Access == Access.None) return Errno.EINVAL;
         if (d.Table.AnyMapped(m.Iova, m.Length)) return Errno.EEXIST;
         return 0;
@@ -102,8 +102,8 @@ public sealed class UnitState(UnitSpec spec, IReadOnlyList<DeviceSpec> devices)
     {
         if (Device(m.Pci) is not { } dev) return Errno.ENODEV;
         if (!_domains.TryGetValue(m.DomainId, out var d)) return Errno.ENOENT;
-        // A nest parent is only reachable through a nested child.
-        if (d.Kind == DomainKind.NestParent) return Errno.EINVAL;
+        // A nest parent is a paging domain too: a device may use it directly (iommufd attaches it
+        // like any paging HWPT) as well as through its nested children.
         if (m.Pasid != NoPasid)
         {
             if (!dev.PasidCapable || Spec.PasidWidth == 0) return Errno.EOPNOTSUPP;
@@ -145,7 +145,7 @@ public sealed class UnitState(UnitSpec spec, IReadOnlyList<DeviceSpec> devices)
         {
             case DomainAllocated a:
                 _domains[a.DomainId] = new Domain(a.DomainId, a.Kind, a.ParentId, a.DirtyTracking, a.Iopf,
-                    a.Stage1.IsDefault ? [] : a.Stage1, Spec.PageSizes);
+                    a.Stage1.IsDefault ? [] : a.Stage1, a.PageSizes != 0 ? a.PageSizes : Spec.PageSizes);
                 NextDomainId = Math.Max(NextDomainId, a.DomainId + 1);
                 break;
             case DomainFreed f:
@@ -201,7 +201,8 @@ public sealed class UnitState(UnitSpec spec, IReadOnlyList<DeviceSpec> devices)
 
     public UnitSnapshot Snapshot() => new(NextDomainId,
         _domains.Values.OrderBy(d => d.Id).Select(d => new DomainSnapshot(d.Id, d.Kind, d.ParentId, d.DirtyTracking, d.Iopf, d.Stage1,
-            d.Table.Leaves.Select(p => new MappingRecord(p.Iova, p.Address, p.PageSize, p.Access)).ToImmutableArray())).ToImmutableArray(),
+            d.Table.Leaves.Select(p => new MappingRecord(p.Iova, p.Address, p.PageSize, p.Access)).ToImmutableArray(),
+            d.Table.PageSizes)).ToImmutableArray(),
         _contexts.OrderBy(c => c.Key.Pci).ThenBy(c => c.Key.Pasid).Select(c => new ContextRef(c.Key.Pci, c.Key.Pasid, c.Value)).ToImmutableArray(),
         [.. _added.Values.OrderBy(d => d.Pci, StringComparer.Ordinal)]);
 
@@ -215,7 +216,7 @@ public sealed class UnitState(UnitSpec spec, IReadOnlyList<DeviceSpec> devices)
             _added[d.Pci] = d;
         foreach (var d in s.Domains)
         {
-            Apply(new DomainAllocated(d.DomainId, d.Kind, d.ParentId, d.DirtyTracking, d.Iopf, d.Stage1));
+            Apply(new DomainAllocated(d.DomainId, d.Kind, d.ParentId, d.DirtyTracking, d.Iopf, d.Stage1, d.PageSizes));
             foreach (var m in d.Mappings)
                 _domains[d.DomainId].Table.Map(m.Iova, m.PageSize, m.Address, m.Access);
         }

@@ -35,6 +35,12 @@ public static class Selftest
     public const ulong MockApertureStart = 1UL << 24;
     public const ulong MockApertureLast = (1UL << 31) - 1;
 
+    /// <summary>The mock's IO page: half the kernel's PAGE_SIZE.</summary>
+    public const ulong MockIoPageSize = 2048;
+
+    /// <summary>The mock's huge IO page, which a domain allocated for a HUGE_IOVA device also maps with.</summary>
+    public const ulong MockHugePageSize = 512 * MockIoPageSize;
+
     public const uint FlagsAccessWrite = 1u << 0;
     public const uint FlagsAccessSyz = 1u << 16;
     public const uint AccessRwWrite = 1u << 0;

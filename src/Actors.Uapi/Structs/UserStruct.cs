@@ -41,14 +41,17 @@ public static class UserStruct
 
     /// <summary>
     /// VFIO's argsz convention (type1 container and device info ioctls): argsz under the minimum
-    /// -> EINVAL; bytes past what the kernel knows are ignored, not checked.
+    /// -> EINVAL; bytes past what the kernel knows are ignored, not checked. The caller's bytes
+    /// are argsz long (the wire protocol's inline), so fewer than the argsz field itself means an
+    /// argsz that small: EINVAL too, as the kernel finds after reading the minimum (no EFAULT, the
+    /// client could read the field).
     /// </summary>
     public static int TryDecodeArgsz<T>(ReadOnlySpan<byte> user, out T? value, out uint callerSize)
         where T : IUapiStruct<T>
     {
         value = default;
         callerSize = 0;
-        if (user.Length < 4) return Errno.EFAULT;
+        if (user.Length < 4) return Errno.EINVAL;
         callerSize = BinaryPrimitives.ReadUInt32LittleEndian(user);
         if (callerSize < (uint)T.MinSize) return Errno.EINVAL;
         if (callerSize > (uint)user.Length) return Errno.EFAULT;

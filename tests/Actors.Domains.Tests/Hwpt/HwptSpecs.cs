@@ -340,9 +340,21 @@ public sealed class HwptSpecs : TestKit
         ExpectMsg(new HwptAllocated("n2", 10, Errno.EINVAL, 0));
         ioas.Tell(new AllocateNested("n2", 10, 9, Ref(A, Vtd0), Vtd0, 0, DataVtdS1, VtdS1(48, 8, 1), [], ActorRefs.Nobody));
         ExpectMsg(new HwptAllocated("n2", 10, Errno.E2BIG, 0));
+        // A data type the VT-d driver does not take: EOPNOTSUPP; none at all: EINVAL.
         ioas.Tell(new AllocateNested("n2", 10, 9, Ref(A, Vtd0), Vtd0, 0, DataSelftest, [1, 0, 0, 0], [], ActorRefs.Nobody));
+        ExpectMsg(new HwptAllocated("n2", 10, Errno.EOPNOTSUPP, 0));
+        ioas.Tell(new AllocateNested("n2", 10, 9, Ref(A, Vtd0), Vtd0, 0, DataNone, [1, 0, 0, 0], [], ActorRefs.Nobody));
         ExpectMsg(new HwptAllocated("n2", 10, Errno.EINVAL, 0));
     }
+
+    [Theory]
+    [InlineData(DataSelftest, DataSelftest, 0)]
+    [InlineData(DataSelftest, DataSelftest + 1, Errno.EOPNOTSUPP)]
+    [InlineData(DataSelftest, DataVtdS1, Errno.EOPNOTSUPP)]
+    [InlineData(DataSelftest, DataNone, Errno.EINVAL)]
+    [InlineData(DataVtdS1, DataArmSmmuV3, Errno.EOPNOTSUPP)]
+    public void Nested_data_of_no_type_is_EINVAL_and_of_a_type_the_driver_does_not_take_EOPNOTSUPP(uint unitType, uint dataType, int errno) =>
+        Assert.Equal(errno, IommuActors.Domains.Hwpt.VendorData.CheckNestedData(unitType, dataType, new byte[unitType == DataVtdS1 ? 24 : 4]));
 
     [Fact]
     public void A_DMA_through_a_nested_HWPT_walks_stage_1_then_the_parent_IOAS()
@@ -400,6 +412,18 @@ public sealed class HwptSpecs : TestKit
         ExpectMsg(new InvalidateResult("i1", 10, Errno.EOPNOTSUPP, 1));
         ioas.Tell(new GetHwpts("i1"));
         ExpectMsg<Hwpts>(h => h.Items.Single(x => x.HwptId == 10).MockIotlb.SequenceEqual(new uint[] { 0xbadbeef, 0, 0xbadbeef, 0xbadbeef }));
+    }
+
+    [Fact]
+    public void Invalidation_entries_longer_or_shorter_than_the_struct_fail_with_EINVAL_even_with_a_zero_tail()
+    {
+        var ioas = MockNested("i5");
+        ioas.Tell(new InvalidateHwpt("i5", 10, InvalidateSelftest, 9, 1, [.. MockInvalidations((0, 1)), 0]));
+        ExpectMsg(new InvalidateResult("i5", 10, Errno.EINVAL, 0));
+        ioas.Tell(new InvalidateHwpt("i5", 10, InvalidateSelftest, 1, 1, [0]));
+        ExpectMsg(new InvalidateResult("i5", 10, Errno.EINVAL, 0));
+        ioas.Tell(new InvalidateHwpt("i5", 10, InvalidateSelftest, 8, 1, MockInvalidations((0, 1))));
+        ExpectMsg(new InvalidateResult("i5", 10, 0, 1));
     }
 
     [Fact]

@@ -217,4 +217,55 @@ public sealed class TestOpMockCheckSpecs : TestOpSpec
         var none = Back<IommuTestCmd>(Test(DirtyCmd(hwpt, MockIova, 0x1000, 0x1000, Mem)));
         Assert.Equal(0ul, none.U64(TestCmdLayout.Dirty.OutNrDirty));
     }
+    [Fact]
+    public void The_mock_domain_keeps_a_dirty_bit_per_2_KiB_page_so_marking_pages_0_and_2_reads_back_0b101()
+    {
+        var (hwpt, _) = TrackingDomain();
+        Assert.Equal(0, Ioctl(Ctx, Ioctls.IOMMU_HWPT_SET_DIRTY_TRACKING, new IommuHwptSetDirtyTracking(16, 1, hwpt, 0)).Errno);
+        Poke(Mem + 0x200, [0b0000_0101]);
+        Assert.Equal(2ul, Back<IommuTestCmd>(Test(DirtyCmd(hwpt, MockIova, 0x2000, 0x800, Mem + 0x200))).U64(TestCmdLayout.Dirty.OutNrDirty));
+
+        var bitmap = new IommuHwptGetDirtyBitmap(48, hwpt, 0, 0, MockIova, 0x2000, 0x800, Mem + 0x300);
+        Assert.Equal(0, Ioctl(Ctx, Ioctls.IOMMU_HWPT_GET_DIRTY_BITMAP, bitmap).Errno);
+        Assert.Equal(0b0101ul, U64(Peek(Mem + 0x300, 8), 0));
+    }
+
+    [Fact]
+    public void A_HUGE_IOVA_devices_domain_maps_1_MiB_pages_so_one_marked_2_KiB_page_dirties_512_bits()
+    {
+        var ioas = NewIoas();
+        var mock = MockDomain(ioas, Selftest.DeviceHugeIova);
+        var hwpt = AllocHwpt(mock.Idev, ioas, HwptAllocFlags.DirtyTracking);
+        Assert.Equal(0, Map(ioas, MockIova, Mem + 0x100000, 0x200000));
+        Assert.Equal(0, Ioctl(Ctx, Ioctls.IOMMU_HWPT_SET_DIRTY_TRACKING, new IommuHwptSetDirtyTracking(16, 1, hwpt, 0)).Errno);
+        // Bit 1 of the second MiB: 2 KiB into it.
+        Poke(Mem + 0x200, new byte[128]);
+        Poke(Mem + 0x200 + 64, [0b10]);
+        Assert.Equal(1ul, Back<IommuTestCmd>(Test(DirtyCmd(hwpt, MockIova, 0x200000, 0x800, Mem + 0x200))).U64(TestCmdLayout.Dirty.OutNrDirty));
+
+        var bitmap = new IommuHwptGetDirtyBitmap(48, hwpt, 0, 0, MockIova, 0x200000, 0x800, Mem + 0x400);
+        Assert.Equal(0, Ioctl(Ctx, Ioctls.IOMMU_HWPT_GET_DIRTY_BITMAP, bitmap).Errno);
+        var bits = Peek(Mem + 0x400, 128);
+        Assert.Equal(new byte[64], bits[..64]);
+        Assert.Equal(Enumerable.Repeat((byte)0xff, 64).ToArray(), bits[64..]);
+    }
+
+    [Fact]
+    public void IOVA_RANGES_with_a_mock_domain_is_the_mock_aperture_aligned_to_its_2_KiB_page_and_a_reservation_outside_it_changes_nothing()
+    {
+        var ioas = NewIoas();
+        MockDomain(ioas);
+        IommuIoasIovaRanges Ranges() =>
+            Back<IommuIoasIovaRanges>(Ioctl(Ctx, Ioctls.IOMMU_IOAS_IOVA_RANGES, new IommuIoasIovaRanges(32, ioas, 4, 0, Mem + 0x1000, 0)));
+        var back = Ranges();
+        Assert.Equal((1u, 2048ul), (back.NumIovas, back.OutIovaAlignment));
+        Assert.Equal(new IommuIovaRange(Selftest.MockApertureStart, Selftest.MockApertureLast), IommuIovaRange.Read(Peek(Mem + 0x1000, 16)));
+
+        var reserve = IommuTestCmd.Create(TestOp.AddReserved, ioas)
+            .WithU64(TestCmdLayout.AddReserved.Start, 0x1000).WithU64(TestCmdLayout.AddReserved.Length, 0x1000);
+        Assert.Equal(0, Test(reserve).Errno);
+        Assert.Equal(1u, Ranges().NumIovas);
+        Assert.Equal(new IommuIovaRange(Selftest.MockApertureStart, Selftest.MockApertureLast), IommuIovaRange.Read(Peek(Mem + 0x1000, 16)));
+        Assert.Equal(Errno.EINVAL, Map(ioas, Selftest.MockApertureStart - 0x1000, Buffer, 0x1000));
+    }
 }

@@ -127,6 +127,27 @@ public sealed class TestOpMockDomainSpecs : TestOpSpec
         Assert.Equal((byte)0, Width(MockDomain(ioas).Idev));
     }
 
+    [Fact]
+    public void GET_HW_INFO_of_a_mock_device_is_the_selftests_struct_of_8_bytes_with_flags_0_and_test_reg_0xdeadbeef()
+    {
+        var mock = MockDomain(NewIoas());
+        IommuHwInfo Info(uint dataLen) =>
+            Back<IommuHwInfo>(Ioctl(Ctx, Ioctls.IOMMU_GET_HW_INFO, new IommuHwInfo(40, 0, mock.Idev, dataLen, Mem + 0x1000, 0, 0, 0)));
+
+        // A buffer larger than the struct: the struct, then zeros; data_len says the kernel's 8.
+        Poke(Mem + 0x1000, Enumerable.Repeat((byte)0xaa, 16).ToArray());
+        var info = Info(16);
+        Assert.Equal((Selftest.HwInfoType, 8u), (info.OutDataType, info.DataLen));
+        Assert.Equal(new IommuTestHwInfo(0, Selftest.HwInfoRegval), IommuTestHwInfo.Read(Peek(Mem + 0x1000, 8)));
+        Assert.Equal(new byte[8], Peek(Mem + 0x1008, 8));
+
+        // A shorter one gets what fits (flags) and still learns the length; none at all too.
+        Poke(Mem + 0x1000, Enumerable.Repeat((byte)0xaa, 8).ToArray());
+        Assert.Equal(8u, Info(4).DataLen);
+        Assert.Equal(new byte[] { 0, 0, 0, 0, 0xaa, 0xaa, 0xaa, 0xaa }, Peek(Mem + 0x1000, 8));
+        Assert.Equal((Selftest.HwInfoType, 8u), (Info(0).OutDataType, Info(0).DataLen));
+    }
+
     // ---- MOCK_DOMAIN_REPLACE ----
 
     [Fact]
@@ -143,6 +164,19 @@ public sealed class TestOpMockDomainSpecs : TestOpSpec
         var back = Back<IommuTestCmd>(Test(ReplaceCmd(mock.Stdev, ioas))).U32(TestCmdLayout.MockDomainReplace.PtId);
         Assert.Equal(mock.Hwpt, back);
         Assert.Equal(0, Destroy(manual));
+    }
+
+    [Fact]
+    public void MOCK_DOMAIN_REPLACE_onto_a_NEST_PARENT_paging_HWPT_attaches_it_like_any_paging_HWPT()
+    {
+        var ioas = NewIoas();
+        var mock = MockDomain(ioas);
+        var parent = AllocHwpt(mock.Idev, ioas, HwptAllocFlags.NestParent);
+        Assert.Equal(UserStruct.Encode(ReplaceCmd(mock.Stdev, parent)), Test(ReplaceCmd(mock.Stdev, parent)).Writeback);
+        Assert.Equal([new IommuActors.Fd.Context.IntrospectProtocol.ObjectAttachment(-1, parent)], ObjectOf(mock.Idev).Attachments.ToArray());
+        Assert.Equal(Errno.EBUSY, Destroy(parent));
+        Assert.Equal(0, Test(ReplaceCmd(mock.Stdev, ioas)).Errno);
+        Assert.Equal(0, Destroy(parent));
     }
 
     [Fact]

@@ -124,7 +124,7 @@ public sealed class RandomizedNotifierSpecs() : TestKit(SpecConfig.InMemory)
     {
         units.Tell(new AllocateDomain(unit, DomainKind.Paging, 0, false, false, []));
         var domain = ExpectMsg<DomainAllocatedReply>().DomainId;
-        units.Tell(new MapRange(unit, domain, 0x10000, 0x2000, 0x7000_0000, Access.ReadWrite));
+        units.Tell(new MapRange(unit, domain, 0x1000000, 0x2000, 0x7000_0000, Access.ReadWrite));
         ExpectMsg<Done>();
         return domain;
     }
@@ -142,7 +142,7 @@ public sealed class RandomizedNotifierSpecs() : TestKit(SpecConfig.InMemory)
         var bound = ExpectMsg<IommuDriverProtocol.DeviceBindResult>();
         if (bound.Errno == 0)
         {
-            units.Tell(new Dma(unit, pci, pasid, 0x10000, 0x2000, DmaDirection.Read));
+            units.Tell(new Dma(unit, pci, pasid, 0x1000000, 0x2000, DmaDirection.Read));
             ExpectMsg<object>(m => m is DmaCompleted or DmaFaulted);
         }
         else if (bound.Errno != Errno.EEXIST)

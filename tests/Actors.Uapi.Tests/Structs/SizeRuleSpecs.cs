@@ -78,6 +78,9 @@ public sealed class SizeRuleSpecs
     public void Vfio_argsz_below_the_minimum_fails_with_EINVAL_and_a_non_zero_tail_is_ignored()
     {
         Assert.Equal(Errno.EINVAL, UserStruct.TryDecodeArgsz<VfioIommuType1Info>(UserBytes(12, 12), out _, out _));
+        // argsz 1: the inline is that one byte, and the kernel says EINVAL, not EFAULT.
+        Assert.Equal(Errno.EINVAL, UserStruct.TryDecodeArgsz<VfioIommuType1DmaMap>([1], out _, out _));
+        Assert.Equal(Errno.EINVAL, UserStruct.TryDecodeArgsz<VfioIommuType1DmaUnmap>([], out _, out _));
         var user = UserBytes(40, 40);
         user[39] = 0xff;
         user[8] = 0x10;
