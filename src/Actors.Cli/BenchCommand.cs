@@ -46,7 +46,7 @@ public static class BenchCommand
             using (EchoServer.Start(echoPath, reply))
             {
                 raw = await RoundTrips.RawAsync(echoPath, request, options.Count, hello: false, Task("raw Unix-socket echo", options.Count), ct);
-                pipelinedEcho = await RoundTrips.PipelinedRawAsync(echoPath, request, echoFrames, options.Window, hello: false, ct);
+                pipelinedEcho = await RoundTrips.PipelinedRawAsync(echoPath, request, echoFrames, options.Window, ct);
             }
             await using (var host = await MeasuredHost.StartAsync(workDir, "memory"))
             {

@@ -35,9 +35,7 @@ public static class RoundTrips
     public static async Task<TimeSpan> RawAsync(string path, byte[] request, int count, bool hello, IProgress<int>? progress = null,
         CancellationToken cancellationToken = default)
     {
-        using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        await socket.ConnectAsync(new UnixDomainSocketEndPoint(path), cancellationToken);
-        await using var stream = new NetworkStream(socket);
+        await using var stream = await ConnectAsync(path, cancellationToken);
         var buffer = new byte[1 << 16];
         if (hello)
         {
@@ -65,20 +63,10 @@ public static class RoundTrips
     /// first write to the last reply. Against the echo server it is the frame rate the socket code
     /// can carry at all, the ceiling of every pipelined figure over the socket.
     /// </summary>
-    public static async Task<TimeSpan> PipelinedRawAsync(string path, byte[] request, int count, int window, bool hello,
+    public static async Task<TimeSpan> PipelinedRawAsync(string path, byte[] request, int count, int window,
         CancellationToken cancellationToken = default)
     {
-        using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        await socket.ConnectAsync(new UnixDomainSocketEndPoint(path), cancellationToken);
-        await using var stream = new NetworkStream(socket);
-        var buffer = new byte[1 << 16];
-        if (hello)
-        {
-            await stream.WriteAsync(Frame(FrameKind.Hello, 0, new HelloRequest(1, (uint)Environment.ProcessId, 0, "bench")), cancellationToken);
-            await ReadFrame(stream, buffer, cancellationToken);
-            await stream.WriteAsync(Frame(FrameKind.Open, 0, new OpenRequest(3, 2, "/dev/iommu")), cancellationToken);
-            await ReadFrame(stream, buffer, cancellationToken);
-        }
+        await using var stream = await ConnectAsync(path, cancellationToken);
         using var slots = new SemaphoreSlim(window, window);
         var clock = Stopwatch.StartNew();
         var reader = Task.Run(async () =>
@@ -125,6 +113,21 @@ public static class RoundTrips
         progress?.Report(count);
         await client.CloseAsync(fd, cancellationToken);
         return elapsed;
+    }
+
+    private static async Task<NetworkStream> ConnectAsync(string path, CancellationToken cancellationToken)
+    {
+        var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            await socket.ConnectAsync(new UnixDomainSocketEndPoint(path), cancellationToken);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+        return new NetworkStream(socket, ownsSocket: true);
     }
 
     private static async Task ReadFrame(NetworkStream stream, byte[] buffer, CancellationToken cancellationToken)
