@@ -336,9 +336,11 @@ public sealed class IoPageTable(LockedMemoryAccount account)
     }
 
     /// <summary>
-    /// iopt_unmap_iova: length 0 is EINVAL, a wrapping range EOVERFLOW; then every area touched must
-    /// lie wholly inside (else ENOENT, nothing changed), at least one must exist (ENOENT), and none may
-    /// be held by an access (EBUSY).
+    /// iopt_unmap_iova: length 0 is EINVAL, a wrapping range EOVERFLOW; nothing mapped in the range is
+    /// ENOENT. Then the areas go lowest first, each whole, until one sticks out of the range: that one
+    /// stops the unmap with ENOENT, and the areas before it stay unmapped (<paramref name="unmapped"/>
+    /// counts them). An access holding pages of an area that would go makes it EBUSY before anything
+    /// goes (the IOAS asks the accesses to let go and tries again).
     /// </summary>
     public int Unmap(ulong iova, ulong length, out ulong unmapped)
     {
@@ -368,14 +370,10 @@ public sealed class IoPageTable(LockedMemoryAccount account)
         var touched = AreasTouching(start, last);
         if (touched.Count == 0)
             return Errno.ENOENT;
-        foreach (var area in touched)
-        {
-            if (area.Iova < start || area.Last > last)
-                return Errno.ENOENT;
-        }
-        if (touched.Any(a => a.AccessPins > 0))
+        var whole = UnmapPrefix(touched, start, last);
+        if (whole.Any(a => a.AccessPins > 0))
             return Errno.EBUSY;
-        foreach (var area in touched)
+        foreach (var area in whole)
         {
             _areas.Remove(area);
             unmapped += area.Length;
@@ -392,8 +390,12 @@ public sealed class IoPageTable(LockedMemoryAccount account)
             _usersInThisTable.Remove(area.Pages.Id);
             _pages.Remove(area.Pages.Id);
         }
-        return 0;
+        return whole.Count < touched.Count ? Errno.ENOENT : 0;
     }
+
+    /// <summary>The areas an unmap of [start, last] removes: from the lowest, those wholly inside, up to the first that sticks out.</summary>
+    public static List<IoArea> UnmapPrefix(List<IoArea> touched, ulong start, ulong last) =>
+        [.. touched.TakeWhile(a => a.Iova >= start && a.Last <= last)];
 
     private readonly Dictionary<string, int> _usersInThisTable = new();
 

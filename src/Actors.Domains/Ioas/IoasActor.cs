@@ -185,7 +185,9 @@ public sealed partial class IoasActor : SnapshottingActor
         var all = c.Iova == 0 && c.Length == ulong.MaxValue;
         if (!retried && Blocked(c.Iova, all ? ulong.MaxValue : Last(c.Iova, c.Length), unmap: true))
             return;
-        var touched = c.Length == 0 ? [] : _table.AreasTouching(c.Iova, all ? ulong.MaxValue : Last(c.Iova, c.Length))
+        var last = all ? ulong.MaxValue : Last(c.Iova, c.Length);
+        // What the unmap removes (lowest first, up to an area sticking out), for the domains and the undo.
+        var touched = c.Length == 0 ? [] : IoPageTable.UnmapPrefix(_table.AreasTouching(c.Iova, last), c.Iova, last)
             .Select(a => (a.Iova, a.Length, a.Protection, a.Pages, a.PagesOffset)).ToList();
         // IOAS_UNMAP: 0..U64_MAX means everything; otherwise values at U64_MAX overflow.
         var rc = all ? _table.UnmapAll(out unmapped)
@@ -202,7 +204,9 @@ public sealed partial class IoasActor : SnapshottingActor
             rc = Errno.EDEADLOCK;
         }
         IPersistedEvent e = all ? new AllUnmapped(unmapped) : new RangeUnmapped(c.Iova, c.Length);
-        if (rc != 0)
+        // An ENOENT after some areas went is a partial unmap: those are journaled and leave the domains.
+        var partial = rc == Errno.ENOENT && unmapped > 0;
+        if (rc != 0 && !partial)
         {
             replyTo.Tell(Answered(c, new UnmapResult(_ioasId, rc, unmapped)));
             CheckRetired();
@@ -215,7 +219,7 @@ public sealed partial class IoasActor : SnapshottingActor
         var done = unmapped;
         Begin(steps, touched.Count == 0 ? c.Iova : touched[0].Iova, touched.Count == 0 ? c.Iova : touched[^1].Iova + touched[^1].Length - 1,
             unmap: true, replyTo,
-            _ => ([e], Answered(c, new UnmapResult(_ioasId, 0, done))),
+            _ => ([e], Answered(c, new UnmapResult(_ioasId, rc, done))),
             errno => Answered(c, new UnmapResult(_ioasId, errno, 0)),
             () =>
             {

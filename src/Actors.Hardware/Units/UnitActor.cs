@@ -32,8 +32,12 @@ public sealed class UnitActor : SnapshottingActor
 
         Recover<SnapshotOffer>(o =>
         {
-            if (o.Snapshot is not UnitSnapshot s) return;
-            _state.Restore(s);
+            if (o.Snapshot is SizedUnitSnapshot sized)
+                _state.Restore(sized.Unit, sized.DomainPageSizes);
+            else if (o.Snapshot is UnitSnapshot s)
+                _state.Restore(s);
+            else
+                return;
             SnapshotOffered(o.Metadata, _state.SnapshotEntries);
         });
         Recover<RecoveryCompleted>(_ =>
@@ -44,7 +48,7 @@ public sealed class UnitActor : SnapshottingActor
         Recover<object>(e => _state.Apply(e));
 
         Command<AllocateDomain>(m => Guarded(unit, _state.CheckAllocate(m),
-            new DomainAllocated(_state.NextDomainId, m.Kind, m.ParentId, m.DirtyTracking, m.Iopf, m.Stage1.IsDefault ? [] : m.Stage1, m.PageSizes),
+            new DomainAllocatedSized(_state.NextDomainId, m.Kind, m.ParentId, m.DirtyTracking, m.Iopf, m.Stage1.IsDefault ? [] : m.Stage1, m.PageSizes),
             e => new DomainAllocatedReply(unit, e.DomainId)));
         Command<FreeDomain>(m => Guarded(unit, _state.CheckFree(m.DomainId), new DomainFreed(m.DomainId), _ => new Done(unit)));
         Command<MapRange>(m => Guarded(unit, _state.CheckMap(m), new RangeMapped(m.DomainId, m.Iova, m.Length, m.Address, m.Access), _ => new Done(unit)));

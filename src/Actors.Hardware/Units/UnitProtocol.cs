@@ -80,8 +80,12 @@ public static class UnitProtocol
     public sealed record FaultRaised(string Unit, Fault Fault) : IClusterMessage;
 
     // Journal events.
-    public sealed record DomainAllocated(int DomainId, DomainKind Kind, int ParentId, bool DirtyTracking, bool Iopf, ImmutableArray<Stage1Entry> Stage1,
-        ulong PageSizes = 0) : IPersistedEvent;
+    // A journaled event or snapshot never changes shape (Hyperion reads fields by position): the
+    // domain's own page sizes came as new types beside the old ones, which still replay.
+    public sealed record DomainAllocated(int DomainId, DomainKind Kind, int ParentId, bool DirtyTracking, bool Iopf, ImmutableArray<Stage1Entry> Stage1) : IPersistedEvent;
+    /// <summary>A domain allocated with its page sizes (0: the unit's), as every allocation is journaled now.</summary>
+    public sealed record DomainAllocatedSized(int DomainId, DomainKind Kind, int ParentId, bool DirtyTracking, bool Iopf, ImmutableArray<Stage1Entry> Stage1,
+        ulong PageSizes) : IPersistedEvent;
     public sealed record DomainFreed(int DomainId) : IPersistedEvent;
     public sealed record RangeMapped(int DomainId, ulong Iova, ulong Length, ulong Address, Access Access) : IPersistedEvent;
     public sealed record RangeUnmapped(int DomainId, ulong Iova, ulong Length) : IPersistedEvent;
@@ -93,11 +97,14 @@ public static class UnitProtocol
     public sealed record Stage1Set(int DomainId, ImmutableArray<Stage1Entry> Stage1) : IPersistedEvent;
 
     public sealed record DomainSnapshot(int DomainId, DomainKind Kind, int ParentId, bool DirtyTracking, bool Iopf,
-        ImmutableArray<Stage1Entry> Stage1, ImmutableArray<MappingRecord> Mappings, ulong PageSizes = 0);
+        ImmutableArray<Stage1Entry> Stage1, ImmutableArray<MappingRecord> Mappings);
     /// <summary>AddedDevices: the hot-plugged devices (absent from snapshots taken before hot-plug existed).</summary>
     public sealed record UnitSnapshot(int NextDomainId, ImmutableArray<DomainSnapshot> Domains, ImmutableArray<ContextRef> Contexts,
         ImmutableArray<DeviceSpec> AddedDevices = default) : IPersistedSnapshot
     {
         public ImmutableArray<DeviceSpec> AddedDevices { get; init; } = AddedDevices.IsDefault ? [] : AddedDevices;
     }
+
+    /// <summary>A unit snapshot with the page sizes of the domains that have their own (written since domains had them).</summary>
+    public sealed record SizedUnitSnapshot(UnitSnapshot Unit, ImmutableDictionary<int, ulong> DomainPageSizes) : IPersistedSnapshot;
 }

@@ -143,7 +143,10 @@ public sealed class UnitState(UnitSpec spec, IReadOnlyList<DeviceSpec> devices)
     {
         switch (e)
         {
-            case DomainAllocated a:
+            case DomainAllocated old:
+                Apply(new DomainAllocatedSized(old.DomainId, old.Kind, old.ParentId, old.DirtyTracking, old.Iopf, old.Stage1, 0));
+                break;
+            case DomainAllocatedSized a:
                 _domains[a.DomainId] = new Domain(a.DomainId, a.Kind, a.ParentId, a.DirtyTracking, a.Iopf,
                     a.Stage1.IsDefault ? [] : a.Stage1, a.PageSizes != 0 ? a.PageSizes : Spec.PageSizes);
                 NextDomainId = Math.Max(NextDomainId, a.DomainId + 1);
@@ -199,14 +202,15 @@ public sealed class UnitState(UnitSpec spec, IReadOnlyList<DeviceSpec> devices)
     /// <summary>What a snapshot carries, in entries (leaves, domains, context entries, added devices), for the snapshot policy.</summary>
     public long SnapshotEntries => _domains.Values.Sum(d => 1L + (d.HasTable ? d.Table.LeafCount : 0)) + _contexts.Count + _added.Count;
 
-    public UnitSnapshot Snapshot() => new(NextDomainId,
+    public SizedUnitSnapshot Snapshot() => new(new UnitSnapshot(NextDomainId,
         _domains.Values.OrderBy(d => d.Id).Select(d => new DomainSnapshot(d.Id, d.Kind, d.ParentId, d.DirtyTracking, d.Iopf, d.Stage1,
-            d.Table.Leaves.Select(p => new MappingRecord(p.Iova, p.Address, p.PageSize, p.Access)).ToImmutableArray(),
-            d.Table.PageSizes)).ToImmutableArray(),
+            d.Table.Leaves.Select(p => new MappingRecord(p.Iova, p.Address, p.PageSize, p.Access)).ToImmutableArray())).ToImmutableArray(),
         _contexts.OrderBy(c => c.Key.Pci).ThenBy(c => c.Key.Pasid).Select(c => new ContextRef(c.Key.Pci, c.Key.Pasid, c.Value)).ToImmutableArray(),
-        [.. _added.Values.OrderBy(d => d.Pci, StringComparer.Ordinal)]);
+        [.. _added.Values.OrderBy(d => d.Pci, StringComparer.Ordinal)]),
+        _domains.Values.Where(d => d.Table.PageSizes != Spec.PageSizes).ToImmutableDictionary(d => d.Id, d => d.Table.PageSizes));
 
-    public void Restore(UnitSnapshot s)
+    /// <summary>Domains absent from <paramref name="pageSizes"/> (all of them in a snapshot from before) take the unit's page sizes.</summary>
+    public void Restore(UnitSnapshot s, IReadOnlyDictionary<int, ulong>? pageSizes = null)
     {
         _domains.Clear();
         _contexts.Clear();
@@ -216,7 +220,8 @@ public sealed class UnitState(UnitSpec spec, IReadOnlyList<DeviceSpec> devices)
             _added[d.Pci] = d;
         foreach (var d in s.Domains)
         {
-            Apply(new DomainAllocated(d.DomainId, d.Kind, d.ParentId, d.DirtyTracking, d.Iopf, d.Stage1, d.PageSizes));
+            Apply(new DomainAllocatedSized(d.DomainId, d.Kind, d.ParentId, d.DirtyTracking, d.Iopf, d.Stage1,
+                pageSizes is not null && pageSizes.TryGetValue(d.DomainId, out var sizes) ? sizes : 0));
             foreach (var m in d.Mappings)
                 _domains[d.DomainId].Table.Map(m.Iova, m.PageSize, m.Address, m.Access);
         }

@@ -213,17 +213,19 @@ public sealed class IoPageTableProperties
     private static int ExpectUnmap(ModelTable model, ulong start, ulong last, out ulong unmapped)
     {
         unmapped = 0;
-        var touched = model.Areas.Where(m => m.Start <= last && start <= m.Last).ToList();
-        if (touched.Count == 0 || touched.Any(m => m.Start < start || m.Last > last))
+        var touched = model.Areas.Where(m => m.Start <= last && start <= m.Last).OrderBy(m => m.Start).ToList();
+        if (touched.Count == 0)
             return Errno.ENOENT;
-        if (touched.Any(m => PinnedByAccess(model, m)))
+        // Lowest first, each area whole, up to the first one sticking out of the range.
+        var goes = touched.TakeWhile(m => m.Start >= start && m.Last <= last).ToList();
+        if (goes.Any(m => PinnedByAccess(model, m)))
             return Errno.EBUSY;
-        foreach (var m in touched)
+        foreach (var m in goes)
         {
             model.Areas.Remove(m);
             unmapped += (m.Last - m.Start + 1) * Page;
         }
-        return 0;
+        return goes.Count < touched.Count ? Errno.ENOENT : 0;
     }
 
     private static int ExpectSlices(ModelTable model, ulong start, ulong last, out List<ModelArea> pieces)

@@ -247,6 +247,22 @@ public sealed class IoPageTableTests
     }
 
     [Fact]
+    public void A_range_unmap_takes_the_whole_areas_lowest_first_and_stops_with_ENOENT_at_the_first_sticking_out()
+    {
+        var t = NewTable();
+        Assert.Equal(0, t.AddDomain("hwpt-1"));
+        Assert.Equal(0, Fixed(t, "a", 0, Page));
+        Assert.Equal(0, Fixed(t, "b", 2 * Page, Page));
+        Assert.Equal(0, Fixed(t, "c", 4 * Page, 2 * Page));
+        Assert.Equal(0, Fixed(t, "d", 8 * Page, Page));
+        // [0, 5 pages): a and b lie inside, c sticks out past the end, d is beyond the range.
+        Assert.Equal(Errno.ENOENT, t.Unmap(0, 5 * Page, out var n));
+        Assert.Equal(2 * Page, n);
+        Assert.Equal([4 * Page, 8 * Page], t.Areas.Select(a => a.Iova));
+        Assert.Equal(3UL, t.Account.Charged);
+    }
+
+    [Fact]
     public void Unmap_where_nothing_is_mapped_fails_with_ENOENT_and_unmap_all_of_nothing_succeeds()
     {
         var t = NewTable();

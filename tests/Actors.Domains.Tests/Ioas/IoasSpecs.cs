@@ -330,4 +330,20 @@ public sealed class IoasSpecs() : TestKit(SpecConfig.InMemory)
         ExpectMsg<UnmapResult>(r => r.Errno == 0 && r.Unmapped == Page);
         ExpectMsg(new RetireResult("r1", 0));
     }
+
+    [Fact]
+    public void A_partial_unmap_is_journaled_so_a_restarted_IOAS_has_the_areas_before_the_one_sticking_out_gone()
+    {
+        var ioas = NewIoas("u1");
+        MapFixed(ioas, "u1", 0, Page);
+        MapFixed(ioas, "u1", 2 * Page, 2 * Page);
+        ioas.Tell(new UnmapRange("u1", 0, 3 * Page));
+        ExpectMsg(new UnmapResult("u1", Errno.ENOENT, Page));
+        Watch(ioas);
+        Sys.Stop(ioas);
+        ExpectTerminated(ioas);
+        var again = NewIoas("u1");
+        again.Tell(new GetMappings("u1"));
+        ExpectMsg<Mappings>(m => m.Areas.Length == 1 && m.Areas[0].Iova == 2 * Page && m.Areas[0].Length == 2 * Page);
+    }
 }

@@ -99,6 +99,24 @@ public abstract class IoasIoctlRules : FdSpec
     }
 
     [Fact]
+    public void A_range_UNMAP_meeting_an_area_that_sticks_out_is_ENOENT_and_leaves_the_areas_before_it_unmapped()
+    {
+        var ctx = Context();
+        var ioas = AllocIoas(ctx);
+        Files.FileProtocol.IoctlDone Map(ulong iova, ulong length) =>
+            Ioctl(ctx, Ioctls.IOMMU_IOAS_MAP, new IommuIoasMap(40, RW | IoasMapFlags.FixedIova, ioas, 0, Mem, length, iova));
+        Assert.Equal(0, Map(0x10000, 0x1000).Errno);
+        Assert.Equal(0, Map(0x12000, 0x1000).Errno);
+        Assert.Equal(0, Map(0x14000, 0x2000).Errno);
+        // [0x10000, 0x15000): the first two areas lie inside, the third sticks out of the end.
+        var refused = Ioctl(ctx, Ioctls.IOMMU_IOAS_UNMAP, new IommuIoasUnmap(24, ioas, 0x10000, 0x5000));
+        Assert.Equal((Errno.ENOENT, 0), (refused.Errno, refused.Writeback.Length));
+        Assert.Equal(0, Map(0x10000, 0x1000).Errno);
+        Assert.Equal(0, Map(0x12000, 0x1000).Errno);
+        Assert.Equal(Errno.EEXIST, Map(0x14000, 0x1000).Errno);
+    }
+
+    [Fact]
     public void IOAS_MAP_without_FIXED_IOVA_writes_back_the_lowest_IOVA_aligned_to_the_length()
     {
         var ctx = Context();
