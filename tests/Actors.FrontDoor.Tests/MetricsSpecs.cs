@@ -11,9 +11,14 @@ namespace IommuActors.FrontDoor.Tests;
 /// Issue 17 point 6: with Iommu:PrometheusUrl and Iommu:HealthUrl set, a running host serves a
 /// Prometheus scrape of its ioctls (by name and errno, with a latency histogram) and sessions, and
 /// /alive and /ready for a supervisor; without them, nothing listens.
+/// The meter is the process's (System.Diagnostics.Metrics), so these specs run alone: another spec's
+/// host answering ioctls meanwhile would be counted in this host's scrape too.
 /// </summary>
+[Collection(Alone)]
 public sealed class MetricsSpecs
 {
+    public const string Alone = "metrics: no other spec's ioctls while it counts";
+
     [Fact]
     public async Task A_scrape_of_a_running_host_counts_its_ioctls_by_name_and_errno_and_ready_says_what_was_checked()
     {
@@ -73,3 +78,6 @@ public sealed class MetricsSpecs
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }
+
+[CollectionDefinition(MetricsSpecs.Alone, DisableParallelization = true)]
+public sealed class MetricsAlone;
