@@ -20,6 +20,9 @@ public static class NotifierProtocol
     public sealed record Subscribe(Akka.Actor.IActorRef Subscriber, string Name, SubscriberPriority Priority, string SetKey) : IClusterMessage;
     public sealed record Subscribed(string Name) : IClusterMessage;
 
+    /// <summary>From a VM's subscriber to its parent: subscribed, it hears the set's events from now on.</summary>
+    public sealed record SubscriberListening(string SetKey, string Name) : IClusterMessage;
+
     public sealed record GetSubscriptions() : IClusterMessage;
     /// <summary>Subscriber names in delivery order (priority, then name).</summary>
     public sealed record Subscriptions(System.Collections.Immutable.ImmutableArray<string> Names) : IClusterMessage;

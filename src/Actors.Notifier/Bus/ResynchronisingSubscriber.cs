@@ -109,7 +109,12 @@ public abstract class ResynchronisingSubscriber : ReceiveActor, IWithUnboundedSt
                 CheckAddressedToMe(n.Event);
                 Handle(n);
             });
-            Receive<Subscribed>(_ => { });
+            // A VM's subscriber tells its parent it hears the VM's events (the VM is served only then).
+            Receive<Subscribed>(_ =>
+            {
+                if (SetKey.Length > 0)
+                    Context.Parent.Tell(new SubscriberListening(SetKey, _name));
+            });
             Receive<HoldsReleased>(_ => { });
             Active();
         });

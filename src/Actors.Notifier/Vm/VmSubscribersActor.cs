@@ -4,6 +4,7 @@ using IommuActors.Core.Messaging;
 using IommuActors.Notifier.Bus;
 using IommuActors.Notifier.Kvm;
 using IommuActors.Notifier.Vdcm;
+using static IommuActors.Notifier.Bus.NotifierProtocol;
 
 namespace IommuActors.Notifier.Vm;
 
@@ -15,7 +16,10 @@ namespace IommuActors.Notifier.Vm;
 /// </summary>
 public sealed class VmSubscribersActor : ReceiveActor
 {
-    /// <summary>Start (or find) the VM's subscribers; answered VmStarted.</summary>
+    /// <summary>
+    /// Start (or find) the VM's subscribers; answered VmStarted once both are subscribed to the bus, so
+    /// that no event the VM's first ioctl publishes can reach the bus before them.
+    /// </summary>
     public sealed record StartVm(string SetKey) : IClusterMessage;
     public sealed record VmStarted(string SetKey, IActorRef Kvm, IActorRef Vdcm) : IClusterMessage;
 
@@ -27,6 +31,8 @@ public sealed class VmSubscribersActor : ReceiveActor
     public sealed record Vms(ImmutableArray<string> SetKeys) : IClusterMessage;
 
     private readonly Dictionary<string, (IActorRef Kvm, IActorRef Vdcm)> _vms = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, HashSet<string>> _listening = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, List<IActorRef>> _starting = new(StringComparer.Ordinal);
 
     public static Props Props(IActorRef sets, IActorRef bus, SubscriberBackoff? backoff = null) =>
         Akka.Actor.Props.Create(() => new VmSubscribersActor(sets, bus, backoff));
@@ -39,10 +45,28 @@ public sealed class VmSubscribersActor : ReceiveActor
                 _vms[m.SetKey] = vm = (
                     Context.ActorOf(KvmSubscriber.Props(m.SetKey, sets, bus, backoff), ChildName("kvm", m.SetKey)),
                     Context.ActorOf(VdcmSubscriber.Props(m.SetKey, sets, bus, backoff), ChildName("vdcm", m.SetKey)));
-            Sender.Tell(new VmStarted(m.SetKey, vm.Kvm, vm.Vdcm));
+            if (Listening(m.SetKey))
+                Sender.Tell(new VmStarted(m.SetKey, vm.Kvm, vm.Vdcm));
+            else if (_starting.TryGetValue(m.SetKey, out var waiting))
+                waiting.Add(Sender);
+            else
+                _starting[m.SetKey] = [Sender];
+        });
+        Receive<SubscriberListening>(l =>
+        {
+            if (!_vms.TryGetValue(l.SetKey, out var vm))
+                return;
+            if (!_listening.TryGetValue(l.SetKey, out var names))
+                _listening[l.SetKey] = names = new HashSet<string>(StringComparer.Ordinal);
+            names.Add(l.Name);
+            if (Listening(l.SetKey) && _starting.Remove(l.SetKey, out var waiting))
+                foreach (var requester in waiting)
+                    requester.Tell(new VmStarted(l.SetKey, vm.Kvm, vm.Vdcm));
         });
         Receive<StopVm>(m =>
         {
+            _listening.Remove(m.SetKey);
+            _starting.Remove(m.SetKey);
             if (_vms.Remove(m.SetKey, out var vm))
             {
                 Context.Stop(vm.Kvm);
@@ -52,6 +76,9 @@ public sealed class VmSubscribersActor : ReceiveActor
         });
         Receive<GetVms>(_ => Sender.Tell(new Vms(_vms.Keys.Order(StringComparer.Ordinal).ToImmutableArray())));
     }
+
+    /// <summary>Both of the VM's subscribers (KVM and VDCM) have been subscribed.</summary>
+    private bool Listening(string setKey) => _listening.TryGetValue(setKey, out var names) && names.Count >= 2;
 
     private static string ChildName(string kind, string setKey) => $"{kind}-{Uri.EscapeDataString(setKey)}";
 
