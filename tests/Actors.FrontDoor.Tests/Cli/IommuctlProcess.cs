@@ -5,9 +5,13 @@ namespace IommuActors.FrontDoor.Tests.Cli;
 /// <summary>iommuctl as its own process (<c>dotnet iommuctl.dll</c>): its exit code and every line it printed.</summary>
 public sealed record IommuctlProcess(int Exit, string[] Stdout, string[] Stderr)
 {
-    public static async Task<IommuctlProcess> RunAsync(string workDir, params string[] args)
+    public static Task<IommuctlProcess> RunAsync(string workDir, params string[] args) =>
+        RunFileAsync("dotnet", workDir, TimeSpan.FromSeconds(120), [Path.Combine(AppContext.BaseDirectory, "iommuctl.dll"), .. args]);
+
+    /// <summary>Any program run the same way (no IOMMUFD_SOCKET inherited, killed past the timeout).</summary>
+    public static async Task<IommuctlProcess> RunFileAsync(string file, string workDir, TimeSpan timeout, params string[] args)
     {
-        var start = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "iommuctl.dll"), .. args])
+        var start = new ProcessStartInfo(file, args)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -19,7 +23,7 @@ public sealed record IommuctlProcess(int Exit, string[] Stdout, string[] Stderr)
         var stderr = process.StandardError.ReadToEndAsync();
         try
         {
-            await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(120));
+            await process.WaitForExitAsync().WaitAsync(timeout);
         }
         finally
         {

@@ -60,18 +60,7 @@ public sealed class ToolInstallSpecs
 
     private static async Task<(int Exit, string Output)> Run(string file, string workDir, params string[] args)
     {
-        var start = new ProcessStartInfo(file, args)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            WorkingDirectory = workDir,
-        };
-        start.Environment.Remove("IOMMUFD_SOCKET");
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        try { await process.WaitForExitAsync().WaitAsync(Timeout); }
-        finally { if (!process.HasExited) process.Kill(entireProcessTree: true); }
-        return (process.ExitCode, await stdout + await stderr);
+        var run = await IommuctlProcess.RunFileAsync(file, workDir, Timeout, args);
+        return (run.Exit, string.Join("\n", run.Stdout.Concat(run.Stderr)));
     }
 }
