@@ -36,8 +36,7 @@ public sealed class IommuClient : IAsyncDisposable
 
     private readonly Socket _socket;
     private readonly PipeReader _reader;
-    private readonly PipeWriter _writer;
-    private readonly SemaphoreSlim _writeLock = new(1, 1);
+    private readonly FrameSink _sink;
     private readonly ConcurrentDictionary<ulong, TaskCompletionSource<RawFrame>> _pending = new();
     private readonly ConcurrentDictionary<int, TaskCompletionSource<uint>> _readyWaiters = new();
     private readonly HashSet<int> _fds = [];
@@ -65,7 +64,8 @@ public sealed class IommuClient : IAsyncDisposable
         _socket = socket;
         var stream = new NetworkStream(socket, ownsSocket: true);
         _reader = PipeReader.Create(stream);
-        _writer = PipeWriter.Create(stream);
+        // Requests of every caller go out through one writer loop, one flush (one send) per batch.
+        _sink = new FrameSink(PipeWriter.Create(stream));
         Memory = memory;
     }
 
@@ -286,7 +286,7 @@ public sealed class IommuClient : IAsyncDisposable
         if (_readLoop.IsCompleted) reply.TrySetException(new IOException("the connection to the emulator is closed"));
         try
         {
-            await SendAsync(kind, FrameFlags.None, seq, body).ConfigureAwait(false);
+            Send(kind, FrameFlags.None, seq, body);
             return await reply.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
         finally
@@ -295,26 +295,8 @@ public sealed class IommuClient : IAsyncDisposable
         }
     }
 
-    private async Task SendAsync(ushort kind, FrameFlags flags, ulong seq, byte[] body)
-    {
-        await _writeLock.WaitAsync().ConfigureAwait(false);
-        try
-        {
-            WireFormat.WriteFrame(_writer, kind, flags, seq, body);
-            await _writer.FlushAsync().ConfigureAwait(false);
-        }
-        finally
-        {
-            _writeLock.Release();
-        }
-    }
-
-    private Task SendAsync(ulong seq, IWireBody body)
-    {
-        var bytes = new byte[body.BodyLength];
-        body.WriteBody(bytes);
-        return SendAsync((ushort)body.Kind, body.IsReply ? FrameFlags.Reply : FrameFlags.None, seq, bytes);
-    }
+    /// <summary>Queues the frame for the writer loop; a failed write ends the connection, which fails the waiting calls.</summary>
+    private void Send(ushort kind, FrameFlags flags, ulong seq, byte[] body) => _sink.Send(new OutgoingFrame(kind, flags, seq, body));
 
     private async Task ReadLoop()
     {
@@ -329,7 +311,7 @@ public sealed class IommuClient : IAsyncDisposable
                 var got = new List<RawFrame>();
                 while (frames.TryReadFrame(ref buffer, out var frame)) got.Add(frame);
                 _reader.AdvanceTo(buffer.Start, buffer.End);
-                foreach (var frame in got) await OnFrameAsync(frame).ConfigureAwait(false);
+                foreach (var frame in got) OnFrame(frame);
                 if (result.IsCompleted) break;
             }
         }
@@ -343,7 +325,7 @@ public sealed class IommuClient : IAsyncDisposable
         _trace.Writer.TryComplete();
     }
 
-    private async Task OnFrameAsync(RawFrame frame)
+    private void OnFrame(RawFrame frame)
     {
         if (frame.IsReply)
         {
@@ -360,13 +342,13 @@ public sealed class IommuClient : IAsyncDisposable
         {
             case MemReadRequest read:
                 var errno = Memory.Read(read.Addr, read.Len, out var data);
-                await SendAsync(frame.Seq, new MemReadReply(errno, errno == 0 ? data : [])).ConfigureAwait(false);
+                _sink.Send(frame.Seq, new MemReadReply(errno, errno == 0 ? data : []));
                 break;
             case MemWriteRequest write:
-                await SendAsync(frame.Seq, new StatusReply(FrameKind.MemWrite, Memory.Write(write.Addr, write.Data))).ConfigureAwait(false);
+                _sink.Send(frame.Seq, new StatusReply(FrameKind.MemWrite, Memory.Write(write.Addr, write.Data)));
                 break;
             case NewFdRequest:
-                await SendAsync(frame.Seq, new NewFdReply(0, TakeFd())).ConfigureAwait(false);
+                _sink.Send(frame.Seq, new NewFdReply(0, TakeFd()));
                 break;
             case Uapi.Wire.FdReady ready:
                 _readyWaiters.GetOrAdd(ready.Fd, _ => new TaskCompletionSource<uint>(TaskCreationOptions.RunContinuationsAsynchronously))
@@ -382,10 +364,10 @@ public sealed class IommuClient : IAsyncDisposable
         await _closing.CancelAsync().ConfigureAwait(false);
         try { _socket.Shutdown(SocketShutdown.Both); } catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
         try { await _readLoop.ConfigureAwait(false); } catch (OperationCanceledException) { }
-        await _writer.CompleteAsync().ConfigureAwait(false);
+        _sink.Complete();
+        await _sink.Drained.ConfigureAwait(false);
         await _reader.CompleteAsync().ConfigureAwait(false);
         _socket.Dispose();
-        _writeLock.Dispose();
         _closing.Dispose();
     }
 }

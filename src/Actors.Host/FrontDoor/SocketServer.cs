@@ -1,3 +1,4 @@
+using IommuActors.Uapi.Wire;
 using System.IO.Pipelines;
 using System.Net.Sockets;
 using Akka.Actor;

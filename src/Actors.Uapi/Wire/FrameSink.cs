@@ -1,15 +1,15 @@
 using System.IO.Pipelines;
 using System.Threading.Channels;
-using IommuActors.Uapi.Wire;
 
-namespace IommuActors.Host.FrontDoor;
+namespace IommuActors.Uapi.Wire;
 
 /// <summary>One frame waiting to go out: header fields and an encoded body.</summary>
 public readonly record struct OutgoingFrame(ushort Kind, FrameFlags Flags, ulong Seq, byte[] Body);
 
 /// <summary>
-/// The one writer of a connection's PipeWriter: the connection actor queues frames without
-/// waiting, a single loop writes whatever is queued and flushes once per batch.
+/// The one writer of a connection's PipeWriter (the host's connection actor, the client's callers):
+/// senders queue frames without waiting, a single loop writes whatever is queued and flushes once
+/// per batch, so frames sent close together leave in one send.
 /// </summary>
 public sealed class FrameSink
 {
