@@ -64,6 +64,18 @@ public sealed partial class IommufdContextActor
 
     private uint AccessFlagsOf(uint id) => _accessObjects.TryGetValue(id, out var a) ? a.Flags : 0;
 
+    private void ServeAccessOp(IommuTestCmd cmd, uint size)
+    {
+        switch ((TestOp)cmd.Op)
+        {
+            case TestOp.CreateAccess: TestCreateAccess(cmd, size); return;
+            case TestOp.AccessPages: TestAccessPages(cmd, size); return;
+            case TestOp.DestroyAccessPages: TestDestroyAccessPages(cmd); return;
+            case TestOp.AccessRw: TestAccessRw(cmd); return;
+            default: TestAccessReplaceIoas(cmd); return;
+        }
+    }
+
     // ---- CREATE_ACCESS ----
 
     /// <summary>
@@ -110,8 +122,8 @@ public sealed partial class IommufdContextActor
                         DestroyAccess(id, () => Done(o.Errno));
                         return;
                     }
-                    var tag = ++_tag;
-                    _client.Tell(new InstallFd(tag, AccessFileKind, fileId));
+                    var tag = _request.NextTag();
+                    _request.Client.Tell(new InstallFd(tag, AccessFileKind, fileId));
                     Await<FdInstalled>(f => f.Tag == tag, f =>
                     {
                         if (f.Errno != 0)
@@ -156,8 +168,8 @@ public sealed partial class IommufdContextActor
     /// <summary>iommufd_access_get: the fd must name an access file of this context, else EBADFD.</summary>
     private void WithAccess(uint fd, Action<uint, AccessEntry> then)
     {
-        var tag = ++_tag;
-        _client.Tell(new ResolveFd(tag, unchecked((int)fd)));
+        var tag = _request.NextTag();
+        _request.Client.Tell(new ResolveFd(tag, unchecked((int)fd)));
         Await<FdResolved>(r => r.Tag == tag, r =>
         {
             var found = r.Errno == 0 ? _accessObjects.FirstOrDefault(a => a.Value.FileId == r.FileId) : default;
@@ -174,7 +186,7 @@ public sealed partial class IommufdContextActor
     private void OnCloseAccess(CloseAccess m)
     {
         Begin(Sender, ActorRefs.Nobody, null);
-        _failWith = _ => new AccessClosed(_fileId, m.AccessId);
+        _request.FailWith = _ => new AccessClosed(_fileId, m.AccessId);
         if (_accessObjects.TryGetValue(m.AccessId, out var access) && access.FileId == m.AccessFileId)
             DestroyAccess(m.AccessId, () => Reply(new AccessClosed(_fileId, m.AccessId)), byItsFile: true);
         else

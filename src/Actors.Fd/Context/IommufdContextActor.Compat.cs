@@ -152,7 +152,7 @@ public sealed partial class IommufdContextActor
             if (r.Errno == 0)
                 Done(0, back);
             else
-                WriteMemory(_ioctl!.Arg, back, wrc => Done(wrc != 0 ? wrc : r.Errno));
+                WriteMemory(_request.Ioctl!.Arg, back, wrc => Done(wrc != 0 ? wrc : r.Errno));
         });
     }
 
@@ -203,7 +203,7 @@ public sealed partial class IommufdContextActor
                 IovaPgsizes = pgsizes,
                 CapOffset = everything ? (uint)header : 0,
             };
-            WriteMemory(_ioctl!.Arg + header, caps[..Math.Max(0, fits - header)], wrc =>
+            WriteMemory(_request.Ioctl!.Arg + header, caps[..Math.Max(0, fits - header)], wrc =>
             {
                 if (wrc != 0)
                     Done(wrc);

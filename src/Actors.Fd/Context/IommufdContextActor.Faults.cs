@@ -1,4 +1,5 @@
 using Akka.Actor;
+using IommuActors.Fd.Faults;
 using IommuActors.Fd.Objects;
 using IommuActors.Hardware.Units;
 using IommuActors.Uapi.Structs;
@@ -23,13 +24,6 @@ public sealed partial class IommufdContextActor
 
     private const int RecordSize = 40, ResponseSize = 8;
 
-    /// <summary>
-    /// One page request group as it waits in a queue: one record per fault the unit raised.
-    /// UnitCookie 0: reported by software (the selftest's TRIGGER_IOPF), no DMA waits on the answer.
-    /// </summary>
-    private sealed record FaultGroup(uint DevId, int Pasid, uint HwptId, string Unit, long UnitCookie, ulong Address, uint Perm,
-        uint Grpid = 0);
-
     private sealed class FaultQueue
     {
         public List<FaultGroup> ToDeliver { get; } = [];
@@ -52,12 +46,12 @@ public sealed partial class IommufdContextActor
         var fileId = $"{_fileId}/fault{_keyCounter + 1}";
         Save(new ObjectCreated(id, ObjectKind.Fault, [], fileId, "", 0, false, 0), () =>
         {
-            QueueOf(id).Client = _client;
+            QueueOf(id).Client = _request.Client;
             _with.Files.Tell(new OpenFaultQueue(fileId, _fileId, id));
             Await<Opened>(o => o.FileId == fileId, _ =>
             {
-                var tag = ++_tag;
-                _client.Tell(new InstallFd(tag, (uint)NewFdKind.FaultQueue, fileId));
+                var tag = _request.NextTag();
+                _request.Client.Tell(new InstallFd(tag, (uint)NewFdKind.FaultQueue, fileId));
                 Await<FdInstalled>(f => f.Tag == tag, f =>
                 {
                     if (f.Errno != 0)
@@ -92,6 +86,13 @@ public sealed partial class IommufdContextActor
         var perm = (f.Requested.HasFlag(HwAccess.Read) ? PageFault.PermRead : 0) | (f.Requested.HasFlag(HwAccess.Write) ? PageFault.PermWrite : 0);
         var q = QueueOf(faultId);
         q.ToDeliver.Add(new FaultGroup(dev.Key, f.Pasid, hwpt.Key, m.Unit, f.Cookie, f.Address, perm));
+        q.Client.Tell(new FileReady(_faults[faultId].FileId, PollIn));
+    }
+
+    private void QueuePageRequest(uint faultId, FaultGroup group)
+    {
+        var q = QueueOf(faultId);
+        q.ToDeliver.Add(group);
         q.Client.Tell(new FileReady(_faults[faultId].FileId, PollIn));
     }
 

@@ -56,7 +56,7 @@ public sealed partial class IommufdContextActor
             return;
         }
         var key = NewKey("ioas");
-        var caller = _ioctl!.By;
+        var caller = _request.Ioctl!.By;
         Save(new IoasCreated(id, key, new AccountKeys(caller.UserAccount, caller.ProcessAccount)), () =>
         {
             var entry = _ioas[id] = _ioas[id] with { Ref = StartIoas(key, _ioas[id].Accounts) };
@@ -105,7 +105,7 @@ public sealed partial class IommufdContextActor
                     return;
                 }
                 // EMSGSIZE comes after the struct was copied out: the caller learns the count it needs.
-                WriteMemory(_ioctl!.Arg, UserStruct.CopyBack(back, size), wrc => Done(wrc != 0 ? wrc : Errno.EMSGSIZE));
+                WriteMemory(_request.Ioctl!.Arg, UserStruct.CopyBack(back, size), wrc => Done(wrc != 0 ? wrc : Errno.EMSGSIZE));
             });
         });
     }
@@ -331,7 +331,7 @@ public sealed partial class IommufdContextActor
             Done(Errno.EOPNOTSUPP);
             return;
         }
-        if (!_ioctl!.By.CapSysResource)
+        if (!_request.Ioctl!.By.CapSysResource)
         {
             Done(Errno.EPERM);
             return;
