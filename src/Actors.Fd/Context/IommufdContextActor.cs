@@ -295,7 +295,7 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
                 FreeHwptDomain(id, () => Save(new ObjectDestroyed(id), then));
                 return;
             case ObjectKind.Fault:
-                AnswerAllFaults(id, () => Save(new ObjectDestroyed(id), then));
+                ReleaseFaultQueue(id, () => Save(new ObjectDestroyed(id), then));
                 return;
             case ObjectKind.Access:
                 DestroyAccess(id, then);
