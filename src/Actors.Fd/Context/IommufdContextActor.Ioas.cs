@@ -390,36 +390,6 @@ public sealed partial class IommufdContextActor
         Await<IoasProtocol.OptionResult>(r => r.IoasId == ioas.Key, r => then(r.Errno));
     }
 
-    private void OnVfioIoas(IommuVfioIoas cmd, uint size)
-    {
-        if (cmd.Reserved != 0)
-        {
-            Done(Errno.EOPNOTSUPP);
-            return;
-        }
-        switch (cmd.Op)
-        {
-            case VfioIoasOps.Get:
-                if (_compatIoas == 0 || !_table.Get(_compatIoas, ObjectKind.Ioas).IsOk)
-                    Done(Errno.ENODEV);
-                else
-                    Respond(cmd with { IoasId = _compatIoas }, size);
-                break;
-            case VfioIoasOps.Set:
-                if (!TryIoas(cmd.IoasId, out _))
-                    Done(Errno.ENOENT);
-                else
-                    Save(new CompatIoasChanged(cmd.IoasId), () => Done(0));
-                break;
-            case VfioIoasOps.Clear:
-                Save(new CompatIoasChanged(0), () => Done(0));
-                break;
-            default:
-                Done(Errno.EOPNOTSUPP);
-                break;
-        }
-    }
-
     /// <summary>
     /// The checks MAP, MAP_FILE and COPY share, in the kernel's order: unknown flags or reserved
     /// bits EOPNOTSUPP, an IOVA or length of U64_MAX EOVERFLOW, neither readable nor writeable EINVAL.

@@ -3,6 +3,7 @@ using Akka.Actor;
 using Akka.Persistence;
 using IommuActors.Core.Messaging;
 using IommuActors.Core.Persistence;
+using IommuActors.Fd.Compat;
 using IommuActors.Fd.Faults;
 using IommuActors.Fd.Objects;
 using IommuActors.Fd.Selftests;
@@ -22,7 +23,7 @@ namespace IommuActors.Fd.Context;
 /// have. One request is served at a time: while it waits for an answer (client memory, an IOAS,
 /// a unit) every other request is stashed, so an ioctl is atomic as seen by the client.
 /// </summary>
-public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers, ISelftestHost
+public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers, ISelftestHost, ICompatHost
 {
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -35,6 +36,7 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
     private readonly Dictionary<uint, FaultEntry> _faults = new();
     private readonly MockDevices _mocks;
     private readonly SelftestDriver _selftest;
+    private readonly VfioCompat _compat;
     private uint _compatIoas;
     private ulong _rlimitMode;
     private long _keyCounter;
@@ -59,6 +61,7 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
         _request = new ServedRequest(fileId, End);
         _mocks = new MockDevices(with.Platform.Units.FirstOrDefault(u => u.Kind == UnitKind.Mock)?.Name);
         _selftest = new SelftestDriver(this, _mocks);
+        _compat = new VfioCompat(this);
         Recovering();
         Active();
     }
@@ -194,7 +197,7 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
         // The selftest's TEST_CMD sits past the table's end, as in a kernel built with IOMMUFD_TEST.
         if ((nr < Ioctls.IommufdCmdBase || nr > (Ioctls.IOMMU_HW_QUEUE_ALLOC & 0xff)) && m.Request != Ioctls.IOMMU_TEST_CMD)
         {
-            OnVfioCompat(m);
+            _compat.Serve(m);
             return;
         }
         // The size is read before the number is checked, so a bad pointer is EFAULT even for a wrong number.
@@ -218,7 +221,7 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
             case Ioctls.IOMMU_IOAS_MAP: With<IommuIoasMap>(m, OnMap); break;
             case Ioctls.IOMMU_IOAS_UNMAP: With<IommuIoasUnmap>(m, OnUnmap); break;
             case Ioctls.IOMMU_OPTION: With<IommuOption>(m, OnOption); break;
-            case Ioctls.IOMMU_VFIO_IOAS: With<IommuVfioIoas>(m, OnVfioIoas); break;
+            case Ioctls.IOMMU_VFIO_IOAS: With<IommuVfioIoas>(m, _compat.VfioIoas); break;
             case Ioctls.IOMMU_HWPT_ALLOC: With<IommuHwptAlloc>(m, OnHwptAlloc); break;
             case Ioctls.IOMMU_GET_HW_INFO: With<IommuHwInfo>(m, OnGetHwInfo); break;
             case Ioctls.IOMMU_HWPT_SET_DIRTY_TRACKING: With<IommuHwptSetDirtyTracking>(m, OnSetDirtyTracking); break;
@@ -555,6 +558,7 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
     IReadOnlyDictionary<uint, HwptEntry> IContextHost.Hwpts => _hwpts;
     void IContextHost.Save(IPersistedEvent e, Action then) => Save(e, then);
     string IContextHost.NewKey(string kind) => NewKey(kind);
+    uint ICompatHost.CompatIoas => _compatIoas;
     DeviceSpec ISelftestHost.SpecOf(DeviceEntry device) => SpecOf(device);
     UnitSpec ISelftestHost.UnitOf(DeviceEntry device) => UnitOf(device);
     IoasEntry ISelftestHost.HomeOf(uint hwptId) => HomeOf(hwptId);
