@@ -3,6 +3,7 @@ using Akka.Actor;
 using Akka.Persistence;
 using IommuActors.Core.Messaging;
 using IommuActors.Core.Persistence;
+using IommuActors.Fd.Accesses;
 using IommuActors.Fd.Compat;
 using IommuActors.Fd.Faults;
 using IommuActors.Fd.Objects;
@@ -23,7 +24,7 @@ namespace IommuActors.Fd.Context;
 /// have. One request is served at a time: while it waits for an answer (client memory, an IOAS,
 /// a unit) every other request is stashed, so an ioctl is atomic as seen by the client.
 /// </summary>
-public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers, ISelftestHost, ICompatHost
+public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers, ISelftestHost, ICompatHost, IAccessHost
 {
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -37,6 +38,7 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
     private readonly MockDevices _mocks;
     private readonly SelftestDriver _selftest;
     private readonly VfioCompat _compat;
+    private readonly AccessObjects _accesses;
     private uint _compatIoas;
     private ulong _rlimitMode;
     private long _keyCounter;
@@ -62,6 +64,7 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
         _mocks = new MockDevices(with.Platform.Units.FirstOrDefault(u => u.Kind == UnitKind.Mock)?.Name);
         _selftest = new SelftestDriver(this, _mocks);
         _compat = new VfioCompat(this);
+        _accesses = new AccessObjects(this);
         Recovering();
         Active();
     }
@@ -103,7 +106,7 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
         Command<ReadFaults>(OnReadFaults);
         Command<WriteResponses>(OnWriteResponses);
         Command<FaultFileClosed>(OnFaultFileClosed);
-        Command<Accesses.AccessProtocol.CloseAccess>(OnCloseAccess);
+        Command<AccessProtocol.CloseAccess>(OnCloseAccess);
         Command<Hardware.Units.UnitProtocol.FaultRaised>(OnFaultRaised);
         Command<Read>(r => Sender.Tell(new ReadDone(r.FileId, r.Tag, Errno.EINVAL, [])));
         Command<Write>(w => Sender.Tell(new WriteDone(w.FileId, w.Tag, Errno.EINVAL, 0)));
@@ -301,7 +304,7 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
                 ReleaseFaultQueue(id, () => Save(new ObjectDestroyed(id), then));
                 return;
             case ObjectKind.Access:
-                DestroyAccess(id, then);
+                _accesses.Destroy(id, then);
                 return;
             case ObjectKind.Selftest:
                 _selftest.DestroyMockDevice(id, then);
@@ -326,6 +329,14 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
             Context.Stop(ioas.Ref);
             then();
         });
+    }
+
+    /// <summary>The access fd closed (iommufd_test_staccess_release): its items are unpinned and the access destroyed.</summary>
+    private void OnCloseAccess(AccessProtocol.CloseAccess m)
+    {
+        Begin(Sender, ActorRefs.Nobody, null);
+        _request.FailWith = _ => new AccessProtocol.AccessClosed(_fileId, m.AccessId);
+        _accesses.Close(m, () => Reply(new AccessProtocol.AccessClosed(_fileId, m.AccessId)));
     }
 
     // ---- release ----
@@ -359,7 +370,7 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
     /// What holds the context besides its fd: bound devices, open fault queue fds, accesses. The
     /// selftest's mock devices do not (iommufd_device_bind takes no ictx reference for them).
     /// </summary>
-    private int Holders => _devices.Values.Count(d => !_mocks.IsMock(d.Pci)) + _faults.Values.Count(f => f.FdOpen) + _accessObjects.Count;
+    private int Holders => _devices.Values.Count(d => !_mocks.IsMock(d.Pci)) + _faults.Values.Count(f => f.FdOpen) + _accesses.Count;
 
     private void CheckLastHolder()
     {
@@ -433,7 +444,7 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
 
     private void Apply(IPersistedEvent e)
     {
-        ApplyAccess(e);
+        _accesses.Apply(e);
         switch (e)
         {
             case ObjectCreated { Kind: ObjectKind.Selftest } c:
@@ -507,7 +518,7 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
 
     private ContextSnapshot TakeSnapshot() => new(
         [.. _table.Objects.Select(o => new SnapshotObject(o.Id, o.Kind, [.. o.Uses], KeyOf(o), PciOf(o),
-            _hwpts.TryGetValue(o.Id, out var h) ? h.Flags : _mocks.Of(o.Id) is { } m ? m.Flags : AccessFlagsOf(o.Id),
+            _hwpts.TryGetValue(o.Id, out var h) ? h.Flags : _mocks.Of(o.Id) is { } m ? m.Flags : _accesses.FlagsOf(o.Id),
             h?.Auto ?? false, h?.DomainId ?? 0))],
         _devices.ToImmutableDictionary(d => d.Key, d => d.Value.Attachments),
         [],
@@ -519,7 +530,7 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
     private string KeyOf(ContextObject o) =>
         _ioas.TryGetValue(o.Id, out var i) ? i.Key : _devices.TryGetValue(o.Id, out var d) ? d.DeviceFileId
         : _hwpts.TryGetValue(o.Id, out var h) ? h.Key : _faults.TryGetValue(o.Id, out var f) ? f.FileId
-        : _mocks.Of(o.Id) is { } m ? m.Key : AccessKeyOf(o.Id) ?? "";
+        : _mocks.Of(o.Id) is { } m ? m.Key : _accesses.KeyOf(o.Id) ?? "";
 
     private string PciOf(ContextObject o) =>
         _devices.TryGetValue(o.Id, out var d) ? d.Pci : _hwpts.TryGetValue(o.Id, out var h) ? h.Unit
@@ -566,7 +577,9 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
     void ISelftestHost.Detach(uint devId, int pasid, Action then) => DetachInternal(devId, pasid, then);
     void ISelftestHost.Unbind(uint devId, Action then) => UnbindInternal(devId, then);
     void ISelftestHost.QueuePageRequest(uint faultId, FaultGroup group) => QueuePageRequest(faultId, group);
-    void ISelftestHost.ServeAccessOp(IommuTestCmd cmd, uint size) => ServeAccessOp(cmd, size);
+    void ISelftestHost.ServeAccessOp(IommuTestCmd cmd, uint size) => _accesses.Serve(cmd, size);
+    IActorRef IAccessHost.Spawn(Props props, string name) => Context.ActorOf(props, name);
+    void IAccessHost.StopChild(IActorRef child) => Context.Stop(child);
 }
 
 /// <summary>
