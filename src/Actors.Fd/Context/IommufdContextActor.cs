@@ -6,6 +6,7 @@ using IommuActors.Core.Persistence;
 using IommuActors.Fd.Accesses;
 using IommuActors.Fd.Compat;
 using IommuActors.Fd.Faults;
+using IommuActors.Fd.Ioases;
 using IommuActors.Fd.Objects;
 using IommuActors.Fd.Selftests;
 using IommuActors.Hardware.Platform;
@@ -24,7 +25,7 @@ namespace IommuActors.Fd.Context;
 /// have. One request is served at a time: while it waits for an answer (client memory, an IOAS,
 /// a unit) every other request is stashed, so an ioctl is atomic as seen by the client.
 /// </summary>
-public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers, ISelftestHost, ICompatHost, IAccessHost
+public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers, ISelftestHost, ICompatHost, IAccessHost, IIoasHost
 {
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -39,6 +40,7 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
     private readonly SelftestDriver _selftest;
     private readonly VfioCompat _compat;
     private readonly AccessObjects _accesses;
+    private readonly IoasIoctls _ioasIoctls;
     private uint _compatIoas;
     private ulong _rlimitMode;
     private long _keyCounter;
@@ -65,6 +67,7 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
         _selftest = new SelftestDriver(this, _mocks);
         _compat = new VfioCompat(this);
         _accesses = new AccessObjects(this);
+        _ioasIoctls = new IoasIoctls(this);
         Recovering();
         Active();
     }
@@ -192,7 +195,7 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
                 Sender.Tell(new IoctlDone(_fileId, m.Tag, Errno.ENOTTY, 0, []));
             return;
         }
-        if (SideBySide(m))
+        if (_ioasIoctls.SideBySide(m, Sender))
             return;
         Begin(Sender, m.Client, m);
         var nr = m.Request & 0xff;
@@ -217,13 +220,13 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
         switch (m.Request)
         {
             case Ioctls.IOMMU_DESTROY: With<IommuDestroy>(m, OnDestroy); break;
-            case Ioctls.IOMMU_IOAS_ALLOC: With<IommuIoasAlloc>(m, OnIoasAlloc); break;
-            case Ioctls.IOMMU_IOAS_ALLOW_IOVAS: With<IommuIoasAllowIovas>(m, OnAllowIovas); break;
-            case Ioctls.IOMMU_IOAS_COPY: With<IommuIoasCopy>(m, OnCopy); break;
-            case Ioctls.IOMMU_IOAS_IOVA_RANGES: With<IommuIoasIovaRanges>(m, OnIovaRanges); break;
-            case Ioctls.IOMMU_IOAS_MAP: With<IommuIoasMap>(m, OnMap); break;
-            case Ioctls.IOMMU_IOAS_UNMAP: With<IommuIoasUnmap>(m, OnUnmap); break;
-            case Ioctls.IOMMU_OPTION: With<IommuOption>(m, OnOption); break;
+            case Ioctls.IOMMU_IOAS_ALLOC: With<IommuIoasAlloc>(m, _ioasIoctls.Alloc); break;
+            case Ioctls.IOMMU_IOAS_ALLOW_IOVAS: With<IommuIoasAllowIovas>(m, _ioasIoctls.AllowIovas); break;
+            case Ioctls.IOMMU_IOAS_COPY: With<IommuIoasCopy>(m, _ioasIoctls.Copy); break;
+            case Ioctls.IOMMU_IOAS_IOVA_RANGES: With<IommuIoasIovaRanges>(m, _ioasIoctls.IovaRanges); break;
+            case Ioctls.IOMMU_IOAS_MAP: With<IommuIoasMap>(m, _ioasIoctls.Map); break;
+            case Ioctls.IOMMU_IOAS_UNMAP: With<IommuIoasUnmap>(m, _ioasIoctls.Unmap); break;
+            case Ioctls.IOMMU_OPTION: With<IommuOption>(m, _ioasIoctls.Option); break;
             case Ioctls.IOMMU_VFIO_IOAS: With<IommuVfioIoas>(m, _compat.VfioIoas); break;
             case Ioctls.IOMMU_HWPT_ALLOC: With<IommuHwptAlloc>(m, OnHwptAlloc); break;
             case Ioctls.IOMMU_GET_HW_INFO: With<IommuHwInfo>(m, OnGetHwInfo); break;
@@ -231,10 +234,10 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
             case Ioctls.IOMMU_HWPT_GET_DIRTY_BITMAP: With<IommuHwptGetDirtyBitmap>(m, OnGetDirtyBitmap); break;
             case Ioctls.IOMMU_HWPT_INVALIDATE: With<IommuHwptInvalidate>(m, OnInvalidate); break;
             case Ioctls.IOMMU_FAULT_QUEUE_ALLOC: With<IommuFaultAlloc>(m, OnFaultQueueAlloc); break;
-            case Ioctls.IOMMU_IOAS_MAP_FILE: With<IommuIoasMapFile>(m, OnMapFile); break;
+            case Ioctls.IOMMU_IOAS_MAP_FILE: With<IommuIoasMapFile>(m, _ioasIoctls.MapFile); break;
             case Ioctls.IOMMU_VIOMMU_ALLOC: With<IommuViommuAlloc>(m, OnViommuAlloc); break;
             case Ioctls.IOMMU_VDEVICE_ALLOC: With<IommuVdeviceAlloc>(m, OnVdeviceAlloc); break;
-            case Ioctls.IOMMU_IOAS_CHANGE_PROCESS: With<IommuIoasChangeProcess>(m, OnChangeProcess); break;
+            case Ioctls.IOMMU_IOAS_CHANGE_PROCESS: With<IommuIoasChangeProcess>(m, _ioasIoctls.ChangeProcess); break;
             case Ioctls.IOMMU_VEVENTQ_ALLOC: With<IommuVeventqAlloc>(m, OnVeventqAlloc); break;
             case Ioctls.IOMMU_HW_QUEUE_ALLOC: With<IommuHwQueueAlloc>(m, OnHwQueueAlloc); break;
             case Ioctls.IOMMU_TEST_CMD: With<IommuTestCmd>(m, _selftest.Serve); break;
@@ -319,6 +322,20 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
                 Save(new ObjectDestroyed(id), then);
                 return;
         }
+    }
+
+    /// <summary>
+    /// The IOAS actor, charging the box's accounts under the keys it was created with. The kernel
+    /// charges the user (or mm) of the process that maps; the emulator charges the caller that
+    /// created the IOAS, which is the same process unless an fd is handed to another one.
+    /// </summary>
+    private IActorRef StartIoas(string key, AccountKeys? accounts)
+    {
+        var binding = _with.Accounts is { } book && accounts is not null
+            ? new Domains.Ioas.AccountBinding(book, accounts.User, accounts.Process, (Domains.Pages.RlimitMode)_rlimitMode)
+            : null;
+        return Context.ActorOf(Domains.Ioas.IoasActor.Props(key, _with.Settings.LockedPageLimit, units: _with.Units, account: binding),
+            "ioas-" + Uri.EscapeDataString(key));
     }
 
     private void StopIoas(uint id, Action then)
@@ -570,6 +587,8 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
     void IContextHost.Save(IPersistedEvent e, Action then) => Save(e, then);
     string IContextHost.NewKey(string kind) => NewKey(kind);
     uint ICompatHost.CompatIoas => _compatIoas;
+    ulong IIoasHost.RlimitMode => _rlimitMode;
+    IoasEntry IIoasHost.StartIoas(uint id) => _ioas[id] = _ioas[id] with { Ref = StartIoas(_ioas[id].Key, _ioas[id].Accounts) };
     DeviceSpec ISelftestHost.SpecOf(DeviceEntry device) => SpecOf(device);
     UnitSpec ISelftestHost.UnitOf(DeviceEntry device) => UnitOf(device);
     IoasEntry ISelftestHost.HomeOf(uint hwptId) => HomeOf(hwptId);
