@@ -32,7 +32,9 @@ public sealed class UnitActor : SnapshottingActor
 
         Recover<SnapshotOffer>(o =>
         {
-            if (o.Snapshot is SizedUnitSnapshot sized)
+            if (o.Snapshot is PackedUnitSnapshot packed)
+                _state.Restore(packed);
+            else if (o.Snapshot is SizedUnitSnapshot sized)
                 _state.Restore(sized.Unit, sized.DomainPageSizes);
             else if (o.Snapshot is UnitSnapshot s)
                 _state.Restore(s);
