@@ -12,13 +12,21 @@ namespace IommuActors.Core.Persistence;
 /// O(1) per event, and recovery replays at most about as many events as the snapshot holds. Floor
 /// keeps a small entity from snapshotting at every event. One snapshot is written at a time; the
 /// journal and older snapshots behind a written one go.
+/// An entity whose snapshot entries are packed far smaller than its journal rows (a row carries its
+/// persistence id, sequence number, timestamps and manifest beside the event; a packed entry is a
+/// handful of bytes) says how many entries cost about as much as one row: its bar is the size in
+/// entries divided by that, so the bytes journaled since the snapshot still match the snapshot's
+/// own, and recovery replays that many times fewer events.
 /// </summary>
-public sealed class SnapshotPolicy(long floor)
+public sealed class SnapshotPolicy(long floor, long entriesPerEvent = 1)
 {
     private long _countedAtSave;
 
     /// <summary>The least number of events between two snapshots, however small the snapshot.</summary>
     public long Floor { get; } = Math.Max(1, floor);
+
+    /// <summary>How many snapshot entries cost about as much as one journaled event (1 when they are alike).</summary>
+    public long EntriesPerEvent { get; } = Math.Max(1, entriesPerEvent);
 
     /// <summary>Events journaled since the newest snapshot written or being written.</summary>
     public long SinceSnapshot { get; private set; }
@@ -32,7 +40,7 @@ public sealed class SnapshotPolicy(long floor)
     public void Journaled(long events = 1) => SinceSnapshot += events;
 
     /// <summary>Events since the last snapshot at which an entity of <paramref name="entries"/> entries snapshots.</summary>
-    public long Threshold(long entries) => Math.Max(Floor, Math.Min(entries, SnapshotEntries));
+    public long Threshold(long entries) => Math.Max(Floor, Math.Min(entries, SnapshotEntries) / EntriesPerEvent);
 
     /// <summary>Whether to write a snapshot of <paramref name="entries"/> entries now.</summary>
     public bool Due(long entries) => !Saving && SinceSnapshot >= Threshold(entries);

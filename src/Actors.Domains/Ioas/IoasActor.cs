@@ -37,8 +37,14 @@ public sealed partial class IoasActor : SnapshottingActor
         Akka.Actor.Props.Create(() => new IoasActor(ioasId, limitPages, snapshotFloor, accessGrace ?? TimeSpan.FromSeconds(5),
             units ?? ActorRefs.Nobody, account));
 
+    /// <summary>
+    /// A packed area is five or six bytes of the snapshot; a journal row of a map is its event of
+    /// about 50 bytes plus the row's own columns: 16 areas weigh about one row.
+    /// </summary>
+    public const long EntriesPerEvent = 16;
+
     public IoasActor(string ioasId, ulong limitPages, int snapshotFloor, TimeSpan accessGrace, IActorRef units, AccountBinding? account)
-        : base(snapshotFloor)
+        : base(snapshotFloor, EntriesPerEvent)
     {
         _ioasId = ioasId;
         _limitPages = account is null ? limitPages : ulong.MaxValue;

@@ -30,6 +30,26 @@ public sealed class SnapshotPolicyTests
     }
 
     [Fact]
+    public void An_entity_with_packed_entries_snapshots_once_its_events_weigh_as_much_as_its_entries()
+    {
+        // 16 packed entries cost about one journal row: 100,000 entries weigh 6,250 events.
+        var policy = new SnapshotPolicy(floor: 10, entriesPerEvent: 16);
+        policy.Started(entries: 100_000);
+        policy.Saved();
+        policy.Journaled(6_249);
+        Assert.False(policy.Due(entries: 100_000));
+        policy.Journaled();
+        Assert.True(policy.Due(entries: 100_000));
+        // The floor still holds for a small entity.
+        policy.Started(entries: 100);
+        policy.Saved();
+        policy.Journaled(9);
+        Assert.False(policy.Due(entries: 100));
+        policy.Journaled();
+        Assert.True(policy.Due(entries: 100));
+    }
+
+    [Fact]
     public void An_entity_that_only_grows_snapshots_again_once_its_events_match_the_last_snapshot()
     {
         // Each event adds an entry: 1,000 events after a snapshot of 1,000 the entity holds 2,000.
