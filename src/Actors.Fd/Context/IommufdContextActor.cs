@@ -6,6 +6,7 @@ using IommuActors.Core.Persistence;
 using IommuActors.Fd.Accesses;
 using IommuActors.Fd.Compat;
 using IommuActors.Fd.Faults;
+using IommuActors.Fd.Hwpts;
 using IommuActors.Fd.Ioases;
 using IommuActors.Fd.Objects;
 using IommuActors.Fd.Selftests;
@@ -25,7 +26,7 @@ namespace IommuActors.Fd.Context;
 /// have. One request is served at a time: while it waits for an answer (client memory, an IOAS,
 /// a unit) every other request is stashed, so an ioctl is atomic as seen by the client.
 /// </summary>
-public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers, ISelftestHost, ICompatHost, IAccessHost, IIoasHost
+public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers, ISelftestHost, ICompatHost, IIoasHost
 {
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -41,6 +42,8 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
     private readonly VfioCompat _compat;
     private readonly AccessObjects _accesses;
     private readonly IoasIoctls _ioasIoctls;
+    private readonly HwptIoctls _hwptIoctls;
+    private readonly ViommuIoctls _viommu;
     private uint _compatIoas;
     private ulong _rlimitMode;
     private long _keyCounter;
@@ -68,6 +71,8 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
         _compat = new VfioCompat(this);
         _accesses = new AccessObjects(this);
         _ioasIoctls = new IoasIoctls(this);
+        _hwptIoctls = new HwptIoctls(this);
+        _viommu = new ViommuIoctls(this);
         Recovering();
         Active();
     }
@@ -228,18 +233,18 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
             case Ioctls.IOMMU_IOAS_UNMAP: With<IommuIoasUnmap>(m, _ioasIoctls.Unmap); break;
             case Ioctls.IOMMU_OPTION: With<IommuOption>(m, _ioasIoctls.Option); break;
             case Ioctls.IOMMU_VFIO_IOAS: With<IommuVfioIoas>(m, _compat.VfioIoas); break;
-            case Ioctls.IOMMU_HWPT_ALLOC: With<IommuHwptAlloc>(m, OnHwptAlloc); break;
+            case Ioctls.IOMMU_HWPT_ALLOC: With<IommuHwptAlloc>(m, _hwptIoctls.Alloc); break;
             case Ioctls.IOMMU_GET_HW_INFO: With<IommuHwInfo>(m, OnGetHwInfo); break;
-            case Ioctls.IOMMU_HWPT_SET_DIRTY_TRACKING: With<IommuHwptSetDirtyTracking>(m, OnSetDirtyTracking); break;
-            case Ioctls.IOMMU_HWPT_GET_DIRTY_BITMAP: With<IommuHwptGetDirtyBitmap>(m, OnGetDirtyBitmap); break;
-            case Ioctls.IOMMU_HWPT_INVALIDATE: With<IommuHwptInvalidate>(m, OnInvalidate); break;
+            case Ioctls.IOMMU_HWPT_SET_DIRTY_TRACKING: With<IommuHwptSetDirtyTracking>(m, _hwptIoctls.SetDirtyTracking); break;
+            case Ioctls.IOMMU_HWPT_GET_DIRTY_BITMAP: With<IommuHwptGetDirtyBitmap>(m, _hwptIoctls.GetDirtyBitmap); break;
+            case Ioctls.IOMMU_HWPT_INVALIDATE: With<IommuHwptInvalidate>(m, _hwptIoctls.Invalidate); break;
             case Ioctls.IOMMU_FAULT_QUEUE_ALLOC: With<IommuFaultAlloc>(m, OnFaultQueueAlloc); break;
             case Ioctls.IOMMU_IOAS_MAP_FILE: With<IommuIoasMapFile>(m, _ioasIoctls.MapFile); break;
-            case Ioctls.IOMMU_VIOMMU_ALLOC: With<IommuViommuAlloc>(m, OnViommuAlloc); break;
-            case Ioctls.IOMMU_VDEVICE_ALLOC: With<IommuVdeviceAlloc>(m, OnVdeviceAlloc); break;
+            case Ioctls.IOMMU_VIOMMU_ALLOC: With<IommuViommuAlloc>(m, _viommu.ViommuAlloc); break;
+            case Ioctls.IOMMU_VDEVICE_ALLOC: With<IommuVdeviceAlloc>(m, _viommu.VdeviceAlloc); break;
             case Ioctls.IOMMU_IOAS_CHANGE_PROCESS: With<IommuIoasChangeProcess>(m, _ioasIoctls.ChangeProcess); break;
-            case Ioctls.IOMMU_VEVENTQ_ALLOC: With<IommuVeventqAlloc>(m, OnVeventqAlloc); break;
-            case Ioctls.IOMMU_HW_QUEUE_ALLOC: With<IommuHwQueueAlloc>(m, OnHwQueueAlloc); break;
+            case Ioctls.IOMMU_VEVENTQ_ALLOC: With<IommuVeventqAlloc>(m, _viommu.VeventqAlloc); break;
+            case Ioctls.IOMMU_HW_QUEUE_ALLOC: With<IommuHwQueueAlloc>(m, _viommu.HwQueueAlloc); break;
             case Ioctls.IOMMU_TEST_CMD: With<IommuTestCmd>(m, _selftest.Serve); break;
             default: Done(Errno.ENOTTY); break;
         }
@@ -301,7 +306,7 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
         switch (kind)
         {
             case ObjectKind.HwptPaging or ObjectKind.HwptNested:
-                FreeHwptDomain(id, () => Save(new ObjectDestroyed(id), then));
+                _hwptIoctls.FreeDomain(id, () => Save(new ObjectDestroyed(id), then));
                 return;
             case ObjectKind.Fault:
                 ReleaseFaultQueue(id, () => Save(new ObjectDestroyed(id), then));
@@ -586,19 +591,18 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
     IReadOnlyDictionary<uint, HwptEntry> IContextHost.Hwpts => _hwpts;
     void IContextHost.Save(IPersistedEvent e, Action then) => Save(e, then);
     string IContextHost.NewKey(string kind) => NewKey(kind);
+    MockDevices IContextHost.Mocks => _mocks;
+    IActorRef IContextHost.Self => Self;
     uint ICompatHost.CompatIoas => _compatIoas;
     ulong IIoasHost.RlimitMode => _rlimitMode;
     IoasEntry IIoasHost.StartIoas(uint id) => _ioas[id] = _ioas[id] with { Ref = StartIoas(_ioas[id].Key, _ioas[id].Accounts) };
-    DeviceSpec ISelftestHost.SpecOf(DeviceEntry device) => SpecOf(device);
-    UnitSpec ISelftestHost.UnitOf(DeviceEntry device) => UnitOf(device);
-    IoasEntry ISelftestHost.HomeOf(uint hwptId) => HomeOf(hwptId);
     void ISelftestHost.AttachTo(AttachDevice m, Action<int, uint> then) => AttachTo(m, then);
     void ISelftestHost.Detach(uint devId, int pasid, Action then) => DetachInternal(devId, pasid, then);
     void ISelftestHost.Unbind(uint devId, Action then) => UnbindInternal(devId, then);
     void ISelftestHost.QueuePageRequest(uint faultId, FaultGroup group) => QueuePageRequest(faultId, group);
     void ISelftestHost.ServeAccessOp(IommuTestCmd cmd, uint size) => _accesses.Serve(cmd, size);
-    IActorRef IAccessHost.Spawn(Props props, string name) => Context.ActorOf(props, name);
-    void IAccessHost.StopChild(IActorRef child) => Context.Stop(child);
+    IActorRef IContextHost.Spawn(Props props, string name) => Context.ActorOf(props, name);
+    void IContextHost.StopChild(IActorRef child) => Context.Stop(child);
 }
 
 /// <summary>
