@@ -31,7 +31,7 @@ public static class FrontDoorSetup
         var log = services.GetRequiredService<ILoggerFactory>().CreateLogger("IommuActors.Host.FrontDoor");
         var files = services.GetService<IFileRegionProvider>()?.Resolve(system, registry) ?? DefaultFiles(system, registry, log);
         var sessions = system.ActorOf(SessionDirectoryActor.Props(files, settings.FrontDoor.SessionGracePeriod,
-            settings.Join is null ? SessionDirectoryActor.Name : SessionDirectoryActor.JoiningNodeId(settings.SocketPath), log), SessionDirectoryActor.Name);
+            settings.Membership.Alone ? SessionDirectoryActor.Name : SessionDirectoryActor.JoiningNodeId(settings.SocketPath), log), SessionDirectoryActor.Name);
         var trace = system.ActorOf(TraceRelay.Props(), TraceRelay.Name);
         registry.TryRegister<SessionDirectory>(sessions);
         registry.TryGet<PlatformRegistryKey>(out var platform);
