@@ -10,10 +10,20 @@ namespace IommuActors.Host.Membership;
 /// <summary>How a node takes its place: the address it listens on, whom it joins, and the store's cluster lease.</summary>
 public static class ClusterSetup
 {
-    /// <summary>The remoting address of the node (Iommu:Hostname, Iommu:Port) over hocon/cluster.conf.</summary>
+    /// <summary>
+    /// Over hocon/cluster.conf: the remoting address of the node (Iommu:Hostname, Iommu:Port) and the
+    /// split-brain resolver's lease-majority with its lease in the store; keep-oldest (the file's) on the in-memory store.
+    /// </summary>
     public static Config ConfigFor(HostSettings settings) => ConfigurationFactory.ParseString(
-        $"akka.remote.dot-netty.tcp.hostname = \"{settings.Membership.Hostname}\"\n" +
-        $"akka.remote.dot-netty.tcp.port = {settings.Membership.Port}\n");
+        $"akka.remote.dot-netty.tcp.hostname = {Quote(settings.Membership.Hostname)}\n" +
+        $"akka.remote.dot-netty.tcp.port = {settings.Membership.Port}\n" +
+        (settings.Store.Kind == StoreKind.InMemory
+            ? ""
+            : "akka.cluster.split-brain-resolver.active-strategy = lease-majority\n" +
+              $"iommu.store-lease.store = {settings.Store.Kind.ToString().ToLowerInvariant()}\n" +
+              $"iommu.store-lease.connection-string = {Quote(settings.Store.ConnectionString)}\n"));
+
+    private static string Quote(string value) => "\"" + value.Replace("\\", "\\\\").Replace("\"", "\\\"") + "\"";
 
     /// <summary>
     /// Joins the cluster: a node that may found (no seeds, or the first of them) takes the store's
