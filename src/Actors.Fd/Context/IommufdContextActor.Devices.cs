@@ -23,15 +23,15 @@ public sealed partial class IommufdContextActor
         return true;
     }
 
-    private DeviceSpec SpecOf(DeviceEntry d) => _with.Platform.Device(d.Pci) ?? _mockSpecs[d.Pci];
+    private DeviceSpec SpecOf(DeviceEntry d) => _with.Platform.Device(d.Pci) ?? _mocks.SpecOf(d.Pci)!;
 
     /// <summary>The device's unit as its driver presents it (a mock device's by its flags, MockDeviceView).</summary>
-    private UnitSpec UnitOf(DeviceEntry d) => MockDeviceView.For(_with.Platform.Unit(SpecOf(d).Unit), MockFlagsOf(d));
+    private UnitSpec UnitOf(DeviceEntry d) => MockDeviceView.For(_with.Platform.Unit(SpecOf(d).Unit), _mocks.FlagsOf(d.Pci));
 
     private void OnBindDevice(BindDevice m)
     {
         Begin(Sender, ActorRefs.Nobody, null);
-        _failWith = e => new DeviceBindResult(_fileId, e, 0);
+        _request.FailWith = e => new DeviceBindResult(_fileId, e, 0);
         if (_released || _with.Platform.Device(m.Pci) is null)
         {
             Fail(Errno.ENODEV);
@@ -45,7 +45,7 @@ public sealed partial class IommufdContextActor
     private void OnAttachDevice(AttachDevice m)
     {
         Begin(Sender, ActorRefs.Nobody, null);
-        _failWith = e => new AttachResult(_fileId, e, 0);
+        _request.FailWith = e => new AttachResult(_fileId, e, 0);
         AttachTo(m, (errno, ptId) =>
         {
             if (errno != 0)
@@ -84,7 +84,7 @@ public sealed partial class IommufdContextActor
                 return;
             case ObjectKind.HwptPaging or ObjectKind.HwptNested:
                 // The mock driver's attach_dev: a device made with NO_DIRTY refuses a dirty-tracking domain.
-                if (IsNoDirtyMock(dev) && (_hwpts[m.PtId].Flags & HwptAllocFlags.DirtyTracking) != 0)
+                if (_mocks.IsNoDirty(dev.Pci) && (_hwpts[m.PtId].Flags & HwptAllocFlags.DirtyTracking) != 0)
                 {
                     then(Errno.EINVAL, 0);
                     return;
@@ -218,7 +218,7 @@ public sealed partial class IommufdContextActor
     private void OnDetachDevice(DetachDevice m)
     {
         Begin(Sender, ActorRefs.Nobody, null);
-        _failWith = e => new DetachResult(_fileId, e);
+        _request.FailWith = e => new DetachResult(_fileId, e);
         DetachInternal(m.DevId, m.Pasid, errno => Reply(new DetachResult(_fileId, errno)), strict: true);
     }
 
@@ -260,7 +260,7 @@ public sealed partial class IommufdContextActor
     private void OnUnbindDevice(UnbindDevice m)
     {
         Begin(Sender, ActorRefs.Nobody, null);
-        _failWith = _ => new DeviceUnbound(_fileId, m.DevId);
+        _request.FailWith = _ => new DeviceUnbound(_fileId, m.DevId);
         UnbindInternal(m.DevId, () => Reply(new DeviceUnbound(_fileId, m.DevId)));
     }
 
@@ -351,5 +351,5 @@ public sealed partial class IommufdContextActor
 
     /// <summary>The three reserved bytes after out_max_pasid_log2 are zeroed by the codec; a caller's non-zero is seen in the raw bytes.</summary>
     private int ReservedOfHwInfo(IommuHwInfo cmd) =>
-        _ioctl!.Inline.Length >= 32 && _ioctl.Inline.AsSpan(29, 3).ContainsAnyExcept((byte)0) ? 1 : 0;
+        _request.Ioctl!.Inline.Length >= 32 && _request.Ioctl.Inline.AsSpan(29, 3).ContainsAnyExcept((byte)0) ? 1 : 0;
 }

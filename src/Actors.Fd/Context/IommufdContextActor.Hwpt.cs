@@ -228,7 +228,7 @@ public sealed partial class IommufdContextActor
             if (rc == 0)
                 Done(0, back);
             else
-                WriteMemory(_ioctl!.Arg, back, wrc => Done(wrc != 0 ? wrc : rc));
+                WriteMemory(_request.Ioctl!.Arg, back, wrc => Done(wrc != 0 ? wrc : rc));
         }
         if (cmd.Reserved != 0)
         {
