@@ -246,9 +246,9 @@ public sealed partial class IommufdContextActor
             Save(new AttachmentsChanged(devId, dev.Attachments.Remove(pasid)), () =>
             {
                 if (pasid == NoPasid)
-                    AnswerFaultsOf(devId, pasid, hwpt, () => AutoGone(hwpt, r, () => then(0)));
+                    _faults.AnswerFaultsOf(devId, pasid, hwpt, () => AutoGone(hwpt, r, () => then(0)));
                 else
-                    PublishPasidUnbind(dev, pasid, errno => AnswerFaultsOf(devId, pasid, hwpt, () => AutoGone(hwpt, r, () => then(errno))));
+                    PublishPasidUnbind(dev, pasid, errno => _faults.AnswerFaultsOf(devId, pasid, hwpt, () => AutoGone(hwpt, r, () => then(errno))));
             });
         });
     }
