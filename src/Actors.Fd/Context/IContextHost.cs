@@ -40,6 +40,9 @@ internal interface IContextHost
     /// <summary>Journals the event, applies it, then continues.</summary>
     void Save(IPersistedEvent e, Action then);
 
+    /// <summary>The number the next new key carries (the one <see cref="NewKey"/> gives).</summary>
+    long NextKeyNumber { get; }
+
     /// <summary>A key for a new object of the kind, unique in this context across restarts.</summary>
     string NewKey(string kind);
 }

@@ -5,6 +5,7 @@ using IommuActors.Core.Messaging;
 using IommuActors.Core.Persistence;
 using IommuActors.Fd.Accesses;
 using IommuActors.Fd.Compat;
+using IommuActors.Fd.Devices;
 using IommuActors.Fd.Faults;
 using IommuActors.Fd.Hwpts;
 using IommuActors.Fd.Ioases;
@@ -36,11 +37,12 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
     private readonly Dictionary<uint, IoasEntry> _ioas = new();
     private readonly Dictionary<uint, DeviceEntry> _devices = new();
     private readonly Dictionary<uint, HwptEntry> _hwpts = new();
-    private readonly Dictionary<uint, FaultEntry> _faults = new();
     private readonly MockDevices _mocks;
     private readonly SelftestDriver _selftest;
     private readonly VfioCompat _compat;
     private readonly AccessObjects _accesses;
+    private readonly FaultObjects _faults;
+    private readonly DeviceObjects _deviceObjects;
     private readonly IoasIoctls _ioasIoctls;
     private readonly HwptIoctls _hwptIoctls;
     private readonly ViommuIoctls _viommu;
@@ -70,6 +72,8 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
         _selftest = new SelftestDriver(this, _mocks);
         _compat = new VfioCompat(this);
         _accesses = new AccessObjects(this);
+        _faults = new FaultObjects(this, CheckLastHolder);
+        _deviceObjects = new DeviceObjects(this, _faults, Pasids);
         _ioasIoctls = new IoasIoctls(this);
         _hwptIoctls = new HwptIoctls(this);
         _viommu = new ViommuIoctls(this);
@@ -111,11 +115,11 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
         Command<AttachDevice>(OnAttachDevice);
         Command<DetachDevice>(OnDetachDevice);
         Command<UnbindDevice>(OnUnbindDevice);
-        Command<ReadFaults>(OnReadFaults);
-        Command<WriteResponses>(OnWriteResponses);
-        Command<FaultFileClosed>(OnFaultFileClosed);
+        Command<ReadFaults>(m => _faults.Read(m, Sender));
+        Command<WriteResponses>(m => _faults.Write(m, Sender));
+        Command<FaultFileClosed>(_faults.FileClosed);
         Command<AccessProtocol.CloseAccess>(OnCloseAccess);
-        Command<Hardware.Units.UnitProtocol.FaultRaised>(OnFaultRaised);
+        Command<Hardware.Units.UnitProtocol.FaultRaised>(_faults.Raised);
         Command<Read>(r => Sender.Tell(new ReadDone(r.FileId, r.Tag, Errno.EINVAL, [])));
         Command<Write>(w => Sender.Tell(new WriteDone(w.FileId, w.Tag, Errno.EINVAL, 0)));
         Command<OpTimedOut>(_ => { });
@@ -132,7 +136,7 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
             if (t.Op == _request.Op)
                 Fail(Errno.EFAULT);
         });
-        Command<Hardware.Units.UnitProtocol.FaultRaised>(OnFaultRaised);
+        Command<Hardware.Units.UnitProtocol.FaultRaised>(_faults.Raised);
         Introspection();
         Housekeeping();
         CommandAny(m =>
@@ -234,11 +238,11 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
             case Ioctls.IOMMU_OPTION: With<IommuOption>(m, _ioasIoctls.Option); break;
             case Ioctls.IOMMU_VFIO_IOAS: With<IommuVfioIoas>(m, _compat.VfioIoas); break;
             case Ioctls.IOMMU_HWPT_ALLOC: With<IommuHwptAlloc>(m, _hwptIoctls.Alloc); break;
-            case Ioctls.IOMMU_GET_HW_INFO: With<IommuHwInfo>(m, OnGetHwInfo); break;
+            case Ioctls.IOMMU_GET_HW_INFO: With<IommuHwInfo>(m, _deviceObjects.GetHwInfo); break;
             case Ioctls.IOMMU_HWPT_SET_DIRTY_TRACKING: With<IommuHwptSetDirtyTracking>(m, _hwptIoctls.SetDirtyTracking); break;
             case Ioctls.IOMMU_HWPT_GET_DIRTY_BITMAP: With<IommuHwptGetDirtyBitmap>(m, _hwptIoctls.GetDirtyBitmap); break;
             case Ioctls.IOMMU_HWPT_INVALIDATE: With<IommuHwptInvalidate>(m, _hwptIoctls.Invalidate); break;
-            case Ioctls.IOMMU_FAULT_QUEUE_ALLOC: With<IommuFaultAlloc>(m, OnFaultQueueAlloc); break;
+            case Ioctls.IOMMU_FAULT_QUEUE_ALLOC: With<IommuFaultAlloc>(m, _faults.Alloc); break;
             case Ioctls.IOMMU_IOAS_MAP_FILE: With<IommuIoasMapFile>(m, _ioasIoctls.MapFile); break;
             case Ioctls.IOMMU_VIOMMU_ALLOC: With<IommuViommuAlloc>(m, _viommu.ViommuAlloc); break;
             case Ioctls.IOMMU_VDEVICE_ALLOC: With<IommuVdeviceAlloc>(m, _viommu.VdeviceAlloc); break;
@@ -275,7 +279,7 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
         var rc = _table.CheckRemovable(cmd.Id);
         // The binding driver holds a DEVICE for as long as it is bound (the selftest an ACCESS); an open fd holds its FAULT.
         if (rc == 0 && (found.Value!.Kind is ObjectKind.Device or ObjectKind.Access
-                        || (found.Value.Kind == ObjectKind.Fault && _faults[cmd.Id].FdOpen)))
+                        || (found.Value.Kind == ObjectKind.Fault && _faults.IsFdOpen(cmd.Id))))
             rc = Errno.EBUSY;
         if (rc != 0)
         {
@@ -309,7 +313,7 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
                 _hwptIoctls.FreeDomain(id, () => Save(new ObjectDestroyed(id), then));
                 return;
             case ObjectKind.Fault:
-                ReleaseFaultQueue(id, () => Save(new ObjectDestroyed(id), then));
+                _faults.Destroy(id, then);
                 return;
             case ObjectKind.Access:
                 _accesses.Destroy(id, then);
@@ -392,7 +396,7 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
     /// What holds the context besides its fd: bound devices, open fault queue fds, accesses. The
     /// selftest's mock devices do not (iommufd_device_bind takes no ictx reference for them).
     /// </summary>
-    private int Holders => _devices.Values.Count(d => !_mocks.IsMock(d.Pci)) + _faults.Values.Count(f => f.FdOpen) + _accesses.Count;
+    private int Holders => _devices.Values.Count(d => !_mocks.IsMock(d.Pci)) + _faults.OpenFds + _accesses.Count;
 
     private void CheckLastHolder()
     {
@@ -422,7 +426,7 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
             then();
             return;
         }
-        UnbindInternal(devices[i], () => TearDownDevices(devices, i + 1, then));
+        _deviceObjects.Unbind(devices[i], () => TearDownDevices(devices, i + 1, then));
     }
 
     private void TearDownRest(int guard)
@@ -467,6 +471,7 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
     private void Apply(IPersistedEvent e)
     {
         _accesses.Apply(e);
+        _faults.Apply(e);
         switch (e)
         {
             case ObjectCreated { Kind: ObjectKind.Selftest } c:
@@ -491,9 +496,6 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
                     case ObjectKind.HwptPaging or ObjectKind.HwptNested:
                         _hwpts[c.Id] = new HwptEntry(c.Key, c.Pci, c.Flags, c.Auto, c.Uses.FirstOrDefault(), c.DomainId, c.Kind == ObjectKind.HwptNested);
                         break;
-                    case ObjectKind.Fault:
-                        _faults[c.Id] = new FaultEntry(c.Key, FdOpen: true);
-                        break;
                 }
                 break;
             case IoasCreated c:
@@ -505,7 +507,6 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
                 _ioas.Remove(d.Id);
                 _devices.Remove(d.Id);
                 _hwpts.Remove(d.Id);
-                _faults.Remove(d.Id);
                 if (_compatIoas == d.Id)
                     _compatIoas = 0;
                 break;
@@ -522,9 +523,6 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
             // The IOAS journals its options and its HWPTs' dirty tracking; contexts of older builds
             // journaled copies of both, which replay as nothing.
             case HugePagesChanged or DirtyTrackingChanged:
-                break;
-            case FaultFdClosed f:
-                _faults[f.FaultId] = _faults[f.FaultId] with { FdOpen = false };
                 break;
             case ContextReleased:
                 _released = true;
@@ -545,13 +543,13 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
         _devices.ToImmutableDictionary(d => d.Key, d => d.Value.Attachments),
         [],
         [],
-        [.. _faults.Where(f => !f.Value.FdOpen).Select(f => f.Key)],
+        [.. _faults.ClosedFds],
         _compatIoas, _rlimitMode, _keyCounter, _closed,
         _ioas.Where(i => i.Value.Accounts is not null).ToImmutableDictionary(i => i.Key, i => i.Value.Accounts!));
 
     private string KeyOf(ContextObject o) =>
         _ioas.TryGetValue(o.Id, out var i) ? i.Key : _devices.TryGetValue(o.Id, out var d) ? d.DeviceFileId
-        : _hwpts.TryGetValue(o.Id, out var h) ? h.Key : _faults.TryGetValue(o.Id, out var f) ? f.FileId
+        : _hwpts.TryGetValue(o.Id, out var h) ? h.Key : _faults.KeyOf(o.Id) is { } f ? f
         : _mocks.Of(o.Id) is { } m ? m.Key : _accesses.KeyOf(o.Id) ?? "";
 
     private string PciOf(ContextObject o) =>
@@ -567,7 +565,7 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
         foreach (var (id, accounts) in s.IoasAccounts ?? ImmutableDictionary<uint, AccountKeys>.Empty)
             _ioas[id] = _ioas[id] with { Accounts = accounts };
         foreach (var id in s.FaultFdsClosed)
-            _faults[id] = _faults[id] with { FdOpen = false };
+            _faults.Apply(new FaultFdClosed(id));
         _compatIoas = s.CompatIoas;
         _rlimitMode = s.RlimitMode;
         _keyCounter = s.KeyCounter;
@@ -592,14 +590,15 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
     void IContextHost.Save(IPersistedEvent e, Action then) => Save(e, then);
     string IContextHost.NewKey(string kind) => NewKey(kind);
     MockDevices IContextHost.Mocks => _mocks;
+    long IContextHost.NextKeyNumber => _keyCounter + 1;
     IActorRef IContextHost.Self => Self;
     uint ICompatHost.CompatIoas => _compatIoas;
     ulong IIoasHost.RlimitMode => _rlimitMode;
     IoasEntry IIoasHost.StartIoas(uint id) => _ioas[id] = _ioas[id] with { Ref = StartIoas(_ioas[id].Key, _ioas[id].Accounts) };
-    void ISelftestHost.AttachTo(AttachDevice m, Action<int, uint> then) => AttachTo(m, then);
-    void ISelftestHost.Detach(uint devId, int pasid, Action then) => DetachInternal(devId, pasid, then);
-    void ISelftestHost.Unbind(uint devId, Action then) => UnbindInternal(devId, then);
-    void ISelftestHost.QueuePageRequest(uint faultId, FaultGroup group) => QueuePageRequest(faultId, group);
+    void ISelftestHost.AttachTo(AttachDevice m, Action<int, uint> then) => _deviceObjects.AttachTo(m, then);
+    void ISelftestHost.Detach(uint devId, int pasid, Action then) => _deviceObjects.Detach(devId, pasid, then);
+    void ISelftestHost.Unbind(uint devId, Action then) => _deviceObjects.Unbind(devId, then);
+    void ISelftestHost.QueuePageRequest(uint faultId, FaultGroup group) => _faults.Queue(faultId, group);
     void ISelftestHost.ServeAccessOp(IommuTestCmd cmd, uint size) => _accesses.Serve(cmd, size);
     IActorRef IContextHost.Spawn(Props props, string name) => Context.ActorOf(props, name);
     void IContextHost.StopChild(IActorRef child) => Context.Stop(child);
@@ -617,5 +616,3 @@ internal sealed record DeviceEntry(string DeviceFileId, string Pci, ImmutableDic
 /// <summary>A HWPT object: its key, its unit, HWPT_ALLOC flags, whether automatic, the IOAS (or parent HWPT) it uses, its domain in the unit.</summary>
 internal sealed record HwptEntry(string Key, string Unit, uint Flags, bool Auto, uint Parent, int DomainId, bool Nested);
 
-/// <summary>A FAULT object: the file id of its queue file, and whether that fd is still open.</summary>
-internal sealed record FaultEntry(string FileId, bool FdOpen);
