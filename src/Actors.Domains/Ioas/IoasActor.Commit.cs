@@ -103,17 +103,51 @@ public sealed partial class IoasActor
             return;
         }
         _inFlight++;
+        _awaitingWrite.Enqueue((op.ReplyTo, op.Fail));
         var left = events.Count;
         PersistAllAsync(events, _ =>
         {
             if (--left > 0)
                 return;
             _inFlight--;
+            _awaitingWrite.Dequeue();
             op.ReplyTo.Tell(reply);
             SnapshotWhenSettled();
             CheckRetired();
         });
         Settled();
+    }
+
+    /// <summary>The answers waiting for their journal writes, in write order (the journal confirms in that order).</summary>
+    private readonly Queue<(IActorRef ReplyTo, Func<int, object> Failed)> _awaitingWrite = new();
+
+    /// <summary>
+    /// The store could not take a write (it is away, or failed): every operation still waiting for
+    /// its write is answered EIO, and the IOAS stops (Akka stops it after this) to come back from
+    /// its journal, where none of them is, on its next message: the table it had applied them to
+    /// goes with it. A later operation was never applied, so it is unaffected.
+    /// </summary>
+    protected override void OnPersistFailure(Exception cause, object @event, long sequenceNr)
+    {
+        FailAwaitingWrites();
+        base.OnPersistFailure(cause, @event, sequenceNr);
+    }
+
+    /// <summary>
+    /// The store refused one write (the journal is up; the event could not be stored): the same, but
+    /// Akka would carry on with the event applied to the table, so the IOAS stops itself.
+    /// </summary>
+    protected override void OnPersistRejected(Exception cause, object @event, long sequenceNr)
+    {
+        FailAwaitingWrites();
+        base.OnPersistRejected(cause, @event, sequenceNr);
+        Context.Stop(Self);
+    }
+
+    private void FailAwaitingWrites()
+    {
+        while (_awaitingWrite.TryDequeue(out var waiting))
+            waiting.ReplyTo.Tell(waiting.Failed(Errno.EIO));
     }
 
     private void Settled()

@@ -114,14 +114,14 @@ public sealed partial class IoasActor : SnapshottingActor
         Command<AllowIovas>(c =>
         {
             var rc = _table.SetAllowed(ToRanges(c.Ranges));
-            Reply(rc, new AllowedSet(c.Ranges), new AllowIovasResult(_ioasId, rc));
+            Reply(rc, new AllowedSet(c.Ranges), new AllowIovasResult(_ioasId, rc), errno => new AllowIovasResult(_ioasId, errno));
         });
         Command<GetIovaRanges>(_ => Sender.Tell(new IovaRanges(_ioasId,
             [.. _table.UsableRanges().Select(r => new IovaSpan(r.Start, r.Last))], _table.IovaAlignment)));
         Command<SetOption>(c =>
         {
             var rc = ApplyOption(c.OptionId, c.Value);
-            Reply(rc, new OptionChanged(c.OptionId, c.Value), new OptionResult(_ioasId, rc));
+            Reply(rc, new OptionChanged(c.OptionId, c.Value), new OptionResult(_ioasId, rc), errno => new OptionResult(_ioasId, errno));
         });
         Command<GetOption>(c => Sender.Tell(c.OptionId switch
         {
@@ -132,22 +132,23 @@ public sealed partial class IoasActor : SnapshottingActor
         Command<AddReserved>(c =>
         {
             var rc = _table.AddReserved(c.Owner, ToRanges(c.Ranges));
-            Reply(rc, new ReservedAdded(c.Owner, c.Ranges), new ReservedResult(_ioasId, rc));
+            Reply(rc, new ReservedAdded(c.Owner, c.Ranges), new ReservedResult(_ioasId, rc), errno => new ReservedResult(_ioasId, errno));
         });
         Command<RemoveReserved>(c =>
         {
             _table.RemoveReserved(c.Owner);
-            Reply(0, new ReservedRemoved(c.Owner), new ReservedResult(_ioasId, 0));
+            Reply(0, new ReservedRemoved(c.Owner), new ReservedResult(_ioasId, 0), errno => new ReservedResult(_ioasId, errno));
         });
         Command<RaiseAlignment>(c =>
         {
             var rc = _table.SetAlignment(c.Owner, c.Alignment);
-            Reply(rc, new AlignmentRaised(c.Owner, c.Alignment), new AlignmentResult(_ioasId, rc, _table.IovaAlignment));
+            Reply(rc, new AlignmentRaised(c.Owner, c.Alignment), new AlignmentResult(_ioasId, rc, _table.IovaAlignment),
+                errno => new AlignmentResult(_ioasId, errno, 0));
         });
         Command<DropAlignment>(c =>
         {
             _table.RemoveAlignment(c.Owner);
-            Reply(0, new AlignmentDropped(c.Owner), new AlignmentResult(_ioasId, 0, _table.IovaAlignment));
+            Reply(0, new AlignmentDropped(c.Owner), new AlignmentResult(_ioasId, 0, _table.IovaAlignment), errno => new AlignmentResult(_ioasId, errno, 0));
         });
         Command<PinPages>(OnPin);
         Command<UnpinPages>(OnUnpin);
@@ -377,7 +378,7 @@ public sealed partial class IoasActor : SnapshottingActor
     }
 
     /// <summary>Persist the change already applied and reply once it is written; failures are answered at once.</summary>
-    private void Reply(int rc, IPersistedEvent e, object reply, IActorRef? replyTo = null)
+    private void Reply(int rc, IPersistedEvent e, object reply, Func<int, object> failed, IActorRef? replyTo = null)
     {
         var to = replyTo ?? Sender;
         if (rc != 0)
@@ -386,9 +387,11 @@ public sealed partial class IoasActor : SnapshottingActor
             return;
         }
         _inFlight++;
+        _awaitingWrite.Enqueue((to, failed));
         PersistAsync(e, _ =>
         {
             _inFlight--;
+            _awaitingWrite.Dequeue();
             to.Tell(reply);
             SnapshotWhenSettled();
             CheckRetired();
