@@ -206,7 +206,9 @@ public sealed class PasidSet
     /// ioasid free: succeeds once on an owned PASID. It leaves the set at once (FREE_PENDING), drops the
     /// allocation's reference, and waits for acknowledgements when <paramref name="awaitAcks"/>. A PASID already
     /// FREE_PENDING has left the set: freeing it again is ENOENT, as freeing one already reclaimed is (the
-    /// answer must not depend on how fast the subscribers acknowledge the first FREE).
+    /// answer must not depend on how fast the subscribers acknowledge the first FREE). Its guest PASID (SPID) is
+    /// detached at once too, even while a device's bind still holds the PASID: the guest PASID no longer leads
+    /// anywhere and may be mapped to another host PASID.
     /// </summary>
     public (int Errno, FreeOutcome Outcome, bool Reclaimable) Free(int pasid, bool awaitAcks)
     {
@@ -215,6 +217,11 @@ public sealed class PasidSet
         if (e.State == PasidState.FreePending)
             return (Errno.ENOENT, FreeOutcome.AlreadyPending, false);
         e.State = PasidState.FreePending;
+        if (e.Spid is { } spid)
+        {
+            _bySpid.Remove(spid);
+            e.Spid = null;
+        }
         // The allocation's reference may already have been put by a misbehaving user; free still succeeds.
         if (e.Held.GetValueOrDefault("") > 0)
         {

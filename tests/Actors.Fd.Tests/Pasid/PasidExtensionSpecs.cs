@@ -167,6 +167,75 @@ public sealed class PasidExtensionSpecs() : TestKit(SpecConfig.InMemory)
     }
 
     [Fact]
+    public void A_FREE_of_a_mapped_PASID_a_device_still_binds_takes_it_from_KVM_and_frees_its_guest_PASID_for_another()
+    {
+        var (extension, space, _) = Boot();
+        var host = Alloc(extension);
+        var other = Alloc(extension);
+        extension.Tell(new PasidExtensionActor.DeviceBound((int)host, "0000:00:02.0"));
+        ExpectMsg(new PasidExtensionActor.DeviceEventApplied((int)host, "0000:00:02.0", 0));
+        Assert.Equal(0, Call(extension, EmulatorIoctls.PASID_MAP_GUEST, new EmuPasidMapGuest(16, 0, 5, host)).Errno);
+
+        // The user's unbind is not the last (the device's bind stays), so no UNBIND goes round: the FREE itself
+        // must take the translation from KVM before it answers.
+        Assert.Equal(0, Call(extension, EmulatorIoctls.PASID_FREE, new EmuPasidFree(8, host)).Errno);
+        Assert.Equal(Errno.ENOENT, Call(extension, EmulatorIoctls.KVM_TRANSLATE, new EmuKvmTranslate(12, 5, 0)).Errno);
+        Assert.Equal(Errno.ENOENT, Call(extension, EmulatorIoctls.VDCM_PROGRAM, new EmuVdcmProgram(16, 0, 5, 0)).Errno);
+        Assert.Equal(0, Call(extension, EmulatorIoctls.PASID_MAP_GUEST, new EmuPasidMapGuest(16, 0, 5, other)).Errno);
+        Assert.Equal(new EmuKvmTranslate(12, 5, other), Out<EmuKvmTranslate>(Call(extension, EmulatorIoctls.KVM_TRANSLATE, new EmuKvmTranslate(12, 5, 0))));
+
+        // The device's detach lets the freed PASID go back to the space, and leaves the new mapping alone.
+        extension.Tell(new PasidExtensionActor.DeviceUnbound((int)host, "0000:00:02.0"));
+        ExpectMsg(new PasidExtensionActor.DeviceEventApplied((int)host, "0000:00:02.0", 0));
+        Assert.Equal(new EmuKvmTranslate(12, 5, other), Out<EmuKvmTranslate>(Call(extension, EmulatorIoctls.KVM_TRANSLATE, new EmuKvmTranslate(12, 5, 0))));
+        AwaitAssert(() =>
+        {
+            space.Tell(new PasidSpaceProtocol.GetSpaceUse());
+            Assert.Equal(1, ExpectMsg<PasidSpaceProtocol.SpaceUse>().InUse);
+        });
+    }
+
+    [Fact]
+    public void The_same_MAP_GUEST_twice_answers_0_both_times_and_one_FREE_still_returns_the_PASID_to_the_space()
+    {
+        var (extension, space, _) = Boot();
+        var host = Alloc(extension);
+        Assert.Equal(0, Call(extension, EmulatorIoctls.PASID_MAP_GUEST, new EmuPasidMapGuest(16, 0, 3, host)).Errno);
+        Assert.Equal(0, Call(extension, EmulatorIoctls.PASID_MAP_GUEST, new EmuPasidMapGuest(16, 0, 3, host)).Errno);
+
+        Assert.Equal(0, Call(extension, EmulatorIoctls.PASID_FREE, new EmuPasidFree(8, host)).Errno);
+        Assert.Equal(Errno.ENOENT, Call(extension, EmulatorIoctls.KVM_TRANSLATE, new EmuKvmTranslate(12, 3, 0)).Errno);
+        AwaitAssert(() =>
+        {
+            space.Tell(new PasidSpaceProtocol.GetSpaceUse());
+            Assert.Equal(0, ExpectMsg<PasidSpaceProtocol.SpaceUse>().InUse);
+        });
+    }
+
+    [Theory]
+    [InlineData(EmulatorIoctls.PASID_FREE)]
+    [InlineData(EmulatorIoctls.PASID_MAP_GUEST)]
+    [InlineData(EmulatorIoctls.VDCM_PROGRAM)]
+    [InlineData(EmulatorIoctls.KVM_TRANSLATE)]
+    public void A_PASID_argument_of_0_or_outside_the_20_bit_space_is_EINVAL(uint request)
+    {
+        var (extension, _, _) = Boot();
+        var host = Alloc(extension);
+        foreach (var bad in new[] { 0u, 1u << 20 })
+        {
+            var done = request switch
+            {
+                EmulatorIoctls.PASID_FREE => Call(extension, request, new EmuPasidFree(8, bad)),
+                EmulatorIoctls.PASID_MAP_GUEST => Call(extension, request, new EmuPasidMapGuest(16, 0, bad, host)),
+                EmulatorIoctls.VDCM_PROGRAM => Call(extension, request, new EmuVdcmProgram(16, 0, bad, 0)),
+                _ => Call(extension, request, new EmuKvmTranslate(12, bad, 0)),
+            };
+            Assert.Equal((Errno.EINVAL, 0), (done.Errno, done.Writeback.Length));
+        }
+        Assert.Equal(Errno.EINVAL, Call(extension, EmulatorIoctls.PASID_MAP_GUEST, new EmuPasidMapGuest(16, 0, 3, 0)).Errno);
+    }
+
+    [Fact]
     public void A_subscriber_that_never_acknowledges_fails_MAP_GUEST_with_ETIMEDOUT_and_the_mapping_is_undone()
     {
         var (extension, _, bus) = Boot(ackSeconds: 0.5);

@@ -64,6 +64,9 @@ public abstract class FdSpec : TestKit
     /// <summary>Runs the spec's ioctls over the socket of <paramref name="host"/> (see <see cref="Wire"/>).</summary>
     protected void UseSocket(SocketHost host) => Wire = host.Connect(Mem, Memory);
 
+    /// <summary>Runs the spec's ioctls through <paramref name="client"/>, connected to some host with the spec's memory mapped at <see cref="Mem"/>.</summary>
+    protected void UseSocket(Client.IommuClient client) => Wire = client;
+
     private readonly List<int> _wireFds = [];
 
     /// <summary>Closes what the spec left open, last opened first (CLOSE answers once the file is released), then the client.</summary>

@@ -154,6 +154,24 @@ public sealed class PasidSetSpecs
     }
 
     [Fact]
+    public void Free_detaches_the_guest_pasid_at_once_even_while_a_device_bind_holds_the_pasid()
+    {
+        var set = SetWith(7, 8);
+        Assert.Equal((0, true), set.Bind(7, 101));
+        Assert.Equal((0, false), set.Bind(7, null, "device/0000:00:02.0"));
+        Assert.Equal((0, FreeOutcome.NowPending, false), set.Free(7, awaitAcks: true));
+
+        Assert.Equal(new PasidEntry(7, PasidState.FreePending, 2, 2, null, true), set.Find(7));
+        Assert.Equal((Errno.ENOENT, 0), set.FindBySpid(101, takeRef: false));
+        // The guest PASID is free for another host PASID of the set.
+        Assert.Equal((0, true), set.Bind(8, 101));
+        Assert.Equal((0, 8), set.FindBySpid(101, takeRef: false));
+        // The device's detach of the freed PASID does not take the new mapping with it.
+        Assert.Equal(0, set.Unbind(7, "device/0000:00:02.0").Errno);
+        Assert.Equal((0, 8), set.FindBySpid(101, takeRef: false));
+    }
+
+    [Fact]
     public void Free_all_frees_each_pasid_once()
     {
         var set = SetWith(7, 8, 9);
