@@ -21,11 +21,14 @@ using Errno = IommuActors.Uapi.Errno;
 namespace IommuActors.Fd.Context;
 
 /// <summary>
-/// One open /dev/iommu: the object table and every iommufd ioctl. Objects with state of their own
-/// live in their own actors (an IOAS is a child <see cref="Domains.Ioas.IoasActor"/>); this actor
-/// checks an ioctl in the kernel's order, asks its neighbours by message and answers when they
-/// have. One request is served at a time: while it waits for an answer (client memory, an IOAS,
-/// a unit) every other request is stashed, so an ioctl is atomic as seen by the client.
+/// One open /dev/iommu: the object table, its journal, the kernel's lifetime rules (DESTROY,
+/// EBUSY, holders, release) and the dispatch of every iommufd ioctl to the part of iommufd that
+/// serves it, each in a folder of its own as the kernel splits iommufd (Ioas, Hwpt, Devices,
+/// Faults, Compat, Selftest, Access). Objects with state of their own live in their own actors
+/// (an IOAS is a child <see cref="Domains.Ioas.IoasActor"/>). IOAS_MAP, UNMAP and COPY go to the
+/// IOAS side by side; any other request is served one at a time: while it waits for an answer
+/// (client memory, an IOAS, a unit) every other request is stashed, so it is atomic as seen by
+/// the client.
 /// </summary>
 public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers, ISelftestHost, ICompatHost, IIoasHost
 {
