@@ -170,7 +170,10 @@ public sealed partial class IoasActor : SnapshottingActor
         _pagesCounter++;
         var e = new RangeMapped(iova, c.Protection, pagesId, c.UserAddress, c.Length);
         var steps = new List<CommitStep>();
-        ChargeStep(steps, _table.LastCharged);
+        // With a domain the pages are pinned now: the client says first whether they all are there.
+        if (c.UserMemory is { } user && UserPagePins.ForMap(_hwpts.Paging.Count(), c.UserAddress, c.Length, c.Protection) is { } check)
+            steps.Add(new CommitStep(_ => check, user));
+        ChargeStep(steps, _table.LastCharged, steps.Count);
         foreach (var h in _hwpts.Paging)
             steps.Add(MapStep(h, iova, c.Length, c.UserAddress, c.Protection));
         Begin(steps, iova, iova + c.Length - 1, unmap: false, Sender,

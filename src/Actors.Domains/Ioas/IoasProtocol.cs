@@ -18,8 +18,11 @@ public static class IoasProtocol
     // mailbox is not on the way back. The function runs in the IOAS and never crosses a node: the
     // IOAS is a child of its iommufd.
 
+    // UserMemory: the client whose memory the map takes its pages from (its connection); when the
+    // IOAS has a domain it asks it whether the pages can be pinned (Pages.UserPagePins). Nobody:
+    // the pages are taken as they are.
     public sealed record MapRange(string EntityId, ulong UserAddress, ulong Length, Protection Protection, bool FixedIova, ulong Iova,
-        Func<MapResult, object>? Answer = null) : IEntityMessage;
+        Func<MapResult, object>? Answer = null, IActorRef? UserMemory = null) : IEntityMessage;
     public sealed record MapResult(string IoasId, int Errno, ulong Iova) : IClusterMessage;
 
     public sealed record UnmapRange(string EntityId, ulong Iova, ulong Length, Func<UnmapResult, object>? Answer = null) : IEntityMessage;

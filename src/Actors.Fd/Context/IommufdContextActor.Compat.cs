@@ -113,7 +113,7 @@ public sealed partial class IommufdContextActor
             Done(Errno.EOVERFLOW);
             return;
         }
-        ioas.Ref.Tell(new IoasProtocol.MapRange(ioas.Key, cmd.Vaddr, cmd.Size, prot, true, cmd.Iova));
+        ioas.Ref.Tell(new IoasProtocol.MapRange(ioas.Key, cmd.Vaddr, cmd.Size, prot, true, cmd.Iova, UserMemory: _client));
         Await<IoasProtocol.MapResult>(r =>
         {
             if (r.Errno != 0)

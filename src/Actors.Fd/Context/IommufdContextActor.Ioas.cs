@@ -185,7 +185,7 @@ public sealed partial class IommufdContextActor
                 }
                 var fixedIova = (cmd.Flags & IoasMapFlags.FixedIova) != 0;
                 ioas.Ref.Tell(new IoasProtocol.MapRange(ioas.Key, cmd.UserVa, cmd.Length, ProtectionOf(cmd.Flags), fixedIova, cmd.Iova,
-                    r => Answered(r.Errno, cmd with { Iova = r.Iova }, size)), replyTo);
+                    r => Answered(r.Errno, cmd with { Iova = r.Iova }, size), m.Client), replyTo);
                 return true;
             }
             case Ioctls.IOMMU_IOAS_UNMAP:
@@ -236,7 +236,7 @@ public sealed partial class IommufdContextActor
             return;
         }
         var fixedIova = (cmd.Flags & IoasMapFlags.FixedIova) != 0;
-        ioas.Ref.Tell(new IoasProtocol.MapRange(ioas.Key, cmd.UserVa, cmd.Length, ProtectionOf(cmd.Flags), fixedIova, cmd.Iova));
+        ioas.Ref.Tell(new IoasProtocol.MapRange(ioas.Key, cmd.UserVa, cmd.Length, ProtectionOf(cmd.Flags), fixedIova, cmd.Iova, UserMemory: _client));
         Await<IoasProtocol.MapResult>(r =>
         {
             if (r.Errno != 0)
