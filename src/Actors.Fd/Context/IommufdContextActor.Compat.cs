@@ -144,7 +144,7 @@ public sealed partial class IommufdContextActor
             Done(Errno.EINVAL);
             return;
         }
-        ioas.Ref.Tell(new IoasProtocol.UnmapRange(ioas.Key, all ? 0 : cmd.Iova, all ? ulong.MaxValue : cmd.Size));
+        ioas.Ref.Tell(new IoasProtocol.UnmapRange(ioas.Key, all ? 0 : cmd.Iova, all ? ulong.MaxValue : cmd.Size, CutFirst: true));
         Await<IoasProtocol.UnmapResult>(r =>
         {
             // The size unmapped is copied back even when the range was refused.
