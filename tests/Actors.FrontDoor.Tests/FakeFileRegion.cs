@@ -124,6 +124,8 @@ public sealed class FakeFile : ReceiveActor, IWithUnboundedStash
             var ok = o.Path == "/dev/iommu" || o.Path.StartsWith("/dev/vfio/devices/", StringComparison.Ordinal);
             Sender.Tell(new FileProtocol.Opened(_id, ok ? 0 : Errno.ENOENT));
         });
+        // The fake is always reached through its region: it names no actor to send to directly.
+        Receive<FileProtocol.Locate>(_ => Sender.Tell(new FileProtocol.Located(_id, null)));
         Receive<FileProtocol.Ioctl>(OnIoctl);
         Receive<FileProtocol.Read>(r =>
         {

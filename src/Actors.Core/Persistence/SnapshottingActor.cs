@@ -13,7 +13,8 @@ public abstract class SnapshottingActor : ReceivePersistentActor
     private long _offeredEntries;
     private long _countedUpTo;
 
-    protected SnapshottingActor(long snapshotFloor) => Snapshots = new SnapshotPolicy(snapshotFloor);
+    /// <param name="entriesPerEvent">How many entries of this entity's snapshot cost about as much as one of its journal rows.</param>
+    protected SnapshottingActor(long snapshotFloor, long entriesPerEvent = 1) => Snapshots = new SnapshotPolicy(snapshotFloor, entriesPerEvent);
 
     protected SnapshotPolicy Snapshots { get; }
 

@@ -44,7 +44,8 @@ public sealed partial class IoPageTable(LockedMemoryAccount account)
 {
     public const ulong MaxIova = ulong.MaxValue;
 
-    private readonly SortedSet<IoArea> _areas = new(Comparer<IoArea>.Create((a, b) => a.Iova.CompareTo(b.Iova)));
+    private static readonly Comparer<IoArea> ByIova = Comparer<IoArea>.Create((a, b) => a.Iova.CompareTo(b.Iova));
+    private SortedSet<IoArea> _areas = new(ByIova);
     private readonly List<(IovaRange Range, string Owner)> _reserved = [];
     private readonly Dictionary<string, ulong> _alignments = new();
     private readonly Dictionary<string, PinnedPages> _pages = new();
@@ -53,7 +54,7 @@ public sealed partial class IoPageTable(LockedMemoryAccount account)
     public LockedMemoryAccount Account { get; } = account;
     public bool LargePagesDisabled { get; private set; }
     public int AreaCount => _areas.Count;
-    public IEnumerable<IoArea> Areas => _areas;
+    public IReadOnlyCollection<IoArea> Areas => _areas;
     public IReadOnlyList<IovaRange> Allowed => _allowed;
     public IEnumerable<(IovaRange Range, string Owner)> Reserved => _reserved;
     public IReadOnlyDictionary<string, ulong> AlignmentOwners => _alignments;
@@ -134,6 +135,27 @@ public sealed partial class IoPageTable(LockedMemoryAccount account)
         }
         iova = want;
         return 0;
+    }
+
+    /// <summary>
+    /// A snapshot's areas into this empty table in one go (sorted, disjoint, as a table held them):
+    /// the tree is built from the sorted list rather than one insert at a time. No domain yet, so
+    /// nothing is pinned; the limits set over the areas come after.
+    /// </summary>
+    public void RestoreAreas(List<IoArea> sorted)
+    {
+        if (_areas.Count != 0 || HasDomains)
+            throw new InvalidOperationException("areas are restored into an empty table without domains");
+        for (var i = 1; i < sorted.Count; i++)
+            if (sorted[i].Iova <= sorted[i - 1].Last)
+                throw new ArgumentException("restored areas overlap or are out of order", nameof(sorted));
+        _areas = new SortedSet<IoArea>(sorted, ByIova);
+        foreach (var a in sorted)
+        {
+            _pages.TryAdd(a.Pages.Id, a.Pages);
+            _usersInThisTable[a.Pages.Id] = _usersInThisTable.GetValueOrDefault(a.Pages.Id) + 1;
+            a.Pages.AddUser();
+        }
     }
 
     /// <summary>iopt_check_iova: alignment, overflow, reserved (EINVAL), then existing areas (EEXIST).</summary>

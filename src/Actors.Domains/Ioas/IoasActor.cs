@@ -37,8 +37,14 @@ public sealed partial class IoasActor : SnapshottingActor
         Akka.Actor.Props.Create(() => new IoasActor(ioasId, limitPages, snapshotFloor, accessGrace ?? TimeSpan.FromSeconds(5),
             units ?? ActorRefs.Nobody, account));
 
+    /// <summary>
+    /// A packed area is five or six bytes of the snapshot; a journal row of a map is its event of
+    /// about 50 bytes plus the row's own columns: 16 areas weigh about one row.
+    /// </summary>
+    public const long EntriesPerEvent = 16;
+
     public IoasActor(string ioasId, ulong limitPages, int snapshotFloor, TimeSpan accessGrace, IActorRef units, AccountBinding? account)
-        : base(snapshotFloor)
+        : base(snapshotFloor, EntriesPerEvent)
     {
         _ioasId = ioasId;
         _limitPages = account is null ? limitPages : ulong.MaxValue;
@@ -59,6 +65,9 @@ public sealed partial class IoasActor : SnapshottingActor
         {
             switch (offer.Snapshot)
             {
+                case Hwpt.HwptProtocol.PackedIoasSnapshot p:
+                    Restore(p.Rest.Ioas, p.Rest.Hwpts, PackedAreas.Unpack(_ioasId, p.Areas));
+                    break;
                 case Hwpt.HwptProtocol.IoasHwptTableSnapshot t:
                     Restore(t.Ioas, t.Hwpts);
                     break;
@@ -482,11 +491,12 @@ public sealed partial class IoasActor : SnapshottingActor
 
     private long SnapshotEntries => _table.AreaCount + _hwpts.Records().Length;
 
-    private Hwpt.HwptProtocol.IoasHwptTableSnapshot TakeSnapshot() => new(TakeIoasSnapshot(), _hwpts.Records());
+    /// <summary>The areas packed, the rest (limits, HWPTs) as records.</summary>
+    private Hwpt.HwptProtocol.PackedIoasSnapshot TakeSnapshot() =>
+        new(new(TakeIoasSnapshot(), _hwpts.Records()), PackedAreas.Pack(_ioasId, _table.Areas));
 
     private IoasTableSnapshot TakeIoasSnapshot() => new(
-        [.. _table.Areas.Select(a => new PinnedAreaRecord(a.Iova, a.Protection,
-            new PinnedSliceRecord(a.Pages.Id, a.Pages.UserAddress, a.Pages.Length, a.Pages.Writable, a.PagesOffset, a.Length)))],
+        [],
         ToSpans(_table.Allowed),
         _table.Reserved.GroupBy(r => r.Owner).ToImmutableDictionary(g => g.Key, g => ToSpans(g.Select(r => r.Range))),
         _table.AlignmentOwners.ToImmutableDictionary(),
@@ -494,19 +504,21 @@ public sealed partial class IoasActor : SnapshottingActor
         (int)_table.Account.Mode,
         _pagesCounter);
 
-    private void Restore(IoasTableSnapshot s, ImmutableArray<Hwpt.HwptProtocol.HwptRecord> hwpts)
+    private void Restore(IoasTableSnapshot s, ImmutableArray<Hwpt.HwptProtocol.HwptRecord> hwpts, List<IoArea>? packed = null)
     {
-        Restore(s);
+        Restore(s, packed);
         _hwpts.Restore(hwpts);
         SyncDomainPins();
     }
 
     /// <summary>Rebuild the table from a snapshot: areas first, then the limits that were set over them.</summary>
-    private void Restore(IoasTableSnapshot s)
+    private void Restore(IoasTableSnapshot s, List<IoArea>? packed = null)
     {
         _table = new IoPageTable(new LockedMemoryAccount(_limitPages));
         _table.Account.SetMode((RlimitMode)s.RlimitMode);
         _table.SetLargePages(!s.LargePagesDisabled);
+        if (packed is not null)
+            _table.RestoreAreas(packed);
         foreach (var a in s.Areas)
             _table.MapSlices([ToSlice(a.Slice)], a.Protection, a.Iova, out _);
         _table.SetAllowed(ToRanges(s.Allowed));

@@ -14,24 +14,20 @@ namespace IommuActors.Fd.Context;
 // GET_HW_INFO. DMA ownership is settled by the device file with the ownership registry first.
 public sealed partial class IommufdContextActor
 {
-    private bool TryDevice(uint id, out DeviceEntry device)
-    {
-        device = null!;
-        if (!_table.Get(id, ObjectKind.Device).IsOk)
-            return false;
-        device = _devices[id];
-        return true;
-    }
-
-    private DeviceSpec SpecOf(DeviceEntry d) => _with.Platform.Device(d.Pci) ?? _mockSpecs[d.Pci];
-
-    /// <summary>The device's unit as its driver presents it (a mock device's by its flags, MockDeviceView).</summary>
-    private UnitSpec UnitOf(DeviceEntry d) => MockDeviceView.For(_with.Platform.Unit(SpecOf(d).Unit), MockFlagsOf(d));
+    // The views of ContextViews, read through the host this context is.
+    private IContextHost Host => this;
+    private bool TryDevice(uint id, out DeviceEntry device) => Host.TryDevice(id, out device);
+    private DeviceSpec SpecOf(DeviceEntry d) => Host.SpecOf(d);
+    private UnitSpec UnitOf(DeviceEntry d) => Host.UnitOf(d);
+    private uint IoasOf(HwptEntry h) => Host.IoasOf(h);
+    private IoasEntry HomeOf(uint hwptId) => Host.HomeOf(hwptId);
+    private H.DeviceRef RefOf(DeviceEntry d) => Host.RefOf(d);
+    private static int UnitPasid(int pasid) => ContextViews.UnitPasid(pasid);
 
     private void OnBindDevice(BindDevice m)
     {
         Begin(Sender, ActorRefs.Nobody, null);
-        _failWith = e => new DeviceBindResult(_fileId, e, 0);
+        _request.FailWith = e => new DeviceBindResult(_fileId, e, 0);
         if (_released || _with.Platform.Device(m.Pci) is null)
         {
             Fail(Errno.ENODEV);
@@ -45,7 +41,7 @@ public sealed partial class IommufdContextActor
     private void OnAttachDevice(AttachDevice m)
     {
         Begin(Sender, ActorRefs.Nobody, null);
-        _failWith = e => new AttachResult(_fileId, e, 0);
+        _request.FailWith = e => new AttachResult(_fileId, e, 0);
         AttachTo(m, (errno, ptId) =>
         {
             if (errno != 0)
@@ -84,7 +80,7 @@ public sealed partial class IommufdContextActor
                 return;
             case ObjectKind.HwptPaging or ObjectKind.HwptNested:
                 // The mock driver's attach_dev: a device made with NO_DIRTY refuses a dirty-tracking domain.
-                if (IsNoDirtyMock(dev) && (_hwpts[m.PtId].Flags & HwptAllocFlags.DirtyTracking) != 0)
+                if (_mocks.IsNoDirty(dev.Pci) && (_hwpts[m.PtId].Flags & HwptAllocFlags.DirtyTracking) != 0)
                 {
                     then(Errno.EINVAL, 0);
                     return;
@@ -164,7 +160,7 @@ public sealed partial class IommufdContextActor
                 return;
             }
             // The IOAS made an automatic HWPT for it, with the ID reserved above.
-            var flags = pasidCompat || m.Pasid != NoPasid ? HwptAllocFlags.Pasid : 0u;
+            var flags = Hwpts.HwptRules.AutoFlags(pasidCompat, m.Pasid != NoPasid);
             Save(new ObjectCreated(r.HwptId, ObjectKind.HwptPaging, [ioasId], NewKey("hwpt"), unit.Name, flags, true, 0), Record);
         });
     }
@@ -218,7 +214,7 @@ public sealed partial class IommufdContextActor
     private void OnDetachDevice(DetachDevice m)
     {
         Begin(Sender, ActorRefs.Nobody, null);
-        _failWith = e => new DetachResult(_fileId, e);
+        _request.FailWith = e => new DetachResult(_fileId, e);
         DetachInternal(m.DevId, m.Pasid, errno => Reply(new DetachResult(_fileId, errno)), strict: true);
     }
 
@@ -260,7 +256,7 @@ public sealed partial class IommufdContextActor
     private void OnUnbindDevice(UnbindDevice m)
     {
         Begin(Sender, ActorRefs.Nobody, null);
-        _failWith = _ => new DeviceUnbound(_fileId, m.DevId);
+        _request.FailWith = _ => new DeviceUnbound(_fileId, m.DevId);
         UnbindInternal(m.DevId, () => Reply(new DeviceUnbound(_fileId, m.DevId)));
     }
 
@@ -351,5 +347,5 @@ public sealed partial class IommufdContextActor
 
     /// <summary>The three reserved bytes after out_max_pasid_log2 are zeroed by the codec; a caller's non-zero is seen in the raw bytes.</summary>
     private int ReservedOfHwInfo(IommuHwInfo cmd) =>
-        _ioctl!.Inline.Length >= 32 && _ioctl.Inline.AsSpan(29, 3).ContainsAnyExcept((byte)0) ? 1 : 0;
+        _request.Ioctl!.Inline.Length >= 32 && _request.Ioctl.Inline.AsSpan(29, 3).ContainsAnyExcept((byte)0) ? 1 : 0;
 }

@@ -20,7 +20,7 @@ public sealed partial class IommufdContextActor
         var device = _devices.GetValueOrDefault(o.Id);
         var attachments = device is null ? ImmutableArray<ObjectAttachment>.Empty
             : [.. device.Attachments.OrderBy(a => a.Key).Select(a => new ObjectAttachment(a.Key, a.Value))];
-        return new ObjectInfo(o.Id, o.Kind, [.. o.Uses], KeyOf(o), device?.Pci ?? _mocks.GetValueOrDefault(o.Id)?.Pci ?? "",
+        return new ObjectInfo(o.Id, o.Kind, [.. o.Uses], KeyOf(o), device?.Pci ?? _mocks.Of(o.Id)?.Pci ?? "",
             _hwpts.TryGetValue(o.Id, out var hwpt) ? hwpt.Unit : "", attachments);
     }
 }

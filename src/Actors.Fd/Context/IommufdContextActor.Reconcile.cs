@@ -19,7 +19,7 @@ public sealed partial class IommufdContextActor
         if (_released || _ioas.Count == 0)
             return;
         Begin(ActorRefs.Nobody, ActorRefs.Nobody, null);
-        _failWith = _ => new Released(_fileId);
+        _request.FailWith = _ => new Released(_fileId);
         ReconcileIoas([.. _ioas.OrderBy(i => i.Key)], 0);
     }
 

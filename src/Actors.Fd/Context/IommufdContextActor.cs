@@ -3,7 +3,14 @@ using Akka.Actor;
 using Akka.Persistence;
 using IommuActors.Core.Messaging;
 using IommuActors.Core.Persistence;
+using IommuActors.Fd.Accesses;
+using IommuActors.Fd.Compat;
+using IommuActors.Fd.Faults;
+using IommuActors.Fd.Hwpts;
+using IommuActors.Fd.Ioases;
 using IommuActors.Fd.Objects;
+using IommuActors.Fd.Selftests;
+using IommuActors.Hardware.Platform;
 using IommuActors.Uapi;
 using IommuActors.Uapi.Structs;
 using static IommuActors.Fd.Context.ContextProtocol;
@@ -19,7 +26,7 @@ namespace IommuActors.Fd.Context;
 /// have. One request is served at a time: while it waits for an answer (client memory, an IOAS,
 /// a unit) every other request is stashed, so an ioctl is atomic as seen by the client.
 /// </summary>
-public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
+public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers, ISelftestHost, ICompatHost, IIoasHost
 {
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -30,6 +37,13 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
     private readonly Dictionary<uint, DeviceEntry> _devices = new();
     private readonly Dictionary<uint, HwptEntry> _hwpts = new();
     private readonly Dictionary<uint, FaultEntry> _faults = new();
+    private readonly MockDevices _mocks;
+    private readonly SelftestDriver _selftest;
+    private readonly VfioCompat _compat;
+    private readonly AccessObjects _accesses;
+    private readonly IoasIoctls _ioasIoctls;
+    private readonly HwptIoctls _hwptIoctls;
+    private readonly ViommuIoctls _viommu;
     private uint _compatIoas;
     private ulong _rlimitMode;
     private long _keyCounter;
@@ -37,13 +51,7 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
     private bool _closed;
     private bool _finishing;
 
-    // The request being served.
-    private IActorRef _replyTo = ActorRefs.Nobody;
-    private IActorRef _client = ActorRefs.Nobody;
-    private Ioctl? _ioctl;
-    private readonly AwaitedReply _await = new();
-    private long _tag;
-    private long _op;
+    private readonly ServedRequest _request;
 
     public override string PersistenceId { get; }
 
@@ -57,6 +65,14 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
         _with = with;
         _rlimitMode = vfioContainer ? 1ul : 0ul;
         PersistenceId = $"iommufd-{fileId}";
+        _request = new ServedRequest(fileId, End);
+        _mocks = new MockDevices(with.Platform.Units.FirstOrDefault(u => u.Kind == UnitKind.Mock)?.Name);
+        _selftest = new SelftestDriver(this, _mocks);
+        _compat = new VfioCompat(this);
+        _accesses = new AccessObjects(this);
+        _ioasIoctls = new IoasIoctls(this);
+        _hwptIoctls = new HwptIoctls(this);
+        _viommu = new ViommuIoctls(this);
         Recovering();
         Active();
     }
@@ -98,7 +114,7 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
         Command<ReadFaults>(OnReadFaults);
         Command<WriteResponses>(OnWriteResponses);
         Command<FaultFileClosed>(OnFaultFileClosed);
-        Command<Accesses.AccessProtocol.CloseAccess>(OnCloseAccess);
+        Command<AccessProtocol.CloseAccess>(OnCloseAccess);
         Command<Hardware.Units.UnitProtocol.FaultRaised>(OnFaultRaised);
         Command<Read>(r => Sender.Tell(new ReadDone(r.FileId, r.Tag, Errno.EINVAL, [])));
         Command<Write>(w => Sender.Tell(new WriteDone(w.FileId, w.Tag, Errno.EINVAL, 0)));
@@ -113,7 +129,7 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
     {
         Command<OpTimedOut>(t =>
         {
-            if (t.Op == _op)
+            if (t.Op == _request.Op)
                 Fail(Errno.EFAULT);
         });
         Command<Hardware.Units.UnitProtocol.FaultRaised>(OnFaultRaised);
@@ -121,7 +137,7 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
         Housekeeping();
         CommandAny(m =>
         {
-            if (!_await.TryContinue(m))
+            if (!_request.TryContinue(m))
                 Stash.Stash();
         });
     }
@@ -135,90 +151,29 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
 
     private void Begin(IActorRef replyTo, IActorRef client, Ioctl? ioctl)
     {
-        _replyTo = replyTo;
-        _client = client;
-        _ioctl = ioctl;
-        _await.Clear();
-        _op++;
-        Timers.StartSingleTimer("op", new OpTimedOut(_op), _with.Settings.ClientTimeout);
+        _request.Begin(replyTo, client, ioctl);
+        Timers.StartSingleTimer("op", new OpTimedOut(_request.Op), _with.Settings.ClientTimeout);
         Become(Busy);
     }
 
     private void End()
     {
-        _await.Clear();
-        _ioctl = null;
-        _op++;
+        _request.Finish();
         Timers.Cancel("op");
         Become(Active);
         Stash.UnstashAll();
         CheckLastHolder();
     }
 
-    /// <summary>Answers the request being served and takes the next.</summary>
-    private void Reply(object reply)
-    {
-        _replyTo.Tell(reply);
-        End();
-    }
-
-    private void Done(int errno, byte[]? writeback = null, long returnValue = 0) =>
-        Reply(new IoctlDone(_fileId, _ioctl!.Tag, errno, errno == 0 ? returnValue : 0, errno == 0 ? writeback ?? [] : []));
-
-    /// <summary>The request fails with errno; for non-ioctl requests the caller's failure reply is built by <c>_failWith</c>.</summary>
-    private void Fail(int errno)
-    {
-        if (_ioctl is not null)
-            Done(errno);
-        else
-            Reply(_failWith!(errno));
-    }
-
-    private Func<int, object>? _failWith;
-
-    private void Await<T>(Func<T, bool> match, Action<T> then) => _await.Await(match, then);
-
-    private void Await<T>(Action<T> then) => _await.Await(then);
-
-    /// <summary>Reads client memory; an unreadable range fails the request with EFAULT and nothing changed.</summary>
-    private void ReadMemory(ulong address, uint length, Action<byte[]> then) =>
-        TryReadMemory(address, length, data =>
-        {
-            if (data is null)
-                Fail(Errno.EFAULT);
-            else
-                then(data);
-        });
-
-    /// <summary>Reads client memory; null for an unreadable range (or a length past what one read can carry).</summary>
-    private void TryReadMemory(ulong address, uint? length, Action<byte[]?> then)
-    {
-        if (length is not { } n)
-        {
-            then(null);
-            return;
-        }
-        if (n == 0)
-        {
-            then([]);
-            return;
-        }
-        var tag = ++_tag;
-        _client.Tell(new ReadMemory(tag, address, n));
-        Await<MemoryRead>(r => r.Tag == tag, r => then(r.Errno != 0 || r.Data.Length != n ? null : r.Data));
-    }
-
-    private void WriteMemory(ulong address, byte[] data, Action<int> then)
-    {
-        if (data.Length == 0)
-        {
-            then(0);
-            return;
-        }
-        var tag = ++_tag;
-        _client.Tell(new WriteMemory(tag, address, data));
-        Await<MemoryWritten>(r => r.Tag == tag, r => then(r.Errno == 0 ? 0 : Errno.EFAULT));
-    }
+    private void Reply(object reply) => _request.Reply(reply);
+    private void Done(int errno, byte[]? writeback = null, long returnValue = 0) => _request.Done(errno, writeback, returnValue);
+    private void Fail(int errno) => _request.Fail(errno);
+    private void Respond<T>(T cmd, uint size) where T : IUapiStruct<T> => _request.Respond(cmd, size);
+    private void Await<T>(Func<T, bool> match, Action<T> then) => _request.Await(match, then);
+    private void Await<T>(Action<T> then) => _request.Await(then);
+    private void ReadMemory(ulong address, uint length, Action<byte[]> then) => _request.ReadMemory(address, length, then);
+    private void TryReadMemory(ulong address, uint? length, Action<byte[]?> then) => _request.TryReadMemory(address, length, then);
+    private void WriteMemory(ulong address, byte[] data, Action<int> then) => _request.WriteMemory(address, data, then);
 
     private void Save(IPersistedEvent e, Action then)
     {
@@ -245,7 +200,7 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
                 Sender.Tell(new IoctlDone(_fileId, m.Tag, Errno.ENOTTY, 0, []));
             return;
         }
-        if (SideBySide(m))
+        if (_ioasIoctls.SideBySide(m, Sender))
             return;
         Begin(Sender, m.Client, m);
         var nr = m.Request & 0xff;
@@ -253,7 +208,7 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
         // The selftest's TEST_CMD sits past the table's end, as in a kernel built with IOMMUFD_TEST.
         if ((nr < Ioctls.IommufdCmdBase || nr > (Ioctls.IOMMU_HW_QUEUE_ALLOC & 0xff)) && m.Request != Ioctls.IOMMU_TEST_CMD)
         {
-            OnVfioCompat(m);
+            _compat.Serve(m);
             return;
         }
         // The size is read before the number is checked, so a bad pointer is EFAULT even for a wrong number.
@@ -270,27 +225,27 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
         switch (m.Request)
         {
             case Ioctls.IOMMU_DESTROY: With<IommuDestroy>(m, OnDestroy); break;
-            case Ioctls.IOMMU_IOAS_ALLOC: With<IommuIoasAlloc>(m, OnIoasAlloc); break;
-            case Ioctls.IOMMU_IOAS_ALLOW_IOVAS: With<IommuIoasAllowIovas>(m, OnAllowIovas); break;
-            case Ioctls.IOMMU_IOAS_COPY: With<IommuIoasCopy>(m, OnCopy); break;
-            case Ioctls.IOMMU_IOAS_IOVA_RANGES: With<IommuIoasIovaRanges>(m, OnIovaRanges); break;
-            case Ioctls.IOMMU_IOAS_MAP: With<IommuIoasMap>(m, OnMap); break;
-            case Ioctls.IOMMU_IOAS_UNMAP: With<IommuIoasUnmap>(m, OnUnmap); break;
-            case Ioctls.IOMMU_OPTION: With<IommuOption>(m, OnOption); break;
-            case Ioctls.IOMMU_VFIO_IOAS: With<IommuVfioIoas>(m, OnVfioIoas); break;
-            case Ioctls.IOMMU_HWPT_ALLOC: With<IommuHwptAlloc>(m, OnHwptAlloc); break;
+            case Ioctls.IOMMU_IOAS_ALLOC: With<IommuIoasAlloc>(m, _ioasIoctls.Alloc); break;
+            case Ioctls.IOMMU_IOAS_ALLOW_IOVAS: With<IommuIoasAllowIovas>(m, _ioasIoctls.AllowIovas); break;
+            case Ioctls.IOMMU_IOAS_COPY: With<IommuIoasCopy>(m, _ioasIoctls.Copy); break;
+            case Ioctls.IOMMU_IOAS_IOVA_RANGES: With<IommuIoasIovaRanges>(m, _ioasIoctls.IovaRanges); break;
+            case Ioctls.IOMMU_IOAS_MAP: With<IommuIoasMap>(m, _ioasIoctls.Map); break;
+            case Ioctls.IOMMU_IOAS_UNMAP: With<IommuIoasUnmap>(m, _ioasIoctls.Unmap); break;
+            case Ioctls.IOMMU_OPTION: With<IommuOption>(m, _ioasIoctls.Option); break;
+            case Ioctls.IOMMU_VFIO_IOAS: With<IommuVfioIoas>(m, _compat.VfioIoas); break;
+            case Ioctls.IOMMU_HWPT_ALLOC: With<IommuHwptAlloc>(m, _hwptIoctls.Alloc); break;
             case Ioctls.IOMMU_GET_HW_INFO: With<IommuHwInfo>(m, OnGetHwInfo); break;
-            case Ioctls.IOMMU_HWPT_SET_DIRTY_TRACKING: With<IommuHwptSetDirtyTracking>(m, OnSetDirtyTracking); break;
-            case Ioctls.IOMMU_HWPT_GET_DIRTY_BITMAP: With<IommuHwptGetDirtyBitmap>(m, OnGetDirtyBitmap); break;
-            case Ioctls.IOMMU_HWPT_INVALIDATE: With<IommuHwptInvalidate>(m, OnInvalidate); break;
+            case Ioctls.IOMMU_HWPT_SET_DIRTY_TRACKING: With<IommuHwptSetDirtyTracking>(m, _hwptIoctls.SetDirtyTracking); break;
+            case Ioctls.IOMMU_HWPT_GET_DIRTY_BITMAP: With<IommuHwptGetDirtyBitmap>(m, _hwptIoctls.GetDirtyBitmap); break;
+            case Ioctls.IOMMU_HWPT_INVALIDATE: With<IommuHwptInvalidate>(m, _hwptIoctls.Invalidate); break;
             case Ioctls.IOMMU_FAULT_QUEUE_ALLOC: With<IommuFaultAlloc>(m, OnFaultQueueAlloc); break;
-            case Ioctls.IOMMU_IOAS_MAP_FILE: With<IommuIoasMapFile>(m, OnMapFile); break;
-            case Ioctls.IOMMU_VIOMMU_ALLOC: With<IommuViommuAlloc>(m, OnViommuAlloc); break;
-            case Ioctls.IOMMU_VDEVICE_ALLOC: With<IommuVdeviceAlloc>(m, OnVdeviceAlloc); break;
-            case Ioctls.IOMMU_IOAS_CHANGE_PROCESS: With<IommuIoasChangeProcess>(m, OnChangeProcess); break;
-            case Ioctls.IOMMU_VEVENTQ_ALLOC: With<IommuVeventqAlloc>(m, OnVeventqAlloc); break;
-            case Ioctls.IOMMU_HW_QUEUE_ALLOC: With<IommuHwQueueAlloc>(m, OnHwQueueAlloc); break;
-            case Ioctls.IOMMU_TEST_CMD: With<IommuTestCmd>(m, OnTestCmd); break;
+            case Ioctls.IOMMU_IOAS_MAP_FILE: With<IommuIoasMapFile>(m, _ioasIoctls.MapFile); break;
+            case Ioctls.IOMMU_VIOMMU_ALLOC: With<IommuViommuAlloc>(m, _viommu.ViommuAlloc); break;
+            case Ioctls.IOMMU_VDEVICE_ALLOC: With<IommuVdeviceAlloc>(m, _viommu.VdeviceAlloc); break;
+            case Ioctls.IOMMU_IOAS_CHANGE_PROCESS: With<IommuIoasChangeProcess>(m, _ioasIoctls.ChangeProcess); break;
+            case Ioctls.IOMMU_VEVENTQ_ALLOC: With<IommuVeventqAlloc>(m, _viommu.VeventqAlloc); break;
+            case Ioctls.IOMMU_HW_QUEUE_ALLOC: With<IommuHwQueueAlloc>(m, _viommu.HwQueueAlloc); break;
+            case Ioctls.IOMMU_TEST_CMD: With<IommuTestCmd>(m, _selftest.Serve); break;
             default: Done(Errno.ENOTTY); break;
         }
     }
@@ -306,9 +261,6 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
         }
         handler(cmd!, size);
     }
-
-    /// <summary>iommufd_ucmd_respond: the kernel copy of the struct back at the caller's size.</summary>
-    private void Respond<T>(T cmd, uint size) where T : IUapiStruct<T> => Done(0, UserStruct.CopyBack(cmd, size));
 
     // ---- DESTROY ----
 
@@ -354,16 +306,16 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
         switch (kind)
         {
             case ObjectKind.HwptPaging or ObjectKind.HwptNested:
-                FreeHwptDomain(id, () => Save(new ObjectDestroyed(id), then));
+                _hwptIoctls.FreeDomain(id, () => Save(new ObjectDestroyed(id), then));
                 return;
             case ObjectKind.Fault:
-                AnswerAllFaults(id, () => Save(new ObjectDestroyed(id), then));
+                ReleaseFaultQueue(id, () => Save(new ObjectDestroyed(id), then));
                 return;
             case ObjectKind.Access:
-                DestroyAccess(id, then);
+                _accesses.Destroy(id, then);
                 return;
             case ObjectKind.Selftest:
-                DestroyMockDevice(id, then);
+                _selftest.DestroyMockDevice(id, then);
                 return;
             case ObjectKind.Ioas:
                 // The release waits for the IOAS's ioctls in flight to be answered before it goes.
@@ -377,6 +329,20 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
         }
     }
 
+    /// <summary>
+    /// The IOAS actor, charging the box's accounts under the keys it was created with. The kernel
+    /// charges the user (or mm) of the process that maps; the emulator charges the caller that
+    /// created the IOAS, which is the same process unless an fd is handed to another one.
+    /// </summary>
+    private IActorRef StartIoas(string key, AccountKeys? accounts)
+    {
+        var binding = _with.Accounts is { } book && accounts is not null
+            ? new Domains.Ioas.AccountBinding(book, accounts.User, accounts.Process, (Domains.Pages.RlimitMode)_rlimitMode)
+            : null;
+        return Context.ActorOf(Domains.Ioas.IoasActor.Props(key, _with.Settings.LockedPageLimit, units: _with.Units, account: binding),
+            "ioas-" + Uri.EscapeDataString(key));
+    }
+
     private void StopIoas(uint id, Action then)
     {
         var ioas = _ioas[id];
@@ -385,6 +351,14 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
             Context.Stop(ioas.Ref);
             then();
         });
+    }
+
+    /// <summary>The access fd closed (iommufd_test_staccess_release): its items are unpinned and the access destroyed.</summary>
+    private void OnCloseAccess(AccessProtocol.CloseAccess m)
+    {
+        Begin(Sender, ActorRefs.Nobody, null);
+        _request.FailWith = _ => new AccessProtocol.AccessClosed(_fileId, m.AccessId);
+        _accesses.Close(m, () => Reply(new AccessProtocol.AccessClosed(_fileId, m.AccessId)));
     }
 
     // ---- release ----
@@ -418,7 +392,7 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
     /// What holds the context besides its fd: bound devices, open fault queue fds, accesses. The
     /// selftest's mock devices do not (iommufd_device_bind takes no ictx reference for them).
     /// </summary>
-    private int Holders => _devices.Values.Count(d => !_mockSpecs.ContainsKey(d.Pci)) + _faults.Values.Count(f => f.FdOpen) + _accessObjects.Count;
+    private int Holders => _devices.Values.Count(d => !_mocks.IsMock(d.Pci)) + _faults.Values.Count(f => f.FdOpen) + _accesses.Count;
 
     private void CheckLastHolder()
     {
@@ -434,7 +408,7 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
     {
         Begin(replyTo, client, null);
         _finishing = true;
-        _failWith = _ => new Released(_fileId);
+        _request.FailWith = _ => new Released(_fileId);
         var order = _table.TeardownOrder().ToList();
         // Devices first: their attachments hold the HWPTs.
         var devices = order.Where(o => o.Kind == ObjectKind.Device).Select(o => o.Id).ToList();
@@ -492,8 +466,15 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
 
     private void Apply(IPersistedEvent e)
     {
-        ApplyAccess(e);
-        ApplyMock(e);
+        _accesses.Apply(e);
+        switch (e)
+        {
+            case ObjectCreated { Kind: ObjectKind.Selftest } c:
+                _mocks.Add(c.Id, c.Key, c.Pci, c.Flags);
+                break;
+            case ObjectDestroyed d when _mocks.Remove(d.Id):
+                break;
+        }
         switch (e)
         {
             case ObjectCreated c:
@@ -559,7 +540,7 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
 
     private ContextSnapshot TakeSnapshot() => new(
         [.. _table.Objects.Select(o => new SnapshotObject(o.Id, o.Kind, [.. o.Uses], KeyOf(o), PciOf(o),
-            _hwpts.TryGetValue(o.Id, out var h) ? h.Flags : _mocks.TryGetValue(o.Id, out var m) ? m.Flags : AccessFlagsOf(o.Id),
+            _hwpts.TryGetValue(o.Id, out var h) ? h.Flags : _mocks.Of(o.Id) is { } m ? m.Flags : _accesses.FlagsOf(o.Id),
             h?.Auto ?? false, h?.DomainId ?? 0))],
         _devices.ToImmutableDictionary(d => d.Key, d => d.Value.Attachments),
         [],
@@ -571,11 +552,11 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
     private string KeyOf(ContextObject o) =>
         _ioas.TryGetValue(o.Id, out var i) ? i.Key : _devices.TryGetValue(o.Id, out var d) ? d.DeviceFileId
         : _hwpts.TryGetValue(o.Id, out var h) ? h.Key : _faults.TryGetValue(o.Id, out var f) ? f.FileId
-        : _mocks.TryGetValue(o.Id, out var m) ? m.Key : AccessKeyOf(o.Id) ?? "";
+        : _mocks.Of(o.Id) is { } m ? m.Key : _accesses.KeyOf(o.Id) ?? "";
 
     private string PciOf(ContextObject o) =>
         _devices.TryGetValue(o.Id, out var d) ? d.Pci : _hwpts.TryGetValue(o.Id, out var h) ? h.Unit
-        : _mocks.TryGetValue(o.Id, out var m) ? m.Pci : "";
+        : _mocks.Of(o.Id) is { } m ? m.Pci : "";
 
     private void RestoreSnapshot(ContextSnapshot s)
     {
@@ -600,6 +581,28 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
     }
 
     private string NewKey(string kind) => $"{_fileId}.{kind}{_keyCounter + 1}";
+
+    string IContextHost.FileId => _fileId;
+    FileCollaborators IContextHost.With => _with;
+    ServedRequest IContextHost.Request => _request;
+    ObjectTable IContextHost.Table => _table;
+    IReadOnlyDictionary<uint, IoasEntry> IContextHost.Ioas => _ioas;
+    IReadOnlyDictionary<uint, DeviceEntry> IContextHost.Devices => _devices;
+    IReadOnlyDictionary<uint, HwptEntry> IContextHost.Hwpts => _hwpts;
+    void IContextHost.Save(IPersistedEvent e, Action then) => Save(e, then);
+    string IContextHost.NewKey(string kind) => NewKey(kind);
+    MockDevices IContextHost.Mocks => _mocks;
+    IActorRef IContextHost.Self => Self;
+    uint ICompatHost.CompatIoas => _compatIoas;
+    ulong IIoasHost.RlimitMode => _rlimitMode;
+    IoasEntry IIoasHost.StartIoas(uint id) => _ioas[id] = _ioas[id] with { Ref = StartIoas(_ioas[id].Key, _ioas[id].Accounts) };
+    void ISelftestHost.AttachTo(AttachDevice m, Action<int, uint> then) => AttachTo(m, then);
+    void ISelftestHost.Detach(uint devId, int pasid, Action then) => DetachInternal(devId, pasid, then);
+    void ISelftestHost.Unbind(uint devId, Action then) => UnbindInternal(devId, then);
+    void ISelftestHost.QueuePageRequest(uint faultId, FaultGroup group) => QueuePageRequest(faultId, group);
+    void ISelftestHost.ServeAccessOp(IommuTestCmd cmd, uint size) => _accesses.Serve(cmd, size);
+    IActorRef IContextHost.Spawn(Props props, string name) => Context.ActorOf(props, name);
+    void IContextHost.StopChild(IActorRef child) => Context.Stop(child);
 }
 
 /// <summary>

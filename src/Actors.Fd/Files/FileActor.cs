@@ -73,6 +73,7 @@ public sealed class FileActor : ReceivePersistentActor
             DeleteMessages(long.MaxValue);
             Context.Stop(Self);
         });
+        Command<Locate>(l => Sender.Tell(new Located(_fileId, _file)));
         Command<DeleteMessagesSuccess>(_ => { });
         Command<DeleteMessagesFailure>(_ => { });
         Command<IFileRequest>(m =>
@@ -114,7 +115,7 @@ public sealed class FileActor : ReceivePersistentActor
         {
             _opened = e;
             _file = StartFile(e);
-            sender.Tell(new Opened(_fileId, 0));
+            sender.Tell(new Opened(_fileId, 0, _file));
         });
     }
 
@@ -134,7 +135,7 @@ public sealed class FileActor : ReceivePersistentActor
         {
             _opened = e;
             _file = StartFile(e);
-            sender.Tell(new Opened(_fileId, 0));
+            sender.Tell(new Opened(_fileId, 0, _file));
         });
     }
 

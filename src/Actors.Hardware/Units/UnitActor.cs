@@ -25,7 +25,13 @@ public sealed class UnitActor : SnapshottingActor
 
     public override string PersistenceId { get; }
 
-    public UnitActor(UnitSpec spec, IReadOnlyList<DeviceSpec> devices, int snapshotFloor) : base(snapshotFloor)
+    /// <summary>
+    /// A packed page-table entry is about 8 bytes of the snapshot; a journal row of a map is its
+    /// 16-byte event plus the row's own columns, some 100 bytes: 8 entries weigh about one row.
+    /// </summary>
+    public const long EntriesPerEvent = 8;
+
+    public UnitActor(UnitSpec spec, IReadOnlyList<DeviceSpec> devices, int snapshotFloor) : base(snapshotFloor, EntriesPerEvent)
     {
         _state = new UnitState(spec, devices.Where(d => d.Unit == spec.Name).ToList());
         PersistenceId = $"unit-{spec.Name}";
@@ -33,7 +39,9 @@ public sealed class UnitActor : SnapshottingActor
 
         Recover<SnapshotOffer>(o =>
         {
-            if (o.Snapshot is SizedUnitSnapshot sized)
+            if (o.Snapshot is PackedUnitSnapshot packed)
+                _state.Restore(packed);
+            else if (o.Snapshot is SizedUnitSnapshot sized)
                 _state.Restore(sized.Unit, sized.DomainPageSizes);
             else if (o.Snapshot is UnitSnapshot s)
                 _state.Restore(s);

@@ -110,4 +110,13 @@ public static class UnitProtocol
 
     /// <summary>A unit snapshot with the page sizes of the domains that have their own (written since domains had them).</summary>
     public sealed record SizedUnitSnapshot(UnitSnapshot Unit, ImmutableDictionary<int, ulong> DomainPageSizes) : IPersistedSnapshot;
+
+    /// <summary>
+    /// A unit snapshot whose page tables are packed (PageTable.Pack, 8 bytes a mapped page) beside
+    /// the rest, whose domains carry no mapping records; written by UnitSnapshotSerializer.
+    /// </summary>
+    public sealed record PackedUnitSnapshot(SizedUnitSnapshot Rest, ImmutableArray<PackedTable> Tables) : IPersistedSnapshot;
+
+    /// <summary>One domain's page table as PageTable.Pack laid it out.</summary>
+    public sealed record PackedTable(int DomainId, byte[] Blocks);
 }

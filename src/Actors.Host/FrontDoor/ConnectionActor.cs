@@ -56,6 +56,7 @@ public sealed class ConnectionActor : ReceiveActor, IWithTimers, IWithUnboundedS
     private readonly Dictionary<long, ClientCall> _calls = new();
     private readonly Dictionary<long, (ushort Kind, ulong Seq)> _extensions = new();
     private readonly Dictionary<long, (int Fd, uint Request, long Started)> _ioctls = new(); // tag -> what iommuctl trace and the metrics show
+    private readonly Dictionary<string, IActorRef> _direct = new(); // file id -> the actor serving it, when it runs on this node
     private IActorRef? _tracer;
     private ulong _token;
     private uint _pid;
@@ -147,6 +148,8 @@ public sealed class ConnectionActor : ReceiveActor, IWithTimers, IWithUnboundedS
         _token = token;
         _nextOpen = session.NextOpen;
         foreach (var (fd, entry) in session.Fds) _fds[fd] = entry;
+        // Requests of resumed fds wait until their file says which actor serves it (LocateFiles).
+        LocateFiles();
         ReplyHello(helloSeq, 0, token);
         Become(Serving);
         Stash.UnstashAll();
@@ -172,6 +175,8 @@ public sealed class ConnectionActor : ReceiveActor, IWithTimers, IWithUnboundedS
         Receive<ClientGone>(g => Drop(g.Reason));
 
         Receive<FileProtocol.Opened>(OnOpened);
+        Receive<FileProtocol.Located>(OnLocated);
+        Receive<Terminated>(t => Undirect(t.ActorRef));
         Receive<FileProtocol.IoctlDone>(d =>
         {
             Traced(d);
@@ -274,7 +279,7 @@ public sealed class ConnectionActor : ReceiveActor, IWithTimers, IWithUnboundedS
         }
         var tag = ++_nextTag;
         _fileCalls[tag] = slot;
-        _ctx.Files.Tell(request(entry.FileId, tag));
+        (_direct.GetValueOrDefault(entry.FileId) ?? _ctx.Files).Tell(request(entry.FileId, tag));
         return tag;
     }
 
@@ -318,6 +323,7 @@ public sealed class ConnectionActor : ReceiveActor, IWithTimers, IWithUnboundedS
             Undefer(open.Fd);
             return;
         }
+        Direct(opened.FileId, opened.File);
         Bind(open.Fd, new FdEntry(opened.FileId, open.Path), () =>
         {
             _opening.Remove(open.Fd);
@@ -361,12 +367,50 @@ public sealed class ConnectionActor : ReceiveActor, IWithTimers, IWithUnboundedS
         }
         if (releases)
         {
+            if (_direct.Remove(entry.FileId, out var served)) Context.Unwatch(served);
             _releasing[entry.FileId] = Answered;
             _ctx.Files.Tell(new FileProtocol.Release(entry.FileId, Self));
         }
         var tag = ++_nextTag;
         _afterRecord[tag] = Answered;
         _ctx.Sessions.Tell(new UnbindFd(_token, tag, close.Fd));
+    }
+
+    // ---------------- the direct route to a file's actor ----------------
+    //
+    // A request for a file goes through the file region (region, shard, file entity, then the actor
+    // of the file: four mailboxes). Once the connection knows the actor and it runs on this node, it
+    // sends there directly. Ordering holds: the actor is learnt from a reply sent after everything
+    // sent through the region before (the OPEN's own reply, or LOCATE's while the fd's requests
+    // wait), and a direct send to a local actor is in its mailbox before anything sent after it
+    // by any route. A remote actor is always reached through the region. File entities are never
+    // passivated; when the actor stops, the route falls back to the region.
+
+    private void Direct(string fileId, IActorRef? file)
+    {
+        if (file is not IInternalActorRef { IsLocal: true } || _direct.ContainsKey(fileId)) return;
+        _direct[fileId] = file;
+        Context.Watch(file);
+    }
+
+    private void Undirect(IActorRef file)
+    {
+        foreach (var fileId in _direct.Where(kv => kv.Value.Equals(file)).Select(kv => kv.Key).ToList())
+            _direct.Remove(fileId);
+    }
+
+    private void LocateFiles()
+    {
+        foreach (var (fd, _) in _fds) _deferred[fd] = [];
+        foreach (var fileId in _fds.Values.Select(e => e.FileId).Distinct())
+            _ctx.Files.Tell(new FileProtocol.Locate(fileId));
+    }
+
+    private void OnLocated(FileProtocol.Located located)
+    {
+        Direct(located.FileId, located.File);
+        foreach (var fd in _fds.Where(kv => kv.Value.FileId == located.FileId).Select(kv => kv.Key).ToList())
+            Undefer(fd);
     }
 
     private void Dup(ulong seq, DupRequest dup)

@@ -137,12 +137,17 @@ public sealed class PasidSet
         return (0, IsReclaimable(e));
     }
 
-    /// <summary>Binds the PASID (device or page table), optionally attaching its SPID. FirstBind means BIND is published.</summary>
-    public (int Errno, bool FirstBind) Bind(int pasid, int? spid, string holder = "")
+    /// <summary>
+    /// Binds the PASID (device or page table), optionally attaching its SPID. Publish means BIND goes to the
+    /// subscribers: on the first bind, and on a later bind that attaches the guest PASID (a device attached at the
+    /// PASID before PASID_MAP_GUEST), since the guest PASID is what KVM needs to learn from it.
+    /// </summary>
+    public (int Errno, bool Publish) Bind(int pasid, int? spid, string holder = "")
     {
         var errno = Usable(pasid, out var e);
         if (errno != 0)
             return (errno, false);
+        var attached = false;
         if (spid is { } s && e!.Spid != s)
         {
             if (s <= 0)
@@ -153,12 +158,13 @@ public sealed class PasidSet
                 return (Errno.EBUSY, false);
             e.Spid = s;
             _bySpid[s] = pasid;
+            attached = true;
         }
         Add(e!.Bound, holder, 1);
         e.Binds++;
         e.Refs++;
         e.State = PasidState.Active;
-        return (0, e.Binds == 1);
+        return (0, e.Binds == 1 || attached);
     }
 
     /// <summary>Unbinds once; LastUnbind means UNBIND is published and the SPID is detached. Allowed while FREE_PENDING.</summary>

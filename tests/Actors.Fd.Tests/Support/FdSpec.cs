@@ -99,7 +99,7 @@ public abstract class FdSpec : TestKit
         var fd = _nextFd++;
         var fileId = $"{_prefix}-f{fd}";
         Files.Tell(new Open(fileId, path, 2, Client), TestActor);
-        ExpectMsg(new Opened(fileId, expectErrno));
+        ExpectOpened(fileId, expectErrno);
         if (expectErrno == 0)
             Client.Tell(new FakeClient.MapFd(fd, fileId, path));
         return (fileId, fd);
@@ -161,11 +161,19 @@ public abstract class FdSpec : TestKit
         return StartFiles(name, snapshotEvery);
     }
 
+    /// <summary>OPEN's answer: the errno, and the actor serving the file exactly when it opened.</summary>
+    private void ExpectOpened(string fileId, int errno)
+    {
+        var opened = ExpectMsg<Opened>();
+        Assert.Equal((fileId, errno), (opened.FileId, opened.Errno));
+        Assert.Equal(errno == 0, opened.File is not null);
+    }
+
     /// <summary>Opens a path in a region started with <see cref="StartFiles"/> under a file id and fd of the spec's choosing.</summary>
     protected void OpenIn(IActorRef files, string fileId, string path, int fd)
     {
         files.Tell(new Open(fileId, path, 2, Client), TestActor);
-        ExpectMsg(new Opened(fileId, 0));
+        ExpectOpened(fileId, 0);
         Client.Tell(new FakeClient.MapFd(fd, fileId, path));
     }
 

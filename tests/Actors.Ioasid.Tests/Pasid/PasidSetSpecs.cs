@@ -92,6 +92,19 @@ public sealed class PasidSetSpecs
     }
 
     [Fact]
+    public void A_later_bind_that_attaches_the_guest_pasid_is_published_again_and_a_repeat_is_not()
+    {
+        // A device attached at the PASID before PASID_MAP_GUEST: the map's bind is not the first, but KVM only
+        // learns the guest PASID from it.
+        var set = SetWith(7);
+        Assert.Equal((0, true), set.Bind(7, null, "driver/a"));
+        Assert.Equal((0, true), set.Bind(7, 101, "guest"));
+        Assert.Equal((0, 7), set.FindBySpid(101, takeRef: false));
+        Assert.Equal((0, false), set.Bind(7, 101, "driver/b"));
+        Assert.Equal((0, false), set.Bind(7, null, "driver/c"));
+    }
+
+    [Fact]
     public void A_duplicate_spid_in_one_set_fails_with_EEXIST()
     {
         var set = SetWith(7, 8);
