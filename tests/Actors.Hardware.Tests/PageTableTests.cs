@@ -149,3 +149,27 @@ public sealed class PageTableTests
         return tlb.Count == model.Count && model.All(m => tlb.Lookup(m.Domain, m.Pasid, m.Iova + 5) == m);
     }
 }
+
+public sealed class PageTableLeafCapTests
+{
+    private const ulong K4 = 4096, M2 = 0x200000;
+
+    [Fact]
+    public void A_capped_map_uses_no_leaf_above_the_cap_however_aligned()
+    {
+        var t = new PageTable(K4 | M2);
+        t.Map(0x200000, 2 * M2, 0x7f00_0020_0000, Access.ReadWrite, maxPageSize: K4);
+        Assert.Equal(2 * 512, t.LeafCount);
+        Assert.All(t.Leaves, p => Assert.Equal(K4, p.PageSize));
+        // So any page of it can go alone.
+        Assert.Equal(K4, t.Unmap(0x300000, K4));
+    }
+
+    [Fact]
+    public void A_cap_below_the_smallest_size_still_maps_in_the_smallest()
+    {
+        var t = new PageTable(K4 | M2);
+        t.Map(0, M2, 0, Access.Read, maxPageSize: 0x800);
+        Assert.Equal(512, t.LeafCount);
+    }
+}

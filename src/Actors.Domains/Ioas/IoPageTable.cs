@@ -40,7 +40,7 @@ public readonly record struct PagesSlice(PinnedPages Pages, ulong Offset, ulong 
 /// and the IOVA alignment raised by owners. Every operation answers the kernel's errno in the
 /// kernel's order and changes nothing when it fails.
 /// </summary>
-public sealed class IoPageTable(LockedMemoryAccount account)
+public sealed partial class IoPageTable(LockedMemoryAccount account)
 {
     public const ulong MaxIova = ulong.MaxValue;
 

@@ -91,6 +91,7 @@ public sealed partial class IoasActor : SnapshottingActor
         Recover<SlicesMapped>(e => Apply(new SlicesCopied(e.Iova, e.Protection, [.. e.Slices.Select(FromOldForm)])));
         Recover<RangeUnmapped>(e => _table.Unmap(e.Iova, e.Length, out _));
         Recover<AllUnmapped>(_ => _table.UnmapAll(out ulong _));
+        Recover<AreasCut>(e => _table.Cut(e.Iovas, out _, out _));
         Recover<AllowedSet>(e => _table.SetAllowed(ToRanges(e.Ranges)));
         Recover<ReservedAdded>(e => _table.AddReserved(e.Owner, ToRanges(e.Ranges)));
         Recover<ReservedRemoved>(e => _table.RemoveReserved(e.Owner));
@@ -180,9 +181,12 @@ public sealed partial class IoasActor : SnapshottingActor
         _pagesCounter++;
         var e = new RangeMapped(iova, c.Protection, pagesId, c.UserAddress, c.Length);
         var steps = new List<CommitStep>();
-        ChargeStep(steps, _table.LastCharged);
+        // With a domain the pages are pinned now: the client says first whether they all are there.
+        if (c.UserMemory is { } user && UserPagePins.ForMap(_hwpts.Paging.Count(), c.UserAddress, c.Length, c.Protection) is { } check)
+            steps.Add(new CommitStep(_ => check, user));
+        ChargeStep(steps, _table.LastCharged, steps.Count);
         foreach (var h in _hwpts.Paging)
-            steps.Add(MapStep(h, iova, c.Length, c.UserAddress, c.Protection));
+            steps.Add(MapStep(h, iova, c.Length, c.UserAddress, c.Protection, LeafCap));
         Begin(steps, iova, iova + c.Length - 1, unmap: false, Sender,
             _ => ([e], Answered(c, new MapResult(_ioasId, 0, iova))),
             errno => Answered(c, new MapResult(_ioasId, errno, 0)),
@@ -193,9 +197,22 @@ public sealed partial class IoasActor : SnapshottingActor
     {
         ulong unmapped;
         var all = c.Iova == 0 && c.Length == ulong.MaxValue;
-        if (!retried && Blocked(c.Iova, all ? ulong.MaxValue : Last(c.Iova, c.Length), unmap: true))
-            return;
         var last = all ? ulong.MaxValue : Last(c.Iova, c.Length);
+        var cut = c.CutFirst && !all && _table.LargePagesDisabled ? CutPoints(c.Iova, c.Length) : [];
+        // The operation spans the whole of the areas it may cut, so nothing else touches them meanwhile.
+        var (spanStart, spanLast) = CutSpan(cut, c.Iova, last);
+        if (!retried && Blocked(spanStart, spanLast, unmap: true))
+            return;
+        var cutRc = _table.Cut(cut, out var undoCut, out var cutAreas);
+        if (cutRc != 0)
+        {
+            replyTo.Tell(Answered(c, new UnmapResult(_ioasId, cutRc, 0)));
+            CheckRetired();
+            return;
+        }
+        // A cut moves the held spans (halves held, the whole let go): the account follows in the same commit.
+        AreasCut? cutEvent = cutAreas.Count == 0 ? null : new AreasCut([.. cut]);
+        List<Pages.AccountProtocol.PageSpan> cutCharged = [.. _table.LastCharged], cutReleased = [.. _table.LastReleased];
         // What the unmap removes (lowest first, up to an area sticking out), for the domains and the undo.
         var touched = c.Length == 0 ? [] : IoPageTable.UnmapPrefix(_table.AreasTouching(c.Iova, last), c.Iova, last)
             .Select(a => (a.Iova, a.Length, a.Protection, a.Pages, a.PagesOffset)).ToList();
@@ -207,6 +224,8 @@ public sealed partial class IoasActor : SnapshottingActor
         {
             if (!retried)
             {
+                // Cut again (the same way) when the accesses have let go.
+                undoCut();
                 AskAccessesToLetGo(c, replyTo);
                 return;
             }
@@ -218,25 +237,60 @@ public sealed partial class IoasActor : SnapshottingActor
         var partial = rc == Errno.ENOENT && unmapped > 0;
         if (rc != 0 && !partial)
         {
-            replyTo.Tell(Answered(c, new UnmapResult(_ioasId, rc, unmapped)));
+            // The kernel keeps the cuts of an unmap that then fails: they are journaled alone.
+            if (cutEvent is null)
+                replyTo.Tell(Answered(c, new UnmapResult(_ioasId, rc, unmapped)));
+            else
+                BeginCut(c, replyTo, cutEvent, cutCharged, cutReleased, spanStart, spanLast, rc, unmapped, undoCut);
             CheckRetired();
             return;
         }
         var steps = new List<CommitStep>();
+        ChargeStep(steps, cutCharged);
         foreach (var h in _hwpts.Paging)
             steps.AddRange(UnmapSteps(h, touched));
-        ReleaseStep(steps, [.. _table.LastReleased]);
+        ReleaseStep(steps, [.. cutReleased, .. _table.LastReleased]);
         var done = unmapped;
-        Begin(steps, touched.Count == 0 ? c.Iova : touched[0].Iova, touched.Count == 0 ? c.Iova : touched[^1].Iova + touched[^1].Length - 1,
-            unmap: true, replyTo,
-            _ => ([e], Answered(c, new UnmapResult(_ioasId, rc, done))),
+        IReadOnlyList<IPersistedEvent> events = cutEvent is null ? [e] : [cutEvent, e];
+        var (opStart, opLast) = touched.Count == 0 ? (c.Iova, c.Iova) : (touched[0].Iova, touched[^1].Iova + touched[^1].Length - 1);
+        if (cut.Length > 0)
+            (opStart, opLast) = (Math.Min(opStart, spanStart), Math.Max(opLast, spanLast));
+        Begin(steps, opStart, opLast, unmap: true, replyTo,
+            _ => (events, Answered(c, new UnmapResult(_ioasId, rc, done))),
             errno => Answered(c, new UnmapResult(_ioasId, errno, 0)),
             () =>
             {
-                // The areas come back over the same pinned pages, as if the unmap had never run.
+                // The areas come back over the same pinned pages, as if the unmap had never run, then uncut.
                 foreach (var t in touched)
                     _table.MapSlices([new PagesSlice(t.Pages, t.PagesOffset, t.Length)], t.Protection, t.Iova, out _);
+                undoCut();
             });
+    }
+
+    /// <summary>VFIO type1's cut points: the last IOVA of the range, and the one before it (none before IOVA 0).</summary>
+    private static ulong[] CutPoints(ulong iova, ulong length) =>
+        iova == 0 ? [unchecked(iova + length - 1)] : [unchecked(iova + length - 1), iova - 1];
+
+    /// <summary>[start, last] widened to the areas holding the cut points.</summary>
+    private (ulong Start, ulong Last) CutSpan(ulong[] cut, ulong start, ulong last)
+    {
+        foreach (var point in cut)
+            foreach (var a in _table.AreasTouching(point, point))
+                (start, last) = (Math.Min(start, a.Iova), Math.Max(last, a.Last));
+        return (start, last);
+    }
+
+    /// <summary>Journal cuts whose unmap then failed with <paramref name="rc"/>; the answer carries rc.</summary>
+    private void BeginCut(UnmapRange c, IActorRef replyTo, AreasCut cutEvent, List<Pages.AccountProtocol.PageSpan> charged,
+        List<Pages.AccountProtocol.PageSpan> released, ulong start, ulong last, int rc, ulong unmapped, Action undoCut)
+    {
+        var steps = new List<CommitStep>();
+        ChargeStep(steps, charged);
+        ReleaseStep(steps, released);
+        Begin(steps, start, last, unmap: true, replyTo,
+            _ => ([cutEvent], Answered(c, new UnmapResult(_ioasId, rc, unmapped))),
+            errno => Answered(c, new UnmapResult(_ioasId, errno, 0)),
+            undoCut);
     }
 
     private static object Answered(MapRange c, MapResult r) => c.Answer is { } answer ? answer(r) : r;
@@ -337,7 +391,7 @@ public sealed partial class IoasActor : SnapshottingActor
                     var at = iova;
                     foreach (var s in slices)
                     {
-                        steps.Add(MapStep(h, at, s.Length, s.Pages.UserAddress + s.Offset, c.Protection));
+                        steps.Add(MapStep(h, at, s.Length, s.Pages.UserAddress + s.Offset, c.Protection, LeafCap));
                         at += s.Length;
                     }
                 }

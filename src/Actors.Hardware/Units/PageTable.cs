@@ -167,23 +167,27 @@ public sealed class PageTable
         return false;
     }
 
-    /// <summary>The largest supported page size that fits the alignment of both addresses and the remaining length (iommu_pgsize).</summary>
-    public ulong ChoosePageSize(ulong iova, ulong address, ulong remaining)
+    /// <summary>
+    /// The largest supported page size that fits the alignment of both addresses and the remaining
+    /// length (iommu_pgsize), and is no larger than <paramref name="max"/> when that is not 0 (the
+    /// smallest size always fits).
+    /// </summary>
+    public ulong ChoosePageSize(ulong iova, ulong address, ulong remaining, ulong max = 0)
     {
         var chosen = _sizes[0];
         foreach (var size in _sizes)
-            if (((iova | address) & (size - 1)) == 0 && size <= remaining)
+            if (((iova | address) & (size - 1)) == 0 && size <= remaining && (max == 0 || size <= max))
                 chosen = size;
         return chosen;
     }
 
-    /// <summary>Maps a range already validated as aligned and free, in the largest pages that fit.</summary>
-    public void Map(ulong iova, ulong length, ulong address, Access access)
+    /// <summary>Maps a range already validated as aligned and free, in the largest pages that fit (none over <paramref name="maxPageSize"/> unless 0).</summary>
+    public void Map(ulong iova, ulong length, ulong address, Access access, ulong maxPageSize = 0)
     {
         ulong done = 0;
         while (done < length)
         {
-            var size = ChoosePageSize(iova + done, address + done, length - done);
+            var size = ChoosePageSize(iova + done, address + done, length - done, maxPageSize);
             var index = (iova + done) >> _minShift;
             if (!_blocks.TryGetValue(index >> BlockShift, out var block))
                 _blocks[index >> BlockShift] = block = new Block();

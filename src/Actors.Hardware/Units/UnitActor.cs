@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using Akka.Actor;
 using Akka.Persistence;
+using IommuActors.Core.Messaging;
 using IommuActors.Core.Persistence;
 using IommuActors.Hardware.Platform;
 using static IommuActors.Hardware.Units.UnitProtocol;
@@ -59,7 +60,8 @@ public sealed class UnitActor : SnapshottingActor
             new DomainAllocatedSized(_state.NextDomainId, m.Kind, m.ParentId, m.DirtyTracking, m.Iopf, m.Stage1.IsDefault ? [] : m.Stage1, m.PageSizes),
             e => new DomainAllocatedReply(unit, e.DomainId)));
         Command<FreeDomain>(m => Guarded(unit, _state.CheckFree(m.DomainId), new DomainFreed(m.DomainId), _ => new Done(unit)));
-        Command<MapRange>(m => Guarded(unit, _state.CheckMap(m), new RangeMapped(m.DomainId, m.Iova, m.Length, m.Address, m.Access), _ => new Done(unit)));
+        Command<MapRange>(m => Guarded(unit, _state.CheckMap(m), m.MaxPageSize == 0 ? (IPersistedEvent)new RangeMapped(m.DomainId, m.Iova, m.Length, m.Address, m.Access)
+            : new RangeMappedCapped(m.DomainId, m.Iova, m.Length, m.Address, m.Access, m.MaxPageSize), _ => new Done(unit)));
         Command<UnmapRange>(m =>
         {
             var errno = _state.CheckUnmap(m);

@@ -27,7 +27,8 @@ public static class UnitProtocol
     public sealed record AllocateDomain(string Unit, DomainKind Kind, int ParentId, bool DirtyTracking, bool Iopf,
         ImmutableArray<Stage1Entry> Stage1, ulong PageSizes = 0) : IEntityMessage { public string EntityId => Unit; }
     public sealed record FreeDomain(string Unit, int DomainId) : IEntityMessage { public string EntityId => Unit; }
-    public sealed record MapRange(string Unit, int DomainId, ulong Iova, ulong Length, ulong Address, Access Access) : IEntityMessage { public string EntityId => Unit; }
+    /// <param name="MaxPageSize">The largest leaf the map may use, 0 for any: PAGE_SIZE for an IOAS whose large pages are disabled, as the kernel then maps page by page so a VFIO type1 unmap can take any page out.</param>
+    public sealed record MapRange(string Unit, int DomainId, ulong Iova, ulong Length, ulong Address, Access Access, ulong MaxPageSize = 0) : IEntityMessage { public string EntityId => Unit; }
     /// <summary>Flush = true is iommu_unmap's normal path (IOTLB flushed before return); false leaves stale entries.</summary>
     public sealed record UnmapRange(string Unit, int DomainId, ulong Iova, ulong Length, bool Flush) : IEntityMessage { public string EntityId => Unit; }
     public sealed record AttachDevice(string Unit, string Pci, int Pasid, int DomainId) : IEntityMessage { public string EntityId => Unit; }
@@ -88,6 +89,8 @@ public static class UnitProtocol
         ulong PageSizes) : IPersistedEvent;
     public sealed record DomainFreed(int DomainId) : IPersistedEvent;
     public sealed record RangeMapped(int DomainId, ulong Iova, ulong Length, ulong Address, Access Access) : IPersistedEvent;
+    /// <summary>A map in leaves no larger than MaxPageSize (journaled only for such maps; RangeMapped is any size).</summary>
+    public sealed record RangeMappedCapped(int DomainId, ulong Iova, ulong Length, ulong Address, Access Access, ulong MaxPageSize) : IPersistedEvent;
     public sealed record RangeUnmapped(int DomainId, ulong Iova, ulong Length) : IPersistedEvent;
     public sealed record DeviceAttached(string Pci, int Pasid, int DomainId) : IPersistedEvent;
     public sealed record DeviceDetached(string Pci, int Pasid) : IPersistedEvent;

@@ -158,6 +158,9 @@ public sealed class UnitState(UnitSpec spec, IReadOnlyList<DeviceSpec> devices)
             case RangeMapped m:
                 _domains[m.DomainId].Table.Map(m.Iova, m.Length, m.Address, m.Access);
                 break;
+            case RangeMappedCapped m:
+                _domains[m.DomainId].Table.Map(m.Iova, m.Length, m.Address, m.Access, m.MaxPageSize);
+                break;
             case RangeUnmapped u:
                 _domains[u.DomainId].Table.Unmap(u.Iova, u.Length);
                 break;

@@ -189,6 +189,7 @@ public sealed class ConnectionActor : ReceiveActor, IWithTimers, IWithUnboundedS
 
         Receive<FileProtocol.ReadMemory>(OnReadMemory);
         Receive<FileProtocol.WriteMemory>(OnWriteMemory);
+        Receive<Domains.Pages.CheckUserPages>(OnCheckUserPages);
         Receive<FileProtocol.InstallFd>(OnInstallFd);
         Receive<FileProtocol.ResolveFd>(r => Sender.Tell(_fds.TryGetValue(r.Fd, out var e)
             ? new FileProtocol.FdResolved(r.Tag, 0, e.FileId, e.Path)
@@ -475,6 +476,19 @@ public sealed class ConnectionActor : ReceiveActor, IWithTimers, IWithUnboundedS
                 WireBodies.TryParse(reply, out var body) != 0 || body is not StatusReply s ? Errno.EFAULT : s.Errno,
                 () => requester.Tell(new FileProtocol.MemoryWritten(write.Tag, 0)));
         }
+    }
+
+    /// <summary>
+    /// Whether the client's pages could be pinned now: one EXT_MEM_CHECK, whatever the length. A
+    /// client that does not know the request (EINVAL) cannot tell, and the pages are taken as they are.
+    /// </summary>
+    private void OnCheckUserPages(Domains.Pages.CheckUserPages check)
+    {
+        var requester = Sender;
+        var call = NewCall(requester, errno => requester.Tell(new Domains.Pages.UserPagesChecked(errno)));
+        AskClient(call, new MemCheckRequest(check.Address, check.Length, check.Write ? MemCheckRequest.Write : 0),
+            reply => MemCheckReply.ErrnoOf(reply.Body) is var errno && errno == Errno.EINVAL ? 0 : errno,
+            () => requester.Tell(new Domains.Pages.UserPagesChecked(0)));
     }
 
     private void OnInstallFd(FileProtocol.InstallFd install)
