@@ -122,7 +122,7 @@ public sealed class RandomizedVmSpecs : FdSpec, IClassFixture<SmallSpaceHost>
             Free(vm, touched);
         else if (roll < 86)
             SetQuota(vm);
-        else if (roll < 97)
+        else if (roll < 99)
             Translate(vm);
         else
         {
@@ -234,7 +234,7 @@ public sealed class RandomizedVmSpecs : FdSpec, IClassFixture<SmallSpaceHost>
     private void Program(Vm vm)
     {
         var queue = _random.Next(QueueCount);
-        var guest = _random.Next(20) == 0 ? Malformed() : _random.Next(1, Guests + 1);
+        var guest = PickGuest(vm);
         _op = $"VM {vm.Id} VDCM_PROGRAM(wq{queue}, {guest})";
         var (errno, host) = _model.Program(vm, queue, guest);
         var done = Ioctl(_files[vm].Ctx, EmulatorIoctls.VDCM_PROGRAM, new EmuVdcmProgram(16, (uint)queue, (uint)guest, 0));
@@ -248,7 +248,7 @@ public sealed class RandomizedVmSpecs : FdSpec, IClassFixture<SmallSpaceHost>
 
     private void Clear(Vm vm)
     {
-        var queue = _random.Next(QueueCount);
+        var queue = vm.Queues.Count > 0 && _random.Next(4) != 0 ? vm.Queues.Keys.ElementAt(_random.Next(vm.Queues.Count)) : _random.Next(QueueCount);
         _op = $"VM {vm.Id} VDCM_CLEAR(wq{queue})";
         var done = Ioctl(_files[vm].Ctx, EmulatorIoctls.VDCM_CLEAR, new EmuVdcmClear(8, (uint)queue));
         var expected = _model.Clear(vm, queue);
@@ -321,7 +321,7 @@ public sealed class RandomizedVmSpecs : FdSpec, IClassFixture<SmallSpaceHost>
 
     private void Translate(Vm vm)
     {
-        var guest = _random.Next(20) == 0 ? Malformed() : _random.Next(1, Guests + 1);
+        var guest = PickGuest(vm);
         _op = $"VM {vm.Id} KVM_TRANSLATE({guest})";
         var expected = _model.Translate(vm, guest);
         Assert.Equal(expected, TranslateOf(vm, guest));
@@ -348,6 +348,17 @@ public sealed class RandomizedVmSpecs : FdSpec, IClassFixture<SmallSpaceHost>
         if (roll < 96)
             return _random.Next(SmallSpaceHost.FirstPasid, SmallSpaceHost.LastPasid + 1);
         return Malformed();
+    }
+
+    /// <summary>Mostly a guest PASID the VM mapped; sometimes any of the guest range, or a malformed one.</summary>
+    private int PickGuest(Vm vm)
+    {
+        var roll = _random.Next(20);
+        if (roll == 0)
+            return Malformed();
+        if (roll < 14 && vm.GuestToHost.Count > 0)
+            return vm.GuestToHost.Keys.ElementAt(_random.Next(vm.GuestToHost.Count));
+        return _random.Next(1, Guests + 1);
     }
 
     private int Malformed() => _random.Next(2) == 0 ? 0 : MaxPasid + 1;
