@@ -178,6 +178,13 @@ public sealed class PasidExtensionActor : ReceiveActor, IWithStash
                     Reply(q.Errno, UserStruct.CopyBack(cmd with { OutHostPasid = (uint)q.HostPasid }, size)));
                 return;
             }
+            case EmulatorIoctls.VDCM_CLEAR when Decode<EmuVdcmClear>(m, Reply) is { } d:
+            {
+                var (cmd, size) = d;
+                _vdcm.Tell(new VdcmProtocol.ClearQueue($"wq{cmd.Queue}"));
+                Await<VdcmProtocol.QueueCleared>(c => Reply(c.Errno, UserStruct.CopyBack(cmd, size)));
+                return;
+            }
             case EmulatorIoctls.KVM_TRANSLATE when Decode<EmuKvmTranslate>(m, Reply) is { } d:
             {
                 var (cmd, size) = d;
@@ -189,7 +196,7 @@ public sealed class PasidExtensionActor : ReceiveActor, IWithStash
             }
             case EmulatorIoctls.PASID_ALLOC or EmulatorIoctls.PASID_FREE or EmulatorIoctls.PASID_SET_INFO
                 or EmulatorIoctls.PASID_MAP_GUEST or EmulatorIoctls.VDCM_PROGRAM or EmulatorIoctls.KVM_TRANSLATE
-                or EmulatorIoctls.PASID_SET_QUOTA:
+                or EmulatorIoctls.PASID_SET_QUOTA or EmulatorIoctls.VDCM_CLEAR:
                 return; // the size rules refused it; Decode answered
             default:
                 Reply(Errno.ENOTTY, []);

@@ -196,6 +196,26 @@ public sealed class PasidExtensionSpecs() : TestKit(SpecConfig.InMemory)
     }
 
     [Fact]
+    public void VDCM_CLEAR_frees_a_programmed_queue_for_another_guest_PASID_and_a_clear_queue_is_ENOENT()
+    {
+        var (extension, _, _) = Boot();
+        var first = Alloc(extension);
+        var second = Alloc(extension);
+        Assert.Equal(0, Call(extension, EmulatorIoctls.PASID_MAP_GUEST, new EmuPasidMapGuest(16, 0, 1, first)).Errno);
+        Assert.Equal(0, Call(extension, EmulatorIoctls.PASID_MAP_GUEST, new EmuPasidMapGuest(16, 0, 2, second)).Errno);
+        Assert.Equal(0, Call(extension, EmulatorIoctls.VDCM_PROGRAM, new EmuVdcmProgram(16, 3, 1, 0)).Errno);
+        Assert.Equal(Errno.EBUSY, Call(extension, EmulatorIoctls.VDCM_PROGRAM, new EmuVdcmProgram(16, 3, 2, 0)).Errno);
+
+        var cleared = Call(extension, EmulatorIoctls.VDCM_CLEAR, new EmuVdcmClear(8, 3));
+        Assert.Equal((0, new EmuVdcmClear(8, 3)), (cleared.Errno, Out<EmuVdcmClear>(cleared)));
+        Assert.Equal(Errno.ENOENT, Call(extension, EmulatorIoctls.VDCM_CLEAR, new EmuVdcmClear(8, 3)).Errno);
+        Assert.Equal(new EmuVdcmProgram(16, 3, 2, second), Out<EmuVdcmProgram>(Call(extension, EmulatorIoctls.VDCM_PROGRAM, new EmuVdcmProgram(16, 3, 2, 0))));
+        // The queue's reference went with the clear: only the allocation's and the mapping's hold the first PASID.
+        _sets!.Tell(new PasidSetProtocol.GetHolds(PasidExtensionActor.SetKeyOf(File), VdcmSubscriber.HolderPrefix));
+        Assert.Equal(new[] { (second, "vdcm/wq3", 1) }, ExpectMsg<PasidSetProtocol.Holds>().Entries.Select(h => ((uint)h.Pasid, h.Holder, h.Refs)));
+    }
+
+    [Fact]
     public void The_same_MAP_GUEST_twice_answers_0_both_times_and_one_FREE_still_returns_the_PASID_to_the_space()
     {
         var (extension, space, _) = Boot();

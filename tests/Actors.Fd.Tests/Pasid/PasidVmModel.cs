@@ -124,7 +124,7 @@ public sealed class PasidVmModel(int spaceCapacity)
             vm.Pending.Add(pasid);
     }
 
-    // ---- VDCM_PROGRAM ----
+    // ---- VDCM_PROGRAM and VDCM_CLEAR ----
 
     public (int Errno, int Host) Program(Vm vm, int queue, int guest) =>
         Malformed(guest) ? (Errno.EINVAL, 0)
@@ -132,6 +132,9 @@ public sealed class PasidVmModel(int spaceCapacity)
         : vm.GuestToHost.TryGetValue(guest, out var host) ? (0, host) : (Errno.ENOENT, 0);
 
     public void ApplyProgram(Vm vm, int queue, int host) => vm.Queues[queue] = host;
+
+    /// <summary>VDCM_CLEAR: 0 and the queue is free, or ENOENT when it holds no PASID.</summary>
+    public int Clear(Vm vm, int queue) => vm.Queues.Remove(queue) ? 0 : Errno.ENOENT;
 
     // ---- KVM_TRANSLATE ----
 

@@ -8,13 +8,14 @@ using IommuActors.Notifier.Vdcm;
 using IommuActors.Uapi;
 using IommuActors.Uapi.Structs;
 using Xunit;
+using Xunit.Abstractions;
 using static IommuActors.Fd.Tests.Pasid.PasidVmModel;
 
 namespace IommuActors.Fd.Tests.Pasid;
 
 /// <summary>
 /// Issue 16 item 7: two or three VMs (each an iommufd context with its PASID set) driven through
-/// interleaved PASID_ALLOC, PASID_MAP_GUEST, VDCM_PROGRAM, a device's PASID attach and detach on the
+/// interleaved PASID_ALLOC, PASID_MAP_GUEST, VDCM_PROGRAM and VDCM_CLEAR, a device's PASID attach and detach on the
 /// default platform's real units (dmar0 and mock0), PASID_FREE, PASID_SET_QUOTA and closing a VM (then
 /// opening a new one), over the socket of a real host whose PASID space is small, so freed PASIDs come
 /// back within a few allocations. A plain model (<see cref="PasidVmModel"/>) predicts every answer as
@@ -36,6 +37,8 @@ public sealed class RandomizedVmSpecs : FdSpec, IClassFixture<SmallSpaceHost>
     private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(10);
 
     private readonly SmallSpaceHost _host;
+    private readonly ITestOutputHelper _output;
+    private readonly SortedDictionary<string, int> _tally = new(StringComparer.Ordinal);
     private readonly Dictionary<string, (string Cdev, string Unit)> _deviceOf;
     private readonly Dictionary<Vm, VmFiles> _files = new();
     private PasidVmModel _model = null!;
@@ -52,9 +55,10 @@ public sealed class RandomizedVmSpecs : FdSpec, IClassFixture<SmallSpaceHost>
         public string? SetKey { get; set; }
     }
 
-    public RandomizedVmSpecs(SmallSpaceHost host)
+    public RandomizedVmSpecs(SmallSpaceHost host, ITestOutputHelper output)
     {
         _host = host;
+        _output = output;
         UseSocket(host.Connect(Mem, Memory));
         _deviceOf = Platforms.Default.Devices.Where(d => d.PasidWidth > 0 && UnitNames.Contains(d.Unit))
             .ToDictionary(d => d.Pci, d => (d.Cdev!, d.Unit));
@@ -88,6 +92,8 @@ public sealed class RandomizedVmSpecs : FdSpec, IClassFixture<SmallSpaceHost>
                 CloseVm(vm);
             _op = "end";
             CheckSpace();
+            // What the run covered, for whoever changes the weights: each ioctl with each answer it got.
+            _output.WriteLine($"seed {seed}, {vmCount} VMs, {Steps} steps: {string.Join(", ", _tally.Select(t => $"{t.Key} x{t.Value}"))}");
         }
         catch (Exception e)
         {
@@ -104,6 +110,8 @@ public sealed class RandomizedVmSpecs : FdSpec, IClassFixture<SmallSpaceHost>
             Alloc(vm, touched);
         else if (roll < 31)
             MapGuest(vm, touched);
+        else if (roll < 36)
+            Clear(vm);
         else if (roll < 43)
             Program(vm);
         else if (roll < 56)
@@ -114,7 +122,7 @@ public sealed class RandomizedVmSpecs : FdSpec, IClassFixture<SmallSpaceHost>
             Free(vm, touched);
         else if (roll < 86)
             SetQuota(vm);
-        else if (roll < 97)
+        else if (roll < 99)
             Translate(vm);
         else
         {
@@ -170,6 +178,7 @@ public sealed class RandomizedVmSpecs : FdSpec, IClassFixture<SmallSpaceHost>
             Release(files.Ctx);
         _model.Close(vm);
         _files.Remove(vm);
+        Tally(iommufdFirst ? "CLOSE(iommufd first)" : "CLOSE(devices first)", 0);
         // The set is freed once the last holder of the context let go, which a device's close does not wait for.
         CheckSpace();
         AwaitAssert(() => CheckUnits(pasids), AskTimeout);
@@ -177,12 +186,19 @@ public sealed class RandomizedVmSpecs : FdSpec, IClassFixture<SmallSpaceHost>
 
     // ---- the operations ----
 
+    private void Tally(string ioctl, int errno)
+    {
+        var key = $"{ioctl} {(errno == 0 ? "0" : Errno.Name(errno))}";
+        _tally[key] = _tally.GetValueOrDefault(key) + 1;
+    }
+
     private void Alloc(Vm vm, HashSet<int> touched)
     {
         _op = $"VM {vm.Id} PASID_ALLOC";
         var expected = _model.Alloc(vm);
         var done = Ioctl(_files[vm].Ctx, EmulatorIoctls.PASID_ALLOC, new EmuPasidAlloc(12, 0, 0));
         Assert.Equal(expected, done.Errno);
+        Tally("ALLOC", expected);
         if (expected != 0)
             return;
         var pasid = (int)Back<EmuPasidAlloc>(done).OutPasid;
@@ -204,6 +220,7 @@ public sealed class RandomizedVmSpecs : FdSpec, IClassFixture<SmallSpaceHost>
         var expected = _model.MapGuest(vm, guest, host);
         var done = Ioctl(_files[vm].Ctx, EmulatorIoctls.PASID_MAP_GUEST, new EmuPasidMapGuest(16, 0, (uint)guest, (uint)host));
         Assert.Equal(expected, done.Errno);
+        Tally("MAP_GUEST", expected);
         if (expected == 0)
         {
             Assert.Equal(new EmuPasidMapGuest(16, 0, (uint)guest, (uint)host), EmuPasidMapGuest.Read(done.Writeback));
@@ -217,15 +234,26 @@ public sealed class RandomizedVmSpecs : FdSpec, IClassFixture<SmallSpaceHost>
     private void Program(Vm vm)
     {
         var queue = _random.Next(QueueCount);
-        var guest = _random.Next(20) == 0 ? Malformed() : _random.Next(1, Guests + 1);
+        var guest = PickGuest(vm);
         _op = $"VM {vm.Id} VDCM_PROGRAM(wq{queue}, {guest})";
         var (errno, host) = _model.Program(vm, queue, guest);
         var done = Ioctl(_files[vm].Ctx, EmulatorIoctls.VDCM_PROGRAM, new EmuVdcmProgram(16, (uint)queue, (uint)guest, 0));
         Assert.Equal(errno, done.Errno);
+        Tally("VDCM_PROGRAM", errno);
         if (errno != 0)
             return;
         Assert.Equal(new EmuVdcmProgram(16, (uint)queue, (uint)guest, (uint)host), EmuVdcmProgram.Read(done.Writeback));
         _model.ApplyProgram(vm, queue, host);
+    }
+
+    private void Clear(Vm vm)
+    {
+        var queue = vm.Queues.Count > 0 && _random.Next(4) != 0 ? vm.Queues.Keys.ElementAt(_random.Next(vm.Queues.Count)) : _random.Next(QueueCount);
+        _op = $"VM {vm.Id} VDCM_CLEAR(wq{queue})";
+        var done = Ioctl(_files[vm].Ctx, EmulatorIoctls.VDCM_CLEAR, new EmuVdcmClear(8, (uint)queue));
+        var expected = _model.Clear(vm, queue);
+        Assert.Equal(expected, done.Errno);
+        Tally("VDCM_CLEAR", expected);
     }
 
     private List<(string Pci, int Pasid)> Attachable(Vm vm) =>
@@ -237,6 +265,7 @@ public sealed class RandomizedVmSpecs : FdSpec, IClassFixture<SmallSpaceHost>
         var (dev, hwpt) = _files[vm].Devices[at.Pci];
         Assert.Equal(0, Attach(dev, hwpt, VfioDeviceAttachIommufdPt.FlagPasid, 16, (uint)at.Pasid).Errno);
         _model.ApplyAttach(vm, at.Pci, at.Pasid);
+        Tally("ATTACH", 0);
         // The device reaches memory through the PASID, which leaves IOTLB entries for a FREE or detach to drain.
         var dma = Wire!.DmaJsonAsync(at.Pci, at.Pasid, Iova, 0x1000, write: false).GetAwaiter().GetResult();
         Assert.DoesNotContain("fault", dma, StringComparison.OrdinalIgnoreCase);
@@ -254,6 +283,7 @@ public sealed class RandomizedVmSpecs : FdSpec, IClassFixture<SmallSpaceHost>
         var done = Ioctl(dev, Ioctls.VFIO_DEVICE_DETACH_IOMMUFD_PT,
             new VfioDeviceDetachIommufdPt(12, VfioDeviceDetachIommufdPt.FlagPasid, (uint)at.Item2));
         Assert.Equal(0, done.Errno);
+        Tally(vm.Attached.Contains(at) ? "DETACH" : "DETACH(unattached)", 0);
         _model.ApplyDetach(vm, at.Item1, at.Item2);
         touched.Add(at.Item2);
     }
@@ -265,6 +295,7 @@ public sealed class RandomizedVmSpecs : FdSpec, IClassFixture<SmallSpaceHost>
         var expected = _model.Free(vm, pasid);
         var guest = vm.Live.GetValueOrDefault(pasid);
         Assert.Equal(expected, Ioctl(_files[vm].Ctx, EmulatorIoctls.PASID_FREE, new EmuPasidFree(8, (uint)pasid)).Errno);
+        Tally(vm.Pending.Contains(pasid) ? "FREE(pending)" : vm.Attached.Any(a => a.Pasid == pasid) ? "FREE(attached)" : "FREE", expected);
         if (expected != 0)
             return;
         _model.ApplyFree(vm, pasid);
@@ -281,6 +312,7 @@ public sealed class RandomizedVmSpecs : FdSpec, IClassFixture<SmallSpaceHost>
         var expected = _model.SetQuota(vm, quota);
         var done = Ioctl(_files[vm].Ctx, EmulatorIoctls.PASID_SET_QUOTA, new EmuPasidSetQuota(16, 0, (uint)quota, 0));
         Assert.Equal(expected, done.Errno);
+        Tally("SET_QUOTA", expected);
         if (expected != 0)
             return;
         Assert.Equal(new EmuPasidSetQuota(16, 0, (uint)quota, (uint)vm.Held), EmuPasidSetQuota.Read(done.Writeback));
@@ -289,9 +321,11 @@ public sealed class RandomizedVmSpecs : FdSpec, IClassFixture<SmallSpaceHost>
 
     private void Translate(Vm vm)
     {
-        var guest = _random.Next(20) == 0 ? Malformed() : _random.Next(1, Guests + 1);
+        var guest = PickGuest(vm);
         _op = $"VM {vm.Id} KVM_TRANSLATE({guest})";
-        Assert.Equal(_model.Translate(vm, guest), TranslateOf(vm, guest));
+        var expected = _model.Translate(vm, guest);
+        Assert.Equal(expected, TranslateOf(vm, guest));
+        Tally("KVM_TRANSLATE", expected.Errno);
     }
 
     private (int Errno, int Host) TranslateOf(Vm vm, int guest)
@@ -314,6 +348,17 @@ public sealed class RandomizedVmSpecs : FdSpec, IClassFixture<SmallSpaceHost>
         if (roll < 96)
             return _random.Next(SmallSpaceHost.FirstPasid, SmallSpaceHost.LastPasid + 1);
         return Malformed();
+    }
+
+    /// <summary>Mostly a guest PASID the VM mapped; sometimes any of the guest range, or a malformed one.</summary>
+    private int PickGuest(Vm vm)
+    {
+        var roll = _random.Next(20);
+        if (roll == 0)
+            return Malformed();
+        if (roll < 14 && vm.GuestToHost.Count > 0)
+            return vm.GuestToHost.Keys.ElementAt(_random.Next(vm.GuestToHost.Count));
+        return _random.Next(1, Guests + 1);
     }
 
     private int Malformed() => _random.Next(2) == 0 ? 0 : MaxPasid + 1;

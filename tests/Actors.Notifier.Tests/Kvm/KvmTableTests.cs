@@ -42,8 +42,8 @@ public sealed class KvmTableTests
     {
         var table = new KvmTable();
         table.Hold(40, 1, 0);
-        table.Hold(42, 1, 7);
         Assert.Empty(table.GuestToHost);
+        table.Hold(42, 1, 7);
         Assert.Equal(new[] { 40, 42 }, table.RevokeAll([40, 41, 42]));
         Assert.Empty(table.GuestToHost);
         Assert.False(table.Holds(40));
