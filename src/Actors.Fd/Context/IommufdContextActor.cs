@@ -68,6 +68,7 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
         _compat = new VfioCompat(this);
         _accesses = new AccessObjects(this);
         _ioasIoctls = new IoasIoctls(this);
+        Live(Core.Telemetry.IommuMetrics.Objects, _table.CountsByKind);
         Recovering();
         Active();
     }

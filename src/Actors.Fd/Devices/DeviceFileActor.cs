@@ -23,7 +23,7 @@ public static class DeviceFileProtocol
 /// context, which owns the DEVICE object. One request at a time; answers it waits for are awaited
 /// with the rest stashed.
 /// </summary>
-public sealed class DeviceFileActor : ReceivePersistentActor
+public sealed class DeviceFileActor : Core.Persistence.JournalingActor
 {
     /// <summary>EBADFD: the fd is open but is not an iommufd.</summary>
     private const int EBADFD = 77;
