@@ -7,7 +7,7 @@ namespace IommuActors.Core.Persistence;
 /// journals and asks for a snapshot where its state equals its journal; a written snapshot is
 /// followed by deleting the journal rows and older snapshots behind it, so one snapshot is kept.
 /// </summary>
-public abstract class SnapshottingActor : ReceivePersistentActor
+public abstract class SnapshottingActor : JournalingActor
 {
     private long _offeredSequenceNr;
     private long _offeredEntries;

@@ -55,6 +55,7 @@ public sealed partial class IoasActor : SnapshottingActor
         if (account is not null)
             _table.Account.SetMode(account.Mode);
         PersistenceId = $"ioas-{ioasId}";
+        Live(Core.Telemetry.IommuMetrics.Mappings, () => _table.AreaCount);
         Recovering();
         Active();
     }

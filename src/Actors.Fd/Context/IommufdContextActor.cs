@@ -80,6 +80,7 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
         _ioasIoctls = new IoasIoctls(this);
         _hwptIoctls = new HwptIoctls(this);
         _viommu = new ViommuIoctls(this);
+        Live(Core.Telemetry.IommuMetrics.Objects, _table.CountsByKind);
         Recovering();
         Active();
     }

@@ -22,7 +22,7 @@ public static class FileEntityProtocol
 /// iommufd context, a device cdev, a fault queue), so a file comes back as what it was after a
 /// restart. A request for a file that was never opened (or is closed) is answered EBADF.
 /// </summary>
-public sealed class FileActor : ReceivePersistentActor
+public sealed class FileActor : Core.Persistence.JournalingActor
 {
     public const string IommuPath = "/dev/iommu", VfioContainerPath = "/dev/vfio/vfio",
         DeviceDirectory = "/dev/vfio/devices/", FaultQueuePath = "anon_inode:[iommufd-pgfault]",

@@ -85,7 +85,8 @@ public static class FileProtocol
     /// HWPT_INVALIDATE, VFIO_IOMMU_UNMAP_DMA) the file writes it with <see cref="WriteMemory"/> at
     /// Arg before answering, so Writeback stays empty on every failure.
     /// </summary>
-    public sealed record IoctlDone(string FileId, long Tag, int Errno, long ReturnValue, byte[] Writeback) : IClusterMessage;
+    /// <param name="Note">What an operator should know about this answer beyond its errno (iommuctl trace shows it): who holds a device a bind was refused.</param>
+    public sealed record IoctlDone(string FileId, long Tag, int Errno, long ReturnValue, byte[] Writeback, string Note = "") : IClusterMessage;
 
     public sealed record Read(string FileId, long Tag, uint Count, IActorRef Client) : IFileRequest;
 

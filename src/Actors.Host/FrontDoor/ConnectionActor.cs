@@ -288,7 +288,7 @@ public sealed class ConnectionActor : ReceiveActor, IWithTimers, IWithUnboundedS
     {
         if (!_ioctls.Remove(done.Tag, out var call)) return;
         var path = _fds.TryGetValue(call.Fd, out var entry) ? entry.Path : "";
-        var traced = new TraceProtocol.IoctlTraced(_token, _pid, call.Fd, done.FileId, path, call.Request, done.Errno, done.ReturnValue);
+        var traced = new TraceProtocol.IoctlTraced(_token, _pid, call.Fd, done.FileId, path, call.Request, done.Errno, done.ReturnValue, done.Note);
         Context.System.EventStream.Publish(traced);
         Telemetry.HostMetrics.IoctlAnswered(TraceActor.NameOf(traced), done.Errno, call.Started);
     }
