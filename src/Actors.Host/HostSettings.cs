@@ -42,7 +42,7 @@ public sealed record HostSettings(string WorkDir, string SocketPath, StoreOption
     public static readonly IReadOnlyList<string> Keys =
     [
         "WorkDir", "Socket", "Store", "ConnectionString", "Platform", "LockedMemoryLimit",
-        "AllowedUids", "CapSysResourceUids", "SessionGracePeriod", "MemoryTimeout", "MaxFrame",
+        "AllowedUids", "CapSysResourceUids", "SessionGracePeriod", "MemoryTimeout", "RequestTimeout", "MaxFrame",
         .. IommuActors.Host.Membership.MembershipSettings.Keys,
         .. IommuActors.Host.Telemetry.TelemetrySettings.Keys,
     ];

@@ -64,7 +64,11 @@ public static class UnitProtocol
     public sealed record Unmapped(string Unit, int DomainId, ulong Bytes) : IClusterMessage;
     public sealed record Invalidated(string Unit, int Entries) : IClusterMessage;
     /// <summary>The dirty leaves of a ReadDirty: their IOVAs in order, and the size of each leaf (the domain's page it was mapped with).</summary>
-    public sealed record DirtyPages(string Unit, int DomainId, ImmutableArray<ulong> Iovas, ImmutableArray<ulong> Sizes = default) : IClusterMessage;
+    public sealed record DirtyPages(string Unit, int DomainId, ImmutableArray<ulong> Iovas, ImmutableArray<ulong> Sizes = default) : IClusterMessage
+    {
+        /// <summary>Never a default array, which Hyperion cannot write to another node.</summary>
+        public ImmutableArray<ulong> Sizes { get; init; } = Sizes.IsDefault ? [] : Sizes;
+    }
     public sealed record DirtyMarked(string Unit, int DomainId, int Marked) : IClusterMessage;
     public sealed record DmaCompleted(string Unit, string Pci, ImmutableArray<Segment> Segments) : IClusterMessage;
     public sealed record DmaFaulted(string Unit, Fault Fault) : IClusterMessage;
