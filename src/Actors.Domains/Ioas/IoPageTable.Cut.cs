@@ -47,7 +47,7 @@ public sealed partial class IoPageTable
             _areas.Add(left);
             _areas.Add(right);
             area.Pages.AddUser();
-            _usersInThisTable[area.Pages.Id]++;
+            _pages.AddUser(area.Pages);
             if (HasDomains)
             {
                 Hold([SpanOf(left), SpanOf(right)]);
@@ -68,7 +68,7 @@ public sealed partial class IoPageTable
             _areas.Remove(right);
             _areas.Add(whole);
             whole.Pages.RemoveUser();
-            _usersInThisTable[whole.Pages.Id]--;
+            _pages.RemoveUser(whole.Pages.Id);
             if (HasDomains)
             {
                 Hold([SpanOf(whole)]);
