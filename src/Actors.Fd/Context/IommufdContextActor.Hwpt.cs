@@ -18,7 +18,11 @@ namespace IommuActors.Fd.Context;
 public sealed partial class IommufdContextActor
 {
     /// <summary>The IOAS object a HWPT belongs to: its own for a paging HWPT, its parent's for a nested one.</summary>
-    private uint IoasOf(HwptEntry h) => h.Nested ? _hwpts[h.Parent].Parent : h.Parent;
+    private uint IoasOf(HwptEntry h) => !h.Nested ? h.Parent : _hwpts[ParentHwptOf(h)].Parent;
+
+    /// <summary>The nesting parent of a nested HWPT: the HWPT it was made on, or that of the vIOMMU it was made on.</summary>
+    private uint ParentHwptOf(HwptEntry nested) =>
+        _viommus.TryGetValue(nested.Parent, out var viommu) ? viommu.Hwpt : nested.Parent;
 
     private IoasEntry HomeOf(uint hwptId) => _ioas[IoasOf(_hwpts[hwptId])];
 
@@ -70,7 +74,17 @@ public sealed partial class IommufdContextActor
                 AllocPaging(cmd, size, dev);
                 return;
             case ObjectKind.HwptPaging:
-                AllocNested(cmd, size, dev, _hwpts[cmd.PtId]);
+                AllocNested(cmd, size, dev, cmd.PtId);
+                return;
+            case ObjectKind.Viommu:
+                var viommu = _viommus[cmd.PtId];
+                var rc = Viommus.ViommuRules.CheckNestedOnViommu(UnitOf(dev).Name, viommu.Unit, cmd.DataLen);
+                if (rc != 0)
+                {
+                    Done(rc);
+                    return;
+                }
+                AllocNested(cmd, size, dev, viommu.Hwpt);
                 return;
             default:
                 Done(Errno.EINVAL);
@@ -96,8 +110,10 @@ public sealed partial class IommufdContextActor
         });
     }
 
-    private void AllocNested(IommuHwptAlloc cmd, uint size, DeviceEntry dev, HwptEntry parent)
+    /// <summary>A nested HWPT over the paging HWPT parentId, made on cmd.PtId: that HWPT, or a vIOMMU over it.</summary>
+    private void AllocNested(IommuHwptAlloc cmd, uint size, DeviceEntry dev, uint parentId)
     {
+        var parent = _hwpts[parentId];
         var unit = UnitOf(dev);
         if ((cmd.Flags & ~(HwptAllocFlags.FaultIdValid | HwptAllocFlags.Pasid)) != 0 || !unit.Nesting)
         {
@@ -129,7 +145,7 @@ public sealed partial class IommufdContextActor
                     return;
                 }
                 var id = _table.NextFreeId;
-                home.Ref.Tell(new H.AllocateNested(home.Key, id, cmd.PtId, RefOf(dev), unit, cmd.Flags, cmd.DataType, [.. data], leaves,
+                home.Ref.Tell(new H.AllocateNested(home.Key, id, parentId, RefOf(dev), unit, cmd.Flags, cmd.DataType, [.. data], leaves,
                     FaultHandlerOf(cmd)));
                 Await<H.HwptAllocated>(r => r.HwptId == id, r =>
                 {

@@ -10,16 +10,6 @@ namespace IommuActors.Fd.Context;
 // kernel's answer for an IOMMU driver without the feature.
 public sealed partial class IommufdContextActor
 {
-    private void OnViommuAlloc(IommuViommuAlloc cmd, uint size)
-    {
-        if (cmd.Flags != 0 || cmd.Type == ViommuType.Default)
-        {
-            Done(Errno.EOPNOTSUPP);
-            return;
-        }
-        Done(TryDevice(cmd.DevId, out _) ? Errno.EOPNOTSUPP : Errno.ENOENT);
-    }
-
     private void OnVdeviceAlloc(IommuVdeviceAlloc cmd, uint size) =>
         // No VIOMMU object can exist, so the vIOMMU lookup fails.
         Done(Errno.ENOENT);

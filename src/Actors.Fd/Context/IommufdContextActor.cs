@@ -9,6 +9,7 @@ using IommuActors.Fd.Faults;
 using IommuActors.Fd.Ioases;
 using IommuActors.Fd.Objects;
 using IommuActors.Fd.Selftests;
+using IommuActors.Fd.Viommus;
 using IommuActors.Hardware.Platform;
 using IommuActors.Uapi;
 using IommuActors.Uapi.Structs;
@@ -25,7 +26,7 @@ namespace IommuActors.Fd.Context;
 /// have. One request is served at a time: while it waits for an answer (client memory, an IOAS,
 /// a unit) every other request is stashed, so an ioctl is atomic as seen by the client.
 /// </summary>
-public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers, ISelftestHost, ICompatHost, IAccessHost, IIoasHost
+public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers, ISelftestHost, ICompatHost, IAccessHost, IIoasHost, IViommuHost
 {
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -36,11 +37,13 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
     private readonly Dictionary<uint, DeviceEntry> _devices = new();
     private readonly Dictionary<uint, HwptEntry> _hwpts = new();
     private readonly Dictionary<uint, FaultEntry> _faults = new();
+    private readonly Dictionary<uint, ViommuEntry> _viommus = new();
     private readonly MockDevices _mocks;
     private readonly SelftestDriver _selftest;
     private readonly VfioCompat _compat;
     private readonly AccessObjects _accesses;
     private readonly IoasIoctls _ioasIoctls;
+    private readonly ViommuIoctls _viommuIoctls;
     private uint _compatIoas;
     private ulong _rlimitMode;
     private long _keyCounter;
@@ -68,6 +71,7 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
         _compat = new VfioCompat(this);
         _accesses = new AccessObjects(this);
         _ioasIoctls = new IoasIoctls(this);
+        _viommuIoctls = new ViommuIoctls(this);
         Recovering();
         Active();
     }
@@ -235,7 +239,7 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
             case Ioctls.IOMMU_HWPT_INVALIDATE: With<IommuHwptInvalidate>(m, OnInvalidate); break;
             case Ioctls.IOMMU_FAULT_QUEUE_ALLOC: With<IommuFaultAlloc>(m, OnFaultQueueAlloc); break;
             case Ioctls.IOMMU_IOAS_MAP_FILE: With<IommuIoasMapFile>(m, _ioasIoctls.MapFile); break;
-            case Ioctls.IOMMU_VIOMMU_ALLOC: With<IommuViommuAlloc>(m, OnViommuAlloc); break;
+            case Ioctls.IOMMU_VIOMMU_ALLOC: With<IommuViommuAlloc>(m, _viommuIoctls.Alloc); break;
             case Ioctls.IOMMU_VDEVICE_ALLOC: With<IommuVdeviceAlloc>(m, OnVdeviceAlloc); break;
             case Ioctls.IOMMU_IOAS_CHANGE_PROCESS: With<IommuIoasChangeProcess>(m, _ioasIoctls.ChangeProcess); break;
             case Ioctls.IOMMU_VEVENTQ_ALLOC: With<IommuVeventqAlloc>(m, OnVeventqAlloc); break;
@@ -489,6 +493,9 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
                     case ObjectKind.Fault:
                         _faults[c.Id] = new FaultEntry(c.Key, FdOpen: true);
                         break;
+                    case ObjectKind.Viommu:
+                        _viommus[c.Id] = new ViommuEntry(c.Key, c.Pci, c.Flags, c.Uses.FirstOrDefault());
+                        break;
                 }
                 break;
             case IoasCreated c:
@@ -501,6 +508,7 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
                 _devices.Remove(d.Id);
                 _hwpts.Remove(d.Id);
                 _faults.Remove(d.Id);
+                _viommus.Remove(d.Id);
                 if (_compatIoas == d.Id)
                     _compatIoas = 0;
                 break;
@@ -535,7 +543,7 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
 
     private ContextSnapshot TakeSnapshot() => new(
         [.. _table.Objects.Select(o => new SnapshotObject(o.Id, o.Kind, [.. o.Uses], KeyOf(o), PciOf(o),
-            _hwpts.TryGetValue(o.Id, out var h) ? h.Flags : _mocks.Of(o.Id) is { } m ? m.Flags : _accesses.FlagsOf(o.Id),
+            _hwpts.TryGetValue(o.Id, out var h) ? h.Flags : _viommus.TryGetValue(o.Id, out var v) ? v.Type : _mocks.Of(o.Id) is { } m ? m.Flags : _accesses.FlagsOf(o.Id),
             h?.Auto ?? false, h?.DomainId ?? 0))],
         _devices.ToImmutableDictionary(d => d.Key, d => d.Value.Attachments),
         [],
@@ -547,10 +555,12 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
     private string KeyOf(ContextObject o) =>
         _ioas.TryGetValue(o.Id, out var i) ? i.Key : _devices.TryGetValue(o.Id, out var d) ? d.DeviceFileId
         : _hwpts.TryGetValue(o.Id, out var h) ? h.Key : _faults.TryGetValue(o.Id, out var f) ? f.FileId
+        : _viommus.TryGetValue(o.Id, out var v) ? v.Key
         : _mocks.Of(o.Id) is { } m ? m.Key : _accesses.KeyOf(o.Id) ?? "";
 
     private string PciOf(ContextObject o) =>
         _devices.TryGetValue(o.Id, out var d) ? d.Pci : _hwpts.TryGetValue(o.Id, out var h) ? h.Unit
+        : _viommus.TryGetValue(o.Id, out var v) ? v.Unit
         : _mocks.Of(o.Id) is { } m ? m.Pci : "";
 
     private void RestoreSnapshot(ContextSnapshot s)
@@ -591,6 +601,8 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
     IoasEntry IIoasHost.StartIoas(uint id) => _ioas[id] = _ioas[id] with { Ref = StartIoas(_ioas[id].Key, _ioas[id].Accounts) };
     DeviceSpec ISelftestHost.SpecOf(DeviceEntry device) => SpecOf(device);
     UnitSpec ISelftestHost.UnitOf(DeviceEntry device) => UnitOf(device);
+    UnitSpec IViommuHost.UnitOf(DeviceEntry device) => UnitOf(device);
+    IReadOnlyDictionary<uint, ViommuEntry> IViommuHost.Viommus => _viommus;
     IoasEntry ISelftestHost.HomeOf(uint hwptId) => HomeOf(hwptId);
     void ISelftestHost.AttachTo(AttachDevice m, Action<int, uint> then) => AttachTo(m, then);
     void ISelftestHost.Detach(uint devId, int pasid, Action then) => DetachInternal(devId, pasid, then);
