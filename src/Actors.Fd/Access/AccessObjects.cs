@@ -11,15 +11,6 @@ using Errno = IommuActors.Uapi.Errno;
 
 namespace IommuActors.Fd.Accesses;
 
-/// <summary>What the accesses need of their iommufd context beyond the object table: children of its own.</summary>
-internal interface IAccessHost : IContextHost
-{
-    /// <summary>Starts a child of the context.</summary>
-    IActorRef Spawn(Props props, string name);
-
-    void StopChild(IActorRef child);
-}
-
 /// <summary>An ACCESS object: the file id of its fd (also its name in the IOAS), and CREATE_ACCESS's flags.</summary>
 internal sealed record AccessEntry(string FileId, uint Flags);
 
@@ -31,7 +22,7 @@ internal sealed record AccessEntry(string FileId, uint Flags);
 /// destroys it. The IOAS does not journal pins, so after a restart an access comes back without
 /// items. Served on the context's thread as its requests; the rules are <see cref="AccessRules"/>.
 /// </summary>
-internal sealed class AccessObjects(IAccessHost host)
+internal sealed class AccessObjects(IContextHost host)
 {
     private readonly Dictionary<uint, AccessEntry> _objects = new();
     private readonly Dictionary<uint, IActorRef> _actors = new();

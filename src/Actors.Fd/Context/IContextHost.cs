@@ -1,5 +1,7 @@
+using Akka.Actor;
 using IommuActors.Core.Messaging;
 using IommuActors.Fd.Objects;
+using IommuActors.Fd.Selftests;
 
 namespace IommuActors.Fd.Context;
 
@@ -24,8 +26,24 @@ internal interface IContextHost
 
     IReadOnlyDictionary<uint, HwptEntry> Hwpts { get; }
 
+    IReadOnlyDictionary<uint, Viommus.ViommuEntry> Viommus { get; }
+
+    /// <summary>The selftest's mock devices: devices of the context that the platform does not list.</summary>
+    MockDevices Mocks { get; }
+
+    /// <summary>The context actor itself (where the units send what they report).</summary>
+    IActorRef Self { get; }
+
+    /// <summary>Starts a child of the context.</summary>
+    IActorRef Spawn(Props props, string name);
+
+    void StopChild(IActorRef child);
+
     /// <summary>Journals the event, applies it, then continues.</summary>
     void Save(IPersistedEvent e, Action then);
+
+    /// <summary>The number the next new key carries (the one <see cref="NewKey"/> gives).</summary>
+    long NextKeyNumber { get; }
 
     /// <summary>A key for a new object of the kind, unique in this context across restarts.</summary>
     string NewKey(string kind);

@@ -14,19 +14,15 @@ namespace IommuActors.Fd.Context;
 // GET_HW_INFO. DMA ownership is settled by the device file with the ownership registry first.
 public sealed partial class IommufdContextActor
 {
-    private bool TryDevice(uint id, out DeviceEntry device)
-    {
-        device = null!;
-        if (!_table.Get(id, ObjectKind.Device).IsOk)
-            return false;
-        device = _devices[id];
-        return true;
-    }
-
-    private DeviceSpec SpecOf(DeviceEntry d) => _with.Platform.Device(d.Pci) ?? _mocks.SpecOf(d.Pci)!;
-
-    /// <summary>The device's unit as its driver presents it (a mock device's by its flags, MockDeviceView).</summary>
-    private UnitSpec UnitOf(DeviceEntry d) => MockDeviceView.For(_with.Platform.Unit(SpecOf(d).Unit), _mocks.FlagsOf(d.Pci));
+    // The views of ContextViews, read through the host this context is.
+    private IContextHost Host => this;
+    private bool TryDevice(uint id, out DeviceEntry device) => Host.TryDevice(id, out device);
+    private DeviceSpec SpecOf(DeviceEntry d) => Host.SpecOf(d);
+    private UnitSpec UnitOf(DeviceEntry d) => Host.UnitOf(d);
+    private uint IoasOf(HwptEntry h) => Host.IoasOf(h);
+    private IoasEntry HomeOf(uint hwptId) => Host.HomeOf(hwptId);
+    private H.DeviceRef RefOf(DeviceEntry d) => Host.RefOf(d);
+    private static int UnitPasid(int pasid) => ContextViews.UnitPasid(pasid);
 
     private void OnBindDevice(BindDevice m)
     {
@@ -164,7 +160,7 @@ public sealed partial class IommufdContextActor
                 return;
             }
             // The IOAS made an automatic HWPT for it, with the ID reserved above.
-            var flags = pasidCompat || m.Pasid != NoPasid ? HwptAllocFlags.Pasid : 0u;
+            var flags = Hwpts.HwptRules.AutoFlags(pasidCompat, m.Pasid != NoPasid);
             Save(new ObjectCreated(r.HwptId, ObjectKind.HwptPaging, [ioasId], NewKey("hwpt"), unit.Name, flags, true, 0), Record);
         });
     }
@@ -250,9 +246,9 @@ public sealed partial class IommufdContextActor
             Save(new AttachmentsChanged(devId, dev.Attachments.Remove(pasid)), () =>
             {
                 if (pasid == NoPasid)
-                    AnswerFaultsOf(devId, pasid, hwpt, () => AutoGone(hwpt, r, () => then(0)));
+                    _faults.AnswerFaultsOf(devId, pasid, hwpt, () => AutoGone(hwpt, r, () => then(0)));
                 else
-                    PublishPasidUnbind(dev, pasid, errno => AnswerFaultsOf(devId, pasid, hwpt, () => AutoGone(hwpt, r, () => then(errno))));
+                    PublishPasidUnbind(dev, pasid, errno => _faults.AnswerFaultsOf(devId, pasid, hwpt, () => AutoGone(hwpt, r, () => then(errno))));
             });
         });
     }

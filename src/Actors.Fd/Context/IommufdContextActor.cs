@@ -6,6 +6,7 @@ using IommuActors.Core.Persistence;
 using IommuActors.Fd.Accesses;
 using IommuActors.Fd.Compat;
 using IommuActors.Fd.Faults;
+using IommuActors.Fd.Hwpts;
 using IommuActors.Fd.Ioases;
 using IommuActors.Fd.Objects;
 using IommuActors.Fd.Selftests;
@@ -26,7 +27,7 @@ namespace IommuActors.Fd.Context;
 /// have. One request is served at a time: while it waits for an answer (client memory, an IOAS,
 /// a unit) every other request is stashed, so an ioctl is atomic as seen by the client.
 /// </summary>
-public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers, ISelftestHost, ICompatHost, IAccessHost, IIoasHost, IViommuHost
+public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers, ISelftestHost, ICompatHost, IIoasHost
 {
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -36,14 +37,14 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
     private readonly Dictionary<uint, IoasEntry> _ioas = new();
     private readonly Dictionary<uint, DeviceEntry> _devices = new();
     private readonly Dictionary<uint, HwptEntry> _hwpts = new();
-    private readonly Dictionary<uint, FaultEntry> _faults = new();
-    private readonly Dictionary<uint, ViommuEntry> _viommus = new();
     private readonly MockDevices _mocks;
     private readonly SelftestDriver _selftest;
     private readonly VfioCompat _compat;
     private readonly AccessObjects _accesses;
+    private readonly FaultObjects _faults;
     private readonly IoasIoctls _ioasIoctls;
-    private readonly ViommuIoctls _viommuIoctls;
+    private readonly HwptIoctls _hwptIoctls;
+    private readonly ViommuObjects _viommu;
     private uint _compatIoas;
     private ulong _rlimitMode;
     private long _keyCounter;
@@ -70,8 +71,10 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
         _selftest = new SelftestDriver(this, _mocks);
         _compat = new VfioCompat(this);
         _accesses = new AccessObjects(this);
+        _faults = new FaultObjects(this, CheckLastHolder);
         _ioasIoctls = new IoasIoctls(this);
-        _viommuIoctls = new ViommuIoctls(this);
+        _hwptIoctls = new HwptIoctls(this);
+        _viommu = new ViommuObjects(this);
         Recovering();
         Active();
     }
@@ -110,11 +113,11 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
         Command<AttachDevice>(OnAttachDevice);
         Command<DetachDevice>(OnDetachDevice);
         Command<UnbindDevice>(OnUnbindDevice);
-        Command<ReadFaults>(OnReadFaults);
-        Command<WriteResponses>(OnWriteResponses);
-        Command<FaultFileClosed>(OnFaultFileClosed);
+        Command<ReadFaults>(m => _faults.Read(m, Sender));
+        Command<WriteResponses>(m => _faults.Write(m, Sender));
+        Command<FaultFileClosed>(_faults.FileClosed);
         Command<AccessProtocol.CloseAccess>(OnCloseAccess);
-        Command<Hardware.Units.UnitProtocol.FaultRaised>(OnFaultRaised);
+        Command<Hardware.Units.UnitProtocol.FaultRaised>(_faults.Raised);
         Command<Read>(r => Sender.Tell(new ReadDone(r.FileId, r.Tag, Errno.EINVAL, [])));
         Command<Write>(w => Sender.Tell(new WriteDone(w.FileId, w.Tag, Errno.EINVAL, 0)));
         Command<OpTimedOut>(_ => { });
@@ -131,7 +134,7 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
             if (t.Op == _request.Op)
                 Fail(Errno.EFAULT);
         });
-        Command<Hardware.Units.UnitProtocol.FaultRaised>(OnFaultRaised);
+        Command<Hardware.Units.UnitProtocol.FaultRaised>(_faults.Raised);
         Introspection();
         Housekeeping();
         CommandAny(m =>
@@ -232,18 +235,18 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
             case Ioctls.IOMMU_IOAS_UNMAP: With<IommuIoasUnmap>(m, _ioasIoctls.Unmap); break;
             case Ioctls.IOMMU_OPTION: With<IommuOption>(m, _ioasIoctls.Option); break;
             case Ioctls.IOMMU_VFIO_IOAS: With<IommuVfioIoas>(m, _compat.VfioIoas); break;
-            case Ioctls.IOMMU_HWPT_ALLOC: With<IommuHwptAlloc>(m, OnHwptAlloc); break;
+            case Ioctls.IOMMU_HWPT_ALLOC: With<IommuHwptAlloc>(m, _hwptIoctls.Alloc); break;
             case Ioctls.IOMMU_GET_HW_INFO: With<IommuHwInfo>(m, OnGetHwInfo); break;
-            case Ioctls.IOMMU_HWPT_SET_DIRTY_TRACKING: With<IommuHwptSetDirtyTracking>(m, OnSetDirtyTracking); break;
-            case Ioctls.IOMMU_HWPT_GET_DIRTY_BITMAP: With<IommuHwptGetDirtyBitmap>(m, OnGetDirtyBitmap); break;
-            case Ioctls.IOMMU_HWPT_INVALIDATE: With<IommuHwptInvalidate>(m, OnInvalidate); break;
-            case Ioctls.IOMMU_FAULT_QUEUE_ALLOC: With<IommuFaultAlloc>(m, OnFaultQueueAlloc); break;
+            case Ioctls.IOMMU_HWPT_SET_DIRTY_TRACKING: With<IommuHwptSetDirtyTracking>(m, _hwptIoctls.SetDirtyTracking); break;
+            case Ioctls.IOMMU_HWPT_GET_DIRTY_BITMAP: With<IommuHwptGetDirtyBitmap>(m, _hwptIoctls.GetDirtyBitmap); break;
+            case Ioctls.IOMMU_HWPT_INVALIDATE: With<IommuHwptInvalidate>(m, _hwptIoctls.Invalidate); break;
+            case Ioctls.IOMMU_FAULT_QUEUE_ALLOC: With<IommuFaultAlloc>(m, _faults.Alloc); break;
             case Ioctls.IOMMU_IOAS_MAP_FILE: With<IommuIoasMapFile>(m, _ioasIoctls.MapFile); break;
-            case Ioctls.IOMMU_VIOMMU_ALLOC: With<IommuViommuAlloc>(m, _viommuIoctls.Alloc); break;
-            case Ioctls.IOMMU_VDEVICE_ALLOC: With<IommuVdeviceAlloc>(m, OnVdeviceAlloc); break;
+            case Ioctls.IOMMU_VIOMMU_ALLOC: With<IommuViommuAlloc>(m, _viommu.Alloc); break;
+            case Ioctls.IOMMU_VDEVICE_ALLOC: With<IommuVdeviceAlloc>(m, _viommu.VdeviceAlloc); break;
             case Ioctls.IOMMU_IOAS_CHANGE_PROCESS: With<IommuIoasChangeProcess>(m, _ioasIoctls.ChangeProcess); break;
-            case Ioctls.IOMMU_VEVENTQ_ALLOC: With<IommuVeventqAlloc>(m, OnVeventqAlloc); break;
-            case Ioctls.IOMMU_HW_QUEUE_ALLOC: With<IommuHwQueueAlloc>(m, OnHwQueueAlloc); break;
+            case Ioctls.IOMMU_VEVENTQ_ALLOC: With<IommuVeventqAlloc>(m, _viommu.VeventqAlloc); break;
+            case Ioctls.IOMMU_HW_QUEUE_ALLOC: With<IommuHwQueueAlloc>(m, _viommu.HwQueueAlloc); break;
             case Ioctls.IOMMU_TEST_CMD: With<IommuTestCmd>(m, _selftest.Serve); break;
             default: Done(Errno.ENOTTY); break;
         }
@@ -274,7 +277,7 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
         var rc = _table.CheckRemovable(cmd.Id);
         // The binding driver holds a DEVICE for as long as it is bound (the selftest an ACCESS); an open fd holds its FAULT.
         if (rc == 0 && (found.Value!.Kind is ObjectKind.Device or ObjectKind.Access
-                        || (found.Value.Kind == ObjectKind.Fault && _faults[cmd.Id].FdOpen)))
+                        || (found.Value.Kind == ObjectKind.Fault && _faults.IsFdOpen(cmd.Id))))
             rc = Errno.EBUSY;
         if (rc != 0)
         {
@@ -305,10 +308,10 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
         switch (kind)
         {
             case ObjectKind.HwptPaging or ObjectKind.HwptNested:
-                FreeHwptDomain(id, () => Save(new ObjectDestroyed(id), then));
+                _hwptIoctls.FreeDomain(id, () => Save(new ObjectDestroyed(id), then));
                 return;
             case ObjectKind.Fault:
-                ReleaseFaultQueue(id, () => Save(new ObjectDestroyed(id), then));
+                _faults.Destroy(id, then);
                 return;
             case ObjectKind.Access:
                 _accesses.Destroy(id, then);
@@ -391,7 +394,7 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
     /// What holds the context besides its fd: bound devices, open fault queue fds, accesses. The
     /// selftest's mock devices do not (iommufd_device_bind takes no ictx reference for them).
     /// </summary>
-    private int Holders => _devices.Values.Count(d => !_mocks.IsMock(d.Pci)) + _faults.Values.Count(f => f.FdOpen) + _accesses.Count;
+    private int Holders => _devices.Values.Count(d => !_mocks.IsMock(d.Pci)) + _faults.OpenFds + _accesses.Count;
 
     private void CheckLastHolder()
     {
@@ -466,6 +469,8 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
     private void Apply(IPersistedEvent e)
     {
         _accesses.Apply(e);
+        _faults.Apply(e);
+        _viommu.Apply(e);
         switch (e)
         {
             case ObjectCreated { Kind: ObjectKind.Selftest } c:
@@ -490,12 +495,6 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
                     case ObjectKind.HwptPaging or ObjectKind.HwptNested:
                         _hwpts[c.Id] = new HwptEntry(c.Key, c.Pci, c.Flags, c.Auto, c.Uses.FirstOrDefault(), c.DomainId, c.Kind == ObjectKind.HwptNested);
                         break;
-                    case ObjectKind.Fault:
-                        _faults[c.Id] = new FaultEntry(c.Key, FdOpen: true);
-                        break;
-                    case ObjectKind.Viommu:
-                        _viommus[c.Id] = new ViommuEntry(c.Key, c.Pci, c.Flags, c.Uses.FirstOrDefault());
-                        break;
                 }
                 break;
             case IoasCreated c:
@@ -507,8 +506,6 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
                 _ioas.Remove(d.Id);
                 _devices.Remove(d.Id);
                 _hwpts.Remove(d.Id);
-                _faults.Remove(d.Id);
-                _viommus.Remove(d.Id);
                 if (_compatIoas == d.Id)
                     _compatIoas = 0;
                 break;
@@ -526,9 +523,6 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
             // journaled copies of both, which replay as nothing.
             case HugePagesChanged or DirtyTrackingChanged:
                 break;
-            case FaultFdClosed f:
-                _faults[f.FaultId] = _faults[f.FaultId] with { FdOpen = false };
-                break;
             case ContextReleased:
                 _released = true;
                 break;
@@ -543,24 +537,24 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
 
     private ContextSnapshot TakeSnapshot() => new(
         [.. _table.Objects.Select(o => new SnapshotObject(o.Id, o.Kind, [.. o.Uses], KeyOf(o), PciOf(o),
-            _hwpts.TryGetValue(o.Id, out var h) ? h.Flags : _viommus.TryGetValue(o.Id, out var v) ? v.Type : _mocks.Of(o.Id) is { } m ? m.Flags : _accesses.FlagsOf(o.Id),
+            _hwpts.TryGetValue(o.Id, out var h) ? h.Flags : _viommu.FlagsOf(o.Id) is { } v ? v : _mocks.Of(o.Id) is { } m ? m.Flags : _accesses.FlagsOf(o.Id),
             h?.Auto ?? false, h?.DomainId ?? 0))],
         _devices.ToImmutableDictionary(d => d.Key, d => d.Value.Attachments),
         [],
         [],
-        [.. _faults.Where(f => !f.Value.FdOpen).Select(f => f.Key)],
+        [.. _faults.ClosedFds],
         _compatIoas, _rlimitMode, _keyCounter, _closed,
         _ioas.Where(i => i.Value.Accounts is not null).ToImmutableDictionary(i => i.Key, i => i.Value.Accounts!));
 
     private string KeyOf(ContextObject o) =>
         _ioas.TryGetValue(o.Id, out var i) ? i.Key : _devices.TryGetValue(o.Id, out var d) ? d.DeviceFileId
-        : _hwpts.TryGetValue(o.Id, out var h) ? h.Key : _faults.TryGetValue(o.Id, out var f) ? f.FileId
-        : _viommus.TryGetValue(o.Id, out var v) ? v.Key
+        : _hwpts.TryGetValue(o.Id, out var h) ? h.Key : _faults.KeyOf(o.Id) is { } f ? f
+        : _viommu.KeyOf(o.Id) is { } v ? v
         : _mocks.Of(o.Id) is { } m ? m.Key : _accesses.KeyOf(o.Id) ?? "";
 
     private string PciOf(ContextObject o) =>
         _devices.TryGetValue(o.Id, out var d) ? d.Pci : _hwpts.TryGetValue(o.Id, out var h) ? h.Unit
-        : _viommus.TryGetValue(o.Id, out var v) ? v.Unit
+        : _viommu.UnitOf(o.Id) is { } v ? v
         : _mocks.Of(o.Id) is { } m ? m.Pci : "";
 
     private void RestoreSnapshot(ContextSnapshot s)
@@ -572,7 +566,7 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
         foreach (var (id, accounts) in s.IoasAccounts ?? ImmutableDictionary<uint, AccountKeys>.Empty)
             _ioas[id] = _ioas[id] with { Accounts = accounts };
         foreach (var id in s.FaultFdsClosed)
-            _faults[id] = _faults[id] with { FdOpen = false };
+            _faults.Apply(new FaultFdClosed(id));
         _compatIoas = s.CompatIoas;
         _rlimitMode = s.RlimitMode;
         _keyCounter = s.KeyCounter;
@@ -594,23 +588,22 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
     IReadOnlyDictionary<uint, IoasEntry> IContextHost.Ioas => _ioas;
     IReadOnlyDictionary<uint, DeviceEntry> IContextHost.Devices => _devices;
     IReadOnlyDictionary<uint, HwptEntry> IContextHost.Hwpts => _hwpts;
+    IReadOnlyDictionary<uint, ViommuEntry> IContextHost.Viommus => _viommu.Viommus;
     void IContextHost.Save(IPersistedEvent e, Action then) => Save(e, then);
     string IContextHost.NewKey(string kind) => NewKey(kind);
+    MockDevices IContextHost.Mocks => _mocks;
+    long IContextHost.NextKeyNumber => _keyCounter + 1;
+    IActorRef IContextHost.Self => Self;
     uint ICompatHost.CompatIoas => _compatIoas;
     ulong IIoasHost.RlimitMode => _rlimitMode;
     IoasEntry IIoasHost.StartIoas(uint id) => _ioas[id] = _ioas[id] with { Ref = StartIoas(_ioas[id].Key, _ioas[id].Accounts) };
-    DeviceSpec ISelftestHost.SpecOf(DeviceEntry device) => SpecOf(device);
-    UnitSpec ISelftestHost.UnitOf(DeviceEntry device) => UnitOf(device);
-    UnitSpec IViommuHost.UnitOf(DeviceEntry device) => UnitOf(device);
-    IReadOnlyDictionary<uint, ViommuEntry> IViommuHost.Viommus => _viommus;
-    IoasEntry ISelftestHost.HomeOf(uint hwptId) => HomeOf(hwptId);
     void ISelftestHost.AttachTo(AttachDevice m, Action<int, uint> then) => AttachTo(m, then);
     void ISelftestHost.Detach(uint devId, int pasid, Action then) => DetachInternal(devId, pasid, then);
     void ISelftestHost.Unbind(uint devId, Action then) => UnbindInternal(devId, then);
-    void ISelftestHost.QueuePageRequest(uint faultId, FaultGroup group) => QueuePageRequest(faultId, group);
+    void ISelftestHost.QueuePageRequest(uint faultId, FaultGroup group) => _faults.Queue(faultId, group);
     void ISelftestHost.ServeAccessOp(IommuTestCmd cmd, uint size) => _accesses.Serve(cmd, size);
-    IActorRef IAccessHost.Spawn(Props props, string name) => Context.ActorOf(props, name);
-    void IAccessHost.StopChild(IActorRef child) => Context.Stop(child);
+    IActorRef IContextHost.Spawn(Props props, string name) => Context.ActorOf(props, name);
+    void IContextHost.StopChild(IActorRef child) => Context.Stop(child);
 }
 
 /// <summary>
@@ -625,5 +618,3 @@ internal sealed record DeviceEntry(string DeviceFileId, string Pci, ImmutableDic
 /// <summary>A HWPT object: its key, its unit, HWPT_ALLOC flags, whether automatic, the IOAS (or parent HWPT) it uses, its domain in the unit.</summary>
 internal sealed record HwptEntry(string Key, string Unit, uint Flags, bool Auto, uint Parent, int DomainId, bool Nested);
 
-/// <summary>A FAULT object: the file id of its queue file, and whether that fd is still open.</summary>
-internal sealed record FaultEntry(string FileId, bool FdOpen);

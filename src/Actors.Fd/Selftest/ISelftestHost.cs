@@ -8,19 +8,11 @@ namespace IommuActors.Fd.Selftests;
 
 /// <summary>
 /// What the selftest driver needs of its iommufd context beyond the object table: the device
-/// paths a mock device goes through like a VFIO device (attach, replace, detach, unbind), where a
-/// HWPT lives, and the fault queues a triggered page request lands in.
+/// paths a mock device goes through like a VFIO device (attach, replace, detach, unbind), and
+/// the fault queues a triggered page request lands in.
 /// </summary>
 internal interface ISelftestHost : IContextHost
 {
-    DeviceSpec SpecOf(DeviceEntry device);
-
-    /// <summary>The device's unit as its driver presents it (a mock device's by its flags).</summary>
-    UnitSpec UnitOf(DeviceEntry device);
-
-    /// <summary>The IOAS that holds a HWPT: its own, or its parent's for a nested one.</summary>
-    IoasEntry HomeOf(uint hwptId);
-
     /// <summary>Attach, or replace when attached at that PASID; then the errno and the HWPT now used.</summary>
     void AttachTo(AttachDevice m, Action<int, uint> then);
 

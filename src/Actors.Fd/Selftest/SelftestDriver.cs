@@ -57,12 +57,6 @@ internal sealed class SelftestDriver(ISelftestHost host, MockDevices mocks)
         }
     }
 
-    private bool TryDevice(uint id, out DeviceEntry device)
-    {
-        device = null!;
-        return host.Table.Get(id, ObjectKind.Device).IsOk && host.Devices.TryGetValue(id, out device!);
-    }
-
     /// <summary>The DEVICE object bound for a mock device (0 when there is none).</summary>
     private uint DeviceOf(MockDevice mock) => host.Devices.FirstOrDefault(d => d.Value.Pci == mock.Pci).Key;
 
@@ -107,7 +101,7 @@ internal sealed class SelftestDriver(ISelftestHost host, MockDevices mocks)
     private void TriggerIopf(IommuTestCmd cmd)
     {
         var devId = cmd.U32(TestCmdLayout.TriggerIopf.DevId);
-        if (!TryDevice(devId, out var dev))
+        if (!host.TryDevice(devId, out var dev))
         {
             Done(Errno.ENOENT);
             return;
@@ -126,7 +120,7 @@ internal sealed class SelftestDriver(ISelftestHost host, MockDevices mocks)
     /// <summary>DEV_CHECK_CACHE: id is a DEVICE (ENOENT), then <see cref="SelftestRules.DevCacheErrno"/>.</summary>
     private void DevCheckCache(IommuTestCmd cmd)
     {
-        if (!TryDevice(cmd.Id, out var dev))
+        if (!host.TryDevice(cmd.Id, out var dev))
         {
             Done(Errno.ENOENT);
             return;
@@ -223,7 +217,7 @@ internal sealed class SelftestDriver(ISelftestHost host, MockDevices mocks)
             return;
         }
         var ptId = cmd.U32(TestCmdLayout.MockDomainReplace.PtId);
-        if (!TryDevice(devId, out var dev) || !dev.Attachments.ContainsKey(NoPasid))
+        if (!host.TryDevice(devId, out var dev) || !dev.Attachments.ContainsKey(NoPasid))
         {
             // iommufd_device_do_replace: nothing attached to replace.
             Done(Errno.EINVAL);
@@ -246,7 +240,7 @@ internal sealed class SelftestDriver(ISelftestHost host, MockDevices mocks)
     /// </summary>
     private void PasidAttach(IommuTestCmd cmd, uint size, bool replace)
     {
-        if (!TryMock(cmd.Id, out var devId) || !TryDevice(devId, out var dev))
+        if (!TryMock(cmd.Id, out var devId) || !host.TryDevice(devId, out var dev))
         {
             Done(Errno.ENOENT);
             return;
@@ -298,7 +292,7 @@ internal sealed class SelftestDriver(ISelftestHost host, MockDevices mocks)
     /// <summary>iommufd_test_pasid_check_hwpt: a mock device (ENOENT), then <see cref="SelftestRules.PasidCheckHwptErrno"/>.</summary>
     private void PasidCheckHwpt(IommuTestCmd cmd)
     {
-        if (!TryMock(cmd.Id, out var devId) || !TryDevice(devId, out var dev))
+        if (!TryMock(cmd.Id, out var devId) || !host.TryDevice(devId, out var dev))
         {
             Done(Errno.ENOENT);
             return;

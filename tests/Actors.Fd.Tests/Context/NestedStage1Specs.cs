@@ -137,7 +137,7 @@ public sealed class NestedStage1Specs : FdSpec
     public void A_stage_1_table_past_the_emulators_leaf_limit_is_ENOMEM_and_nothing_is_allocated()
     {
         RootToDirectory();
-        var tables = Fd.Context.IommufdContextActor.MaxStage1Leaves / 512 + 1;
+        var tables = Fd.Hwpts.Stage1Limits.MaxLeaves / 512 + 1;
         for (var t = 0; t < tables; t++)
         {
             var pt = 0x100000ul + (ulong)t * 0x1000;

@@ -1,3 +1,4 @@
+using IommuActors.Core.Messaging;
 using IommuActors.Fd.Context;
 using IommuActors.Fd.Objects;
 using IommuActors.Hardware.Platform;
@@ -7,15 +8,6 @@ using Errno = IommuActors.Uapi.Errno;
 
 namespace IommuActors.Fd.Viommus;
 
-/// <summary>What the vIOMMU ioctls need of their context beyond the object table.</summary>
-internal interface IViommuHost : IContextHost
-{
-    /// <summary>The device's unit as its driver presents it.</summary>
-    UnitSpec UnitOf(DeviceEntry device);
-
-    IReadOnlyDictionary<uint, ViommuEntry> Viommus { get; }
-}
-
 /// <summary>
 /// A VIOMMU object: its key, the unit it stands for (the iommu_dev of the device it was made
 /// with), its type, and the nesting parent HWPT it holds.
@@ -23,13 +15,40 @@ internal interface IViommuHost : IContextHost
 internal sealed record ViommuEntry(string Key, string Unit, uint Type, uint Hwpt);
 
 /// <summary>
-/// IOMMU_VIOMMU_ALLOC (viommu.c): checked by <see cref="ViommuRules"/> in the kernel's order, the
-/// driver data of the selftest's type read and answered, then journaled by the context as an
-/// object that uses its parent HWPT (so DESTROY of the parent is EBUSY while it lives).
+/// VIOMMU objects (viommu.c) and the ioctls of what hangs off them. IOMMU_VIOMMU_ALLOC is checked
+/// by <see cref="ViommuRules"/> in the kernel's order, the driver data of the selftest's type read
+/// and answered, then journaled by the context as an object that uses its parent HWPT (so DESTROY
+/// of the parent is EBUSY while it lives). Runs on the context's thread; the context persists.
 /// </summary>
-internal sealed class ViommuIoctls(IViommuHost host)
+internal sealed class ViommuObjects(IContextHost host)
 {
+    private readonly Dictionary<uint, ViommuEntry> _viommus = new();
+
     private ServedRequest Request => host.Request;
+
+    public IReadOnlyDictionary<uint, ViommuEntry> Viommus => _viommus;
+
+    public string? KeyOf(uint id) => _viommus.TryGetValue(id, out var v) ? v.Key : null;
+
+    public string? UnitOf(uint id) => _viommus.TryGetValue(id, out var v) ? v.Unit : null;
+
+    public uint? FlagsOf(uint id) => _viommus.TryGetValue(id, out var v) ? v.Type : null;
+
+    /// <summary>The journal's view of vIOMMUs; runs before the context's own Apply for every event.</summary>
+    public void Apply(IPersistedEvent e)
+    {
+        switch (e)
+        {
+            case ObjectCreated { Kind: ObjectKind.Viommu } c:
+                _viommus[c.Id] = new ViommuEntry(c.Key, c.Pci, c.Flags, c.Uses.FirstOrDefault());
+                break;
+            case ObjectDestroyed d:
+                _viommus.Remove(d.Id);
+                break;
+        }
+    }
+
+    // ---- IOMMU_VIOMMU_ALLOC ----
 
     public void Alloc(IommuViommuAlloc cmd, uint size)
     {
@@ -39,7 +58,7 @@ internal sealed class ViommuIoctls(IViommuHost host)
             Request.Done(rc);
             return;
         }
-        if (!host.Table.Get(cmd.DevId, ObjectKind.Device).IsOk || !host.Devices.TryGetValue(cmd.DevId, out var dev))
+        if (!host.TryDevice(cmd.DevId, out var dev))
         {
             Request.Done(Errno.ENOENT);
             return;
@@ -94,4 +113,17 @@ internal sealed class ViommuIoctls(IViommuHost host)
         host.Save(new ObjectCreated(id, ObjectKind.Viommu, [cmd.HwptId], host.NewKey("viommu"), unit.Name, cmd.Type, false, 0),
             () => Request.Respond(cmd with { OutViommuId = id }, size));
     }
+
+    // ---- not modelled yet: the answers of a driver without them ----
+
+    private bool IsViommu(uint id) => _viommus.ContainsKey(id) && host.Table.Get(id, ObjectKind.Viommu).IsOk;
+
+    public void VdeviceAlloc(IommuVdeviceAlloc cmd, uint size) =>
+        Request.Done(IsViommu(cmd.ViommuId) ? Errno.EOPNOTSUPP : Errno.ENOENT);
+
+    public void VeventqAlloc(IommuVeventqAlloc cmd, uint size) =>
+        Request.Done(cmd.Flags != 0 || cmd.Reserved != 0 || IsViommu(cmd.ViommuId) ? Errno.EOPNOTSUPP : Errno.ENOENT);
+
+    public void HwQueueAlloc(IommuHwQueueAlloc cmd, uint size) =>
+        Request.Done(cmd.Flags != 0 || IsViommu(cmd.ViommuId) ? Errno.EOPNOTSUPP : Errno.ENOENT);
 }

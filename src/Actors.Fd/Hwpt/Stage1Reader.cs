@@ -2,34 +2,34 @@ using Akka.Actor;
 using System.Buffers.Binary;
 using System.Collections.Immutable;
 using IommuActors.Domains.Hwpt;
+using IommuActors.Fd.Context;
 using IommuActors.Hardware.Units;
 using Io = IommuActors.Domains.Ioas.IoasProtocol;
 
-namespace IommuActors.Fd.Context;
+namespace IommuActors.Fd.Hwpts;
 
-// Nested HWPTs: the guest's stage-1 table, read from guest memory when the HWPT is allocated, so
-// that DMA through it translates as the guest set it up (VT-d first level; other formats carry
-// no table the emulator reads).
-public sealed partial class IommufdContextActor
+/// <summary>
+/// Nested HWPTs: the guest's stage-1 table, read from guest memory when the HWPT is allocated, so
+/// that DMA through it translates as the guest set it up (VT-d first level; other formats carry
+/// no table the emulator reads). Reads as part of the context's request.
+/// </summary>
+internal sealed class Stage1Reader(ServedRequest request)
 {
-    /// <summary>The most stage-1 leaves and table pages one walk takes; past them the allocation is ENOMEM.</summary>
-    public const int MaxStage1Leaves = 65_536, MaxStage1Tables = 4_096;
-
     /// <summary>
     /// Before an invalidation of a nested HWPT: its stage-1 table read again, as the guest may have
     /// changed it (default when the HWPT's format has no table the emulator reads).
     /// </summary>
-    private void ReadStage1Again(IoasEntry home, uint hwptId, Action<ImmutableArray<Stage1Entry>?> then)
+    public void ReadAgain(IoasEntry home, uint hwptId, Action<ImmutableArray<Stage1Entry>?> then)
     {
         home.Ref.Tell(new HwptProtocol.GetHwpts(home.Key));
-        Await<HwptProtocol.Hwpts>(h => h.IoasId == home.Key, h =>
+        request.Await<HwptProtocol.Hwpts>(h => h.IoasId == home.Key, h =>
         {
             if (h.Items.FirstOrDefault(i => i.HwptId == hwptId) is not { DataType: HwptProtocol.DataVtdS1 } view)
             {
                 then(default(ImmutableArray<Stage1Entry>));
                 return;
             }
-            ReadStage1(home, view.DataType, [.. view.Data], then);
+            Read(home, view.DataType, [.. view.Data], then);
         });
     }
 
@@ -39,7 +39,7 @@ public sealed partial class IommufdContextActor
     /// a table page the parent does not map, or the client cannot read, maps nothing (DMA through
     /// it faults, as the hardware's walk would). Null when the table is past the limits.
     /// </summary>
-    private void ReadStage1(IoasEntry parentIoas, uint dataType, byte[] data, Action<ImmutableArray<Stage1Entry>?> then)
+    public void Read(IoasEntry parentIoas, uint dataType, byte[] data, Action<ImmutableArray<Stage1Entry>?> then)
     {
         if (dataType != HwptProtocol.DataVtdS1 || data.Length < VendorData.VtdS1Size)
         {
@@ -54,7 +54,7 @@ public sealed partial class IommufdContextActor
 
         void Next()
         {
-            if (leaves.Count > MaxStage1Leaves || read > MaxStage1Tables)
+            if (leaves.Count > Stage1Limits.MaxLeaves || read > Stage1Limits.MaxTables)
             {
                 then(null);
                 return;
@@ -67,7 +67,7 @@ public sealed partial class IommufdContextActor
             var table = tables.Pop();
             read++;
             parentIoas.Ref.Tell(new Io.GetPagesForCopy(parentIoas.Key, table.Gpa, VtdFirstLevel.TableSize));
-            Await<Io.PagesForCopy>(p =>
+            request.Await<Io.PagesForCopy>(p =>
             {
                 if (p.Errno != 0 || p.Slices.Length != 1)
                 {
@@ -75,7 +75,7 @@ public sealed partial class IommufdContextActor
                     return;
                 }
                 var slice = p.Slices[0];
-                TryReadMemory(slice.UserAddress + slice.Offset, VtdFirstLevel.TableSize, page =>
+                request.TryReadMemory(slice.UserAddress + slice.Offset, VtdFirstLevel.TableSize, page =>
                 {
                     if (page is not null)
                     {
@@ -92,4 +92,10 @@ public sealed partial class IommufdContextActor
 
         Next();
     }
+}
+
+public static class Stage1Limits
+{
+    /// <summary>The most stage-1 leaves and table pages one walk takes; past them the allocation is ENOMEM.</summary>
+    public const int MaxLeaves = 65_536, MaxTables = 4_096;
 }
