@@ -85,6 +85,13 @@ public sealed partial class IommufdContextActor
                     then(Errno.EINVAL, 0);
                     return;
                 }
+                // A nested domain of a vIOMMU names the device by its virtual ID: without a vDEVICE the driver's attach_dev is ENOENT.
+                if (m.Pasid == NoPasid && _hwpts[m.PtId] is { Nested: true } nested
+                    && Viommus.ViommuRules.AttachErrno(_viommu.Viommus.ContainsKey(nested.Parent), _viommu.VdeviceOfDevice(m.DevId, nested.Parent) is not null) is var noVdev and not 0)
+                {
+                    then(noVdev, 0);
+                    return;
+                }
                 Attach(m, dev, IoasOf(_hwpts[m.PtId]), m.PtId, then);
                 return;
             default:
@@ -273,7 +280,11 @@ public sealed partial class IommufdContextActor
         {
             if (i == pasids.Count)
             {
-                Save(new ObjectDestroyed(devId), then);
+                // The device's vDEVICE goes with it (iommufd_device_remove_vdev).
+                if (_viommu.VdeviceOfDevice(devId) is { } vdev)
+                    Save(new ObjectDestroyed(vdev), () => Save(new ObjectDestroyed(devId), then));
+                else
+                    Save(new ObjectDestroyed(devId), then);
                 return;
             }
             DetachInternal(devId, pasids[i], () => Next(i + 1));

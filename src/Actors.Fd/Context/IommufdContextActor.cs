@@ -497,6 +497,9 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
                         break;
                 }
                 break;
+            case VdeviceCreated v:
+                Apply(new ObjectCreated(v.Id, ObjectKind.Vdevice, [v.ViommuId], v.Key, "", 0, false, 0));
+                break;
             case IoasCreated c:
                 Apply(new ObjectCreated(c.Id, ObjectKind.Ioas, [], c.Key, "", 0, false, 0));
                 _ioas[c.Id] = _ioas[c.Id] with { Accounts = c.Accounts };
@@ -544,7 +547,8 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
         [],
         [.. _faults.ClosedFds],
         _compatIoas, _rlimitMode, _keyCounter, _closed,
-        _ioas.Where(i => i.Value.Accounts is not null).ToImmutableDictionary(i => i.Key, i => i.Value.Accounts!));
+        _ioas.Where(i => i.Value.Accounts is not null).ToImmutableDictionary(i => i.Key, i => i.Value.Accounts!),
+        _viommu.VdeviceRecords);
 
     private string KeyOf(ContextObject o) =>
         _ioas.TryGetValue(o.Id, out var i) ? i.Key : _devices.TryGetValue(o.Id, out var d) ? d.DeviceFileId
@@ -563,6 +567,7 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
             Apply(new ObjectCreated(o.Id, o.Kind, o.Uses, o.Key, o.Pci, o.Flags, o.Auto, o.DomainId));
         foreach (var (dev, attachments) in s.Attachments)
             _devices[dev] = _devices[dev] with { Attachments = attachments };
+        _viommu.Restore(s.Vdevices);
         foreach (var (id, accounts) in s.IoasAccounts ?? ImmutableDictionary<uint, AccountKeys>.Empty)
             _ioas[id] = _ioas[id] with { Accounts = accounts };
         foreach (var id in s.FaultFdsClosed)

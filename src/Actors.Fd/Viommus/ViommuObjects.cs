@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using IommuActors.Core.Messaging;
 using IommuActors.Fd.Context;
 using IommuActors.Fd.Objects;
@@ -14,6 +15,9 @@ namespace IommuActors.Fd.Viommus;
 /// </summary>
 internal sealed record ViommuEntry(string Key, string Unit, uint Type, uint Hwpt);
 
+/// <summary>A VDEVICE object: its key, its vIOMMU, the DEVICE it names and that device's virtual ID.</summary>
+internal sealed record VdeviceEntry(string Key, uint Viommu, uint DevId, ulong VirtId);
+
 /// <summary>
 /// VIOMMU objects (viommu.c) and the ioctls of what hangs off them. IOMMU_VIOMMU_ALLOC is checked
 /// by <see cref="ViommuRules"/> in the kernel's order, the driver data of the selftest's type read
@@ -23,12 +27,30 @@ internal sealed record ViommuEntry(string Key, string Unit, uint Type, uint Hwpt
 internal sealed class ViommuObjects(IContextHost host)
 {
     private readonly Dictionary<uint, ViommuEntry> _viommus = new();
+    private readonly Dictionary<uint, VdeviceEntry> _vdevices = new();
 
     private ServedRequest Request => host.Request;
 
     public IReadOnlyDictionary<uint, ViommuEntry> Viommus => _viommus;
 
-    public string? KeyOf(uint id) => _viommus.TryGetValue(id, out var v) ? v.Key : null;
+    public string? KeyOf(uint id) => _viommus.TryGetValue(id, out var v) ? v.Key : _vdevices.TryGetValue(id, out var d) ? d.Key : null;
+
+    /// <summary>The vDEVICE of a device (under the given vIOMMU only, when one is named).</summary>
+    public uint? VdeviceOfDevice(uint devId, uint? viommuId = null) =>
+        _vdevices.Where(v => v.Value.DevId == devId && (viommuId is null || v.Value.Viommu == viommuId))
+            .Select(v => (uint?)v.Key).FirstOrDefault();
+
+    /// <summary>The vDEVICEs as the snapshot keeps them.</summary>
+    public ImmutableDictionary<uint, VdeviceRecord> VdeviceRecords =>
+        _vdevices.ToImmutableDictionary(v => v.Key, v => new VdeviceRecord(v.Value.DevId, v.Value.VirtId));
+
+    /// <summary>After a snapshot's objects: what their rows do not hold.</summary>
+    public void Restore(ImmutableDictionary<uint, VdeviceRecord>? records)
+    {
+        foreach (var (id, r) in records ?? ImmutableDictionary<uint, VdeviceRecord>.Empty)
+            if (_vdevices.TryGetValue(id, out var v))
+                _vdevices[id] = v with { DevId = r.DevId, VirtId = r.VirtId };
+    }
 
     public string? UnitOf(uint id) => _viommus.TryGetValue(id, out var v) ? v.Unit : null;
 
@@ -42,8 +64,16 @@ internal sealed class ViommuObjects(IContextHost host)
             case ObjectCreated { Kind: ObjectKind.Viommu } c:
                 _viommus[c.Id] = new ViommuEntry(c.Key, c.Pci, c.Flags, c.Uses.FirstOrDefault());
                 break;
+            case VdeviceCreated v:
+                _vdevices[v.Id] = new VdeviceEntry(v.Key, v.ViommuId, v.DevId, v.VirtId);
+                break;
+            // A snapshot's row: the device and virtual ID follow in Restore.
+            case ObjectCreated { Kind: ObjectKind.Vdevice } c:
+                _vdevices.TryAdd(c.Id, new VdeviceEntry(c.Key, c.Uses.FirstOrDefault(), 0, 0));
+                break;
             case ObjectDestroyed d:
                 _viommus.Remove(d.Id);
+                _vdevices.Remove(d.Id);
                 break;
         }
     }
@@ -114,12 +144,35 @@ internal sealed class ViommuObjects(IContextHost host)
             () => Request.Respond(cmd with { OutViommuId = id }, size));
     }
 
+    // ---- IOMMU_VDEVICE_ALLOC ----
+
+    public void VdeviceAlloc(IommuVdeviceAlloc cmd, uint size)
+    {
+        var viommuFound = IsViommu(cmd.ViommuId);
+        var deviceFound = host.TryDevice(cmd.DevId, out var dev);
+        var rc = ViommuRules.CheckVdevice(viommuFound, deviceFound,
+            deviceFound ? host.UnitOf(dev).Name : "", viommuFound ? _viommus[cmd.ViommuId].Unit : "",
+            VdeviceOfDevice(cmd.DevId) is not null,
+            _vdevices.Values.Any(v => v.Viommu == cmd.ViommuId && v.VirtId == cmd.VirtId));
+        if (rc != 0)
+        {
+            Request.Done(rc);
+            return;
+        }
+        var id = host.Table.NextFreeId;
+        if (id == 0)
+        {
+            Request.Fail(Errno.ENOSPC);
+            return;
+        }
+        host.Save(new VdeviceCreated(id, cmd.ViommuId, cmd.DevId, cmd.VirtId, host.NewKey("vdevice")),
+            () => Request.Respond(cmd with { OutVdeviceId = id }, size));
+    }
+
     // ---- not modelled yet: the answers of a driver without them ----
 
     private bool IsViommu(uint id) => _viommus.ContainsKey(id) && host.Table.Get(id, ObjectKind.Viommu).IsOk;
 
-    public void VdeviceAlloc(IommuVdeviceAlloc cmd, uint size) =>
-        Request.Done(IsViommu(cmd.ViommuId) ? Errno.EOPNOTSUPP : Errno.ENOENT);
 
     public void VeventqAlloc(IommuVeventqAlloc cmd, uint size) =>
         Request.Done(cmd.Flags != 0 || cmd.Reserved != 0 || IsViommu(cmd.ViommuId) ? Errno.EOPNOTSUPP : Errno.ENOENT);

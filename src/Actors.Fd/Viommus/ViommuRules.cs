@@ -77,4 +77,26 @@ public static class ViommuRules
             return Errno.EINVAL;
         return dataLen == 0 ? Errno.EOPNOTSUPP : 0;
     }
+
+    /// <summary>
+    /// IOMMU_VDEVICE_ALLOC: the vIOMMU and the device must exist (ENOENT, in that order), sit on
+    /// one unit (EINVAL); a device has one vDEVICE, and a virtual ID names one device per vIOMMU
+    /// (EEXIST for either).
+    /// </summary>
+    public static int CheckVdevice(bool viommuFound, bool deviceFound, string deviceUnit, string viommuUnit,
+        bool deviceHasVdevice, bool virtIdTaken)
+    {
+        if (!viommuFound || !deviceFound)
+            return Errno.ENOENT;
+        if (deviceUnit != viommuUnit)
+            return Errno.EINVAL;
+        return deviceHasVdevice || virtIdTaken ? Errno.EEXIST : 0;
+    }
+
+    /// <summary>
+    /// Attaching a device's RID to a nested HWPT made on a vIOMMU: the driver looks up the device's
+    /// virtual ID there, and without a vDEVICE under that vIOMMU the attach is ENOENT.
+    /// </summary>
+    public static int AttachErrno(bool nestedOnViommu, bool hasVdeviceThere) =>
+        nestedOnViommu && !hasVdeviceThere ? Errno.ENOENT : 0;
 }

@@ -76,4 +76,23 @@ public sealed class ViommuRulesTests
         Assert.Equal(Errno.EOPNOTSUPP, ViommuRules.CheckNestedOnViommu("mock0", "mock0", 0));
         Assert.Equal(0, ViommuRules.CheckNestedOnViommu("mock0", "mock0", 4));
     }
+
+    [Fact]
+    public void A_vDEVICE_needs_the_vIOMMU_then_the_device_on_its_unit_and_is_one_per_device_and_per_virtual_ID()
+    {
+        Assert.Equal(Errno.ENOENT, ViommuRules.CheckVdevice(false, true, "mock0", "mock0", false, false));
+        Assert.Equal(Errno.ENOENT, ViommuRules.CheckVdevice(true, false, "", "mock0", false, false));
+        Assert.Equal(Errno.EINVAL, ViommuRules.CheckVdevice(true, true, "smmu0", "mock0", true, true));
+        Assert.Equal(Errno.EEXIST, ViommuRules.CheckVdevice(true, true, "mock0", "mock0", true, false));
+        Assert.Equal(Errno.EEXIST, ViommuRules.CheckVdevice(true, true, "mock0", "mock0", false, true));
+        Assert.Equal(0, ViommuRules.CheckVdevice(true, true, "mock0", "mock0", false, false));
+    }
+
+    [Fact]
+    public void Only_a_nested_HWPT_on_a_vIOMMU_asks_for_a_vDEVICE_at_attach()
+    {
+        Assert.Equal(Errno.ENOENT, ViommuRules.AttachErrno(true, false));
+        Assert.Equal(0, ViommuRules.AttachErrno(true, true));
+        Assert.Equal(0, ViommuRules.AttachErrno(false, false));
+    }
 }
