@@ -6,9 +6,10 @@ using IommuActors.Fd.Selftests;
 namespace IommuActors.Fd.Context;
 
 /// <summary>
-/// What an iommufd context lends the parts of iommufd that run on its thread (the selftest
-/// driver, VFIO compat, accesses): the request it serves, its object table and what the objects
-/// stand for, and its journal. The context alone persists; they save through it.
+/// What an iommufd context lends the parts of iommufd that run on its thread (the IOAS, HWPT,
+/// DEVICE and FAULT ioctls, VFIO compat, the selftest driver and its accesses): the request it
+/// serves, its object table and what the objects stand for, its children, and its journal. The
+/// context alone persists; they save through it.
 /// </summary>
 internal interface IContextHost
 {

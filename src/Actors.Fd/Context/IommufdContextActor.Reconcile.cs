@@ -45,7 +45,7 @@ public sealed partial class IommufdContextActor
     }
 
     private bool Records(uint ioasId, uint hwptId) =>
-        _table.Get(hwptId).IsOk && _hwpts.TryGetValue(hwptId, out var h) && IoasOf(h) == ioasId;
+        _table.Get(hwptId).IsOk && _hwpts.TryGetValue(hwptId, out var h) && ((IContextHost)this).IoasOf(h) == ioasId;
 
     private List<Action<Action>> RepairSteps(uint ioasId, IoasEntry entry, IReadOnlyList<H.HwptView> views)
     {

@@ -5,6 +5,7 @@ using IommuActors.Core.Messaging;
 using IommuActors.Core.Persistence;
 using IommuActors.Fd.Accesses;
 using IommuActors.Fd.Compat;
+using IommuActors.Fd.Devices;
 using IommuActors.Fd.Faults;
 using IommuActors.Fd.Hwpts;
 using IommuActors.Fd.Ioases;
@@ -21,11 +22,14 @@ using Errno = IommuActors.Uapi.Errno;
 namespace IommuActors.Fd.Context;
 
 /// <summary>
-/// One open /dev/iommu: the object table and every iommufd ioctl. Objects with state of their own
-/// live in their own actors (an IOAS is a child <see cref="Domains.Ioas.IoasActor"/>); this actor
-/// checks an ioctl in the kernel's order, asks its neighbours by message and answers when they
-/// have. One request is served at a time: while it waits for an answer (client memory, an IOAS,
-/// a unit) every other request is stashed, so an ioctl is atomic as seen by the client.
+/// One open /dev/iommu: the object table, its journal, the kernel's lifetime rules (DESTROY,
+/// EBUSY, holders, release) and the dispatch of every iommufd ioctl to the part of iommufd that
+/// serves it, each in a folder of its own as the kernel splits iommufd (Ioas, Hwpt, Devices,
+/// Faults, Compat, Selftest, Access). Objects with state of their own live in their own actors
+/// (an IOAS is a child <see cref="Domains.Ioas.IoasActor"/>). IOAS_MAP, UNMAP and COPY go to the
+/// IOAS side by side; any other request is served one at a time: while it waits for an answer
+/// (client memory, an IOAS, a unit) every other request is stashed, so it is atomic as seen by
+/// the client.
 /// </summary>
 public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers, ISelftestHost, ICompatHost, IIoasHost
 {
@@ -42,6 +46,7 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
     private readonly VfioCompat _compat;
     private readonly AccessObjects _accesses;
     private readonly FaultObjects _faults;
+    private readonly DeviceObjects _deviceObjects;
     private readonly IoasIoctls _ioasIoctls;
     private readonly HwptIoctls _hwptIoctls;
     private readonly ViommuObjects _viommu;
@@ -72,9 +77,10 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
         _compat = new VfioCompat(this);
         _accesses = new AccessObjects(this);
         _faults = new FaultObjects(this, CheckLastHolder);
+        _viommu = new ViommuObjects(this);
+        _deviceObjects = new DeviceObjects(this, _faults, _viommu, Pasids);
         _ioasIoctls = new IoasIoctls(this);
         _hwptIoctls = new HwptIoctls(this);
-        _viommu = new ViommuObjects(this);
         Recovering();
         Active();
     }
@@ -236,7 +242,7 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
             case Ioctls.IOMMU_OPTION: With<IommuOption>(m, _ioasIoctls.Option); break;
             case Ioctls.IOMMU_VFIO_IOAS: With<IommuVfioIoas>(m, _compat.VfioIoas); break;
             case Ioctls.IOMMU_HWPT_ALLOC: With<IommuHwptAlloc>(m, _hwptIoctls.Alloc); break;
-            case Ioctls.IOMMU_GET_HW_INFO: With<IommuHwInfo>(m, OnGetHwInfo); break;
+            case Ioctls.IOMMU_GET_HW_INFO: With<IommuHwInfo>(m, _deviceObjects.GetHwInfo); break;
             case Ioctls.IOMMU_HWPT_SET_DIRTY_TRACKING: With<IommuHwptSetDirtyTracking>(m, _hwptIoctls.SetDirtyTracking); break;
             case Ioctls.IOMMU_HWPT_GET_DIRTY_BITMAP: With<IommuHwptGetDirtyBitmap>(m, _hwptIoctls.GetDirtyBitmap); break;
             case Ioctls.IOMMU_HWPT_INVALIDATE: With<IommuHwptInvalidate>(m, _hwptIoctls.Invalidate); break;
@@ -424,7 +430,7 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
             then();
             return;
         }
-        UnbindInternal(devices[i], () => TearDownDevices(devices, i + 1, then));
+        _deviceObjects.Unbind(devices[i], () => TearDownDevices(devices, i + 1, then));
     }
 
     private void TearDownRest(int guard)
@@ -602,9 +608,9 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
     uint ICompatHost.CompatIoas => _compatIoas;
     ulong IIoasHost.RlimitMode => _rlimitMode;
     IoasEntry IIoasHost.StartIoas(uint id) => _ioas[id] = _ioas[id] with { Ref = StartIoas(_ioas[id].Key, _ioas[id].Accounts) };
-    void ISelftestHost.AttachTo(AttachDevice m, Action<int, uint> then) => AttachTo(m, then);
-    void ISelftestHost.Detach(uint devId, int pasid, Action then) => DetachInternal(devId, pasid, then);
-    void ISelftestHost.Unbind(uint devId, Action then) => UnbindInternal(devId, then);
+    void ISelftestHost.AttachTo(AttachDevice m, Action<int, uint> then) => _deviceObjects.AttachTo(m, then);
+    void ISelftestHost.Detach(uint devId, int pasid, Action then) => _deviceObjects.Detach(devId, pasid, then);
+    void ISelftestHost.Unbind(uint devId, Action then) => _deviceObjects.Unbind(devId, then);
     void ISelftestHost.QueuePageRequest(uint faultId, FaultGroup group) => _faults.Queue(faultId, group);
     void ISelftestHost.ServeAccessOp(IommuTestCmd cmd, uint size) => _accesses.Serve(cmd, size);
     IActorRef IContextHost.Spawn(Props props, string name) => Context.ActorOf(props, name);
