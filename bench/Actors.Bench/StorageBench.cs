@@ -174,7 +174,7 @@ public sealed class StorageBench : IBench
 
     private static ulong UserAddressOf(int i) => 0x7f00_0000_0000UL + (ulong)i * Page;
 
-    private static long ManagedBytes()
+    internal static long ManagedBytes()
     {
         GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
         GC.WaitForPendingFinalizers();

@@ -40,7 +40,8 @@ public static class TraceCommand
         {
             var errno = e.GetProperty("errno").GetInt32();
             var result = errno == 0 ? e.GetProperty("retval").ToString() : $"-1 {Errno.Name(errno)}";
-            return $"{time}ioctl   pid {e.GetProperty("pid")} fd {e.GetProperty("fd")} {e.GetProperty("name").GetString()} = {result}";
+            var note = e.TryGetProperty("note", out var n) ? $" ({n.GetString()})" : "";
+            return $"{time}ioctl   pid {e.GetProperty("pid")} fd {e.GetProperty("fd")} {e.GetProperty("name").GetString()} = {result}{note}";
         }
         var spid = e.GetProperty("spid").GetInt32();
         return $"{time}ioasid  {e.GetProperty("event").GetString()} {e.GetProperty("set").GetString()} pasid {e.GetProperty("pasid")}"

@@ -43,7 +43,16 @@ public static class Views
         facts.AddRow("store", Text(status, "store"));
         facts.AddRow("socket", Text(status, "socket"));
         facts.AddRow("working folder", Text(status, "workDir"));
+        if (cluster.TryGetProperty("singletons", out var singletons) && singletons.TryGetProperty("node", out var on))
+            facts.AddRow("singletons", Markup.Escape($"on {on} ({string.Join(", ", singletons.GetProperty("names").EnumerateArray().Select(n => n.GetString()))})"));
         console.Write(facts);
+        var members = new Table().Title("Cluster members").AddColumns("address", "status", "reachable");
+        foreach (var m in cluster.GetProperty("members").EnumerateArray())
+            members.AddRow(Text(m, "address"), Text(m, "status"),
+                !m.TryGetProperty("reachable", out var reachable) || reachable.GetBoolean() ? "yes" : "[red]no[/]");
+        console.Write(members);
+        if (cluster.TryGetProperty("unanswered", out var unanswered) && unanswered.GetArrayLength() > 0)
+            console.MarkupLine($"[yellow]no session list from[/] {Markup.Escape(string.Join(", ", unanswered.EnumerateArray().Select(a => a.GetString())))}");
         var sessions = new Table().Title("Client sessions").AddColumns("token", "pid", "client", "fds", "connected");
         foreach (var s in status.GetProperty("sessions").EnumerateArray())
             sessions.AddRow(Text(s, "token"), Text(s, "pid"), Text(s, "client"), Text(s, "fds"), Text(s, "connected"));
@@ -75,11 +84,11 @@ public static class Views
 
     public static void ShowContexts(IAnsiConsole console, JsonElement doc)
     {
-        var contexts = new Table().Title("iommufd contexts").AddColumns("context", "session", "pid", "client", "fds", "objects", "kinds", "PASID set");
+        var contexts = new Table().Title("iommufd contexts").AddColumns("context", "session", "pid", "client", "fds", "objects", "kinds", "PASID set", "runs on");
         foreach (var c in doc.GetProperty("contexts").EnumerateArray())
             contexts.AddRow(Text(c, "file"), Text(c, "session"), Text(c, "pid"), Text(c, "client"), List(c, "fds"), Text(c, "objects"),
                 Markup.Escape(string.Join(", ", c.GetProperty("kinds").EnumerateObject().Select(k => $"{k.Name} {k.Value}"))),
-                Text(c, "pasidSet"));
+                Text(c, "pasidSet"), Text(c, "runsOn"));
         console.Write(contexts);
     }
 

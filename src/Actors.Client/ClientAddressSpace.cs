@@ -47,6 +47,35 @@ public sealed class ClientAddressSpace
         return Walk(address, length, (mem, offset, done, n) => mem.Span.Slice(offset, n).CopyTo(target.AsSpan(done, n)));
     }
 
+    /// <summary>
+    /// EXT_MEM_CHECK: errno 0 when every byte of [address, address+length) is mapped, else EFAULT.
+    /// Buffers here are always readable and writable, so the access asked for does not matter.
+    /// </summary>
+    public int Check(ulong address, ulong length)
+    {
+        if (length == 0) return 0;
+        if (address > ulong.MaxValue - (length - 1)) return Errno.EFAULT;
+        var last = address + (length - 1);
+        lock (_gate)
+        {
+            // Mappings never overlap: follow them upwards from the first address until one ends past the last.
+            var at = address;
+            while (true)
+            {
+                var hit = -1;
+                for (var i = 0; i < _maps.Count; i++)
+                {
+                    var start = _maps.Keys[i];
+                    if (start <= at && at - start < (ulong)_maps.Values[i].Length) { hit = i; break; }
+                }
+                if (hit < 0) return Errno.EFAULT;
+                var end = _maps.Keys[hit] + (ulong)_maps.Values[hit].Length - 1;
+                if (end >= last) return 0;
+                at = end + 1;
+            }
+        }
+    }
+
     /// <summary>errno 0, or EFAULT (and nothing written) when any byte of the range is not mapped.</summary>
     public int Write(ulong address, ReadOnlySpan<byte> data)
     {

@@ -337,6 +337,12 @@ public sealed class IommuClient : IAsyncDisposable
             _trace.Writer.TryWrite(Encoding.UTF8.GetString(frame.Body));
             return;
         }
+        if (frame.Kind == WireExtensions.MemCheck)
+        {
+            var errno = MemCheckRequest.TryParse(frame.Body, out var check) ? Memory.Check(check!.Addr, check.Len) : Errno.EINVAL;
+            _sink.Send(frame.Seq, new MemCheckReply(errno));
+            return;
+        }
         if (WireBodies.TryParse(frame, out var body) != 0) return;
         switch (body)
         {
@@ -385,4 +391,6 @@ public static class WireExtensions
     /// <summary>Sent by the host after EXT_TRACE, one per event; never answered.</summary>
     public const ushort TraceEvent = 0x8008;
     public const ushort Release = 0x8009;
+    /// <summary>Sent by the host: can these pages be pinned now (<see cref="MemCheckRequest"/>)?</summary>
+    public const ushort MemCheck = MemCheckRequest.KindNumber;
 }

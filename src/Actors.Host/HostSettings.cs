@@ -20,10 +20,11 @@ public sealed record HostSettings(string WorkDir, string SocketPath, StoreOption
     public string? PlatformFile { get; init; }
 
     /// <summary>
-    /// The address of a running node (akka.tcp://iommu@host:port, as its Ready line says) for this
-    /// host to join as one more node of that cluster; null to found a cluster of its own.
+    /// Where the node listens and which nodes it looks for (Iommu:Hostname, Iommu:Port, Iommu:Seeds;
+    /// Iommu:Join, the address of a running node as its Ready line says, is one seed): no seeds to
+    /// found a cluster of its own.
     /// </summary>
-    public string? Join { get; init; }
+    public Membership.MembershipSettings Membership { get; init; } = IommuActors.Host.Membership.MembershipSettings.Default;
 
     /// <summary>
     /// RLIMIT_MEMLOCK in pages (Iommu:LockedMemoryLimit, in bytes as setrlimit takes it, or
@@ -40,8 +41,9 @@ public sealed record HostSettings(string WorkDir, string SocketPath, StoreOption
     /// <summary>Every key the Iommu section may hold: anything else (a misspelt Iommu:Stroe) is refused, not ignored.</summary>
     public static readonly IReadOnlyList<string> Keys =
     [
-        "WorkDir", "Socket", "Store", "ConnectionString", "Platform", "Join", "LockedMemoryLimit",
-        "AllowedUids", "CapSysResourceUids", "SessionGracePeriod", "MemoryTimeout", "MaxFrame",
+        "WorkDir", "Socket", "Store", "ConnectionString", "Platform", "LockedMemoryLimit",
+        "AllowedUids", "CapSysResourceUids", "SessionGracePeriod", "MemoryTimeout", "RequestTimeout", "MaxFrame",
+        .. IommuActors.Host.Membership.MembershipSettings.Keys,
         .. IommuActors.Host.Telemetry.TelemetrySettings.Keys,
     ];
 
@@ -65,7 +67,7 @@ public sealed record HostSettings(string WorkDir, string SocketPath, StoreOption
         return new HostSettings(workDir, socket, store)
         {
             PlatformFile = platform is null ? null : PlatformPath(platform, workDir),
-            Join = NonEmpty(section["Join"]),
+            Membership = IommuActors.Host.Membership.MembershipSettings.From(section),
             FrontDoor = IommuActors.Host.FrontDoor.FrontDoorSettings.From(section),
             LockedPageLimit = LockedPages(NonEmpty(section["LockedMemoryLimit"])),
             Telemetry = IommuActors.Host.Telemetry.TelemetrySettings.From(section),

@@ -15,6 +15,11 @@ public sealed class HostStatus
 
     internal void MarkFailed(Exception error) => _ready.TrySetException(error);
 
+    /// <summary>Why the host stopped itself after it was ready (it lost the store's cluster lease); null while it runs.</summary>
+    public string? Lost { get; private set; }
+
+    internal void MarkLost(string reason) => Lost ??= reason;
+
     public static bool IsUp(ActorSystem system) =>
         Cluster.Get(system).SelfMember.Status == MemberStatus.Up;
 }

@@ -71,6 +71,7 @@ public static class IommuHost
     /// journal and snapshot plugins themselves come from Akka.Persistence.Sql.Hosting (WithStore).
     /// </summary>
     public static Akka.Configuration.Config AkkaConfig(HostSettings settings) => HoconFiles.Combine(
+        Membership.ClusterSetup.ConfigFor(settings),
         PersistenceSetup.TuningFor(settings.Store),
         settings.PlatformFile is null ? Akka.Configuration.Config.Empty
             : Akka.Configuration.ConfigurationFactory.ParseString(File.ReadAllText(settings.PlatformFile)),
@@ -116,7 +117,7 @@ public static class IommuHost
             .WithSubsystem(config, platform, SnapshotFloor(config),
                 Fd.FdSettings.Default with { LockedPageLimit = settings.LockedPageLimit })
             .WithFrontDoor(settings, services)
-            .AddStartup((system, registry) => JoinSelf(system, registry, platform, settings, status, log));
+            .AddStartup((system, registry) => JoinSelf(system, registry, platform, settings, config, status, log));
     }
 
     /// <summary>The SQL journal and snapshot store through Akka.Persistence.Sql.Hosting; the in-memory store is plain HOCON.</summary>
@@ -125,7 +126,7 @@ public static class IommuHost
             : akka.WithSqlPersistence(store.ConnectionString, PersistenceSetup.ProviderNameOf(store.Kind), autoInitialize: true);
 
     private static void JoinSelf(ActorSystem system, IActorRegistry registry, PlatformSpec platform,
-        HostSettings settings, HostStatus status, ILogger log)
+        HostSettings settings, Akka.Configuration.Config config, HostStatus status, ILogger log)
     {
         log.LogInformation("Working folder {WorkDir}", settings.WorkDir);
         log.LogInformation("Data kept in {Store}", settings.Store.Describe());
@@ -140,13 +141,12 @@ public static class IommuHost
         cluster.RegisterOnMemberRemoved(() => log.LogInformation("Left the cluster; stopping"));
         system.WhenTerminated.ContinueWith(_ => log.LogInformation("Actor system stopped cleanly"),
             TaskScheduler.Default);
-        if (settings.Join is { } seed)
+        Membership.ClusterSetup.Join(system, settings, config, log, reason =>
         {
-            log.LogInformation("Joining the cluster of {Seed}", seed);
-            cluster.Join(Address.Parse(seed));
-        }
-        else
-            cluster.Join(cluster.SelfAddress);
+            log.LogError("{Reason}", reason);
+            status.MarkLost(reason);
+            _ = CoordinatedShutdown.Get(system).Run(CoordinatedShutdown.ClusterDowningReason.Instance);
+        });
     }
 
     /// <summary>

@@ -4,6 +4,7 @@ using Akka.Cluster.Sharding;
 using Akka.Configuration;
 using Akka.Hosting;
 using IommuActors.Core.Sharding;
+using IommuActors.Core.Supervision;
 using IommuActors.Fd;
 using IommuActors.Hardware;
 using IommuActors.Hardware.Platform;
@@ -47,6 +48,9 @@ public sealed class VmSubscribersKey;
 /// <summary>The subsystem's sharded entities and singletons, registered with Akka.Hosting in dependency order.</summary>
 public static class Regions
 {
+    /// <summary>A singleton that stops (a journal write failed) comes back after a backoff instead of staying dead.</summary>
+    private static Props Kept(Props singleton, string name) => RestartWithBackoff.Props(singleton, name);
+
     public static AkkaConfigurationBuilder WithSubsystem(this AkkaConfigurationBuilder akka, Config config,
         PlatformSpec platform, int snapshotFloor, FdSettings? files = null)
     {
@@ -58,20 +62,20 @@ public static class Regions
                 HardwareModule.UnitProps(platform, snapshotFloor), new EntityMessageExtractor(), shards)
             .WithActors((system, registry) =>
                 registry.Register<PlatformRegistryKey>(system.ActorOf(PlatformActor.Props(platform), "platform")))
-            .WithSingleton<PasidSpaceKey>(IoasidModule.SpaceSingleton, IoasidModule.SpaceProps(ioasid), createProxyToo: true)
+            .WithSingleton<PasidSpaceKey>(IoasidModule.SpaceSingleton, Kept(IoasidModule.SpaceProps(ioasid), IoasidModule.SpaceSingleton), createProxyToo: true)
             .WithSingleton<NotifierBusKey>(NotifierModule.BusSingleton,
-                NotifierModule.BusProps(ioasid, ActorRefs.Nobody), createProxyToo: true)
+                Kept(NotifierModule.BusProps(ioasid, ActorRefs.Nobody), NotifierModule.BusSingleton), createProxyToo: true)
             .WithShardRegion<PasidSetRegion>(IoasidModule.SetShardRegion,
                 (_, registry) => IoasidModule.SetProps(ioasid, registry.Get<PasidSpaceKey>(), registry.Get<NotifierBusKey>()),
                 new EntityMessageExtractor(), shards)
             .WithActors((system, registry) => system.ActorOf(IoasidModule.SetWakerProps(registry.Get<PasidSpaceKey>(), registry.Get<PasidSetRegion>()), IoasidModule.SetWaker))
-            .WithSingleton<IommuDriverKey>(NotifierModule.DriverSingleton, (_, registry, _) => NotifierModule.DriverProps(
+            .WithSingleton<IommuDriverKey>(NotifierModule.DriverSingleton, (_, registry, _) => Kept(NotifierModule.DriverProps(
                 registry.Get<PasidSetRegion>(), registry.Get<PasidSpaceKey>(), registry.Get<NotifierBusKey>(),
-                registry.Get<UnitRegion>(), platform), createProxyToo: true)
+                registry.Get<UnitRegion>(), platform), NotifierModule.DriverSingleton), createProxyToo: true)
             .WithActors((system, registry) => registry.Register<VmSubscribersKey>(system.ActorOf(
                 NotifierModule.VmSubscribersProps(registry.Get<PasidSetRegion>(), registry.Get<NotifierBusKey>()), NotifierModule.VmSubscribers)))
-            .WithSingleton<OwnershipKey>(FdModule.OwnershipName, FdModule.OwnershipProps(), createProxyToo: true)
-            .WithSingleton<AccountsKey>(FdModule.AccountsName, FdModule.AccountsProps(files), createProxyToo: true)
+            .WithSingleton<OwnershipKey>(FdModule.OwnershipName, Kept(FdModule.OwnershipProps(), FdModule.OwnershipName), createProxyToo: true)
+            .WithSingleton<AccountsKey>(FdModule.AccountsName, Kept(FdModule.AccountsProps(files), FdModule.AccountsName), createProxyToo: true)
             .WithShardRegion<FileRegion>(FdModule.ShardRegion,
                 (_, registry) => FdModule.FileProps(platform, registry.Get<UnitRegion>(),
                     () => registry.Get<FileRegion>(), registry.Get<OwnershipKey>(), files,

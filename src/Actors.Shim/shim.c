@@ -363,6 +363,64 @@ static void serve_mem_write(int sock, uint64_t seq, const uint8_t *body, uint32_
 		    NULL, 0);
 }
 
+/*
+ * EXT_MEM_CHECK: could the kernel pin [addr, addr+len) now? Yes when mappings of ours cover every
+ * byte without a gap, each readable (writable, for a pin for writing), which is what
+ * get_user_pages asks of the VMAs it walks. /proc/self/maps lists the mappings in address order,
+ * so one pass over it answers for any length. 0, EFAULT, or EINVAL when it cannot be read (the
+ * host then takes the pages as they are).
+ */
+static int check_pinnable(uint64_t addr, uint64_t len, bool write)
+{
+	char buf[4096], line[512];
+	size_t used = 0;
+	uint64_t at = addr, end = addr + len;
+	int fd, verdict = -1;
+	ssize_t n;
+
+	if (!len)
+		return 0;
+	if (end < addr)
+		return EFAULT;
+	fd = real_open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return EINVAL;
+	while (verdict < 0 && (n = real_read(fd, buf, sizeof(buf))) > 0) {
+		for (ssize_t i = 0; i < n && verdict < 0; i++) {
+			unsigned long long lo, hi;
+			char perms[8];
+
+			if (buf[i] != '\n') {
+				if (used < sizeof(line) - 1)
+					line[used++] = buf[i];
+				continue;
+			}
+			line[used] = 0;
+			used = 0;
+			if (sscanf(line, "%llx-%llx %7s", &lo, &hi, perms) != 3 || hi <= at)
+				continue;
+			/* a gap before this mapping, or a mapping without the access asked for */
+			if (lo > at || perms[write ? 1 : 0] != (write ? 'w' : 'r'))
+				verdict = EFAULT;
+			else if ((at = hi) >= end)
+				verdict = 0;
+		}
+	}
+	real_close(fd);
+	return verdict < 0 ? EFAULT : verdict;
+}
+
+static void serve_mem_check(int sock, uint64_t seq, const uint8_t *body, uint32_t len)
+{
+	if (len < 20) {
+		reply_errno(sock, WIRE_EXT_MEM_CHECK, seq, EINVAL, NULL, 0);
+		return;
+	}
+	reply_errno(sock, WIRE_EXT_MEM_CHECK, seq,
+		    check_pinnable(wire_get64(body), wire_get64(body + 8),
+				   wire_get32(body + 16) & WIRE_MEM_CHECK_WRITE), NULL, 0);
+}
+
 /* The server made a new file (a fault or event queue): reserve a number for it. Kernel queue
  * fds are close-on-exec and blocking. */
 static void serve_new_fd(int sock, uint64_t seq)
@@ -495,6 +553,9 @@ static void *reader_main(void *p)
 			break;
 		case WIRE_FD_READY:
 			serve_fd_ready(body, len);
+			break;
+		case WIRE_EXT_MEM_CHECK:
+			serve_mem_check(sock, seq, body, len);
 			break;
 		default:
 			reply_errno(sock, kind, seq, EINVAL, NULL, 0);

@@ -23,7 +23,11 @@ enum wire_kind {
 	WIRE_MEM_WRITE	= 0x22,
 	WIRE_NEW_FD	= 0x23,
 	WIRE_FD_READY	= 0x24,
+	/* Project extension (docs/wire-extensions.md), server to client: u64 addr, u64 len, u32 flags;
+	 * reply i32 errno: can every page of the range be pinned now (flag 1: for writing)? */
+	WIRE_EXT_MEM_CHECK = 0x800a,
 };
+#define WIRE_MEM_CHECK_WRITE	0x1u
 
 /* Little-endian helpers; the machines we run on are little-endian but the protocol says so
  * explicitly, so the bytes are put one by one. */

@@ -21,6 +21,11 @@ public static class FakeIoctl
     public const uint Resolve = 0xE6;   // inline i32 fd: writeback = the path that fd was opened with
     public const uint WhoCalls = 0xE7;  // writeback = the caller's u32 uid, u32 pid, u8 CAP_SYS_RESOURCE
     public const uint HoldRelease = 0xE8; // the file's release is answered only once its gate opens
+    public const uint Vanish = 0xE9;    // the file's actor stops without answering (as when its node dies)
+    public const uint Swallow = 0xEA;   // never answered; the file goes on serving
+
+    /// <summary>A file that names its own actor in OPEN's reply, so the connection watches it (and sends to it directly).</summary>
+    public const string NamedPath = "/dev/vfio/devices/named";
 
     public static byte[] CopyArgs(ulong src, ulong dst, uint len)
     {
@@ -122,8 +127,10 @@ public sealed class FakeFile : ReceiveActor, IWithUnboundedStash
         {
             _log.Add($"open {_id} {o.Path}");
             var ok = o.Path == "/dev/iommu" || o.Path.StartsWith("/dev/vfio/devices/", StringComparison.Ordinal);
-            Sender.Tell(new FileProtocol.Opened(_id, ok ? 0 : Errno.ENOENT));
+            Sender.Tell(new FileProtocol.Opened(_id, ok ? 0 : Errno.ENOENT, o.Path == FakeIoctl.NamedPath ? Self : null));
         });
+        // The fake is reached through its region: it names no actor to send to directly (but at NamedPath).
+        Receive<FileProtocol.Locate>(_ => Sender.Tell(new FileProtocol.Located(_id, null)));
         Receive<FileProtocol.Ioctl>(OnIoctl);
         Receive<FileProtocol.Read>(r =>
         {
@@ -174,6 +181,11 @@ public sealed class FakeFile : ReceiveActor, IWithUnboundedStash
             case FakeIoctl.HoldRelease:
                 _holdRelease = true;
                 replyTo.Tell(new FileProtocol.IoctlDone(_id, io.Tag, 0, 0, []));
+                return;
+            case FakeIoctl.Vanish:
+                Context.Stop(Self);
+                return;
+            case FakeIoctl.Swallow:
                 return;
             case FakeIoctl.WhoAmI:
                 replyTo.Tell(new FileProtocol.IoctlDone(_id, io.Tag, 0, 0, Encoding.UTF8.GetBytes(_id)));

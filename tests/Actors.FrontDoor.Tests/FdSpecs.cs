@@ -227,6 +227,50 @@ public sealed class FdSpecs(SharedHost shared) : IClassFixture<SharedHost>
     }
 
     [Fact]
+    public async Task A_request_whose_files_actor_stops_unanswered_gets_ETIMEDOUT_at_once_and_the_fd_keeps_working()
+    {
+        await using var wire = await Host.ConnectRawAsync();
+        await wire.HelloAsync();
+        await wire.SendAsync(2, new OpenRequest(3, 2, FakeIoctl.NamedPath));
+        Assert.Equal(RawWire.Errno(0), (await Reply(wire, 2, FrameKind.Open)).Body);
+        await wire.SendAsync(3, new IoctlRequest(3, FakeIoctl.WhoAmI, 0, []));
+        var first = IoctlReply.TryParse((await Reply(wire, 3, FrameKind.Ioctl)).Body, out var who) ? who!.Writeback : [];
+
+        // The file's actor stops with the ioctl unanswered, as when the node running it dies; the
+        // next ioctl on the fd is queued behind it. Both are answered well within the 30 s
+        // Iommu:RequestTimeout of this host (RawWire gives up after 10 s): the second ETIMEDOUT too
+        // when it reached the actor before the connection learnt of the stop, else by the new actor.
+        await wire.SendAsync(4, new IoctlRequest(3, FakeIoctl.Vanish, 0, []));
+        await wire.SendAsync(5, new IoctlRequest(3, FakeIoctl.Echo, 0, [7]));
+        Assert.Equal(new IoctlReply(Errno.ETIMEDOUT, 0, []), IoctlReply.TryParse((await Reply(wire, 4, FrameKind.Ioctl)).Body, out var lost) ? lost : null);
+        var behind = IoctlReply.TryParse((await Reply(wire, 5, FrameKind.Ioctl)).Body, out var b) ? b : null;
+        Assert.Contains(behind, new[] { new IoctlReply(Errno.ETIMEDOUT, 0, []), new IoctlReply(0, 1, [7]) });
+
+        // The file is served again (the region started it anew, as a shard does on a living node).
+        await wire.SendAsync(6, new IoctlRequest(3, FakeIoctl.WhoAmI, 0, []));
+        Assert.Equal(first, IoctlReply.TryParse((await Reply(wire, 6, FrameKind.Ioctl)).Body, out var again) ? again!.Writeback : null);
+        await wire.SendAsync(7, new IoctlRequest(3, FakeIoctl.Echo, 0, [8]));
+        Assert.Equal(new IoctlReply(0, 1, [8]), IoctlReply.TryParse((await Reply(wire, 7, FrameKind.Ioctl)).Body, out var echo) ? echo : null);
+    }
+
+    [Fact]
+    public async Task A_request_left_unanswered_gets_ETIMEDOUT_after_the_request_timeout_and_later_ones_are_answered()
+    {
+        await using var host = await TestHost.StartAsync(null, null, "--Iommu:RequestTimeout", "1");
+        await using var wire = await host.ConnectRawAsync();
+        await wire.HelloAsync();
+        await wire.SendAsync(2, new OpenRequest(3, 2, "/dev/iommu"));
+        await Reply(wire, 2, FrameKind.Open);
+        await wire.SendAsync(3, new IoctlRequest(3, FakeIoctl.Swallow, 0, []));
+        await wire.SendAsync(4, new IoctlRequest(3, FakeIoctl.Echo, 0, [1, 2]));
+
+        Assert.Equal(new IoctlReply(Errno.ETIMEDOUT, 0, []), IoctlReply.TryParse((await Reply(wire, 3, FrameKind.Ioctl)).Body, out var lost) ? lost : null);
+        Assert.Equal(new IoctlReply(0, 2, [1, 2]), IoctlReply.TryParse((await Reply(wire, 4, FrameKind.Ioctl)).Body, out var echo) ? echo : null);
+        await wire.SendAsync(5, new IoctlRequest(3, FakeIoctl.Echo, 0, [3]));
+        Assert.Equal(new IoctlReply(0, 1, [3]), IoctlReply.TryParse((await Reply(wire, 5, FrameKind.Ioctl)).Body, out var next) ? next : null);
+    }
+
+    [Fact]
     public async Task An_ioctl_that_makes_a_queue_gets_an_fd_by_NEW_FD_and_FD_READY_tells_when_it_is_readable()
     {
         await using var client = await IommuClient.ConnectAsync(Host.SocketPath);

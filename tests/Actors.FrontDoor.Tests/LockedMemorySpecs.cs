@@ -33,6 +33,8 @@ public sealed class LockedMemorySpecs
         await using var host = await TestHost.RealAsync("--Iommu:LockedMemoryLimit", "64K",
             "--Iommu:CapSysResourceUids", $"{ThisProcess.Euid()}");
         await using var client = await IommuClient.ConnectAsync(host.SocketPath);
+        // The pages the maps pin are there in the client (a map with a domain pins at once: EFAULT otherwise).
+        client.Memory.Map(0x7f00_0000_0000, (int)(16 * Page));
         var (a, ioasA) = await PinningIoas(client);
         var (b, ioasB) = await PinningIoas(client);
         await client.IoctlAsync(a, Ioctls.IOMMU_IOAS_MAP, Map(ioasA, 12, 0));

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using IommuActors.Client;
+using IommuActors.TestSupport;
 using IommuActors.Uapi;
 using IommuActors.Uapi.Structs;
 using Xunit;
@@ -53,6 +54,52 @@ public sealed class MetricsSpecs
         Assert.Contains("\"cluster\":{\"status\":\"Healthy\"", body);
         Assert.Contains("\"socket\":{\"status\":\"Healthy\"", body);
         Assert.Contains("\"store\":{\"status\":\"Healthy\"", body);
+    }
+
+    [Fact]
+    public async Task A_scrape_after_known_ioctls_shows_journal_writes_live_objects_and_mappings_pasids_per_set_and_notifier_rounds()
+    {
+        var metricsPort = FreePort();
+        await using var host = await TestHost.RealAsync("--Iommu:PrometheusUrl", $"http://localhost:{metricsPort}/");
+        var vmm = await VmmSetup.StartAsync(host.SocketPath); // an IOAS, vfio0 bound and attached to it: IDs 1, 2, 3
+        var rw = IoasMapFlags.Readable | IoasMapFlags.Writeable;
+        await vmm.Client.IoctlAsync(vmm.Iommufd, Ioctls.IOMMU_IOAS_MAP, new IommuIoasMap(40, rw, 1, 0, 0x7f00_0000_0000, 0x2000, 0));
+        await vmm.Client.IoctlAsync(vmm.Iommufd, Ioctls.IOMMU_IOAS_MAP, new IommuIoasMap(40, rw, 1, 0, 0x7f00_1000_0000, 0x1000, 0));
+        await vmm.Client.IoctlAsync(vmm.Iommufd, EmulatorIoctls.PASID_ALLOC, new EmuPasidAlloc(12, 0, 0));
+        await vmm.Client.IoctlAsync(vmm.Iommufd, EmulatorIoctls.PASID_ALLOC, new EmuPasidAlloc(12, 0, 0));
+        var set = $"pasid-set-{vmm.ContextFile}";
+
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
+        var lines = (await http.GetStringAsync($"http://localhost:{metricsPort}/metrics")).Split('\n');
+
+        // The context's table: the IOAS, the device and the HWPT its attach made (IOMMU_HWPT_ALLOC made none).
+        Assert.Equal(1, Value(lines, "iommu_objects{", "kind=\"Ioas\""));
+        Assert.Equal(1, Value(lines, "iommu_objects{", "kind=\"Device\""));
+        Assert.Equal(1, Value(lines, "iommu_objects{", "kind=\"HwptPaging\""));
+        Assert.Equal(2, Value(lines, "iommu_ioas_mappings"));
+        Assert.Equal(2, Value(lines, "iommu_pasid_set_pasids{", $"set=\"{set}\""));
+        // Every map and alloc was journaled: the IOAS's two maps at least, each write timed once.
+        Assert.True(Value(lines, "iommu_journal_write_duration_seconds_count{", "entity=\"Ioas\"") >= 2);
+        Assert.True(Value(lines, "iommu_journal_write_duration_seconds_count{", "entity=\"PasidSet\"") >= 2);
+        var ioasSeconds = Value(lines, "iommu_journal_write_duration_seconds_sum{", "entity=\"Ioas\"");
+        Assert.InRange(ioasSeconds, double.Epsilon, 30);
+        // Each ALLOC is a notifier round that every subscriber of the set acknowledged.
+        Assert.Equal(2, Value(lines, "iommu_notifier_rounds_total{", "event=\"Alloc\"", "outcome=\"acknowledged\""));
+        // The VM's vCPU and IOMMU subscribers acknowledged each ALLOC: their latencies are timed.
+        Assert.True(Value(lines, "iommu_notifier_ack_duration_seconds_count{", "event=\"Alloc\"") >= 2);
+        Assert.DoesNotContain(lines, l => l.StartsWith("iommu_notifier_rounds_total{", StringComparison.Ordinal) && l.Contains("outcome=\"unanswered\""));
+
+        await vmm.Client.DisposeAsync();
+    }
+
+    /// <summary>The value of the one sample line of <paramref name="metric"/> that carries every label given.</summary>
+    private static double Value(string[] lines, string metric, params string[] labels)
+    {
+        var matching = lines.Where(l => l.StartsWith(metric, StringComparison.Ordinal)
+                                        && (metric.EndsWith('{') || l.Length > metric.Length && l[metric.Length] is ' ' or '{')
+                                        && labels.All(l.Contains)).ToList();
+        Assert.True(matching.Count == 1, $"{metric} {string.Join(",", labels)}: {matching.Count} lines in\n{string.Join("\n", lines.Where(l => l.StartsWith("iommu_", StringComparison.Ordinal)))}");
+        return double.Parse(matching[0][(matching[0].LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture);
     }
 
     [Fact]

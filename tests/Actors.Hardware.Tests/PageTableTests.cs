@@ -70,6 +70,53 @@ public sealed class PageTableTests
             && t.MappedBytes == (ulong)model.Count * K4;
     }
 
+    // Packing and unpacking gives back every leaf (address, size, access), dirty bits left out.
+    [Property(MaxTest = 200)]
+    public bool A_packed_table_unpacks_to_the_same_leaves_without_dirty_bits(byte[] ops)
+    {
+        var t = new PageTable(K4 | M2);
+        foreach (var op in ops)
+        {
+            // Pages spread over several blocks of 512, a 2 MiB leaf now and then.
+            var iova = (ulong)(op & 0x7f) * 0x9000 + (op >= 0xf0 ? 0x4000_0000UL : 0);
+            var length = op >= 0xf0 ? M2 : K4;
+            if (!t.AnyMapped(iova, length))
+                t.Map(iova, length, 0x7f00_0000_0000UL + iova, op % 3 == 0 ? Access.Read : Access.ReadWrite);
+            if (op % 5 == 0 && t.Lookup(iova) is { } pte)
+                t.MarkDirty(pte);
+        }
+        var back = new PageTable(K4 | M2);
+        back.Unpack(t.Pack());
+        return back.Leaves.SequenceEqual(t.Leaves) && back.LeafCount == t.LeafCount && back.MappedBytes == t.MappedBytes
+            && back.DirtyCount == 0;
+    }
+
+    [Fact]
+    public void A_full_block_costs_eight_bytes_a_page_packed()
+    {
+        var t = new PageTable(K4 | M2);
+        for (ulong i = 0; i < 1024; i++)
+            t.Map(i * K4, K4, 0x7f00_0000_0000UL + i * K4 * 3, Access.ReadWrite);
+        // The block count, then two blocks of key, bitmap and 512 slots.
+        Assert.Equal(4 + 2 * (8 + 64 + 512 * 8), t.Pack().Length);
+    }
+
+    [Fact]
+    public void Dirty_bits_are_kept_per_leaf_and_cleared_by_reading_them()
+    {
+        var t = new PageTable(K4 | M2);
+        t.Map(0x1000, 0x2000, 0x10000, Access.ReadWrite);
+        t.Map(0x200000, M2, 0x400000, Access.ReadWrite);
+        t.MarkDirty(t.Lookup(0x2000)!.Value);
+        t.MarkDirty(t.Lookup(0x300000)!.Value);
+        Assert.Equal(2, t.DirtyCount);
+        Assert.Equal([0x2000UL, 0x200000UL], t.ReadDirty(0x2000, 0x1ff000, clear: false));
+        Assert.Equal([0x200000UL], t.ReadDirty(0x3ff000, 1, clear: true));
+        Assert.Equal(1, t.DirtyCount);
+        t.Unmap(0x2000, K4);
+        Assert.Equal(0, t.DirtyCount);
+    }
+
     // Random inserts and invalidations agree with a list model of live entries.
     [Property(MaxTest = 200)]
     public bool Iotlb_agrees_with_a_list_model(byte[] ops)
@@ -100,5 +147,29 @@ public sealed class PageTableTests
             }
         }
         return tlb.Count == model.Count && model.All(m => tlb.Lookup(m.Domain, m.Pasid, m.Iova + 5) == m);
+    }
+}
+
+public sealed class PageTableLeafCapTests
+{
+    private const ulong K4 = 4096, M2 = 0x200000;
+
+    [Fact]
+    public void A_capped_map_uses_no_leaf_above_the_cap_however_aligned()
+    {
+        var t = new PageTable(K4 | M2);
+        t.Map(0x200000, 2 * M2, 0x7f00_0020_0000, Access.ReadWrite, maxPageSize: K4);
+        Assert.Equal(2 * 512, t.LeafCount);
+        Assert.All(t.Leaves, p => Assert.Equal(K4, p.PageSize));
+        // So any page of it can go alone.
+        Assert.Equal(K4, t.Unmap(0x300000, K4));
+    }
+
+    [Fact]
+    public void A_cap_below_the_smallest_size_still_maps_in_the_smallest()
+    {
+        var t = new PageTable(K4 | M2);
+        t.Map(0, M2, 0, Access.Read, maxPageSize: 0x800);
+        Assert.Equal(512, t.LeafCount);
     }
 }

@@ -122,4 +122,96 @@ public sealed class PersistenceSpecs
             await second.Terminate();
         }
     }
+
+    [Fact]
+    public async Task A_snapshot_written_before_packed_page_tables_still_recovers_and_the_next_one_is_packed()
+    {
+        var store = SpecConfig.FreshSqliteStore("hardware-old-snapshot");
+        var platform = HardwareModule.LoadPlatform(Config.Empty);
+        // The form written before: mapping records inside the domains, by Hyperion.
+        var old = new SizedUnitSnapshot(new UnitSnapshot(2,
+                [new DomainSnapshot(1, DomainKind.Paging, 0, false, false, [],
+                    [new MappingRecord(0x1000, 0x9000, 0x1000, Access.ReadWrite), new MappingRecord(0x200000, 0x40_0000, 0x200000, Access.Read)])],
+                [new ContextRef(Usb, NoPasid, 1)]),
+            System.Collections.Immutable.ImmutableDictionary<int, ulong>.Empty);
+
+        var first = ActorSystem.Create("first", SpecConfig.With(store));
+        try
+        {
+            var writer = first.ActorOf(Props.Create(() => new OldSnapshotWriter($"unit-{U}", old)));
+            Assert.IsType<Akka.Persistence.SaveSnapshotSuccess>(await writer.Ask<object>("write", Wait));
+        }
+        finally
+        {
+            await first.Terminate();
+        }
+
+        var second = ActorSystem.Create("second", SpecConfig.With(store));
+        try
+        {
+            var unit = second.ActorOf(HardwareModule.UnitProps(platform, snapshotFloor: 2)(U), "unit");
+            var recovered = await Ask<DomainMappings>(unit, new GetDomainMappings(U, 1));
+            Assert.Equal(old.Unit.Domains[0].Mappings.ToArray(), recovered.Mappings.ToArray());
+            // As many events as the old snapshot had entries (1 domain, 2 leaves, 1 context): the
+            // next snapshot is written, in the packed form.
+            for (ulong i = 0; i < 4; i++)
+                await Ask<Done>(unit, new MapRange(U, 1, 0x3000 + i * 0x2000, 0x1000, 0xa000 + i * 0x1000, Access.Read));
+            await AwaitPackedSnapshot(store, $"unit-{U}");
+        }
+        finally
+        {
+            await second.Terminate();
+        }
+
+        var third = ActorSystem.Create("third", SpecConfig.With(store));
+        try
+        {
+            var unit = third.ActorOf(HardwareModule.UnitProps(platform, snapshotFloor: 2)(U), "unit");
+            var recovered = await Ask<DomainMappings>(unit, new GetDomainMappings(U, 1));
+            Assert.Equal([0x1000UL, 0x3000, 0x5000, 0x7000, 0x9000, 0x200000], recovered.Mappings.Select(m => m.Iova));
+            Assert.Equal(new ContextRef(Usb, NoPasid, 1), (await Ask<PasidReferences>(unit, new GetPasidReferences(U, NoPasid))).Contexts.Single());
+        }
+        finally
+        {
+            await third.Terminate();
+        }
+    }
+
+    /// <summary>Waits (by polling the store) until the newest snapshot row of the entity is one of the packed serializer's.</summary>
+    private static async Task AwaitPackedSnapshot(IommuActors.Core.Persistence.StoreOptions store, string persistenceId)
+    {
+        for (var tries = 0; tries < 200; tries++)
+        {
+            using (var connection = new Microsoft.Data.Sqlite.SqliteConnection(store.ConnectionString))
+            {
+                connection.Open();
+                using var command = connection.CreateCommand();
+                command.CommandText = "SELECT serializer_id FROM snapshot WHERE persistence_id = $id ORDER BY sequence_number DESC LIMIT 1";
+                command.Parameters.AddWithValue("$id", persistenceId);
+                if (command.ExecuteScalar() is long id && id == UnitSnapshotSerializer.Id)
+                    return;
+            }
+            await Task.Delay(50);
+        }
+        Assert.Fail("no packed snapshot was written");
+    }
+
+    /// <summary>Saves one snapshot under a unit's persistence id, as an older build of the unit would have.</summary>
+    private sealed class OldSnapshotWriter : Akka.Persistence.ReceivePersistentActor
+    {
+        public override string PersistenceId { get; }
+
+        public OldSnapshotWriter(string persistenceId, object snapshot)
+        {
+            PersistenceId = persistenceId;
+            IActorRef? asker = null;
+            Command<string>(_ =>
+            {
+                asker = Sender;
+                SaveSnapshot(snapshot);
+            });
+            Command<Akka.Persistence.SaveSnapshotSuccess>(s => asker!.Tell(s));
+            Command<Akka.Persistence.SaveSnapshotFailure>(f => asker!.Tell(f));
+        }
+    }
 }

@@ -47,4 +47,23 @@ public sealed class SerializationSpecs() : TestKit(SpecConfig.InMemory)
         Assert.Equal(snapshot.Domains[0].Mappings.ToArray(), back.Domains.Single().Mappings.ToArray());
         Assert.Equal(snapshot.Contexts.ToArray(), back.Contexts.ToArray());
     }
+
+    [Fact]
+    public void A_packed_unit_snapshot_goes_through_its_own_serializer_and_back()
+    {
+        var table = new PageTable(0x1000 | 0x200000);
+        table.Map(0x1000, 0x3000, 0x9000, Access.ReadWrite);
+        var snapshot = new PackedUnitSnapshot(new SizedUnitSnapshot(new UnitSnapshot(3,
+                [new DomainSnapshot(1, DomainKind.Paging, 0, true, false, [], [])], [new ContextRef("0000:00:14.0", NoPasid, 1)]),
+                System.Collections.Immutable.ImmutableDictionary<int, ulong>.Empty.Add(1, 0x1000 | 0x200000)),
+            [new PackedTable(1, table.Pack())]);
+        var serializer = Sys.Serialization.FindSerializerFor(snapshot);
+        Assert.Equal(UnitSnapshotSerializer.Id, serializer.Identifier);
+        var bytes = serializer.ToBinary(snapshot);
+        var back = Assert.IsType<PackedUnitSnapshot>(Sys.Serialization.Deserialize(bytes, serializer.Identifier,
+            Akka.Serialization.Serialization.ManifestFor(serializer, snapshot)));
+        Assert.Equal(snapshot.Rest.Unit.Contexts.ToArray(), back.Rest.Unit.Contexts.ToArray());
+        Assert.Equal(snapshot.Rest.DomainPageSizes, back.Rest.DomainPageSizes);
+        Assert.Equal(table.Pack(), back.Tables.Single().Blocks);
+    }
 }

@@ -458,6 +458,26 @@ static void serve_ioctl(struct conn *c, struct frame *req)
 		reply_ioctl(c, req, 0, 0, &cmd, sizeof(cmd));
 		return;
 	}
+	case TEST_MEM_CHECK: {
+		struct test_mem_check cmd;
+		uint8_t b[20];
+		struct frame *r;
+		int err;
+
+		if (inline_len < sizeof(cmd)) {
+			reply_ioctl(c, req, EINVAL, 0, NULL, 0);
+			return;
+		}
+		memcpy(&cmd, in, sizeof(cmd));
+		wire_put64(b, cmd.addr);
+		wire_put64(b + 8, cmd.len);
+		wire_put32(b + 16, cmd.flags);
+		r = server_call(c, WIRE_EXT_MEM_CHECK, b, sizeof(b));
+		err = !r ? EIO : r->len < 4 ? EPROTO : (int32_t)wire_get32(r->body);
+		free_frame(r);
+		reply_ioctl(c, req, err, 0, NULL, 0);
+		return;
+	}
 	case TEST_DROP:
 		/* the emulator goes away in the middle of a call: no reply, the connection ends */
 		shutdown(c->sock, SHUT_RDWR);

@@ -20,6 +20,16 @@
 #define TEST_ASYNC_DMA		_IO(';', 0xf3)
 #define TEST_FD_KIND		_IO(';', 0xf4)
 #define TEST_DROP		_IO(';', 0xf5)
+#define TEST_MEM_CHECK		_IO(';', 0xf6)
+
+/* The server asks the client EXT_MEM_CHECK of [addr, addr+len) (flags 1: for writing) and fails
+ * the ioctl with the client's answer. */
+struct test_mem_check {
+	uint32_t size;
+	uint32_t flags;
+	uint64_t addr;
+	uint64_t len;
+};
 
 /* The kernel's struct iommu_ioas_alloc. */
 struct iommu_ioas_alloc {

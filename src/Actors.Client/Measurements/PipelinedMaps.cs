@@ -66,6 +66,19 @@ public static class PipelinedMaps
         return elapsed;
     }
 
+    /// <summary>
+    /// Maps <paramref name="count"/> pages of 4 KiB into <paramref name="ioas"/>, every other page from
+    /// <paramref name="iovaBase"/> so no two are adjacent, with up to <paramref name="window"/> in flight.
+    /// </summary>
+    public static Task MapEveryOtherPageAsync(IommuClient client, int fd, uint ioas, int count, ulong iovaBase, int window,
+        IProgress<int>? progress = null) =>
+        Pipelined(client, fd, Enumerable.Range(0, count).Select(i =>
+        {
+            var iova = iovaBase + (ulong)i * 2 * Page;
+            return (Ioctls.IOMMU_IOAS_MAP, UserStruct.Encode(new IommuIoasMap(40,
+                IoasMapFlags.FixedIova | IoasMapFlags.Readable | IoasMapFlags.Writeable, ioas, 0, UserBase + iova, Page, iova)));
+        }), window, progress);
+
     /// <summary>Keeps up to <paramref name="window"/> ioctls in flight on one fd; replies come back in request order.</summary>
     private static async Task Pipelined(IommuClient client, int fd, IEnumerable<(uint Request, byte[] Arg)> ops, int window,
         IProgress<int>? progress, int expected = 0)

@@ -2,19 +2,31 @@ namespace IommuActors.Core.Persistence;
 
 /// <summary>
 /// When an entity snapshots, amortized: once what it journaled since its last snapshot costs about
-/// as much as writing the snapshot again. Costs are in entries: an event is one, a snapshot is the
+/// as much as writing a snapshot again. Costs are in entries: an event is one, a snapshot is the
 /// number of entries (mappings, page-table runs, PASIDs, ...) it carries; the compact events and a
 /// snapshot's records are each a few dozen bytes, so entries track bytes within a small factor.
-/// Writing snapshot and events then costs O(1) per event, and recovery replays at most about as
-/// many events as the snapshot holds. Floor keeps a small entity from snapshotting at every event.
-/// One snapshot is written at a time; the journal and older snapshots behind a written one go.
+/// The bar is the smaller of the entity's size now and its size at the last snapshot: an entity
+/// that only grows (each event adding an entry) would otherwise never catch up with its own size,
+/// and one that shrank is cheap to snapshot again. A growing entity so snapshots at sizes that at
+/// least double, an entity of steady size once per its size in events: writing snapshots costs
+/// O(1) per event, and recovery replays at most about as many events as the snapshot holds. Floor
+/// keeps a small entity from snapshotting at every event. One snapshot is written at a time; the
+/// journal and older snapshots behind a written one go.
+/// An entity whose snapshot entries are packed far smaller than its journal rows (a row carries its
+/// persistence id, sequence number, timestamps and manifest beside the event; a packed entry is a
+/// handful of bytes) says how many entries cost about as much as one row: its bar is the size in
+/// entries divided by that, so the bytes journaled since the snapshot still match the snapshot's
+/// own, and recovery replays that many times fewer events.
 /// </summary>
-public sealed class SnapshotPolicy(long floor)
+public sealed class SnapshotPolicy(long floor, long entriesPerEvent = 1)
 {
     private long _countedAtSave;
 
     /// <summary>The least number of events between two snapshots, however small the snapshot.</summary>
     public long Floor { get; } = Math.Max(1, floor);
+
+    /// <summary>How many snapshot entries cost about as much as one journaled event (1 when they are alike).</summary>
+    public long EntriesPerEvent { get; } = Math.Max(1, entriesPerEvent);
 
     /// <summary>Events journaled since the newest snapshot written or being written.</summary>
     public long SinceSnapshot { get; private set; }
@@ -27,8 +39,11 @@ public sealed class SnapshotPolicy(long floor)
 
     public void Journaled(long events = 1) => SinceSnapshot += events;
 
+    /// <summary>Events since the last snapshot at which an entity of <paramref name="entries"/> entries snapshots.</summary>
+    public long Threshold(long entries) => Math.Max(Floor, Math.Min(entries, SnapshotEntries) / EntriesPerEvent);
+
     /// <summary>Whether to write a snapshot of <paramref name="entries"/> entries now.</summary>
-    public bool Due(long entries) => !Saving && SinceSnapshot >= Math.Max(Floor, entries);
+    public bool Due(long entries) => !Saving && SinceSnapshot >= Threshold(entries);
 
     /// <summary>A snapshot of that many entries is being written; events from now on count toward the next.</summary>
     public void Started(long entries)

@@ -7,13 +7,14 @@ namespace IommuActors.Core.Persistence;
 /// journals and asks for a snapshot where its state equals its journal; a written snapshot is
 /// followed by deleting the journal rows and older snapshots behind it, so one snapshot is kept.
 /// </summary>
-public abstract class SnapshottingActor : ReceivePersistentActor
+public abstract class SnapshottingActor : JournalingActor
 {
     private long _offeredSequenceNr;
     private long _offeredEntries;
     private long _countedUpTo;
 
-    protected SnapshottingActor(long snapshotFloor) => Snapshots = new SnapshotPolicy(snapshotFloor);
+    /// <param name="entriesPerEvent">How many entries of this entity's snapshot cost about as much as one of its journal rows.</param>
+    protected SnapshottingActor(long snapshotFloor, long entriesPerEvent = 1) => Snapshots = new SnapshotPolicy(snapshotFloor, entriesPerEvent);
 
     protected SnapshotPolicy Snapshots { get; }
 

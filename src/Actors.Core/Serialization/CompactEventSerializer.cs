@@ -35,8 +35,11 @@ public abstract class CompactEventSerializer : SerializerWithStringManifest
     private readonly FrozenDictionary<Type, CompactFormat> _byType;
     private readonly FrozenDictionary<string, CompactFormat> _byManifest;
 
+    private readonly ExtendedActorSystem _system;
+
     protected CompactEventSerializer(ExtendedActorSystem system, IReadOnlyList<CompactFormat> formats) : base(system)
     {
+        _system = system;
         _byType = formats.ToFrozenDictionary(f => f.Type);
         _byManifest = formats.ToFrozenDictionary(f => f.Manifest, StringComparer.Ordinal);
     }
@@ -47,7 +50,7 @@ public abstract class CompactEventSerializer : SerializerWithStringManifest
 
     public override byte[] ToBinary(object obj)
     {
-        var writer = new CompactWriter();
+        var writer = new CompactWriter(_system.Serialization);
         FormatOf(obj.GetType()).Write(writer, obj);
         return writer.ToArray();
     }
@@ -56,7 +59,7 @@ public abstract class CompactEventSerializer : SerializerWithStringManifest
     {
         if (!_byManifest.TryGetValue(manifest, out var format))
             throw new System.Runtime.Serialization.SerializationException($"{GetType().Name} has no format for manifest '{manifest}'.");
-        var reader = new CompactReader(bytes);
+        var reader = new CompactReader(bytes, _system.Serialization);
         var value = format.Read(reader);
         reader.EnsureEnd(manifest);
         return value;
@@ -66,8 +69,12 @@ public abstract class CompactEventSerializer : SerializerWithStringManifest
         : throw new ArgumentException($"{GetType().Name} is bound to {type.FullName} but has no format for it.");
 }
 
-/// <summary>Appends fields: unsigned LEB128 integers, zig-zag signed ones, length-prefixed UTF-8 strings.</summary>
-public sealed class CompactWriter
+/// <summary>
+/// Appends fields: unsigned LEB128 integers, zig-zag signed ones, length-prefixed UTF-8 strings
+/// and byte runs, and (given the system's serialization) a nested object by its own serializer:
+/// a packed snapshot lays out its bulk by hand and leaves its few cold fields to Hyperion.
+/// </summary>
+public sealed class CompactWriter(Akka.Serialization.Serialization? serialization = null)
 {
     private byte[] _buffer = new byte[32];
     private int _length;
@@ -97,6 +104,25 @@ public sealed class CompactWriter
         return this;
     }
 
+    public CompactWriter Bytes(ReadOnlySpan<byte> value)
+    {
+        UInt((ulong)value.Length);
+        Reserve(value.Length);
+        value.CopyTo(_buffer.AsSpan(_length));
+        _length += value.Length;
+        return this;
+    }
+
+    /// <summary>An object by the serializer the system binds to its type: that serializer's id, its manifest, its bytes.</summary>
+    public CompactWriter Object(object value)
+    {
+        var system = serialization ?? throw new InvalidOperationException("a nested object needs the system's serialization");
+        var serializer = system.FindSerializerFor(value);
+        Int(serializer.Identifier);
+        String(Akka.Serialization.Serialization.ManifestFor(serializer, value));
+        return Bytes(serializer.ToBinary(value));
+    }
+
     public byte[] ToArray() => _buffer.AsSpan(0, _length).ToArray();
 
     private void Reserve(int more)
@@ -107,7 +133,7 @@ public sealed class CompactWriter
 }
 
 /// <summary>Reads what CompactWriter wrote, in the same order; a short or over-long payload is an error, not a guess.</summary>
-public sealed class CompactReader(byte[] bytes)
+public sealed class CompactReader(byte[] bytes, Akka.Serialization.Serialization? serialization = null)
 {
     private int _position;
 
@@ -144,6 +170,26 @@ public sealed class CompactReader(byte[] bytes)
         var value = System.Text.Encoding.UTF8.GetString(bytes, _position, count);
         _position += count;
         return value;
+    }
+
+    /// <summary>A byte run written by <see cref="CompactWriter.Bytes"/>, without a copy.</summary>
+    public ReadOnlySpan<byte> Bytes()
+    {
+        var count = checked((int)UInt());
+        if (count > bytes.Length - _position)
+            throw new System.Runtime.Serialization.SerializationException("Compact payload ends inside a byte run.");
+        var value = bytes.AsSpan(_position, count);
+        _position += count;
+        return value;
+    }
+
+    /// <summary>An object written by <see cref="CompactWriter.Object"/>, read by the serializer it names.</summary>
+    public object Object()
+    {
+        var system = serialization ?? throw new InvalidOperationException("a nested object needs the system's serialization");
+        var id = Int32();
+        var manifest = String();
+        return system.Deserialize(Bytes().ToArray(), id, manifest);
     }
 
     internal void EnsureEnd(string manifest)

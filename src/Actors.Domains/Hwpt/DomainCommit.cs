@@ -112,11 +112,12 @@ public sealed class DomainCommit : ReceiveActor
         Context.Stop(Self);
     }
 
-    /// <summary>The errno a reply carries: unit failures and refused charges; everything else is success.</summary>
+    /// <summary>The errno a reply carries: unit failures, refused charges, user pages that cannot be pinned; everything else is success.</summary>
     public static int ErrnoOf(object reply) => reply switch
     {
         UnitProtocol.Failed f => f.Errno,
         AccountProtocol.ChargeResult c => c.Errno,
+        UserPagesChecked u => u.Errno,
         _ => 0,
     };
 }

@@ -133,6 +133,12 @@ public static class HwptProtocol
     /// <summary>An IOAS snapshot together with its HWPTs (the reservations they own are in the IOAS part).</summary>
     public sealed record IoasHwptTableSnapshot(IoasTableSnapshot Ioas, ImmutableArray<HwptRecord> Hwpts) : IPersistedSnapshot;
 
+    /// <summary>
+    /// The same with the areas packed (PackedAreas, five or six bytes an ordinary area) beside the rest,
+    /// whose area list is empty; written by IoasSnapshotSerializer.
+    /// </summary>
+    public sealed record PackedIoasSnapshot(IoasHwptTableSnapshot Rest, byte[] Areas) : IPersistedSnapshot;
+
     /// <summary>The same, written before pinned pages remembered their writability; replayed, never written.</summary>
     public sealed record IoasHwptSnapshot(IoasSnapshot Ioas, ImmutableArray<HwptRecord> Hwpts) : IPersistedSnapshot;
 }

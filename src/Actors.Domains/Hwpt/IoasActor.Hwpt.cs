@@ -122,10 +122,11 @@ public sealed partial class IoasActor
                 (flags & AllocDirtyTracking) != 0, iopf, [], unit.PageSizes), _units,
                 (r, _) => [(new U.FreeDomain(name, ((U.DomainAllocatedReply)r).DomainId), _units)]),
         };
+        var cap = LeafCap;
         foreach (var a in _table.Areas.ToList())
         {
             var (iova, length, address, access) = (a.Iova, a.Length, a.Pages.UserAddress + a.PagesOffset, AccessOf(a.Protection));
-            steps.Add(new(r => new U.MapRange(name, DomainOf(r), iova, length, address, access), _units));
+            steps.Add(new(r => new U.MapRange(name, DomainOf(r), iova, length, address, access, cap), _units));
         }
         if (iopf)
             steps.Add(new(r => new U.RegisterFaultHandler(name, DomainOf(r), faultHandler), _units));

@@ -40,20 +40,20 @@ public readonly record struct PagesSlice(PinnedPages Pages, ulong Offset, ulong 
 /// and the IOVA alignment raised by owners. Every operation answers the kernel's errno in the
 /// kernel's order and changes nothing when it fails.
 /// </summary>
-public sealed class IoPageTable(LockedMemoryAccount account)
+public sealed partial class IoPageTable(LockedMemoryAccount account)
 {
     public const ulong MaxIova = ulong.MaxValue;
 
-    private readonly SortedSet<IoArea> _areas = new(Comparer<IoArea>.Create((a, b) => a.Iova.CompareTo(b.Iova)));
+    private AreaIndex _areas = new();
     private readonly List<(IovaRange Range, string Owner)> _reserved = [];
     private readonly Dictionary<string, ulong> _alignments = new();
-    private readonly Dictionary<string, PinnedPages> _pages = new();
+    private readonly PagesInTable _pages = new();
     private List<IovaRange> _allowed = [];
 
     public LockedMemoryAccount Account { get; } = account;
     public bool LargePagesDisabled { get; private set; }
     public int AreaCount => _areas.Count;
-    public IEnumerable<IoArea> Areas => _areas;
+    public IReadOnlyCollection<IoArea> Areas => _areas;
     public IReadOnlyList<IovaRange> Allowed => _allowed;
     public IEnumerable<(IovaRange Range, string Owner)> Reserved => _reserved;
     public IReadOnlyDictionary<string, ulong> AlignmentOwners => _alignments;
@@ -121,9 +121,7 @@ public sealed class IoPageTable(LockedMemoryAccount account)
                 return rc;
         }
         foreach (var s in slices)
-            _pages.TryAdd(s.Pages.Id, s.Pages);
-        foreach (var s in slices)
-            _usersInThisTable[s.Pages.Id] = _usersInThisTable.GetValueOrDefault(s.Pages.Id) + 1;
+            _pages.AddUser(s.Pages);
 
         var at = want;
         foreach (var s in slices)
@@ -134,6 +132,26 @@ public sealed class IoPageTable(LockedMemoryAccount account)
         }
         iova = want;
         return 0;
+    }
+
+    /// <summary>
+    /// A snapshot's areas into this empty table in one go (sorted, disjoint, as a table held them):
+    /// the tree is built from the sorted list rather than one insert at a time. No domain yet, so
+    /// nothing is pinned; the limits set over the areas come after.
+    /// </summary>
+    public void RestoreAreas(List<IoArea> sorted)
+    {
+        if (_areas.Count != 0 || HasDomains)
+            throw new InvalidOperationException("areas are restored into an empty table without domains");
+        for (var i = 1; i < sorted.Count; i++)
+            if (sorted[i].Iova <= sorted[i - 1].Last)
+                throw new ArgumentException("restored areas overlap or are out of order", nameof(sorted));
+        _areas = AreaIndex.FromSorted(sorted);
+        foreach (var a in sorted)
+        {
+            _pages.AddUser(a.Pages);
+            a.Pages.AddUser();
+        }
     }
 
     /// <summary>iopt_check_iova: alignment, overflow, reserved (EINVAL), then existing areas (EEXIST).</summary>
@@ -272,12 +290,12 @@ public sealed class IoPageTable(LockedMemoryAccount account)
     {
         if (_areas.Count == 0)
             yield break;
-        var before = _areas.GetViewBetween(Probe(0), Probe(start)).Max;
+        var before = _areas.Floor(start);
         if (before is not null && before.Last >= start)
             yield return before;
         if (start == MaxIova || start == last)
             yield break;
-        foreach (var area in _areas.GetViewBetween(Probe(start + 1), Probe(last)))
+        foreach (var area in _areas.Between(start + 1, last))
             yield return area;
     }
 
@@ -304,20 +322,16 @@ public sealed class IoPageTable(LockedMemoryAccount account)
         return System.Numerics.BitOperations.RoundUpToPowerOf2(value);
     }
 
-    private static IoArea Probe(ulong iova) => new(iova, 1, ProbePages, 0, Protection.None);
-
-    private static readonly PinnedPages ProbePages = new("", 0, 1, false);
-
     private IoArea? FirstAreaTouching(ulong start, ulong last)
     {
         if (_areas.Count == 0)
             return null;
-        var before = _areas.GetViewBetween(Probe(0), Probe(start)).Max;
+        var before = _areas.Floor(start);
         if (before is not null && before.Last >= start)
             return before;
         if (start == MaxIova || start == last)
             return null;
-        return _areas.GetViewBetween(Probe(start + 1), Probe(last)).Min;
+        return _areas.FirstBetween(start + 1, last);
     }
 
     /// <summary>Areas touching [start, last], in IOVA order.</summary>
@@ -326,12 +340,12 @@ public sealed class IoPageTable(LockedMemoryAccount account)
         var found = new List<IoArea>();
         if (_areas.Count == 0)
             return found;
-        var before = _areas.GetViewBetween(Probe(0), Probe(start)).Max;
+        var before = _areas.Floor(start);
         if (before is not null && before.Last >= start)
             found.Add(before);
-        // A one-byte range has nothing after its start (and the view would be empty-bounded).
+        // A one-byte range has nothing after its start.
         if (start < MaxIova && start < last)
-            found.AddRange(_areas.GetViewBetween(Probe(start + 1), Probe(last)));
+            found.AddRange(_areas.Between(start + 1, last));
         return found;
     }
 
@@ -381,14 +395,7 @@ public sealed class IoPageTable(LockedMemoryAccount account)
             // iopt_area_unfill_domains: the area's pages no other span holds are unpinned and given back.
             if (HasDomains)
                 Unhold([SpanOf(area)]);
-            var left = _usersInThisTable[area.Pages.Id] - 1;
-            if (left > 0)
-            {
-                _usersInThisTable[area.Pages.Id] = left;
-                continue;
-            }
-            _usersInThisTable.Remove(area.Pages.Id);
-            _pages.Remove(area.Pages.Id);
+            _pages.RemoveUser(area.Pages.Id);
         }
         return whole.Count < touched.Count ? Errno.ENOENT : 0;
     }
@@ -396,8 +403,6 @@ public sealed class IoPageTable(LockedMemoryAccount account)
     /// <summary>The areas an unmap of [start, last] removes: from the lowest, those wholly inside, up to the first that sticks out.</summary>
     public static List<IoArea> UnmapPrefix(List<IoArea> touched, ulong start, ulong last) =>
         [.. touched.TakeWhile(a => a.Iova >= start && a.Last <= last)];
-
-    private readonly Dictionary<string, int> _usersInThisTable = new();
 
     /// <summary>
     /// iopt_get_pages (IOAS_COPY's source side): [iova, iova+length) must be covered by contiguous

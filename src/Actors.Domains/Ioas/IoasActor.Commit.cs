@@ -103,17 +103,51 @@ public sealed partial class IoasActor
             return;
         }
         _inFlight++;
+        _awaitingWrite.Enqueue((op.ReplyTo, op.Fail));
         var left = events.Count;
         PersistAllAsync(events, _ =>
         {
             if (--left > 0)
                 return;
             _inFlight--;
+            _awaitingWrite.Dequeue();
             op.ReplyTo.Tell(reply);
             SnapshotWhenSettled();
             CheckRetired();
         });
         Settled();
+    }
+
+    /// <summary>The answers waiting for their journal writes, in write order (the journal confirms in that order).</summary>
+    private readonly Queue<(IActorRef ReplyTo, Func<int, object> Failed)> _awaitingWrite = new();
+
+    /// <summary>
+    /// The store could not take a write (it is away, or failed): every operation still waiting for
+    /// its write is answered EIO, and the IOAS stops (Akka stops it after this) to come back from
+    /// its journal, where none of them is, on its next message: the table it had applied them to
+    /// goes with it. A later operation was never applied, so it is unaffected.
+    /// </summary>
+    protected override void OnPersistFailure(Exception cause, object @event, long sequenceNr)
+    {
+        FailAwaitingWrites();
+        base.OnPersistFailure(cause, @event, sequenceNr);
+    }
+
+    /// <summary>
+    /// The store refused one write (the journal is up; the event could not be stored): the same, but
+    /// Akka would carry on with the event applied to the table, so the IOAS stops itself.
+    /// </summary>
+    protected override void OnPersistRejected(Exception cause, object @event, long sequenceNr)
+    {
+        FailAwaitingWrites();
+        base.OnPersistRejected(cause, @event, sequenceNr);
+        Context.Stop(Self);
+    }
+
+    private void FailAwaitingWrites()
+    {
+        while (_awaitingWrite.TryDequeue(out var waiting))
+            waiting.ReplyTo.Tell(waiting.Failed(Errno.EIO));
     }
 
     private void Settled()
@@ -158,13 +192,20 @@ public sealed partial class IoasActor
     private static Access AccessOf(Protection p) =>
         ((p & Protection.Read) != 0 ? Access.Read : Access.None) | ((p & Protection.Write) != 0 ? Access.Write : Access.None);
 
-    private CommitStep MapStep(HardwarePageTable h, ulong iova, ulong length, ulong address, Protection protection) => new(
-        _ => new UnitProtocol.MapRange(h.Unit, h.DomainId, iova, length, address, AccessOf(protection)), _units,
+    /// <summary>
+    /// The largest leaf a domain map may use: PAGE_SIZE once large pages are disabled (the kernel
+    /// then maps page by page, so a VFIO type1 unmap can cut anywhere), else any.
+    /// </summary>
+    private ulong LeafCap => _table.LargePagesDisabled ? PinnedPages.PageSize : 0;
+
+    private CommitStep MapStep(HardwarePageTable h, ulong iova, ulong length, ulong address, Protection protection, ulong cap) => new(
+        _ => new UnitProtocol.MapRange(h.Unit, h.DomainId, iova, length, address, AccessOf(protection), cap), _units,
         (_, _) => [(new UnitProtocol.UnmapRange(h.Unit, h.DomainId, iova, length, true), _units)]);
 
     /// <summary>One unit unmap per run of adjacent areas (iommu_unmap stops at a hole); undone by mapping each area again.</summary>
     private IEnumerable<CommitStep> UnmapSteps(HardwarePageTable h, List<(ulong Iova, ulong Length, Protection Protection, PinnedPages Pages, ulong PagesOffset)> areas)
     {
+        var cap = LeafCap;
         var i = 0;
         while (i < areas.Count)
         {
@@ -176,7 +217,7 @@ public sealed partial class IoasActor
             var length = run[^1].Iova + run[^1].Length - start;
             yield return new CommitStep(_ => new UnitProtocol.UnmapRange(h.Unit, h.DomainId, start, length, true), _units,
                 (_, _) => run.Select(a => ((object)new UnitProtocol.MapRange(h.Unit, h.DomainId, a.Iova, a.Length,
-                    a.Pages.UserAddress + a.PagesOffset, AccessOf(a.Protection)), _units)));
+                    a.Pages.UserAddress + a.PagesOffset, AccessOf(a.Protection), cap), _units)));
             i = j + 1;
         }
     }

@@ -37,8 +37,14 @@ public sealed partial class IoasActor : SnapshottingActor
         Akka.Actor.Props.Create(() => new IoasActor(ioasId, limitPages, snapshotFloor, accessGrace ?? TimeSpan.FromSeconds(5),
             units ?? ActorRefs.Nobody, account));
 
+    /// <summary>
+    /// A packed area is five or six bytes of the snapshot; a journal row of a map is its event of
+    /// about 50 bytes plus the row's own columns: 16 areas weigh about one row.
+    /// </summary>
+    public const long EntriesPerEvent = 16;
+
     public IoasActor(string ioasId, ulong limitPages, int snapshotFloor, TimeSpan accessGrace, IActorRef units, AccountBinding? account)
-        : base(snapshotFloor)
+        : base(snapshotFloor, EntriesPerEvent)
     {
         _ioasId = ioasId;
         _limitPages = account is null ? limitPages : ulong.MaxValue;
@@ -49,6 +55,7 @@ public sealed partial class IoasActor : SnapshottingActor
         if (account is not null)
             _table.Account.SetMode(account.Mode);
         PersistenceId = $"ioas-{ioasId}";
+        Live(Core.Telemetry.IommuMetrics.Mappings, () => _table.AreaCount);
         Recovering();
         Active();
     }
@@ -59,6 +66,9 @@ public sealed partial class IoasActor : SnapshottingActor
         {
             switch (offer.Snapshot)
             {
+                case Hwpt.HwptProtocol.PackedIoasSnapshot p:
+                    Restore(p.Rest.Ioas, p.Rest.Hwpts, PackedAreas.Unpack(_ioasId, p.Areas));
+                    break;
                 case Hwpt.HwptProtocol.IoasHwptTableSnapshot t:
                     Restore(t.Ioas, t.Hwpts);
                     break;
@@ -82,6 +92,7 @@ public sealed partial class IoasActor : SnapshottingActor
         Recover<SlicesMapped>(e => Apply(new SlicesCopied(e.Iova, e.Protection, [.. e.Slices.Select(FromOldForm)])));
         Recover<RangeUnmapped>(e => _table.Unmap(e.Iova, e.Length, out _));
         Recover<AllUnmapped>(_ => _table.UnmapAll(out ulong _));
+        Recover<AreasCut>(e => _table.Cut(e.Iovas, out _, out _));
         Recover<AllowedSet>(e => _table.SetAllowed(ToRanges(e.Ranges)));
         Recover<ReservedAdded>(e => _table.AddReserved(e.Owner, ToRanges(e.Ranges)));
         Recover<ReservedRemoved>(e => _table.RemoveReserved(e.Owner));
@@ -105,14 +116,14 @@ public sealed partial class IoasActor : SnapshottingActor
         Command<AllowIovas>(c =>
         {
             var rc = _table.SetAllowed(ToRanges(c.Ranges));
-            Reply(rc, new AllowedSet(c.Ranges), new AllowIovasResult(_ioasId, rc));
+            Reply(rc, new AllowedSet(c.Ranges), new AllowIovasResult(_ioasId, rc), errno => new AllowIovasResult(_ioasId, errno));
         });
         Command<GetIovaRanges>(_ => Sender.Tell(new IovaRanges(_ioasId,
             [.. _table.UsableRanges().Select(r => new IovaSpan(r.Start, r.Last))], _table.IovaAlignment)));
         Command<SetOption>(c =>
         {
             var rc = ApplyOption(c.OptionId, c.Value);
-            Reply(rc, new OptionChanged(c.OptionId, c.Value), new OptionResult(_ioasId, rc));
+            Reply(rc, new OptionChanged(c.OptionId, c.Value), new OptionResult(_ioasId, rc), errno => new OptionResult(_ioasId, errno));
         });
         Command<GetOption>(c => Sender.Tell(c.OptionId switch
         {
@@ -123,22 +134,23 @@ public sealed partial class IoasActor : SnapshottingActor
         Command<AddReserved>(c =>
         {
             var rc = _table.AddReserved(c.Owner, ToRanges(c.Ranges));
-            Reply(rc, new ReservedAdded(c.Owner, c.Ranges), new ReservedResult(_ioasId, rc));
+            Reply(rc, new ReservedAdded(c.Owner, c.Ranges), new ReservedResult(_ioasId, rc), errno => new ReservedResult(_ioasId, errno));
         });
         Command<RemoveReserved>(c =>
         {
             _table.RemoveReserved(c.Owner);
-            Reply(0, new ReservedRemoved(c.Owner), new ReservedResult(_ioasId, 0));
+            Reply(0, new ReservedRemoved(c.Owner), new ReservedResult(_ioasId, 0), errno => new ReservedResult(_ioasId, errno));
         });
         Command<RaiseAlignment>(c =>
         {
             var rc = _table.SetAlignment(c.Owner, c.Alignment);
-            Reply(rc, new AlignmentRaised(c.Owner, c.Alignment), new AlignmentResult(_ioasId, rc, _table.IovaAlignment));
+            Reply(rc, new AlignmentRaised(c.Owner, c.Alignment), new AlignmentResult(_ioasId, rc, _table.IovaAlignment),
+                errno => new AlignmentResult(_ioasId, errno, 0));
         });
         Command<DropAlignment>(c =>
         {
             _table.RemoveAlignment(c.Owner);
-            Reply(0, new AlignmentDropped(c.Owner), new AlignmentResult(_ioasId, 0, _table.IovaAlignment));
+            Reply(0, new AlignmentDropped(c.Owner), new AlignmentResult(_ioasId, 0, _table.IovaAlignment), errno => new AlignmentResult(_ioasId, errno, 0));
         });
         Command<PinPages>(OnPin);
         Command<UnpinPages>(OnUnpin);
@@ -170,9 +182,12 @@ public sealed partial class IoasActor : SnapshottingActor
         _pagesCounter++;
         var e = new RangeMapped(iova, c.Protection, pagesId, c.UserAddress, c.Length);
         var steps = new List<CommitStep>();
-        ChargeStep(steps, _table.LastCharged);
+        // With a domain the pages are pinned now: the client says first whether they all are there.
+        if (c.UserMemory is { } user && UserPagePins.ForMap(_hwpts.Paging.Count(), c.UserAddress, c.Length, c.Protection) is { } check)
+            steps.Add(new CommitStep(_ => check, user));
+        ChargeStep(steps, _table.LastCharged, steps.Count);
         foreach (var h in _hwpts.Paging)
-            steps.Add(MapStep(h, iova, c.Length, c.UserAddress, c.Protection));
+            steps.Add(MapStep(h, iova, c.Length, c.UserAddress, c.Protection, LeafCap));
         Begin(steps, iova, iova + c.Length - 1, unmap: false, Sender,
             _ => ([e], Answered(c, new MapResult(_ioasId, 0, iova))),
             errno => Answered(c, new MapResult(_ioasId, errno, 0)),
@@ -183,9 +198,22 @@ public sealed partial class IoasActor : SnapshottingActor
     {
         ulong unmapped;
         var all = c.Iova == 0 && c.Length == ulong.MaxValue;
-        if (!retried && Blocked(c.Iova, all ? ulong.MaxValue : Last(c.Iova, c.Length), unmap: true))
-            return;
         var last = all ? ulong.MaxValue : Last(c.Iova, c.Length);
+        var cut = c.CutFirst && !all && _table.LargePagesDisabled ? CutPoints(c.Iova, c.Length) : [];
+        // The operation spans the whole of the areas it may cut, so nothing else touches them meanwhile.
+        var (spanStart, spanLast) = CutSpan(cut, c.Iova, last);
+        if (!retried && Blocked(spanStart, spanLast, unmap: true))
+            return;
+        var cutRc = _table.Cut(cut, out var undoCut, out var cutAreas);
+        if (cutRc != 0)
+        {
+            replyTo.Tell(Answered(c, new UnmapResult(_ioasId, cutRc, 0)));
+            CheckRetired();
+            return;
+        }
+        // A cut moves the held spans (halves held, the whole let go): the account follows in the same commit.
+        AreasCut? cutEvent = cutAreas.Count == 0 ? null : new AreasCut([.. cut]);
+        List<Pages.AccountProtocol.PageSpan> cutCharged = [.. _table.LastCharged], cutReleased = [.. _table.LastReleased];
         // What the unmap removes (lowest first, up to an area sticking out), for the domains and the undo.
         var touched = c.Length == 0 ? [] : IoPageTable.UnmapPrefix(_table.AreasTouching(c.Iova, last), c.Iova, last)
             .Select(a => (a.Iova, a.Length, a.Protection, a.Pages, a.PagesOffset)).ToList();
@@ -197,6 +225,8 @@ public sealed partial class IoasActor : SnapshottingActor
         {
             if (!retried)
             {
+                // Cut again (the same way) when the accesses have let go.
+                undoCut();
                 AskAccessesToLetGo(c, replyTo);
                 return;
             }
@@ -208,25 +238,60 @@ public sealed partial class IoasActor : SnapshottingActor
         var partial = rc == Errno.ENOENT && unmapped > 0;
         if (rc != 0 && !partial)
         {
-            replyTo.Tell(Answered(c, new UnmapResult(_ioasId, rc, unmapped)));
+            // The kernel keeps the cuts of an unmap that then fails: they are journaled alone.
+            if (cutEvent is null)
+                replyTo.Tell(Answered(c, new UnmapResult(_ioasId, rc, unmapped)));
+            else
+                BeginCut(c, replyTo, cutEvent, cutCharged, cutReleased, spanStart, spanLast, rc, unmapped, undoCut);
             CheckRetired();
             return;
         }
         var steps = new List<CommitStep>();
+        ChargeStep(steps, cutCharged);
         foreach (var h in _hwpts.Paging)
             steps.AddRange(UnmapSteps(h, touched));
-        ReleaseStep(steps, [.. _table.LastReleased]);
+        ReleaseStep(steps, [.. cutReleased, .. _table.LastReleased]);
         var done = unmapped;
-        Begin(steps, touched.Count == 0 ? c.Iova : touched[0].Iova, touched.Count == 0 ? c.Iova : touched[^1].Iova + touched[^1].Length - 1,
-            unmap: true, replyTo,
-            _ => ([e], Answered(c, new UnmapResult(_ioasId, rc, done))),
+        IReadOnlyList<IPersistedEvent> events = cutEvent is null ? [e] : [cutEvent, e];
+        var (opStart, opLast) = touched.Count == 0 ? (c.Iova, c.Iova) : (touched[0].Iova, touched[^1].Iova + touched[^1].Length - 1);
+        if (cut.Length > 0)
+            (opStart, opLast) = (Math.Min(opStart, spanStart), Math.Max(opLast, spanLast));
+        Begin(steps, opStart, opLast, unmap: true, replyTo,
+            _ => (events, Answered(c, new UnmapResult(_ioasId, rc, done))),
             errno => Answered(c, new UnmapResult(_ioasId, errno, 0)),
             () =>
             {
-                // The areas come back over the same pinned pages, as if the unmap had never run.
+                // The areas come back over the same pinned pages, as if the unmap had never run, then uncut.
                 foreach (var t in touched)
                     _table.MapSlices([new PagesSlice(t.Pages, t.PagesOffset, t.Length)], t.Protection, t.Iova, out _);
+                undoCut();
             });
+    }
+
+    /// <summary>VFIO type1's cut points: the last IOVA of the range, and the one before it (none before IOVA 0).</summary>
+    private static ulong[] CutPoints(ulong iova, ulong length) =>
+        iova == 0 ? [unchecked(iova + length - 1)] : [unchecked(iova + length - 1), iova - 1];
+
+    /// <summary>[start, last] widened to the areas holding the cut points.</summary>
+    private (ulong Start, ulong Last) CutSpan(ulong[] cut, ulong start, ulong last)
+    {
+        foreach (var point in cut)
+            foreach (var a in _table.AreasTouching(point, point))
+                (start, last) = (Math.Min(start, a.Iova), Math.Max(last, a.Last));
+        return (start, last);
+    }
+
+    /// <summary>Journal cuts whose unmap then failed with <paramref name="rc"/>; the answer carries rc.</summary>
+    private void BeginCut(UnmapRange c, IActorRef replyTo, AreasCut cutEvent, List<Pages.AccountProtocol.PageSpan> charged,
+        List<Pages.AccountProtocol.PageSpan> released, ulong start, ulong last, int rc, ulong unmapped, Action undoCut)
+    {
+        var steps = new List<CommitStep>();
+        ChargeStep(steps, charged);
+        ReleaseStep(steps, released);
+        Begin(steps, start, last, unmap: true, replyTo,
+            _ => ([cutEvent], Answered(c, new UnmapResult(_ioasId, rc, unmapped))),
+            errno => Answered(c, new UnmapResult(_ioasId, errno, 0)),
+            undoCut);
     }
 
     private static object Answered(MapRange c, MapResult r) => c.Answer is { } answer ? answer(r) : r;
@@ -327,7 +392,7 @@ public sealed partial class IoasActor : SnapshottingActor
                     var at = iova;
                     foreach (var s in slices)
                     {
-                        steps.Add(MapStep(h, at, s.Length, s.Pages.UserAddress + s.Offset, c.Protection));
+                        steps.Add(MapStep(h, at, s.Length, s.Pages.UserAddress + s.Offset, c.Protection, LeafCap));
                         at += s.Length;
                     }
                 }
@@ -368,7 +433,7 @@ public sealed partial class IoasActor : SnapshottingActor
     }
 
     /// <summary>Persist the change already applied and reply once it is written; failures are answered at once.</summary>
-    private void Reply(int rc, IPersistedEvent e, object reply, IActorRef? replyTo = null)
+    private void Reply(int rc, IPersistedEvent e, object reply, Func<int, object> failed, IActorRef? replyTo = null)
     {
         var to = replyTo ?? Sender;
         if (rc != 0)
@@ -377,9 +442,11 @@ public sealed partial class IoasActor : SnapshottingActor
             return;
         }
         _inFlight++;
+        _awaitingWrite.Enqueue((to, failed));
         PersistAsync(e, _ =>
         {
             _inFlight--;
+            _awaitingWrite.Dequeue();
             to.Tell(reply);
             SnapshotWhenSettled();
             CheckRetired();
@@ -428,11 +495,12 @@ public sealed partial class IoasActor : SnapshottingActor
 
     private long SnapshotEntries => _table.AreaCount + _hwpts.Records().Length;
 
-    private Hwpt.HwptProtocol.IoasHwptTableSnapshot TakeSnapshot() => new(TakeIoasSnapshot(), _hwpts.Records());
+    /// <summary>The areas packed, the rest (limits, HWPTs) as records.</summary>
+    private Hwpt.HwptProtocol.PackedIoasSnapshot TakeSnapshot() =>
+        new(new(TakeIoasSnapshot(), _hwpts.Records()), PackedAreas.Pack(_ioasId, _table.Areas));
 
     private IoasTableSnapshot TakeIoasSnapshot() => new(
-        [.. _table.Areas.Select(a => new PinnedAreaRecord(a.Iova, a.Protection,
-            new PinnedSliceRecord(a.Pages.Id, a.Pages.UserAddress, a.Pages.Length, a.Pages.Writable, a.PagesOffset, a.Length)))],
+        [],
         ToSpans(_table.Allowed),
         _table.Reserved.GroupBy(r => r.Owner).ToImmutableDictionary(g => g.Key, g => ToSpans(g.Select(r => r.Range))),
         _table.AlignmentOwners.ToImmutableDictionary(),
@@ -440,19 +508,21 @@ public sealed partial class IoasActor : SnapshottingActor
         (int)_table.Account.Mode,
         _pagesCounter);
 
-    private void Restore(IoasTableSnapshot s, ImmutableArray<Hwpt.HwptProtocol.HwptRecord> hwpts)
+    private void Restore(IoasTableSnapshot s, ImmutableArray<Hwpt.HwptProtocol.HwptRecord> hwpts, List<IoArea>? packed = null)
     {
-        Restore(s);
+        Restore(s, packed);
         _hwpts.Restore(hwpts);
         SyncDomainPins();
     }
 
     /// <summary>Rebuild the table from a snapshot: areas first, then the limits that were set over them.</summary>
-    private void Restore(IoasTableSnapshot s)
+    private void Restore(IoasTableSnapshot s, List<IoArea>? packed = null)
     {
         _table = new IoPageTable(new LockedMemoryAccount(_limitPages));
         _table.Account.SetMode((RlimitMode)s.RlimitMode);
         _table.SetLargePages(!s.LargePagesDisabled);
+        if (packed is not null)
+            _table.RestoreAreas(packed);
         foreach (var a in s.Areas)
             _table.MapSlices([ToSlice(a.Slice)], a.Protection, a.Iova, out _);
         _table.SetAllowed(ToRanges(s.Allowed));

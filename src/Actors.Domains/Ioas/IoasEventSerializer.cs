@@ -44,3 +44,22 @@ public sealed class IoasEventSerializer(ExtendedActorSystem system) : CompactEve
             }),
     ];
 }
+
+/// <summary>
+/// The IOAS's snapshot with its areas packed (PackedAreas) and restored in one go; its few cold
+/// fields (limits, HWPTs) go through Hyperion inside it. Bound in hocon/base.conf; snapshots
+/// written before it keep Hyperion's id and are read by it.
+/// </summary>
+public sealed class IoasSnapshotSerializer(ExtendedActorSystem system) : CompactEventSerializer(system, Formats)
+{
+    public const int Id = 446;
+
+    public override int Identifier => Id;
+
+    public static readonly IReadOnlyList<CompactFormat> Formats =
+    [
+        CompactFormat.Of<Hwpt.HwptProtocol.PackedIoasSnapshot>("is1",
+            (w, s) => w.Object(s.Rest).Bytes(s.Areas),
+            r => new Hwpt.HwptProtocol.PackedIoasSnapshot((Hwpt.HwptProtocol.IoasHwptTableSnapshot)r.Object(), r.Bytes().ToArray())),
+    ];
+}

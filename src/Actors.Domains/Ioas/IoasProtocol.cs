@@ -18,11 +18,17 @@ public static class IoasProtocol
     // mailbox is not on the way back. The function runs in the IOAS and never crosses a node: the
     // IOAS is a child of its iommufd.
 
+    // UserMemory: the client whose memory the map takes its pages from (its connection); when the
+    // IOAS has a domain it asks it whether the pages can be pinned (Pages.UserPagePins). Nobody:
+    // the pages are taken as they are.
     public sealed record MapRange(string EntityId, ulong UserAddress, ulong Length, Protection Protection, bool FixedIova, ulong Iova,
-        Func<MapResult, object>? Answer = null) : IEntityMessage;
+        Func<MapResult, object>? Answer = null, IActorRef? UserMemory = null) : IEntityMessage;
     public sealed record MapResult(string IoasId, int Errno, ulong Iova) : IClusterMessage;
 
-    public sealed record UnmapRange(string EntityId, ulong Iova, ulong Length, Func<UnmapResult, object>? Answer = null) : IEntityMessage;
+    // CutFirst: VFIO type1 (v1) unmap; when the IOAS's large pages are disabled, the areas holding
+    // Iova-1 and Iova+Length-1 are cut there first (IoPageTable.Cut), so a piece of a mapping can go.
+    public sealed record UnmapRange(string EntityId, ulong Iova, ulong Length, Func<UnmapResult, object>? Answer = null,
+        bool CutFirst = false) : IEntityMessage;
     public sealed record UnmapResult(string IoasId, int Errno, ulong Unmapped) : IClusterMessage;
 
     /// <summary>Sent to the destination IOAS; it asks the source for the pages by message.</summary>
@@ -94,6 +100,8 @@ public static class IoasProtocol
     public sealed record SlicesCopied(ulong Iova, Protection Protection, ImmutableArray<PinnedSliceRecord> Slices) : IPersistedEvent;
     public sealed record RangeUnmapped(ulong Iova, ulong Length) : IPersistedEvent;
     public sealed record AllUnmapped(ulong Unmapped) : IPersistedEvent;
+    /// <summary>Areas were cut so that each IOVA ends one (replayed by cutting the same way).</summary>
+    public sealed record AreasCut(ImmutableArray<ulong> Iovas) : IPersistedEvent;
     public sealed record AllowedSet(ImmutableArray<IovaSpan> Ranges) : IPersistedEvent;
     public sealed record ReservedAdded(string Owner, ImmutableArray<IovaSpan> Ranges) : IPersistedEvent;
     public sealed record ReservedRemoved(string Owner) : IPersistedEvent;

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Runtime.InteropServices;
 using static IommuActors.Domains.Pages.AccountProtocol;
 
 namespace IommuActors.Domains.Pages;
@@ -19,6 +20,7 @@ public sealed class AccountLedger(ulong limitPages)
     }
 
     private readonly Dictionary<string, Entry> _pages = new();
+    private readonly Dictionary<string, long> _spansOf = new();
 
     public ulong LimitPages { get; } = limitPages;
     public ulong Charged { get; private set; }
@@ -48,6 +50,7 @@ public sealed class AccountLedger(ulong limitPages)
                 _pages[s.PagesId] = entry = new Entry();
             Charged += entry.Spans.Add(s.First, s.Last);
             entry.Held.Add((holder, s.First, s.Last));
+            _spansOf[holder] = _spansOf.GetValueOrDefault(holder) + 1;
         }
     }
 
@@ -62,11 +65,51 @@ public sealed class AccountLedger(ulong limitPages)
             if (at < 0)
                 continue;
             entry.Held.RemoveAt(at);
+            if (--CollectionsMarshal.GetValueRefOrNullRef(_spansOf, holder) == 0)
+                _spansOf.Remove(holder);
             entry.Spans.Remove(s.First, s.Last, out var freed);
             Charged -= freed;
             if (entry.Held.Count == 0)
                 _pages.Remove(s.PagesId);
         }
+    }
+
+    /// <summary>
+    /// Whether the holder holds exactly these spans (as a multiset), so a reconcile would change
+    /// nothing. Spans of one pages object are expected together, as a holder lists them; when they
+    /// are not the answer is a safe false.
+    /// </summary>
+    public bool HoldsExactly(string holder, IReadOnlyList<PageSpan> spans)
+    {
+        if (_spansOf.GetValueOrDefault(holder) != spans.Count)
+            return false;
+        var visited = new HashSet<string>(StringComparer.Ordinal);
+        var given = new List<(ulong, ulong)>();
+        var held = new List<(ulong, ulong)>();
+        for (var i = 0; i < spans.Count;)
+        {
+            var id = spans[i].PagesId;
+            if (!visited.Add(id) || !_pages.TryGetValue(id, out var entry))
+                return false;
+            given.Clear();
+            for (; i < spans.Count && spans[i].PagesId == id; i++)
+                given.Add((spans[i].First, spans[i].Last));
+            held.Clear();
+            foreach (var h in entry.Held)
+                if (h.Holder == holder)
+                    held.Add((h.First, h.Last));
+            if (given.Count != held.Count)
+                return false;
+            if (given.Count > 1)
+            {
+                given.Sort();
+                held.Sort();
+            }
+            for (var k = 0; k < given.Count; k++)
+                if (given[k] != held[k])
+                    return false;
+        }
+        return true;
     }
 
     /// <summary>Make the holder's share exactly the given spans (after the holder recovered).</summary>

@@ -117,7 +117,8 @@ internal sealed class VfioCompat(ICompatHost host)
             Done(overflow);
             return;
         }
-        ioas.Ref.Tell(new IoasProtocol.MapRange(ioas.Key, cmd.Vaddr, cmd.Size, Type1Rules.ProtectionOf(cmd.Flags), true, cmd.Iova));
+        ioas.Ref.Tell(new IoasProtocol.MapRange(ioas.Key, cmd.Vaddr, cmd.Size, Type1Rules.ProtectionOf(cmd.Flags), true, cmd.Iova,
+            UserMemory: Request.Client));
         Request.Await<IoasProtocol.MapResult>(r => Done(r.Errno));
     }
 
@@ -142,7 +143,7 @@ internal sealed class VfioCompat(ICompatHost host)
             Done(errno);
             return;
         }
-        ioas.Ref.Tell(new IoasProtocol.UnmapRange(ioas.Key, iova, length));
+        ioas.Ref.Tell(new IoasProtocol.UnmapRange(ioas.Key, iova, length, CutFirst: true));
         Request.Await<IoasProtocol.UnmapResult>(r =>
         {
             // The size unmapped is copied back even when the range was refused.

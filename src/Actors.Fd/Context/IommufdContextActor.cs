@@ -81,6 +81,7 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
         _deviceObjects = new DeviceObjects(this, _faults, _viommu, Pasids);
         _ioasIoctls = new IoasIoctls(this);
         _hwptIoctls = new HwptIoctls(this);
+        Live(Core.Telemetry.IommuMetrics.Objects, _table.CountsByKind);
         Recovering();
         Active();
     }

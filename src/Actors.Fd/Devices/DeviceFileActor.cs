@@ -23,7 +23,7 @@ public static class DeviceFileProtocol
 /// context, which owns the DEVICE object. One request at a time; answers it waits for are awaited
 /// with the rest stashed.
 /// </summary>
-public sealed class DeviceFileActor : ReceivePersistentActor
+public sealed class DeviceFileActor : Core.Persistence.JournalingActor
 {
     /// <summary>EBADFD: the fd is open but is not an iommufd.</summary>
     private const int EBADFD = 77;
@@ -78,9 +78,9 @@ public sealed class DeviceFileActor : ReceivePersistentActor
         Become(Busy);
     }
 
-    private void Done(int errno, byte[]? writeback = null)
+    private void Done(int errno, byte[]? writeback = null, string note = "")
     {
-        _replyTo.Tell(new IoctlDone(_fileId, _ioctl!.Tag, errno, 0, errno == 0 ? writeback ?? [] : []));
+        _replyTo.Tell(new IoctlDone(_fileId, _ioctl!.Tag, errno, 0, errno == 0 ? writeback ?? [] : [], note));
         _ioctl = null;
         _await.Clear();
         Become(Idle);
@@ -154,7 +154,7 @@ public sealed class DeviceFileActor : ReceivePersistentActor
             {
                 if (o.Errno != 0)
                 {
-                    Done(o.Errno);
+                    Done(o.Errno, note: o.Holder);
                     return;
                 }
                 _with.Files.Tell(new BindDevice(r.FileId, _fileId, _device.Pci));

@@ -15,7 +15,7 @@ public static class DmaOwnershipProtocol
     public sealed record ClaimDevice(string Pci, string GroupKey, string DeviceFileId, string ContextFileId) : IClusterMessage;
 
     /// <summary>errno 0; EINVAL when another device fd has the device bound; EBUSY when another context owns the group.</summary>
-    public sealed record OwnershipResult(string Pci, int Errno) : IClusterMessage;
+    public sealed record OwnershipResult(string Pci, int Errno, string Holder = "") : IClusterMessage;
 
     /// <summary>The device fd closed. Answered with <see cref="OwnershipReleased"/>.</summary>
     public sealed record ReleaseDevice(string Pci, string DeviceFileId) : IClusterMessage;
@@ -82,14 +82,12 @@ public sealed class DmaOwnershipActor : SnapshottingActor
         if (_claims.TryGetValue(c.Pci, out var held))
         {
             var same = held.DeviceFileId == c.DeviceFileId && held.ContextFileId == c.ContextFileId;
-            if (!same) Refused(c, "EINVAL", "the device", held);
-            sender.Tell(new DmaOwnershipProtocol.OwnershipResult(c.Pci, same ? 0 : Errno.EINVAL));
+            sender.Tell(same ? new DmaOwnershipProtocol.OwnershipResult(c.Pci, 0) : Refused(c, Errno.EINVAL, "the device", held));
             return;
         }
         if (_claims.FirstOrDefault(x => x.Value.GroupKey == c.GroupKey && x.Value.ContextFileId != c.ContextFileId) is { Value: { } owner } other)
         {
-            Refused(c, "EBUSY", $"its IOMMU group (through {other.Key})", owner);
-            sender.Tell(new DmaOwnershipProtocol.OwnershipResult(c.Pci, Errno.EBUSY));
+            sender.Tell(Refused(c, Errno.EBUSY, $"its IOMMU group (through {other.Key})", owner));
             return;
         }
         Persist(new DmaOwnershipProtocol.DeviceClaimed(c.Pci, c.GroupKey, c.DeviceFileId, c.ContextFileId), e =>
@@ -104,10 +102,21 @@ public sealed class DmaOwnershipActor : SnapshottingActor
     /// A bind that fails because someone else holds the device is what an operator asks about
     /// (iommuctl contexts maps the file ids to a session, a pid and a client; iommuctl release ends a dead one).
     /// </summary>
-    private void Refused(DmaOwnershipProtocol.ClaimDevice c, string errno, string what, DmaOwnershipProtocol.Claim holder) =>
+    private DmaOwnershipProtocol.OwnershipResult Refused(DmaOwnershipProtocol.ClaimDevice c, int errno, string what, DmaOwnershipProtocol.Claim holder)
+    {
+        var held = HolderText(holder);
         Context.GetLogger().Warning(
-            $"VFIO_DEVICE_BIND_IOMMUFD of {c.Pci} (device file {c.DeviceFileId}, iommufd {c.ContextFileId}) refused with {errno}: " +
-            $"{what} is held by device file {holder.DeviceFileId} of iommufd {holder.ContextFileId}");
+            $"VFIO_DEVICE_BIND_IOMMUFD of {c.Pci} by session {SessionOf(c.DeviceFileId)} (device file {c.DeviceFileId}, iommufd {c.ContextFileId}) " +
+            $"refused with {Errno.Name(errno)}: {what} is held by {held}");
+        return new DmaOwnershipProtocol.OwnershipResult(c.Pci, errno, $"{what} is held by {held}");
+    }
+
+    /// <summary>The holder as an operator finds it: its session (`iommuctl sessions` gives the pid, `iommuctl release` ends it) and files.</summary>
+    public static string HolderText(DmaOwnershipProtocol.Claim holder) =>
+        $"session {SessionOf(holder.DeviceFileId)} (device file {holder.DeviceFileId}, iommufd {holder.ContextFileId})";
+
+    /// <summary>A file id is its session's token, a dash and the file's number in the session.</summary>
+    public static string SessionOf(string fileId) => fileId.LastIndexOf('-') is var dash and > 0 ? fileId[..dash] : fileId;
 
     private void Apply(IPersistedEvent e)
     {

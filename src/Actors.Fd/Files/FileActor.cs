@@ -22,7 +22,7 @@ public static class FileEntityProtocol
 /// iommufd context, a device cdev, a fault queue), so a file comes back as what it was after a
 /// restart. A request for a file that was never opened (or is closed) is answered EBADF.
 /// </summary>
-public sealed class FileActor : ReceivePersistentActor
+public sealed class FileActor : Core.Persistence.JournalingActor
 {
     public const string IommuPath = "/dev/iommu", VfioContainerPath = "/dev/vfio/vfio",
         DeviceDirectory = "/dev/vfio/devices/", FaultQueuePath = "anon_inode:[iommufd-pgfault]",
@@ -73,6 +73,7 @@ public sealed class FileActor : ReceivePersistentActor
             DeleteMessages(long.MaxValue);
             Context.Stop(Self);
         });
+        Command<Locate>(l => Sender.Tell(new Located(_fileId, _file)));
         Command<DeleteMessagesSuccess>(_ => { });
         Command<DeleteMessagesFailure>(_ => { });
         Command<IFileRequest>(m =>
@@ -114,7 +115,7 @@ public sealed class FileActor : ReceivePersistentActor
         {
             _opened = e;
             _file = StartFile(e);
-            sender.Tell(new Opened(_fileId, 0));
+            sender.Tell(new Opened(_fileId, 0, _file));
         });
     }
 
@@ -134,7 +135,7 @@ public sealed class FileActor : ReceivePersistentActor
         {
             _opened = e;
             _file = StartFile(e);
-            sender.Tell(new Opened(_fileId, 0));
+            sender.Tell(new Opened(_fileId, 0, _file));
         });
     }
 

@@ -33,8 +33,22 @@ public static class FileProtocol
     /// <summary>First message of a file's life: opens the path. Answered with <see cref="Opened"/>.</summary>
     public sealed record Open(string FileId, string Path, uint Flags, IActorRef Client) : IFileRequest;
 
-    /// <summary>errno 0, or ENOENT for a path the emulator does not have, EBUSY/EPERM as the kernel's open would.</summary>
-    public sealed record Opened(string FileId, int Errno) : IClusterMessage;
+    /// <summary>
+    /// errno 0, or ENOENT for a path the emulator does not have, EBUSY/EPERM as the kernel's open would.
+    /// <paramref name="File"/> is the actor serving the open file's requests (see <see cref="Locate"/>).
+    /// </summary>
+    public sealed record Opened(string FileId, int Errno, IActorRef? File = null) : IClusterMessage;
+
+    /// <summary>
+    /// Asks for the actor that serves the file's ioctls, reads and writes, answered with
+    /// <see cref="Located"/>. Sent through the region, so it arrives after everything the asker sent
+    /// that way before; the asker holds the file's requests until the answer and may then send them
+    /// straight to that actor (on the asker's node, where a direct send cannot overtake an earlier one).
+    /// </summary>
+    public sealed record Locate(string FileId) : IFileRequest;
+
+    /// <summary>The actor behind an open file, or null when the file is not open.</summary>
+    public sealed record Located(string FileId, IActorRef? File) : IClusterMessage;
 
     /// <summary>
     /// The process making a request, as the kernel's <c>current</c> would tell: its uid (whose
@@ -71,7 +85,8 @@ public static class FileProtocol
     /// HWPT_INVALIDATE, VFIO_IOMMU_UNMAP_DMA) the file writes it with <see cref="WriteMemory"/> at
     /// Arg before answering, so Writeback stays empty on every failure.
     /// </summary>
-    public sealed record IoctlDone(string FileId, long Tag, int Errno, long ReturnValue, byte[] Writeback) : IClusterMessage;
+    /// <param name="Note">What an operator should know about this answer beyond its errno (iommuctl trace shows it): who holds a device a bind was refused.</param>
+    public sealed record IoctlDone(string FileId, long Tag, int Errno, long ReturnValue, byte[] Writeback, string Note = "") : IClusterMessage;
 
     public sealed record Read(string FileId, long Tag, uint Count, IActorRef Client) : IFileRequest;
 

@@ -164,7 +164,7 @@ internal sealed class IoasIoctls(IIoasHost host)
                     return true;
                 }
                 ioas.Ref.Tell(new IoasProtocol.MapRange(ioas.Key, cmd.UserVa, cmd.Length, IoasRules.ProtectionOf(cmd.Flags),
-                    IoasRules.FixedIova(cmd.Flags), cmd.Iova, r => Answered(r.Errno, cmd with { Iova = r.Iova }, size)), replyTo);
+                    IoasRules.FixedIova(cmd.Flags), cmd.Iova, r => Answered(r.Errno, cmd with { Iova = r.Iova }, size), m.Client), replyTo);
                 return true;
             }
             case Ioctls.IOMMU_IOAS_UNMAP:
@@ -214,7 +214,7 @@ internal sealed class IoasIoctls(IIoasHost host)
             return;
         }
         ioas.Ref.Tell(new IoasProtocol.MapRange(ioas.Key, cmd.UserVa, cmd.Length, IoasRules.ProtectionOf(cmd.Flags),
-            IoasRules.FixedIova(cmd.Flags), cmd.Iova));
+            IoasRules.FixedIova(cmd.Flags), cmd.Iova, UserMemory: Request.Client));
         Request.Await<IoasProtocol.MapResult>(r =>
         {
             if (r.Errno != 0)

@@ -36,8 +36,22 @@ public sealed class ObjectTable
     private readonly Dictionary<uint, int> _usedBy = new();
     private readonly SortedSet<uint> _freedBelowNext = new();
     private uint _next = 1;
+    private readonly int[] _byKind = new int[KindNames.Length];
 
     public int Count => _objects.Count;
+
+    private static readonly string[] KindNames = Enum.GetNames<ObjectKind>();
+
+    /// <summary>
+    /// How many objects of each kind the table holds, kinds with none left out (for the live-objects
+    /// metric: plain counters, so another thread may read them while the owner changes the table).
+    /// </summary>
+    public IEnumerable<(string Kind, long Count)> CountsByKind()
+    {
+        for (var kind = 0; kind < _byKind.Length; kind++)
+            if (Volatile.Read(ref _byKind[kind]) is var count and > 0)
+                yield return (KindNames[kind], count);
+    }
 
     /// <summary>The ID the next <see cref="Add"/> hands out (0 when IDs ran out).</summary>
     public uint NextFreeId => _freedBelowNext.Count > 0 ? _freedBelowNext.Min : _next > MaxId ? 0 : _next;
@@ -103,6 +117,7 @@ public sealed class ObjectTable
             return TableResult<ContextObject>.Fail(check);
         var entry = _objects[id];
         _objects.Remove(id);
+        Interlocked.Decrement(ref _byKind[(int)entry.Kind]);
         foreach (var used in entry.Uses)
             _usedBy[used]--;
         _usedBy.Remove(id);
@@ -153,6 +168,7 @@ public sealed class ObjectTable
     private void Insert(ContextObject entry)
     {
         _objects.Add(entry.Id, entry);
+        Interlocked.Increment(ref _byKind[(int)entry.Kind]);
         foreach (var used in entry.Uses)
             _usedBy[used] = _usedBy.GetValueOrDefault(used) + 1;
     }

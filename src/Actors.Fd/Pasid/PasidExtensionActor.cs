@@ -120,6 +120,7 @@ public sealed class PasidExtensionActor : ReceiveActor, IWithStash
             case EmulatorIoctls.PASID_FREE when Decode<EmuPasidFree>(m, Reply) is { } d:
             {
                 var (cmd, size) = d;
+                if (PasidArguments.Check(cmd.Pasid) is not 0 and var invalid) { Reply(invalid, []); return; }
                 UnbindThen(_mapped.ContainsKey((int)cmd.Pasid) ? [(int)cmd.Pasid] : [], () =>
                 {
                     _sets.Tell(new PasidSetProtocol.FreePasid(_set, (int)cmd.Pasid));
@@ -151,6 +152,14 @@ public sealed class PasidExtensionActor : ReceiveActor, IWithStash
             {
                 var (cmd, size) = d;
                 if (cmd.Flags != 0) { Reply(Errno.EOPNOTSUPP, []); return; }
+                if (PasidArguments.Check(cmd.GuestPasid, cmd.HostPasid) is not 0 and var invalid) { Reply(invalid, []); return; }
+                // The user's own mapping once more: it is in place, nothing to bind or publish (a second bind would
+                // outlive the one unbind that FREE and close make for it, and the PASID would never be reclaimed).
+                if (_mapped.TryGetValue((int)cmd.HostPasid, out var mapped) && mapped == (int)cmd.GuestPasid)
+                {
+                    Reply(0, UserStruct.CopyBack(cmd, size));
+                    return;
+                }
                 // A BIND with the guest PASID as its SPID: the bus tells KVM, which learns the translation.
                 _sets.Tell(new PasidSetProtocol.BindPasid(_set, (int)cmd.HostPasid, (int)cmd.GuestPasid));
                 Await<PasidSetProtocol.PasidResult>(r =>
@@ -163,14 +172,23 @@ public sealed class PasidExtensionActor : ReceiveActor, IWithStash
             case EmulatorIoctls.VDCM_PROGRAM when Decode<EmuVdcmProgram>(m, Reply) is { } d:
             {
                 var (cmd, size) = d;
+                if (PasidArguments.Check(cmd.GuestPasid) is not 0 and var invalid) { Reply(invalid, []); return; }
                 _vdcm.Tell(new VdcmProtocol.ProgramQueue($"wq{cmd.Queue}", (int)cmd.GuestPasid));
                 Await<VdcmProtocol.QueueProgrammed>(q =>
                     Reply(q.Errno, UserStruct.CopyBack(cmd with { OutHostPasid = (uint)q.HostPasid }, size)));
                 return;
             }
+            case EmulatorIoctls.VDCM_CLEAR when Decode<EmuVdcmClear>(m, Reply) is { } d:
+            {
+                var (cmd, size) = d;
+                _vdcm.Tell(new VdcmProtocol.ClearQueue($"wq{cmd.Queue}"));
+                Await<VdcmProtocol.QueueCleared>(c => Reply(c.Errno, UserStruct.CopyBack(cmd, size)));
+                return;
+            }
             case EmulatorIoctls.KVM_TRANSLATE when Decode<EmuKvmTranslate>(m, Reply) is { } d:
             {
                 var (cmd, size) = d;
+                if (PasidArguments.Check(cmd.GuestPasid) is not 0 and var invalid) { Reply(invalid, []); return; }
                 _kvm.Tell(new KvmProtocol.Translate((int)cmd.GuestPasid));
                 Await<KvmProtocol.Translated>(t =>
                     Reply(t.Errno, UserStruct.CopyBack(cmd with { OutHostPasid = (uint)t.HostPasid }, size)));
@@ -178,7 +196,7 @@ public sealed class PasidExtensionActor : ReceiveActor, IWithStash
             }
             case EmulatorIoctls.PASID_ALLOC or EmulatorIoctls.PASID_FREE or EmulatorIoctls.PASID_SET_INFO
                 or EmulatorIoctls.PASID_MAP_GUEST or EmulatorIoctls.VDCM_PROGRAM or EmulatorIoctls.KVM_TRANSLATE
-                or EmulatorIoctls.PASID_SET_QUOTA:
+                or EmulatorIoctls.PASID_SET_QUOTA or EmulatorIoctls.VDCM_CLEAR:
                 return; // the size rules refused it; Decode answered
             default:
                 Reply(Errno.ENOTTY, []);

@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using Akka.Actor;
 using Akka.Persistence;
+using IommuActors.Core.Messaging;
 using IommuActors.Core.Persistence;
 using IommuActors.Hardware.Platform;
 using static IommuActors.Hardware.Units.UnitProtocol;
@@ -24,7 +25,13 @@ public sealed class UnitActor : SnapshottingActor
 
     public override string PersistenceId { get; }
 
-    public UnitActor(UnitSpec spec, IReadOnlyList<DeviceSpec> devices, int snapshotFloor) : base(snapshotFloor)
+    /// <summary>
+    /// A packed page-table entry is about 8 bytes of the snapshot; a journal row of a map is its
+    /// 16-byte event plus the row's own columns, some 100 bytes: 8 entries weigh about one row.
+    /// </summary>
+    public const long EntriesPerEvent = 8;
+
+    public UnitActor(UnitSpec spec, IReadOnlyList<DeviceSpec> devices, int snapshotFloor) : base(snapshotFloor, EntriesPerEvent)
     {
         _state = new UnitState(spec, devices.Where(d => d.Unit == spec.Name).ToList());
         PersistenceId = $"unit-{spec.Name}";
@@ -32,7 +39,9 @@ public sealed class UnitActor : SnapshottingActor
 
         Recover<SnapshotOffer>(o =>
         {
-            if (o.Snapshot is SizedUnitSnapshot sized)
+            if (o.Snapshot is PackedUnitSnapshot packed)
+                _state.Restore(packed);
+            else if (o.Snapshot is SizedUnitSnapshot sized)
                 _state.Restore(sized.Unit, sized.DomainPageSizes);
             else if (o.Snapshot is UnitSnapshot s)
                 _state.Restore(s);
@@ -51,7 +60,8 @@ public sealed class UnitActor : SnapshottingActor
             new DomainAllocatedSized(_state.NextDomainId, m.Kind, m.ParentId, m.DirtyTracking, m.Iopf, m.Stage1.IsDefault ? [] : m.Stage1, m.PageSizes),
             e => new DomainAllocatedReply(unit, e.DomainId)));
         Command<FreeDomain>(m => Guarded(unit, _state.CheckFree(m.DomainId), new DomainFreed(m.DomainId), _ => new Done(unit)));
-        Command<MapRange>(m => Guarded(unit, _state.CheckMap(m), new RangeMapped(m.DomainId, m.Iova, m.Length, m.Address, m.Access), _ => new Done(unit)));
+        Command<MapRange>(m => Guarded(unit, _state.CheckMap(m), m.MaxPageSize == 0 ? (IPersistedEvent)new RangeMapped(m.DomainId, m.Iova, m.Length, m.Address, m.Access)
+            : new RangeMappedCapped(m.DomainId, m.Iova, m.Length, m.Address, m.Access, m.MaxPageSize), _ => new Done(unit)));
         Command<UnmapRange>(m =>
         {
             var errno = _state.CheckUnmap(m);

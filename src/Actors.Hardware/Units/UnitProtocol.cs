@@ -27,7 +27,8 @@ public static class UnitProtocol
     public sealed record AllocateDomain(string Unit, DomainKind Kind, int ParentId, bool DirtyTracking, bool Iopf,
         ImmutableArray<Stage1Entry> Stage1, ulong PageSizes = 0) : IEntityMessage { public string EntityId => Unit; }
     public sealed record FreeDomain(string Unit, int DomainId) : IEntityMessage { public string EntityId => Unit; }
-    public sealed record MapRange(string Unit, int DomainId, ulong Iova, ulong Length, ulong Address, Access Access) : IEntityMessage { public string EntityId => Unit; }
+    /// <param name="MaxPageSize">The largest leaf the map may use, 0 for any: PAGE_SIZE for an IOAS whose large pages are disabled, as the kernel then maps page by page so a VFIO type1 unmap can take any page out.</param>
+    public sealed record MapRange(string Unit, int DomainId, ulong Iova, ulong Length, ulong Address, Access Access, ulong MaxPageSize = 0) : IEntityMessage { public string EntityId => Unit; }
     /// <summary>Flush = true is iommu_unmap's normal path (IOTLB flushed before return); false leaves stale entries.</summary>
     public sealed record UnmapRange(string Unit, int DomainId, ulong Iova, ulong Length, bool Flush) : IEntityMessage { public string EntityId => Unit; }
     public sealed record AttachDevice(string Unit, string Pci, int Pasid, int DomainId) : IEntityMessage { public string EntityId => Unit; }
@@ -63,7 +64,11 @@ public static class UnitProtocol
     public sealed record Unmapped(string Unit, int DomainId, ulong Bytes) : IClusterMessage;
     public sealed record Invalidated(string Unit, int Entries) : IClusterMessage;
     /// <summary>The dirty leaves of a ReadDirty: their IOVAs in order, and the size of each leaf (the domain's page it was mapped with).</summary>
-    public sealed record DirtyPages(string Unit, int DomainId, ImmutableArray<ulong> Iovas, ImmutableArray<ulong> Sizes = default) : IClusterMessage;
+    public sealed record DirtyPages(string Unit, int DomainId, ImmutableArray<ulong> Iovas, ImmutableArray<ulong> Sizes = default) : IClusterMessage
+    {
+        /// <summary>Never a default array, which Hyperion cannot write to another node.</summary>
+        public ImmutableArray<ulong> Sizes { get; init; } = Sizes.IsDefault ? [] : Sizes;
+    }
     public sealed record DirtyMarked(string Unit, int DomainId, int Marked) : IClusterMessage;
     public sealed record DmaCompleted(string Unit, string Pci, ImmutableArray<Segment> Segments) : IClusterMessage;
     public sealed record DmaFaulted(string Unit, Fault Fault) : IClusterMessage;
@@ -88,6 +93,8 @@ public static class UnitProtocol
         ulong PageSizes) : IPersistedEvent;
     public sealed record DomainFreed(int DomainId) : IPersistedEvent;
     public sealed record RangeMapped(int DomainId, ulong Iova, ulong Length, ulong Address, Access Access) : IPersistedEvent;
+    /// <summary>A map in leaves no larger than MaxPageSize (journaled only for such maps; RangeMapped is any size).</summary>
+    public sealed record RangeMappedCapped(int DomainId, ulong Iova, ulong Length, ulong Address, Access Access, ulong MaxPageSize) : IPersistedEvent;
     public sealed record RangeUnmapped(int DomainId, ulong Iova, ulong Length) : IPersistedEvent;
     public sealed record DeviceAttached(string Pci, int Pasid, int DomainId) : IPersistedEvent;
     public sealed record DeviceDetached(string Pci, int Pasid) : IPersistedEvent;
@@ -107,4 +114,13 @@ public static class UnitProtocol
 
     /// <summary>A unit snapshot with the page sizes of the domains that have their own (written since domains had them).</summary>
     public sealed record SizedUnitSnapshot(UnitSnapshot Unit, ImmutableDictionary<int, ulong> DomainPageSizes) : IPersistedSnapshot;
+
+    /// <summary>
+    /// A unit snapshot whose page tables are packed (PageTable.Pack, 8 bytes a mapped page) beside
+    /// the rest, whose domains carry no mapping records; written by UnitSnapshotSerializer.
+    /// </summary>
+    public sealed record PackedUnitSnapshot(SizedUnitSnapshot Rest, ImmutableArray<PackedTable> Tables) : IPersistedSnapshot;
+
+    /// <summary>One domain's page table as PageTable.Pack laid it out.</summary>
+    public sealed record PackedTable(int DomainId, byte[] Blocks);
 }

@@ -158,6 +158,9 @@ public sealed class UnitState(UnitSpec spec, IReadOnlyList<DeviceSpec> devices)
             case RangeMapped m:
                 _domains[m.DomainId].Table.Map(m.Iova, m.Length, m.Address, m.Access);
                 break;
+            case RangeMappedCapped m:
+                _domains[m.DomainId].Table.Map(m.Iova, m.Length, m.Address, m.Access, m.MaxPageSize);
+                break;
             case RangeUnmapped u:
                 _domains[u.DomainId].Table.Unmap(u.Iova, u.Length);
                 break;
@@ -202,12 +205,22 @@ public sealed class UnitState(UnitSpec spec, IReadOnlyList<DeviceSpec> devices)
     /// <summary>What a snapshot carries, in entries (leaves, domains, context entries, added devices), for the snapshot policy.</summary>
     public long SnapshotEntries => _domains.Values.Sum(d => 1L + (d.HasTable ? d.Table.LeafCount : 0)) + _contexts.Count + _added.Count;
 
-    public SizedUnitSnapshot Snapshot() => new(new UnitSnapshot(NextDomainId,
-        _domains.Values.OrderBy(d => d.Id).Select(d => new DomainSnapshot(d.Id, d.Kind, d.ParentId, d.DirtyTracking, d.Iopf, d.Stage1,
-            d.Table.Leaves.Select(p => new MappingRecord(p.Iova, p.Address, p.PageSize, p.Access)).ToImmutableArray())).ToImmutableArray(),
+    /// <summary>The page tables packed (8 bytes a mapped page), the rest as records without mappings.</summary>
+    public PackedUnitSnapshot Snapshot() => new(new SizedUnitSnapshot(new UnitSnapshot(NextDomainId,
+        _domains.Values.OrderBy(d => d.Id).Select(d => new DomainSnapshot(d.Id, d.Kind, d.ParentId, d.DirtyTracking, d.Iopf, d.Stage1, []))
+            .ToImmutableArray(),
         _contexts.OrderBy(c => c.Key.Pci).ThenBy(c => c.Key.Pasid).Select(c => new ContextRef(c.Key.Pci, c.Key.Pasid, c.Value)).ToImmutableArray(),
         [.. _added.Values.OrderBy(d => d.Pci, StringComparer.Ordinal)]),
-        _domains.Values.Where(d => d.Table.PageSizes != Spec.PageSizes).ToImmutableDictionary(d => d.Id, d => d.Table.PageSizes));
+        _domains.Values.Where(d => d.Table.PageSizes != Spec.PageSizes).ToImmutableDictionary(d => d.Id, d => d.Table.PageSizes)),
+        [.. _domains.Values.Where(d => d.HasTable && d.Table.LeafCount > 0).OrderBy(d => d.Id).Select(d => new PackedTable(d.Id, d.Table.Pack()))]);
+
+    /// <summary>A packed snapshot: the records, then each page table unpacked into its domain's empty table.</summary>
+    public void Restore(PackedUnitSnapshot s)
+    {
+        Restore(s.Rest.Unit, s.Rest.DomainPageSizes);
+        foreach (var t in s.Tables)
+            _domains[t.DomainId].Table.Unpack(t.Blocks);
+    }
 
     /// <summary>Domains absent from <paramref name="pageSizes"/> (all of them in a snapshot from before) take the unit's page sizes.</summary>
     public void Restore(UnitSnapshot s, IReadOnlyDictionary<int, ulong>? pageSizes = null)

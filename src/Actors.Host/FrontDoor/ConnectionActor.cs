@@ -48,7 +48,7 @@ public sealed class ConnectionActor : ReceiveActor, IWithTimers, IWithUnboundedS
     private readonly Dictionary<int, FdEntry> _fds = new();
     private readonly HashSet<int> _opening = new();
     private readonly Dictionary<int, List<(ulong Seq, IWireBody Body)>> _deferred = new();
-    private readonly Dictionary<long, long> _fileCalls = new(); // tag -> lane slot
+    private readonly Dictionary<long, FileCall> _fileCalls = new(); // tag -> the request waiting for its file
     private readonly Dictionary<string, (int Fd, long Slot, string Path)> _opens = new();
     private readonly Dictionary<long, Action> _afterRecord = new();
     private readonly Dictionary<string, Action> _releasing = new(); // file id -> the CLOSE waiting for its release
@@ -56,6 +56,9 @@ public sealed class ConnectionActor : ReceiveActor, IWithTimers, IWithUnboundedS
     private readonly Dictionary<long, ClientCall> _calls = new();
     private readonly Dictionary<long, (ushort Kind, ulong Seq)> _extensions = new();
     private readonly Dictionary<long, (int Fd, uint Request, long Started)> _ioctls = new(); // tag -> what iommuctl trace and the metrics show
+    private readonly Dictionary<string, IActorRef> _serving = new(); // file id -> the actor serving it (watched), where known
+    private readonly Dictionary<string, IActorRef> _direct = new(); // file id -> the actor serving it, when it runs on this node
+    private readonly HashSet<string> _relocating = new(); // files whose actor stopped, asked where they run now
     private IActorRef? _tracer;
     private ulong _token;
     private uint _pid;
@@ -80,6 +83,15 @@ public sealed class ConnectionActor : ReceiveActor, IWithTimers, IWithUnboundedS
     }
 
     private sealed record CallTimedOut(long Id);
+
+    /// <summary>A request sent to a file: its reply's place in the fd's lane, and when it left.</summary>
+    private readonly record struct FileCall(long Slot, string FileId, FrameKind Kind, long Started);
+
+    /// <summary>Time to answer ETIMEDOUT to the requests that waited longer than Iommu:RequestTimeout.</summary>
+    private sealed record SweepCalls
+    {
+        public static readonly SweepCalls Instance = new();
+    }
 
     public ConnectionActor(ConnectionContext ctx)
     {
@@ -147,6 +159,11 @@ public sealed class ConnectionActor : ReceiveActor, IWithTimers, IWithUnboundedS
         _token = token;
         _nextOpen = session.NextOpen;
         foreach (var (fd, entry) in session.Fds) _fds[fd] = entry;
+        // Requests of resumed fds wait until their file says which actor serves it (LocateFiles).
+        LocateFiles();
+        var limit = _ctx.Settings.RequestTimeout;
+        if (limit > TimeSpan.Zero)
+            Timers.StartPeriodicTimer("sweep", SweepCalls.Instance, TimeSpan.FromMilliseconds(Math.Clamp(limit.TotalMilliseconds / 4, 100, 5000)));
         ReplyHello(helloSeq, 0, token);
         Become(Serving);
         Stash.UnstashAll();
@@ -172,6 +189,9 @@ public sealed class ConnectionActor : ReceiveActor, IWithTimers, IWithUnboundedS
         Receive<ClientGone>(g => Drop(g.Reason));
 
         Receive<FileProtocol.Opened>(OnOpened);
+        Receive<FileProtocol.Located>(OnLocated);
+        Receive<Terminated>(t => Lost(t.ActorRef));
+        Receive<SweepCalls>(_ => Sweep());
         Receive<FileProtocol.IoctlDone>(d =>
         {
             Traced(d);
@@ -184,6 +204,7 @@ public sealed class ConnectionActor : ReceiveActor, IWithTimers, IWithUnboundedS
 
         Receive<FileProtocol.ReadMemory>(OnReadMemory);
         Receive<FileProtocol.WriteMemory>(OnWriteMemory);
+        Receive<Domains.Pages.CheckUserPages>(OnCheckUserPages);
         Receive<FileProtocol.InstallFd>(OnInstallFd);
         Receive<FileProtocol.ResolveFd>(r => Sender.Tell(_fds.TryGetValue(r.Fd, out var e)
             ? new FileProtocol.FdResolved(r.Tag, 0, e.FileId, e.Path)
@@ -272,8 +293,8 @@ public sealed class ConnectionActor : ReceiveActor, IWithTimers, IWithUnboundedS
             return 0;
         }
         var tag = ++_nextTag;
-        _fileCalls[tag] = slot;
-        _ctx.Files.Tell(request(entry.FileId, tag));
+        _fileCalls[tag] = new FileCall(slot, entry.FileId, body.Kind, Environment.TickCount64);
+        (_direct.GetValueOrDefault(entry.FileId) ?? _ctx.Files).Tell(request(entry.FileId, tag));
         return tag;
     }
 
@@ -282,14 +303,56 @@ public sealed class ConnectionActor : ReceiveActor, IWithTimers, IWithUnboundedS
     {
         if (!_ioctls.Remove(done.Tag, out var call)) return;
         var path = _fds.TryGetValue(call.Fd, out var entry) ? entry.Path : "";
-        var traced = new TraceProtocol.IoctlTraced(_token, _pid, call.Fd, done.FileId, path, call.Request, done.Errno, done.ReturnValue);
+        var traced = new TraceProtocol.IoctlTraced(_token, _pid, call.Fd, done.FileId, path, call.Request, done.Errno, done.ReturnValue, done.Note);
         Context.System.EventStream.Publish(traced);
         Telemetry.HostMetrics.IoctlAnswered(TraceActor.NameOf(traced), done.Errno, call.Started);
     }
 
     private void FinishCall(long tag, IWireBody reply)
     {
-        if (_fileCalls.Remove(tag, out var slot)) Complete(slot, reply);
+        if (_fileCalls.Remove(tag, out var call)) Complete(call.Slot, reply);
+    }
+
+    // ---------------- requests whose answer will not come ----------------
+    //
+    // A request is lost when the node running its file dies with it (the file's actor is watched
+    // wherever it runs: its Terminated comes when that node is removed from the cluster), or when no
+    // answer comes within Iommu:RequestTimeout. Either way it is answered ETIMEDOUT (whether its effect
+    // took hold is not known: the client asks), so that the fd's later replies, which leave in request
+    // order, are not held behind it. A late answer is dropped. Later requests go through the region,
+    // which brings the file's entity back on a living node, recovered from the journal.
+
+    private void Unanswered(long tag)
+    {
+        if (!_fileCalls.Remove(tag, out var call)) return;
+        _ioctls.Remove(tag);
+        Complete(call.Slot, ErrorBody(call.Kind, Errno.ETIMEDOUT));
+    }
+
+    private void Sweep()
+    {
+        var before = Environment.TickCount64 - (long)_ctx.Settings.RequestTimeout.TotalMilliseconds;
+        foreach (var tag in _fileCalls.Where(kv => kv.Value.Started <= before).Select(kv => kv.Key).ToList())
+            Unanswered(tag);
+    }
+
+    /// <summary>The actor serving these files stopped: what it had not answered, it never will.</summary>
+    private void Lost(IActorRef file)
+    {
+        var files = _serving.Where(kv => kv.Value.Equals(file)).Select(kv => kv.Key).ToHashSet();
+        foreach (var fileId in files)
+        {
+            _serving.Remove(fileId);
+            _direct.Remove(fileId);
+        }
+        foreach (var tag in _fileCalls.Where(kv => files.Contains(kv.Value.FileId)).Select(kv => kv.Key).OrderBy(t => t).ToList())
+            Unanswered(tag);
+        // Watch the file's next actor, wherever the region starts it (through the region from now on).
+        foreach (var fileId in files.Where(id => _fds.Values.Any(e => e.FileId == id)))
+        {
+            _relocating.Add(fileId);
+            _ctx.Files.Tell(new FileProtocol.Locate(fileId));
+        }
     }
 
     private void Open(ulong seq, OpenRequest open)
@@ -317,6 +380,7 @@ public sealed class ConnectionActor : ReceiveActor, IWithTimers, IWithUnboundedS
             Undefer(open.Fd);
             return;
         }
+        Direct(opened.FileId, opened.File);
         Bind(open.Fd, new FdEntry(opened.FileId, open.Path), () =>
         {
             _opening.Remove(open.Fd);
@@ -360,12 +424,60 @@ public sealed class ConnectionActor : ReceiveActor, IWithTimers, IWithUnboundedS
         }
         if (releases)
         {
+            _direct.Remove(entry.FileId);
+            _relocating.Remove(entry.FileId);
+            if (_serving.Remove(entry.FileId, out var served)) Context.Unwatch(served);
             _releasing[entry.FileId] = Answered;
             _ctx.Files.Tell(new FileProtocol.Release(entry.FileId, Self));
         }
         var tag = ++_nextTag;
         _afterRecord[tag] = Answered;
         _ctx.Sessions.Tell(new UnbindFd(_token, tag, close.Fd));
+    }
+
+    // ---------------- the direct route to a file's actor ----------------
+    //
+    // A request for a file goes through the file region (region, shard, file entity, then the actor
+    // of the file: four mailboxes). Once the connection knows the actor and it runs on this node, it
+    // sends there directly. Ordering holds: the actor is learnt from a reply sent after everything
+    // sent through the region before (the OPEN's own reply, or LOCATE's while the fd's requests
+    // wait), and a direct send to a local actor is in its mailbox before anything sent after it
+    // by any route. A remote actor is always reached through the region. File entities are never
+    // passivated; when the actor stops, the route falls back to the region.
+
+    private void Direct(string fileId, IActorRef? file)
+    {
+        if (!Serve(fileId, file)) return;
+        if (file is IInternalActorRef { IsLocal: true }) _direct[fileId] = file;
+    }
+
+    /// <summary>Watches the actor serving the file, wherever it runs; false when it is not known or already watched.</summary>
+    private bool Serve(string fileId, IActorRef? file)
+    {
+        if (file is null || _serving.ContainsKey(fileId)) return false;
+        _serving[fileId] = file;
+        Context.Watch(file);
+        return true;
+    }
+
+    private void LocateFiles()
+    {
+        foreach (var (fd, _) in _fds) _deferred[fd] = [];
+        foreach (var fileId in _fds.Values.Select(e => e.FileId).Distinct())
+            _ctx.Files.Tell(new FileProtocol.Locate(fileId));
+    }
+
+    private void OnLocated(FileProtocol.Located located)
+    {
+        if (_relocating.Remove(located.FileId))
+        {
+            // After a loss, requests already went through the region: a direct send could overtake them.
+            if (_fds.Values.Any(e => e.FileId == located.FileId)) Serve(located.FileId, located.File);
+            return;
+        }
+        Direct(located.FileId, located.File);
+        foreach (var fd in _fds.Where(kv => kv.Value.FileId == located.FileId).Select(kv => kv.Key).ToList())
+            Undefer(fd);
     }
 
     private void Dup(ulong seq, DupRequest dup)
@@ -431,6 +543,19 @@ public sealed class ConnectionActor : ReceiveActor, IWithTimers, IWithUnboundedS
                 WireBodies.TryParse(reply, out var body) != 0 || body is not StatusReply s ? Errno.EFAULT : s.Errno,
                 () => requester.Tell(new FileProtocol.MemoryWritten(write.Tag, 0)));
         }
+    }
+
+    /// <summary>
+    /// Whether the client's pages could be pinned now: one EXT_MEM_CHECK, whatever the length. A
+    /// client that does not know the request (EINVAL) cannot tell, and the pages are taken as they are.
+    /// </summary>
+    private void OnCheckUserPages(Domains.Pages.CheckUserPages check)
+    {
+        var requester = Sender;
+        var call = NewCall(requester, errno => requester.Tell(new Domains.Pages.UserPagesChecked(errno)));
+        AskClient(call, new MemCheckRequest(check.Address, check.Length, check.Write ? MemCheckRequest.Write : 0),
+            reply => MemCheckReply.ErrnoOf(reply.Body) is var errno && errno == Errno.EINVAL ? 0 : errno,
+            () => requester.Tell(new Domains.Pages.UserPagesChecked(0)));
     }
 
     private void OnInstallFd(FileProtocol.InstallFd install)

@@ -5,7 +5,7 @@ namespace IommuActors.Host.FrontDoor;
 
 /// <summary>
 /// What the socket front door lets a user change (Iommu:AllowedUids, Iommu:SessionGracePeriod,
-/// Iommu:MemoryTimeout, Iommu:MaxFrame, Iommu:CapSysResourceUids); the socket path itself is
+/// Iommu:MemoryTimeout, Iommu:RequestTimeout, Iommu:MaxFrame, Iommu:CapSysResourceUids); the socket path itself is
 /// <see cref="HostSettings.SocketPath"/>. CapSysResourceUids are the clients taken to hold
 /// CAP_SYS_RESOURCE (default root only), which the kernel asks of IOMMU_OPTION_RLIMIT_MODE set.
 /// </summary>
@@ -21,6 +21,14 @@ public sealed record FrontDoorSettings(
 
     public static readonly TimeSpan DefaultGracePeriod = TimeSpan.FromMinutes(5);
     public static readonly TimeSpan DefaultMemoryTimeout = TimeSpan.FromSeconds(5);
+    public static readonly TimeSpan DefaultRequestTimeout = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// How long a request may wait for its file's answer before the front door answers ETIMEDOUT
+    /// (Iommu:RequestTimeout; zero for no limit). A request whose file's actor is known to have
+    /// stopped (its node died) is answered at once.
+    /// </summary>
+    public TimeSpan RequestTimeout { get; init; } = DefaultRequestTimeout;
 
     /// <summary>The host's own uid and root: who may talk to a /dev/iommu a user started for themselves.</summary>
     public static IReadOnlySet<uint> DefaultUids => new HashSet<uint> { 0, Geteuid() };
@@ -36,7 +44,10 @@ public sealed record FrontDoorSettings(
             Duration(section["SessionGracePeriod"], "SessionGracePeriod") ?? DefaultGracePeriod,
             Duration(section["MemoryTimeout"], "MemoryTimeout") ?? DefaultMemoryTimeout,
             MaxFrameOf(section["MaxFrame"]),
-            Uids(section, "CapSysResourceUids"));
+            Uids(section, "CapSysResourceUids"))
+        {
+            RequestTimeout = Duration(section["RequestTimeout"], "RequestTimeout") ?? DefaultRequestTimeout,
+        };
     }
 
     private static HashSet<uint>? Uids(IConfigurationSection section, string key) =>

@@ -30,8 +30,9 @@ public static class FrontDoorSetup
     {
         var log = services.GetRequiredService<ILoggerFactory>().CreateLogger("IommuActors.Host.FrontDoor");
         var files = services.GetService<IFileRegionProvider>()?.Resolve(system, registry) ?? DefaultFiles(system, registry, log);
-        var sessions = system.ActorOf(SessionDirectoryActor.Props(files, settings.FrontDoor.SessionGracePeriod,
-            settings.Join is null ? SessionDirectoryActor.Name : SessionDirectoryActor.JoiningNodeId(settings.SocketPath), log), SessionDirectoryActor.Name);
+        // Kept alive: a failed journal write stops it, and every connection of this node would wait on it.
+        var sessions = system.ActorOf(Core.Supervision.RestartWithBackoff.Props(SessionDirectoryActor.Props(files, settings.FrontDoor.SessionGracePeriod,
+            settings.Membership.Alone ? SessionDirectoryActor.Name : SessionDirectoryActor.JoiningNodeId(settings.SocketPath), log), "directory"), SessionDirectoryActor.Name);
         var trace = system.ActorOf(TraceRelay.Props(), TraceRelay.Name);
         registry.TryRegister<SessionDirectory>(sessions);
         registry.TryGet<PlatformRegistryKey>(out var platform);

@@ -40,6 +40,7 @@ public sealed class IntrospectReporter : ReceiveActor
     private readonly Dictionary<string, PasidSetProtocol.SetState> _sets = new();
     private readonly List<OpenFileList> _nodes = new();
     private readonly Dictionary<string, string> _nodeOf = new(); // file id -> the node whose session holds it
+    private readonly Dictionary<string, string> _runsOn = new(); // file id -> the node whose shard runs the context
     private ImmutableArray<OpenFile> _contexts = [];
     private PlatformSpec? _platform;
     private ImmutableArray<string>? _subscribers;
@@ -128,6 +129,9 @@ public sealed class IntrospectReporter : ReceiveActor
     private void OnContextObjects(ContextObjects objects)
     {
         _objects[objects.FileId] = objects;
+        // The context answered from its entity: a remote reference carries its node's address, a local one is this node.
+        var address = Sender.Path.Address;
+        _runsOn[objects.FileId] = (address.HasGlobalScope ? address : ((ExtendedActorSystem)Context.System).Provider.DefaultAddress).ToString();
         // A set is asked only when the context started it: asking would otherwise start an empty one.
         if (_kind == ExtensionKinds.Graph && objects.PasidSet.Length > 0 && _from.Sets is { } sets)
         {
@@ -168,6 +172,7 @@ public sealed class IntrospectReporter : ReceiveActor
             kinds = objects.GroupBy(o => o.Kind).OrderBy(g => g.Key).ToDictionary(g => g.Key.ToString(), g => g.Count()),
             pasidSet = _objects[c.FileId].PasidSet,
             node = _nodeOf[c.FileId],
+            runsOn = _runsOn.GetValueOrDefault(c.FileId, ""),
         };
     }
 

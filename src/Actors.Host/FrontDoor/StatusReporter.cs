@@ -35,12 +35,15 @@ public sealed class StatusReporter : ReceiveActor
     public static Props Props(ushort kind, long tag, IActorRef replyTo, ImmutableArray<ICanTell> sessions, IActorRef? platform, HostFacts facts) =>
         Akka.Actor.Props.Create(() => new StatusReporter(kind, tag, replyTo, sessions, platform, facts));
 
+    /// <summary>How long the status waits for the other nodes' session lists: a node that died but is not yet seen unreachable is listed as unanswered.</summary>
+    public static readonly TimeSpan SessionsWait = TimeSpan.FromSeconds(2);
+
     public StatusReporter(ushort kind, long tag, IActorRef replyTo, ImmutableArray<ICanTell> sessions, IActorRef? platform, HostFacts facts)
     {
-        Context.SetReceiveTimeout(TimeSpan.FromSeconds(10));
-        Receive<ReceiveTimeout>(_ => Reply(replyTo, new StatusJson(tag, Errno.ETIMEDOUT, "{}")));
         if (kind == ExtensionKinds.Platform)
         {
+            Context.SetReceiveTimeout(TimeSpan.FromSeconds(10));
+            Receive<ReceiveTimeout>(_ => Reply(replyTo, new StatusJson(tag, Errno.ETIMEDOUT, "{}")));
             if (platform is null) { Reply(replyTo, new StatusJson(tag, Errno.ENODEV, "{}")); return; }
             Receive<PlatformProtocol.PlatformReply>(p => Reply(replyTo, new StatusJson(tag, 0, PlatformJson(p.Platform))));
             platform.Tell(new PlatformProtocol.GetPlatform());
@@ -48,10 +51,13 @@ public sealed class StatusReporter : ReceiveActor
         else
         {
             var lists = new List<SessionList>();
+            var asked = FrontDoorNodes.Nodes(Context.System);
+            Context.SetReceiveTimeout(SessionsWait);
+            Receive<ReceiveTimeout>(_ => Reply(replyTo, new StatusJson(tag, 0, StatusJsonOf(lists, facts, asked))));
             Receive<SessionList>(s =>
             {
                 lists.Add(s);
-                if (lists.Count == sessions.Length) Reply(replyTo, new StatusJson(tag, 0, StatusJsonOf(lists, facts)));
+                if (lists.Count == sessions.Length) Reply(replyTo, new StatusJson(tag, 0, StatusJsonOf(lists, facts, asked)));
             });
             foreach (var directory in sessions)
                 directory.Tell(new GetSessions(), Self);
@@ -64,9 +70,20 @@ public sealed class StatusReporter : ReceiveActor
         Context.Stop(Self);
     }
 
-    private string StatusJsonOf(List<SessionList> lists, HostFacts facts)
+    /// <summary>The cluster singletons of the subsystem: all run on the oldest Up member, with the shard coordinators.</summary>
+    public static readonly ImmutableArray<string> Singletons =
+    [
+        Ioasid.IoasidModule.SpaceSingleton, Notifier.NotifierModule.BusSingleton, Notifier.NotifierModule.DriverSingleton,
+        Fd.FdModule.OwnershipName, Fd.FdModule.AccountsName, "shard coordinators",
+    ];
+
+    private string StatusJsonOf(List<SessionList> lists, HostFacts facts, ImmutableArray<Address> asked)
     {
         var cluster = Cluster.Get(Context.System);
+        var state = cluster.State;
+        var unreachable = state.Unreachable.Select(m => m.UniqueAddress).ToHashSet();
+        var oldest = state.Members.Where(m => m.Status == MemberStatus.Up).OrderBy(m => m, Member.AgeOrdering).FirstOrDefault();
+        var answered = lists.Select(l => l.Node).ToHashSet();
         return JsonSerializer.Serialize(new
         {
             server = ConnectionActor.ServerName,
@@ -75,8 +92,17 @@ public sealed class StatusReporter : ReceiveActor
             {
                 self = cluster.SelfAddress.ToString(),
                 status = cluster.SelfMember.Status.ToString(),
-                members = cluster.State.Members.Select(m => new { address = m.Address.ToString(), status = m.Status.ToString() }),
-                leader = cluster.State.Leader?.ToString(),
+                // Reachable as this node's failure detector sees it: an Up member that stopped answering is Up and unreachable until it is downed.
+                members = state.Members.Select(m => new
+                {
+                    address = m.Address.ToString(),
+                    status = m.Status.ToString(),
+                    reachable = !unreachable.Contains(m.UniqueAddress),
+                }),
+                leader = state.Leader?.ToString(),
+                singletons = new { node = oldest?.Address.ToString(), names = Singletons },
+                // Nodes whose session lists did not come within SessionsWait: their sessions are missing below.
+                unanswered = asked.Select(a => a.ToString()).Where(a => !answered.Contains(a)),
             },
             store = facts.Store,
             socket = facts.SocketPath,

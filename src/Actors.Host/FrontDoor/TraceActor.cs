@@ -15,8 +15,8 @@ public static class TraceProtocol
     /// An ioctl a connection's file answered, published on the node's event stream by the
     /// connection actor as the reply leaves (so one fd's ioctls appear in request order).
     /// </summary>
-    public sealed record IoctlTraced(ulong Session, uint Pid, int Fd, string FileId, string Path, uint Request, int Errno, long ReturnValue)
-        : IClusterMessage;
+    public sealed record IoctlTraced(ulong Session, uint Pid, int Fd, string FileId, string Path, uint Request, int Errno, long ReturnValue,
+        string Note = "") : IClusterMessage;
 
     /// <summary>A tracer asks a node's <see cref="TraceRelay"/> for that node's ioctls. Answered with <see cref="IoctlsWatched"/>.</summary>
     public sealed record WatchIoctls(IActorRef Tracer) : IClusterMessage;
@@ -83,7 +83,11 @@ public sealed class TraceActor : ReceiveActor, IWithTimers
 {
     public ITimerScheduler Timers { get; set; } = null!;
 
-    private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull,
+    };
     private static readonly TimeSpan StartWithin = TimeSpan.FromSeconds(5);
 
     private readonly IActorRef? _relay;
@@ -111,6 +115,7 @@ public sealed class TraceActor : ReceiveActor, IWithTimers
             name = NameOf(t),
             errno = t.Errno,
             retval = t.ReturnValue,
+            note = t.Note.Length > 0 ? t.Note : null,
         }, Json))));
         Receive<NotifierProtocol.Notify>(n =>
         {

@@ -19,8 +19,8 @@ public static class HostRunner
             using var host = IommuHost.Build(args);
             var status = (HostStatus)host.Services.GetService(typeof(HostStatus))!;
             await host.RunAsync();
-            // The units did not come up (logged already): the host stopped itself.
-            return status.Ready.IsFaulted ? RuntimeFailure : 0;
+            // The units did not come up, or the node lost the store's cluster lease (logged already): the host stopped itself.
+            return status.Ready.IsFaulted || status.Lost is not null ? RuntimeFailure : 0;
         }
         catch (Exception e) when (Settings(e) is { } bad)
         {

@@ -10,9 +10,10 @@ namespace IommuActors.Host.Telemetry;
 /// </summary>
 public static class HostMetrics
 {
-    public const string MeterName = "IommuActors";
+    public const string MeterName = Core.Telemetry.IommuMetrics.MeterName;
 
-    private static readonly Meter Meter = new(MeterName);
+    /// <summary>The one meter of the process (the entities' instruments are on it too).</summary>
+    private static readonly Meter Meter = Core.Telemetry.IommuMetrics.Meter;
 
     /// <summary>Ioctls answered, by name and errno name ("0" for success).</summary>
     private static readonly Counter<long> Ioctls = Meter.CreateCounter<long>("iommu.ioctls", "{ioctl}", "Ioctls answered, by name and errno");

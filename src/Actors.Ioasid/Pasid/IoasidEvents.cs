@@ -21,6 +21,9 @@ public enum IoasidEventKind
 public sealed record IoasidEvent(IoasidEventKind Kind, string SetKey, int Pasid, int Spid, string Holder = "", ImmutableArray<int> Pasids = default)
     : IClusterMessage
 {
+    /// <summary>Never a default array: Hyperion cannot write one, and the event would not reach a subscriber on another node.</summary>
+    public ImmutableArray<int> Pasids { get; init; } = Pasids.IsDefault ? [] : Pasids;
+
     /// <summary>The PASIDs the event is about: Pasids for SetFreed, Pasid otherwise.</summary>
     public IEnumerable<int> Affected => Kind == IoasidEventKind.SetFreed ? (Pasids.IsDefault ? [] : Pasids) : [Pasid];
 }

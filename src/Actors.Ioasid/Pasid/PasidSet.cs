@@ -137,12 +137,17 @@ public sealed class PasidSet
         return (0, IsReclaimable(e));
     }
 
-    /// <summary>Binds the PASID (device or page table), optionally attaching its SPID. FirstBind means BIND is published.</summary>
-    public (int Errno, bool FirstBind) Bind(int pasid, int? spid, string holder = "")
+    /// <summary>
+    /// Binds the PASID (device or page table), optionally attaching its SPID. Publish means BIND goes to the
+    /// subscribers: on the first bind, and on a later bind that attaches the guest PASID (a device attached at the
+    /// PASID before PASID_MAP_GUEST), since the guest PASID is what KVM needs to learn from it.
+    /// </summary>
+    public (int Errno, bool Publish) Bind(int pasid, int? spid, string holder = "")
     {
         var errno = Usable(pasid, out var e);
         if (errno != 0)
             return (errno, false);
+        var attached = false;
         if (spid is { } s && e!.Spid != s)
         {
             if (s <= 0)
@@ -153,12 +158,13 @@ public sealed class PasidSet
                 return (Errno.EBUSY, false);
             e.Spid = s;
             _bySpid[s] = pasid;
+            attached = true;
         }
         Add(e!.Bound, holder, 1);
         e.Binds++;
         e.Refs++;
         e.State = PasidState.Active;
-        return (0, e.Binds == 1);
+        return (0, e.Binds == 1 || attached);
     }
 
     /// <summary>Unbinds once; LastUnbind means UNBIND is published and the SPID is detached. Allowed while FREE_PENDING.</summary>
@@ -200,7 +206,9 @@ public sealed class PasidSet
     /// ioasid free: succeeds once on an owned PASID. It leaves the set at once (FREE_PENDING), drops the
     /// allocation's reference, and waits for acknowledgements when <paramref name="awaitAcks"/>. A PASID already
     /// FREE_PENDING has left the set: freeing it again is ENOENT, as freeing one already reclaimed is (the
-    /// answer must not depend on how fast the subscribers acknowledge the first FREE).
+    /// answer must not depend on how fast the subscribers acknowledge the first FREE). Its guest PASID (SPID) is
+    /// detached at once too, even while a device's bind still holds the PASID: the guest PASID no longer leads
+    /// anywhere and may be mapped to another host PASID.
     /// </summary>
     public (int Errno, FreeOutcome Outcome, bool Reclaimable) Free(int pasid, bool awaitAcks)
     {
@@ -209,6 +217,11 @@ public sealed class PasidSet
         if (e.State == PasidState.FreePending)
             return (Errno.ENOENT, FreeOutcome.AlreadyPending, false);
         e.State = PasidState.FreePending;
+        if (e.Spid is { } spid)
+        {
+            _bySpid.Remove(spid);
+            e.Spid = null;
+        }
         // The allocation's reference may already have been put by a misbehaving user; free still succeeds.
         if (e.Held.GetValueOrDefault("") > 0)
         {

@@ -44,6 +44,7 @@ public sealed class PasidSetActor : SnapshottingActor
         _bus = bus;
         _set = new PasidSet(key, quota);
         PersistenceId = key;
+        Live(Core.Telemetry.IommuMetrics.PasidsPerSet, () => [(key, _set.Count)]);
 
         Recover<SnapshotOffer>(o =>
         {

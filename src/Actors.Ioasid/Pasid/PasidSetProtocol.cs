@@ -31,7 +31,11 @@ public static class PasidSetProtocol
     /// subscriber acknowledged it (Unanswered names those that did not, and then Freed went to quarantine).
     /// </summary>
     public sealed record FreeSet(string EntityId) : IEntityMessage;
-    public sealed record SetFreed(string EntityId, ImmutableArray<int> Freed, ImmutableArray<string> Unanswered = default) : IClusterMessage;
+    public sealed record SetFreed(string EntityId, ImmutableArray<int> Freed, ImmutableArray<string> Unanswered = default) : IClusterMessage
+    {
+        /// <summary>Never a default array, which Hyperion cannot write to another node.</summary>
+        public ImmutableArray<string> Unanswered { get; init; } = Unanswered.IsDefault ? [] : Unanswered;
+    }
 
     /// <summary>
     /// A subscriber's SET_FREED teardown in one step: every reference and bind of holders starting with HolderPrefix

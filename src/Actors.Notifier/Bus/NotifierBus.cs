@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using Akka.Actor;
 using Akka.Event;
+using IommuActors.Core.Telemetry;
 using IommuActors.Ioasid.Pasid;
 using static IommuActors.Notifier.Bus.NotifierProtocol;
 
@@ -26,6 +27,7 @@ public sealed class NotifierBus : ReceiveActor, IWithTimers
         public Queue<Subscription> Remaining { get; } = remaining;
         public long? Awaiting { get; set; }
         public Subscription? Current { get; set; }
+        public long DeliveredAt { get; set; }
         public List<string> Unanswered { get; } = new();
     }
 
@@ -98,6 +100,7 @@ public sealed class NotifierBus : ReceiveActor, IWithTimers
         var id = _nextDelivery++;
         round.Awaiting = id;
         round.Current = to;
+        round.DeliveredAt = System.Diagnostics.Stopwatch.GetTimestamp();
         _inFlight[id] = round;
         to.Ref.Tell(new Notify(id, round.Event));
         Timers.StartSingleTimer(id, new DeliveryTimedOut(id), _ackTimeout);
@@ -119,8 +122,11 @@ public sealed class NotifierBus : ReceiveActor, IWithTimers
         if (!_inFlight.Remove(id, out var round))
             return;
         Timers.Cancel(id);
-        if (timedOut)
+        if (!timedOut)
+            IommuMetrics.NotifierAcknowledged(round.Event.Kind.ToString(), round.DeliveredAt);
+        else
         {
+            IommuMetrics.NotifierAckMissed(round.Event.Kind.ToString());
             round.Unanswered.Add(round.Current!.Name);
             _log.Warning("{0} did not acknowledge {1} of {2} PASID {3} within {4}", round.Current.Name, round.Event.Kind,
                 round.Event.SetKey, round.Event.Pasid, _ackTimeout);
@@ -137,6 +143,7 @@ public sealed class NotifierBus : ReceiveActor, IWithTimers
     {
         var e = round.Event;
         var unanswered = round.Unanswered.ToImmutableArray();
+        IommuMetrics.NotifierRoundDone(e.Kind.ToString(), unanswered.IsEmpty);
         if (e.Kind == IoasidEventKind.Free)
             round.Publisher.Tell(unanswered.IsEmpty
                 ? new PasidSetProtocol.FreeAcknowledged(e.SetKey, e.Pasid)

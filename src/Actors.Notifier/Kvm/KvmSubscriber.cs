@@ -10,8 +10,9 @@ using static IommuActors.Notifier.Kvm.KvmProtocol;
 namespace IommuActors.Notifier.Kvm;
 
 /// <summary>
-/// KVM's per-VM PASID translation table (guest PASID -> host PASID, used by ENQCMD). Listens to BIND and
-/// UNBIND of its VM's set: BIND takes a reference then adds the entry, UNBIND removes it and drops the reference.
+/// KVM's per-VM PASID translation table (guest PASID -> host PASID, used by ENQCMD; <see cref="KvmTable"/>). Listens to
+/// BIND, UNBIND and FREE of its VM's set: BIND takes a reference then adds the entry, UNBIND and FREE remove it and
+/// drop the reference (a FREE of a PASID a device still binds publishes no UNBIND).
 /// SET_FREED (the VM exits) empties the table and drops every reference in one ReleaseHolds.
 /// Its references are held as "kvm", which is how it finds them again after a restart.
 /// </summary>
@@ -20,10 +21,7 @@ public sealed class KvmSubscriber : ResynchronisingSubscriber
     public const string Holder = "kvm";
 
     private readonly IActorRef _set;
-    private readonly Dictionary<int, int> _guestToHost = new();
-    // The reverse of _guestToHost (a bound PASID has one SPID), so an UNBIND finds its entry without a scan.
-    private readonly Dictionary<int, int> _hostToGuest = new();
-    private readonly Dictionary<int, int> _referencesHeld = new();
+    private readonly KvmTable _table = new();
     private readonly Dictionary<int, (long Delivery, int Spid, IActorRef Bus)> _binding = new();
 
     public static string NameOf(string setKey) => $"kvm/{setKey}";
@@ -41,13 +39,9 @@ public sealed class KvmSubscriber : ResynchronisingSubscriber
 
     protected override void Resynchronising() => Receive<Holds>(h =>
     {
+        // Without a SPID the UNBIND (or FREE) already happened and is on its way again: only the reference is left to drop.
         foreach (var hold in h.Entries.Where(e => e.Holder == Holder && e.Refs > 0))
-        {
-            _referencesHeld[hold.Pasid] = hold.Refs;
-            // Without a SPID the UNBIND already happened and is on its way again: only the reference is left to drop.
-            if (hold.Spid != 0)
-                Map(hold.Spid, hold.Pasid);
-        }
+            _table.Hold(hold.Pasid, hold.Refs, hold.Spid);
         Resynchronised();
     });
 
@@ -55,10 +49,10 @@ public sealed class KvmSubscriber : ResynchronisingSubscriber
     {
         Receive<PasidResult>(r => r.Operation == "get", GotReference);
         Receive<PasidResult>(_ => { });
-        Receive<Translate>(m => Sender.Tell(_guestToHost.TryGetValue(m.GuestPasid, out var host)
+        Receive<Translate>(m => Sender.Tell(_table.Translate(m.GuestPasid) is { } host
             ? new Translated(m.GuestPasid, host, 0)
             : new Translated(m.GuestPasid, 0, Errno.ENOENT)));
-        Receive<GetTranslationTable>(_ => Sender.Tell(new TranslationTable(_guestToHost.ToImmutableDictionary())));
+        Receive<GetTranslationTable>(_ => Sender.Tell(new TranslationTable(_table.GuestToHost)));
     }
 
     protected override void Handle(Notify n)
@@ -66,13 +60,7 @@ public sealed class KvmSubscriber : ResynchronisingSubscriber
         var e = n.Event;
         if (e.Kind == IoasidEventKind.SetFreed)
         {
-            var held = e.Affected.Where(_referencesHeld.ContainsKey).ToImmutableArray();
-            foreach (var pasid in held)
-            {
-                _referencesHeld.Remove(pasid);
-                if (_hostToGuest.Remove(pasid, out var guest))
-                    _guestToHost.Remove(guest);
-            }
+            var held = _table.RevokeAll(e.Affected);
             // A BIND still waiting for its reference finds the PASID gone (FREE_PENDING is unobtainable).
             if (!held.IsEmpty)
                 _set.Tell(new ReleaseHolds(SetKey, Holder, held));
@@ -80,19 +68,15 @@ public sealed class KvmSubscriber : ResynchronisingSubscriber
             return;
         }
         // A re-delivered BIND finds the reference already held.
-        if (e.Kind == IoasidEventKind.Bind && e.Spid != 0 && !_referencesHeld.ContainsKey(e.Pasid))
+        if (e.Kind == IoasidEventKind.Bind && e.Spid != 0 && !_table.Holds(e.Pasid))
         {
             _binding[e.Pasid] = (n.DeliveryId, e.Spid, Sender);
             _set.Tell(new GetPasid(SetKey, e.Pasid, Holder));
             return;
         }
-        if (e.Kind == IoasidEventKind.Unbind && _referencesHeld.Remove(e.Pasid, out var refs))
-        {
-            if (_hostToGuest.Remove(e.Pasid, out var spid))
-                _guestToHost.Remove(spid);
-            for (var i = 0; i < refs; i++)
+        if (KvmTable.Revokes(e.Kind))
+            for (int i = 0, refs = _table.Revoke(e.Pasid); i < refs; i++)
                 _set.Tell(new PutPasid(SetKey, e.Pasid, Holder));
-        }
         Sender.Tell(new Acknowledge(n.DeliveryId));
     }
 
@@ -106,20 +90,7 @@ public sealed class KvmSubscriber : ResynchronisingSubscriber
             return;
         }
         if (r.Errno == 0)
-        {
-            _referencesHeld[r.Pasid] = 1;
-            Map(pending.Spid, r.Pasid);
-        }
+            _table.Hold(r.Pasid, 1, pending.Spid);
         pending.Bus.Tell(new Acknowledge(pending.Delivery));
-    }
-
-    private void Map(int spid, int pasid)
-    {
-        if (_guestToHost.Remove(spid, out var old))
-            _hostToGuest.Remove(old);
-        if (_hostToGuest.Remove(pasid, out var oldSpid))
-            _guestToHost.Remove(oldSpid);
-        _guestToHost[spid] = pasid;
-        _hostToGuest[pasid] = spid;
     }
 }

@@ -16,6 +16,7 @@ public static class EmulatorIoctls
     public const uint VDCM_PROGRAM = 0xE105;
     public const uint KVM_TRANSLATE = 0xE106;
     public const uint PASID_SET_QUOTA = 0xE107;
+    public const uint VDCM_CLEAR = 0xE108;
 
     public static bool IsEmulator(uint request) => (request >> 8) == Type;
 }
@@ -63,6 +64,15 @@ public sealed record EmuVdcmProgram(uint Size, uint Queue, uint GuestPasid, uint
     static int IUapiStruct<EmuVdcmProgram>.Size => 16;
     public static EmuVdcmProgram Read(ReadOnlySpan<byte> s) => new(Le.U32(s, 0), Le.U32(s, 4), Le.U32(s, 8), Le.U32(s, 12));
     public void Write(Span<byte> s) { Le.U32(s, 0, Size); Le.U32(s, 4, Queue); Le.U32(s, 8, GuestPasid); Le.U32(s, 12, OutHostPasid); }
+}
+
+/// <summary>The guest clears virtual work queue <c>Queue</c>: VDCM drops the PASID it held (ENOENT when it held none).</summary>
+public sealed record EmuVdcmClear(uint Size, uint Queue) : IUapiStruct<EmuVdcmClear>
+{
+    public static int MinSize => 8;
+    static int IUapiStruct<EmuVdcmClear>.Size => 8;
+    public static EmuVdcmClear Read(ReadOnlySpan<byte> s) => new(Le.U32(s, 0), Le.U32(s, 4));
+    public void Write(Span<byte> s) { Le.U32(s, 0, Size); Le.U32(s, 4, Queue); }
 }
 
 /// <summary>ENQCMD's translation: the host PASID KVM holds for a guest PASID.</summary>

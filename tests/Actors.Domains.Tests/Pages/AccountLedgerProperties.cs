@@ -92,6 +92,44 @@ public sealed class AccountLedgerProperties
     }
 
     [Property(MaxTest = 500)]
+    public bool A_holder_holds_exactly_what_the_model_says_and_nothing_else(int[] raw, int otherBits)
+    {
+        var ledger = new AccountLedger(ulong.MaxValue);
+        var model = new Model();
+        for (var i = 0; i < raw.Length; i++)
+        {
+            var x = OperationBits.Of(raw[i], i);
+            var holder = Holder((int)((x >> 2) % Holders));
+            var pick = Pick(x >> 4);
+            if (x % 3 == 2)
+            {
+                ledger.Release(holder, pick);
+                model.Release(holder, pick);
+            }
+            else
+            {
+                ledger.Charge(holder, pick);
+                model.Held.AddRange(pick.Select(s => (holder, s)));
+            }
+        }
+        var other = Pick(OperationBits.Of(otherBits, -1)).OrderBy(s => s.PagesId, StringComparer.Ordinal).ToList();
+        for (var h = 0; h < Holders; h++)
+        {
+            // Listed as a holder lists them: the spans of one pages object together.
+            var mine = model.Held.Where(x => x.Holder == Holder(h)).Select(x => x.Span).OrderBy(s => s.PagesId, StringComparer.Ordinal).ToList();
+            if (!ledger.HoldsExactly(Holder(h), mine))
+                return false;
+            var same = mine.Order(SpanOrder).SequenceEqual(other.Order(SpanOrder));
+            if (ledger.HoldsExactly(Holder(h), other) != same)
+                return false;
+        }
+        return true;
+    }
+
+    private static readonly Comparer<PageSpan> SpanOrder = Comparer<PageSpan>.Create((a, b) =>
+        (a.PagesId, a.First, a.Last).CompareTo((b.PagesId, b.First, b.Last)));
+
+    [Property(MaxTest = 500)]
     public bool Releasing_the_spans_of_a_charge_undoes_it_exactly_whatever_came_between(int[] raw, int chargeBits)
     {
         var ledger = new AccountLedger(ulong.MaxValue);

@@ -247,6 +247,28 @@ public abstract class IoasIoctlRules : FdSpec
         Assert.Equal(0x2000ul, Back<VfioIommuType1DmaUnmap>(unmap).Size);
     }
 
+    [Theory]
+    [InlineData(Ioctls.VFIO_TYPE1_IOMMU, 0)]
+    [InlineData(Ioctls.VFIO_TYPE1v2_IOMMU, Errno.ENOENT)]
+    public void Type1_v1_UNMAP_DMA_takes_a_piece_out_of_a_mapping_where_type1v2_refuses_with_ENOENT(uint type, int errno)
+    {
+        var ctx = Context();
+        var ioas = AllocIoas(ctx);
+        Ioctl(ctx, Ioctls.IOMMU_VFIO_IOAS, new IommuVfioIoas(12, ioas, VfioIoasOps.Set, 0));
+        Assert.Equal(0, Ioctl(ctx, Ioctls.VFIO_SET_IOMMU, [], arg: type).Errno);
+        Assert.Equal(0, Ioctl(ctx, Ioctls.VFIO_IOMMU_MAP_DMA, new VfioIommuType1DmaMap(32, 3, Mem, 0x100000, 0x10000)).Errno);
+        var unmap = Ioctl(ctx, Ioctls.VFIO_IOMMU_UNMAP_DMA, new VfioIommuType1DmaUnmap(24, 0, 0x104000, 0x4000));
+        Assert.Equal(errno, unmap.Errno);
+        if (errno == 0)
+        {
+            Assert.Equal(0x4000ul, Back<VfioIommuType1DmaUnmap>(unmap).Size);
+            // What is left either side unmaps whole; the hole is gone.
+            Assert.Equal(Errno.ENOENT, Ioctl(ctx, Ioctls.VFIO_IOMMU_UNMAP_DMA, new VfioIommuType1DmaUnmap(24, 0, 0x104000, 0x4000)).Errno);
+            Assert.Equal(0x4000ul, Back<VfioIommuType1DmaUnmap>(Ioctl(ctx, Ioctls.VFIO_IOMMU_UNMAP_DMA, new VfioIommuType1DmaUnmap(24, 0, 0x100000, 0x4000))).Size);
+            Assert.Equal(0x8000ul, Back<VfioIommuType1DmaUnmap>(Ioctl(ctx, Ioctls.VFIO_IOMMU_UNMAP_DMA, new VfioIommuType1DmaUnmap(24, 0, 0x108000, 0x8000))).Size);
+        }
+    }
+
     [Fact]
     public void Type1_GET_INFO_reports_page_sizes_and_the_caps_chain()
     {

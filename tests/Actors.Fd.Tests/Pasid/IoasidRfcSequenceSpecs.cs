@@ -134,6 +134,24 @@ public sealed class IoasidRfcSequenceSpecs : FdSpec, IClassFixture<SocketHost>
     }
 
     [Fact]
+    public void BIND_PGTBL_in_the_other_order_the_page_table_attached_first_then_PASID_MAP_GUEST_still_reaches_KVM()
+    {
+        var (ctx, ioas, dev, devId, pasid) = Vm();
+        var (_, nested) = GuestPageTable(ctx, devId, ioas);
+        Assert.Equal(0, AttachPasid(dev, nested, pasid));
+        Assert.Equal(Errno.ENOENT, Translate(ctx, 7).Errno);
+        // The attach's BIND carried no guest PASID; MAP_GUEST's bind is not the PASID's first, yet it attaches
+        // guest PASID 7, so it is published and answered only once KVM applied it.
+        Assert.Equal(0, Ioctl(ctx, EmulatorIoctls.PASID_MAP_GUEST, new EmuPasidMapGuest(16, 0, 7, pasid)).Errno);
+        var translated = Translate(ctx, 7);
+        Assert.Equal(0, translated.Errno);
+        Assert.Equal(new EmuKvmTranslate(12, 7, pasid), EmuKvmTranslate.Read(translated.Writeback));
+        // The device's detach is not the last unbind (MAP_GUEST's bind stays), so KVM keeps the guest PASID.
+        Assert.Equal(0, DetachPasid(dev, pasid));
+        Assert.Equal(new EmuKvmTranslate(12, 7, pasid), EmuKvmTranslate.Read(Translate(ctx, 7).Writeback));
+    }
+
+    [Fact]
     public void UNBIND_PGTBL_is_the_PASID_detach_the_guest_mapping_stays_until_FREE()
     {
         var (ctx, ioas, dev, devId, pasid) = Vm();

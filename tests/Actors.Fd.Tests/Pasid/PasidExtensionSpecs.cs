@@ -167,6 +167,95 @@ public sealed class PasidExtensionSpecs() : TestKit(SpecConfig.InMemory)
     }
 
     [Fact]
+    public void A_FREE_of_a_mapped_PASID_a_device_still_binds_takes_it_from_KVM_and_frees_its_guest_PASID_for_another()
+    {
+        var (extension, space, _) = Boot();
+        var host = Alloc(extension);
+        var other = Alloc(extension);
+        extension.Tell(new PasidExtensionActor.DeviceBound((int)host, "0000:00:02.0"));
+        ExpectMsg(new PasidExtensionActor.DeviceEventApplied((int)host, "0000:00:02.0", 0));
+        Assert.Equal(0, Call(extension, EmulatorIoctls.PASID_MAP_GUEST, new EmuPasidMapGuest(16, 0, 5, host)).Errno);
+
+        // The user's unbind is not the last (the device's bind stays), so no UNBIND goes round: the FREE itself
+        // must take the translation from KVM before it answers.
+        Assert.Equal(0, Call(extension, EmulatorIoctls.PASID_FREE, new EmuPasidFree(8, host)).Errno);
+        Assert.Equal(Errno.ENOENT, Call(extension, EmulatorIoctls.KVM_TRANSLATE, new EmuKvmTranslate(12, 5, 0)).Errno);
+        Assert.Equal(Errno.ENOENT, Call(extension, EmulatorIoctls.VDCM_PROGRAM, new EmuVdcmProgram(16, 0, 5, 0)).Errno);
+        Assert.Equal(0, Call(extension, EmulatorIoctls.PASID_MAP_GUEST, new EmuPasidMapGuest(16, 0, 5, other)).Errno);
+        Assert.Equal(new EmuKvmTranslate(12, 5, other), Out<EmuKvmTranslate>(Call(extension, EmulatorIoctls.KVM_TRANSLATE, new EmuKvmTranslate(12, 5, 0))));
+
+        // The device's detach lets the freed PASID go back to the space, and leaves the new mapping alone.
+        extension.Tell(new PasidExtensionActor.DeviceUnbound((int)host, "0000:00:02.0"));
+        ExpectMsg(new PasidExtensionActor.DeviceEventApplied((int)host, "0000:00:02.0", 0));
+        Assert.Equal(new EmuKvmTranslate(12, 5, other), Out<EmuKvmTranslate>(Call(extension, EmulatorIoctls.KVM_TRANSLATE, new EmuKvmTranslate(12, 5, 0))));
+        AwaitAssert(() =>
+        {
+            space.Tell(new PasidSpaceProtocol.GetSpaceUse());
+            Assert.Equal(1, ExpectMsg<PasidSpaceProtocol.SpaceUse>().InUse);
+        });
+    }
+
+    [Fact]
+    public void VDCM_CLEAR_frees_a_programmed_queue_for_another_guest_PASID_and_a_clear_queue_is_ENOENT()
+    {
+        var (extension, _, _) = Boot();
+        var first = Alloc(extension);
+        var second = Alloc(extension);
+        Assert.Equal(0, Call(extension, EmulatorIoctls.PASID_MAP_GUEST, new EmuPasidMapGuest(16, 0, 1, first)).Errno);
+        Assert.Equal(0, Call(extension, EmulatorIoctls.PASID_MAP_GUEST, new EmuPasidMapGuest(16, 0, 2, second)).Errno);
+        Assert.Equal(0, Call(extension, EmulatorIoctls.VDCM_PROGRAM, new EmuVdcmProgram(16, 3, 1, 0)).Errno);
+        Assert.Equal(Errno.EBUSY, Call(extension, EmulatorIoctls.VDCM_PROGRAM, new EmuVdcmProgram(16, 3, 2, 0)).Errno);
+
+        var cleared = Call(extension, EmulatorIoctls.VDCM_CLEAR, new EmuVdcmClear(8, 3));
+        Assert.Equal((0, new EmuVdcmClear(8, 3)), (cleared.Errno, Out<EmuVdcmClear>(cleared)));
+        Assert.Equal(Errno.ENOENT, Call(extension, EmulatorIoctls.VDCM_CLEAR, new EmuVdcmClear(8, 3)).Errno);
+        Assert.Equal(new EmuVdcmProgram(16, 3, 2, second), Out<EmuVdcmProgram>(Call(extension, EmulatorIoctls.VDCM_PROGRAM, new EmuVdcmProgram(16, 3, 2, 0))));
+        // The queue's reference went with the clear: only the allocation's and the mapping's hold the first PASID.
+        _sets!.Tell(new PasidSetProtocol.GetHolds(PasidExtensionActor.SetKeyOf(File), VdcmSubscriber.HolderPrefix));
+        Assert.Equal(new[] { (second, "vdcm/wq3", 1) }, ExpectMsg<PasidSetProtocol.Holds>().Entries.Select(h => ((uint)h.Pasid, h.Holder, h.Refs)));
+    }
+
+    [Fact]
+    public void The_same_MAP_GUEST_twice_answers_0_both_times_and_one_FREE_still_returns_the_PASID_to_the_space()
+    {
+        var (extension, space, _) = Boot();
+        var host = Alloc(extension);
+        Assert.Equal(0, Call(extension, EmulatorIoctls.PASID_MAP_GUEST, new EmuPasidMapGuest(16, 0, 3, host)).Errno);
+        Assert.Equal(0, Call(extension, EmulatorIoctls.PASID_MAP_GUEST, new EmuPasidMapGuest(16, 0, 3, host)).Errno);
+
+        Assert.Equal(0, Call(extension, EmulatorIoctls.PASID_FREE, new EmuPasidFree(8, host)).Errno);
+        Assert.Equal(Errno.ENOENT, Call(extension, EmulatorIoctls.KVM_TRANSLATE, new EmuKvmTranslate(12, 3, 0)).Errno);
+        AwaitAssert(() =>
+        {
+            space.Tell(new PasidSpaceProtocol.GetSpaceUse());
+            Assert.Equal(0, ExpectMsg<PasidSpaceProtocol.SpaceUse>().InUse);
+        });
+    }
+
+    [Theory]
+    [InlineData(EmulatorIoctls.PASID_FREE)]
+    [InlineData(EmulatorIoctls.PASID_MAP_GUEST)]
+    [InlineData(EmulatorIoctls.VDCM_PROGRAM)]
+    [InlineData(EmulatorIoctls.KVM_TRANSLATE)]
+    public void A_PASID_argument_of_0_or_outside_the_20_bit_space_is_EINVAL(uint request)
+    {
+        var (extension, _, _) = Boot();
+        var host = Alloc(extension);
+        foreach (var bad in new[] { 0u, 1u << 20 })
+        {
+            var done = request switch
+            {
+                EmulatorIoctls.PASID_FREE => Call(extension, request, new EmuPasidFree(8, bad)),
+                EmulatorIoctls.PASID_MAP_GUEST => Call(extension, request, new EmuPasidMapGuest(16, 0, bad, host)),
+                EmulatorIoctls.VDCM_PROGRAM => Call(extension, request, new EmuVdcmProgram(16, 0, bad, 0)),
+                _ => Call(extension, request, new EmuKvmTranslate(12, bad, 0)),
+            };
+            Assert.Equal((Errno.EINVAL, 0), (done.Errno, done.Writeback.Length));
+        }
+        Assert.Equal(Errno.EINVAL, Call(extension, EmulatorIoctls.PASID_MAP_GUEST, new EmuPasidMapGuest(16, 0, 3, 0)).Errno);
+    }
+
+    [Fact]
     public void A_subscriber_that_never_acknowledges_fails_MAP_GUEST_with_ETIMEDOUT_and_the_mapping_is_undone()
     {
         var (extension, _, bus) = Boot(ackSeconds: 0.5);

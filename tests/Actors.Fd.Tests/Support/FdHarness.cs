@@ -47,6 +47,9 @@ public sealed class FakeClient : ReceiveActor
             else
                 Sender.Tell(new MemoryRead(r.Tag, 0, memory.AsSpan((int)(r.Address - Base), (int)r.Length).ToArray()));
         });
+        // Every page of the client's memory is there, readable and writable; nothing else is.
+        Receive<Domains.Pages.CheckUserPages>(c => Sender.Tell(new Domains.Pages.UserPagesChecked(
+            c.Address >= Base && c.Address - Base <= (ulong)memory.Length && c.Length <= (ulong)memory.Length - (c.Address - Base) ? 0 : 14)));
         Receive<WriteMemory>(w =>
         {
             if (w.Address < Base || w.Address - Base + (ulong)w.Data.Length > (ulong)memory.Length)

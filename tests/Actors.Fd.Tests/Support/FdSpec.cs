@@ -64,6 +64,9 @@ public abstract class FdSpec : TestKit
     /// <summary>Runs the spec's ioctls over the socket of <paramref name="host"/> (see <see cref="Wire"/>).</summary>
     protected void UseSocket(SocketHost host) => Wire = host.Connect(Mem, Memory);
 
+    /// <summary>Runs the spec's ioctls through <paramref name="client"/>, connected to some host with the spec's memory mapped at <see cref="Mem"/>.</summary>
+    protected void UseSocket(Client.IommuClient client) => Wire = client;
+
     private readonly List<int> _wireFds = [];
 
     /// <summary>Closes what the spec left open, last opened first (CLOSE answers once the file is released), then the client.</summary>
@@ -99,7 +102,7 @@ public abstract class FdSpec : TestKit
         var fd = _nextFd++;
         var fileId = $"{_prefix}-f{fd}";
         Files.Tell(new Open(fileId, path, 2, Client), TestActor);
-        ExpectMsg(new Opened(fileId, expectErrno));
+        ExpectOpened(fileId, expectErrno);
         if (expectErrno == 0)
             Client.Tell(new FakeClient.MapFd(fd, fileId, path));
         return (fileId, fd);
@@ -161,11 +164,19 @@ public abstract class FdSpec : TestKit
         return StartFiles(name, snapshotEvery);
     }
 
+    /// <summary>OPEN's answer: the errno, and the actor serving the file exactly when it opened.</summary>
+    private void ExpectOpened(string fileId, int errno)
+    {
+        var opened = ExpectMsg<Opened>();
+        Assert.Equal((fileId, errno), (opened.FileId, opened.Errno));
+        Assert.Equal(errno == 0, opened.File is not null);
+    }
+
     /// <summary>Opens a path in a region started with <see cref="StartFiles"/> under a file id and fd of the spec's choosing.</summary>
     protected void OpenIn(IActorRef files, string fileId, string path, int fd)
     {
         files.Tell(new Open(fileId, path, 2, Client), TestActor);
-        ExpectMsg(new Opened(fileId, 0));
+        ExpectOpened(fileId, 0);
         Client.Tell(new FakeClient.MapFd(fd, fileId, path));
     }
 

@@ -71,13 +71,13 @@ public sealed class ObjectsCommandSpecs
         var json = await IommuctlRun.RunAsync(host, "contexts", "--json");
         Assert.Equal(
             $$"""{"contexts":[{"file":"{{f}}","path":"/dev/iommu","session":"{{session}}","pid":4242,"client":"vmm-spec","fds":[3],"connected":true,""" +
-            $$""" "objects":3,"kinds":{"Device":1,"HwptPaging":1,"Ioas":1},"pasidSet":"","node":"{{host.Node}}"}]}"""[1..] + "\n",
+            $$""" "objects":3,"kinds":{"Device":1,"HwptPaging":1,"Ioas":1},"pasidSet":"","node":"{{host.Node}}","runsOn":"{{host.Node}}"}]}"""[1..] + "\n",
             json.Output);
 
         var table = await IommuctlRun.RunAsync(host, "contexts");
         Assert.Equal(0, table.Exit);
         Assert.Equal(
-            $"│ {f} │ {session} │ 4242 │ vmm-spec │ 3   │ 3       │ Device 1, HwptPaging 1, Ioas 1 │           │",
+            $"│ {f} │ {session} │ 4242 │ vmm-spec │ 3   │ 3       │ Device 1, HwptPaging 1, Ioas 1 │           │ {host.Node} │",
             table.Lines[4]);
         Assert.Equal(6, table.Lines.Length);
 

@@ -37,6 +37,26 @@ public sealed class TraceCommandSpecs
     }
 
     [Fact]
+    public async Task A_bind_refused_because_another_session_holds_the_device_says_in_the_trace_which_session_holds_it()
+    {
+        await using var host = await TestHost.RealAsync();
+        var tracing = await IommuctlRun.StartAsync(host, CancellationToken.None, "trace", "--count", "4");
+
+        var holder = await VmmSetup.StartAsync(host.SocketPath); // binds vfio0: three ioctls
+        await using var late = await IommuClient.ConnectAsync(host.SocketPath, new IommuClientOptions { Pid = 99 });
+        var iommufd = await late.OpenAsync("/dev/iommu");
+        var device = await late.OpenAsync("/dev/vfio/devices/vfio0");
+        var refused = await late.IoctlRawAsync(device, Ioctls.VFIO_DEVICE_BIND_IOMMUFD, 0, UserStruct.Encode(new VfioDeviceBindIommufd(16, 0, iommufd, 0, 0)));
+        Assert.Equal(Errno.EINVAL, refused.Errno);
+
+        var run = await tracing.WaitAsync(TimeSpan.FromSeconds(30));
+        var session = holder.Client.SessionToken.ToString("x16");
+        Assert.Equal($"ioctl   pid 99 fd {device} VFIO_DEVICE_BIND_IOMMUFD = -1 EINVAL (the device is held by session {session} " +
+                     $"(device file {holder.DeviceFile}, iommufd {holder.ContextFile}))", Untimed(run).Last());
+        await holder.Client.DisposeAsync();
+    }
+
+    [Fact]
     public async Task Trace_json_gives_each_ioctl_as_the_EXT_TRACE_EVENT_document()
     {
         await using var host = await TestHost.RealAsync();

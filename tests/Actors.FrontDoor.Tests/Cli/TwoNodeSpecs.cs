@@ -32,8 +32,15 @@ public sealed class TwoNodeSpecs
                 $$""" "objects":1,"kinds":{"Ioas":1},"pasidSet":"","node":"{{second.Node}}"}"""[1..]),
         }.OrderBy(c => c.Item1).Select(c => c.Item2);
         var expected = $"{{\"contexts\":[{string.Join(',', contexts)}]}}\n";
-        Assert.Equal((0, expected, ""), Result(await IommuctlRun.RunAsync(first, "contexts", "--json")));
-        Assert.Equal((0, expected, ""), Result(await IommuctlRun.RunAsync(second, "contexts", "--json")));
+        // Each context runs where its shard was allocated, on one node or the other.
+        foreach (var node in new[] { first, second })
+        {
+            var (code, output, error) = Result(await IommuctlRun.RunAsync(node, "contexts", "--json"));
+            var runsOn = System.Text.RegularExpressions.Regex.Matches(output, ",\"runsOn\":\"([^\"]*)\"").Select(m => m.Groups[1].Value).ToList();
+            Assert.Equal(2, runsOn.Count);
+            Assert.All(runsOn, r => Assert.Contains(r, new[] { first.Node, second.Node }));
+            Assert.Equal((0, expected, ""), (code, System.Text.RegularExpressions.Regex.Replace(output, ",\"runsOn\":\"[^\"]*\"", ""), error));
+        }
 
         var objects = await IommuctlRun.RunAsync(first, "objects", "--context", g, "--json");
         Assert.Equal($$"""{"objects":[{"context":"{{g}}","id":1,"kind":"Ioas","uses":[],"key":"{{g}}.ioas1","pci":"","unit":"","attachments":[]}]}""" + "\n",

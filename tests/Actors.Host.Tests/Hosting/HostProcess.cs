@@ -65,6 +65,13 @@ public sealed class HostProcess : IAsyncDisposable
         return await ExitCodeAsync(timeout);
     }
 
+    /// <summary>kill -9: the process ends with no chance to leave the cluster or give anything back.</summary>
+    public void Kill()
+    {
+        _process.Kill(entireProcessTree: true);
+        _process.WaitForExit();
+    }
+
     public ValueTask DisposeAsync()
     {
         if (!_process.HasExited) _process.Kill(entireProcessTree: true);

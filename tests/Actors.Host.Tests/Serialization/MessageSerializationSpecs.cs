@@ -54,6 +54,31 @@ public sealed class MessageSerializationSpecs() : TestKit(SpecConfig.InMemory)
     }
 
     [Fact]
+    public void Messages_built_without_their_optional_arrays_cross_to_another_node()
+    {
+        // Built as the code builds them (an ALLOC event names no PASID list); a default
+        // ImmutableArray made Hyperion throw, and every ALLOC waited out the notifier's
+        // acknowledgement timeout when a subscriber ran on another node.
+        var alloc = new IommuActors.Ioasid.Pasid.IoasidEvent(IommuActors.Ioasid.Pasid.IoasidEventKind.Alloc, "set", 5, 5);
+        object[] messages =
+        [
+            new IommuActors.Ioasid.Pasid.PublishIoasidEvent(alloc, 3),
+            new IommuActors.Notifier.Bus.NotifierProtocol.Notify(1, alloc),
+            new IommuActors.Ioasid.Pasid.PasidSetProtocol.SetFreed("set", [1, 2]),
+            new IommuActors.Hardware.Units.UnitProtocol.DirtyPages("dmar0", 1, []),
+        ];
+        foreach (var message in messages)
+        {
+            var serializer = Sys.Serialization.FindSerializerFor(message);
+            var copy = Sys.Serialization.Deserialize(serializer.ToBinary(message), serializer.Identifier,
+                Akka.Serialization.Serialization.ManifestFor(serializer, message));
+            Assert.Equal(StructuralDump.Of(message), StructuralDump.Of(copy));
+        }
+        Assert.Empty(alloc.Pasids);
+        Assert.Equal([5], alloc.Affected);
+    }
+
+    [Fact]
     public void A_type_without_a_marker_is_not_silently_given_to_Hyperion()
     {
         var serializer = Sys.Serialization.FindSerializerFor(new UnmarkedRecord(1));

@@ -92,6 +92,19 @@ public sealed class PasidSetSpecs
     }
 
     [Fact]
+    public void A_later_bind_that_attaches_the_guest_pasid_is_published_again_and_a_repeat_is_not()
+    {
+        // A device attached at the PASID before PASID_MAP_GUEST: the map's bind is not the first, but KVM only
+        // learns the guest PASID from it.
+        var set = SetWith(7);
+        Assert.Equal((0, true), set.Bind(7, null, "driver/a"));
+        Assert.Equal((0, true), set.Bind(7, 101, "guest"));
+        Assert.Equal((0, 7), set.FindBySpid(101, takeRef: false));
+        Assert.Equal((0, false), set.Bind(7, 101, "driver/b"));
+        Assert.Equal((0, false), set.Bind(7, null, "driver/c"));
+    }
+
+    [Fact]
     public void A_duplicate_spid_in_one_set_fails_with_EEXIST()
     {
         var set = SetWith(7, 8);
@@ -138,6 +151,24 @@ public sealed class PasidSetSpecs
         Assert.Equal(0, set.AdjustQuota(2));
         Assert.Equal(2, set.Quota);
         Assert.Equal(Errno.EINVAL, new PasidSet("pasid-set-empty", 4).AdjustQuota(0));
+    }
+
+    [Fact]
+    public void Free_detaches_the_guest_pasid_at_once_even_while_a_device_bind_holds_the_pasid()
+    {
+        var set = SetWith(7, 8);
+        Assert.Equal((0, true), set.Bind(7, 101));
+        Assert.Equal((0, false), set.Bind(7, null, "device/0000:00:02.0"));
+        Assert.Equal((0, FreeOutcome.NowPending, false), set.Free(7, awaitAcks: true));
+
+        Assert.Equal(new PasidEntry(7, PasidState.FreePending, 2, 2, null, true), set.Find(7));
+        Assert.Equal((Errno.ENOENT, 0), set.FindBySpid(101, takeRef: false));
+        // The guest PASID is free for another host PASID of the set.
+        Assert.Equal((0, true), set.Bind(8, 101));
+        Assert.Equal((0, 8), set.FindBySpid(101, takeRef: false));
+        // The device's detach of the freed PASID does not take the new mapping with it.
+        Assert.Equal(0, set.Unbind(7, "device/0000:00:02.0").Errno);
+        Assert.Equal((0, 8), set.FindBySpid(101, takeRef: false));
     }
 
     [Fact]

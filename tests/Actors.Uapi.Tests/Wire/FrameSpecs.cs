@@ -48,6 +48,23 @@ public sealed class FrameSpecs
         { "FD_READY", new FdReady(42, 1), 11, "14000000 2400 0000 0b00000000000000 2a000000 01000000" },
     };
 
+    [Fact]
+    public void EXT_MEM_CHECK_is_kind_0x800A_with_address_length_and_flags_and_an_errno_reply()
+    {
+        var request = Encode(12, new MemCheckRequest(0x7f00_0000_1000, 0x20_0000, MemCheckRequest.Write));
+        Assert.Equal(Hex("20000000 0a80 0000 0c00000000000000 00100000007f0000 0000200000000000 01000000"), request);
+        var buffer = new ReadOnlySequence<byte>(request);
+        Assert.True(new FrameReader().TryReadFrame(ref buffer, out var frame));
+        Assert.True(MemCheckRequest.TryParse(frame.Body, out var parsed));
+        Assert.Equal(new MemCheckRequest(0x7f00_0000_1000, 0x20_0000, 1), parsed);
+        Assert.False(MemCheckRequest.TryParse(frame.Body.AsSpan(1), out _));
+
+        var reply = Encode(12, new MemCheckReply(14));
+        Assert.Equal(Hex("10000000 0a80 0100 0c00000000000000 0e000000"), reply);
+        Assert.Equal(14, MemCheckReply.ErrnoOf(reply.AsSpan(16)));
+        Assert.Equal(Errno.EFAULT, MemCheckReply.ErrnoOf([0, 0]));
+    }
+
     [Theory]
     [MemberData(nameof(Examples))]
     public void Each_kind_encodes_byte_for_byte_and_decodes_back(string name, IWireBody body, ulong seq, string hex)
