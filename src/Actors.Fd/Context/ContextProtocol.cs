@@ -77,6 +77,12 @@ public static class ContextProtocol
 
     public sealed record FaultFdClosed(uint FaultId) : IPersistedEvent;
 
+    /// <summary>A VDEVICE: a device's virtual ID under a vIOMMU (an object that uses the vIOMMU).</summary>
+    public sealed record VdeviceCreated(uint Id, uint ViommuId, uint DevId, ulong VirtId, string Key) : IPersistedEvent;
+
+    /// <summary>A VDEVICE as a snapshot keeps what its object row does not: its device and virtual ID.</summary>
+    public sealed record VdeviceRecord(uint DevId, ulong VirtId);
+
     /// <summary>The context was closed: nothing of it comes back.</summary>
     public sealed record ContextReleased : IPersistedEvent;
 
@@ -99,5 +105,6 @@ public static class ContextProtocol
         ulong RlimitMode,
         long KeyCounter,
         bool Closed = false,
-        ImmutableDictionary<uint, AccountKeys>? IoasAccounts = null) : IPersistedSnapshot;
+        ImmutableDictionary<uint, AccountKeys>? IoasAccounts = null,
+        ImmutableDictionary<uint, VdeviceRecord>? Vdevices = null) : IPersistedSnapshot;
 }

@@ -24,7 +24,11 @@ internal static class ContextViews
         MockDeviceView.For(host.With.Platform.Unit(host.SpecOf(d).Unit), host.Mocks.FlagsOf(d.Pci));
 
     /// <summary>The IOAS object a HWPT belongs to: its own for a paging HWPT, its parent's for a nested one.</summary>
-    public static uint IoasOf(this IContextHost host, HwptEntry h) => h.Nested ? host.Hwpts[h.Parent].Parent : h.Parent;
+    public static uint IoasOf(this IContextHost host, HwptEntry h) => h.Nested ? host.Hwpts[host.ParentHwptOf(h)].Parent : h.Parent;
+
+    /// <summary>The nesting parent of a nested HWPT: the HWPT it was made on, or that of the vIOMMU it was made on.</summary>
+    public static uint ParentHwptOf(this IContextHost host, HwptEntry nested) =>
+        host.Viommus.TryGetValue(nested.Parent, out var viommu) ? viommu.Hwpt : nested.Parent;
 
     /// <summary>The IOAS that holds a HWPT.</summary>
     public static IoasEntry HomeOf(this IContextHost host, uint hwptId) => host.Ioas[host.IoasOf(host.Hwpts[hwptId])];

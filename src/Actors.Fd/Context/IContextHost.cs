@@ -27,6 +27,8 @@ internal interface IContextHost
 
     IReadOnlyDictionary<uint, HwptEntry> Hwpts { get; }
 
+    IReadOnlyDictionary<uint, Viommus.ViommuEntry> Viommus { get; }
+
     /// <summary>The selftest's mock devices: devices of the context that the platform does not list.</summary>
     MockDevices Mocks { get; }
 

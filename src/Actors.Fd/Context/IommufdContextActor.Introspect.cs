@@ -21,6 +21,6 @@ public sealed partial class IommufdContextActor
         var attachments = device is null ? ImmutableArray<ObjectAttachment>.Empty
             : [.. device.Attachments.OrderBy(a => a.Key).Select(a => new ObjectAttachment(a.Key, a.Value))];
         return new ObjectInfo(o.Id, o.Kind, [.. o.Uses], KeyOf(o), device?.Pci ?? _mocks.Of(o.Id)?.Pci ?? "",
-            _hwpts.TryGetValue(o.Id, out var hwpt) ? hwpt.Unit : "", attachments);
+            _hwpts.TryGetValue(o.Id, out var hwpt) ? hwpt.Unit : _viommu.UnitOf(o.Id) ?? "", attachments);
     }
 }

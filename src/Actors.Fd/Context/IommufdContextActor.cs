@@ -11,6 +11,7 @@ using IommuActors.Fd.Hwpts;
 using IommuActors.Fd.Ioases;
 using IommuActors.Fd.Objects;
 using IommuActors.Fd.Selftests;
+using IommuActors.Fd.Viommus;
 using IommuActors.Hardware.Platform;
 using IommuActors.Uapi;
 using IommuActors.Uapi.Structs;
@@ -48,7 +49,7 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
     private readonly DeviceObjects _deviceObjects;
     private readonly IoasIoctls _ioasIoctls;
     private readonly HwptIoctls _hwptIoctls;
-    private readonly ViommuIoctls _viommu;
+    private readonly ViommuObjects _viommu;
     private uint _compatIoas;
     private ulong _rlimitMode;
     private long _keyCounter;
@@ -76,10 +77,10 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
         _compat = new VfioCompat(this);
         _accesses = new AccessObjects(this);
         _faults = new FaultObjects(this, CheckLastHolder);
-        _deviceObjects = new DeviceObjects(this, _faults, Pasids);
+        _viommu = new ViommuObjects(this);
+        _deviceObjects = new DeviceObjects(this, _faults, _viommu, Pasids);
         _ioasIoctls = new IoasIoctls(this);
         _hwptIoctls = new HwptIoctls(this);
-        _viommu = new ViommuIoctls(this);
         Live(Core.Telemetry.IommuMetrics.Objects, _table.CountsByKind);
         Recovering();
         Active();
@@ -248,7 +249,7 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
             case Ioctls.IOMMU_HWPT_INVALIDATE: With<IommuHwptInvalidate>(m, _hwptIoctls.Invalidate); break;
             case Ioctls.IOMMU_FAULT_QUEUE_ALLOC: With<IommuFaultAlloc>(m, _faults.Alloc); break;
             case Ioctls.IOMMU_IOAS_MAP_FILE: With<IommuIoasMapFile>(m, _ioasIoctls.MapFile); break;
-            case Ioctls.IOMMU_VIOMMU_ALLOC: With<IommuViommuAlloc>(m, _viommu.ViommuAlloc); break;
+            case Ioctls.IOMMU_VIOMMU_ALLOC: With<IommuViommuAlloc>(m, _viommu.Alloc); break;
             case Ioctls.IOMMU_VDEVICE_ALLOC: With<IommuVdeviceAlloc>(m, _viommu.VdeviceAlloc); break;
             case Ioctls.IOMMU_IOAS_CHANGE_PROCESS: With<IommuIoasChangeProcess>(m, _ioasIoctls.ChangeProcess); break;
             case Ioctls.IOMMU_VEVENTQ_ALLOC: With<IommuVeventqAlloc>(m, _viommu.VeventqAlloc); break;
@@ -476,6 +477,7 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
     {
         _accesses.Apply(e);
         _faults.Apply(e);
+        _viommu.Apply(e);
         switch (e)
         {
             case ObjectCreated { Kind: ObjectKind.Selftest } c:
@@ -501,6 +503,9 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
                         _hwpts[c.Id] = new HwptEntry(c.Key, c.Pci, c.Flags, c.Auto, c.Uses.FirstOrDefault(), c.DomainId, c.Kind == ObjectKind.HwptNested);
                         break;
                 }
+                break;
+            case VdeviceCreated v:
+                Apply(new ObjectCreated(v.Id, ObjectKind.Vdevice, [v.ViommuId], v.Key, "", 0, false, 0));
                 break;
             case IoasCreated c:
                 Apply(new ObjectCreated(c.Id, ObjectKind.Ioas, [], c.Key, "", 0, false, 0));
@@ -542,22 +547,25 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
 
     private ContextSnapshot TakeSnapshot() => new(
         [.. _table.Objects.Select(o => new SnapshotObject(o.Id, o.Kind, [.. o.Uses], KeyOf(o), PciOf(o),
-            _hwpts.TryGetValue(o.Id, out var h) ? h.Flags : _mocks.Of(o.Id) is { } m ? m.Flags : _accesses.FlagsOf(o.Id),
+            _hwpts.TryGetValue(o.Id, out var h) ? h.Flags : _viommu.FlagsOf(o.Id) is { } v ? v : _mocks.Of(o.Id) is { } m ? m.Flags : _accesses.FlagsOf(o.Id),
             h?.Auto ?? false, h?.DomainId ?? 0))],
         _devices.ToImmutableDictionary(d => d.Key, d => d.Value.Attachments),
         [],
         [],
         [.. _faults.ClosedFds],
         _compatIoas, _rlimitMode, _keyCounter, _closed,
-        _ioas.Where(i => i.Value.Accounts is not null).ToImmutableDictionary(i => i.Key, i => i.Value.Accounts!));
+        _ioas.Where(i => i.Value.Accounts is not null).ToImmutableDictionary(i => i.Key, i => i.Value.Accounts!),
+        _viommu.VdeviceRecords);
 
     private string KeyOf(ContextObject o) =>
         _ioas.TryGetValue(o.Id, out var i) ? i.Key : _devices.TryGetValue(o.Id, out var d) ? d.DeviceFileId
         : _hwpts.TryGetValue(o.Id, out var h) ? h.Key : _faults.KeyOf(o.Id) is { } f ? f
+        : _viommu.KeyOf(o.Id) is { } v ? v
         : _mocks.Of(o.Id) is { } m ? m.Key : _accesses.KeyOf(o.Id) ?? "";
 
     private string PciOf(ContextObject o) =>
         _devices.TryGetValue(o.Id, out var d) ? d.Pci : _hwpts.TryGetValue(o.Id, out var h) ? h.Unit
+        : _viommu.UnitOf(o.Id) is { } v ? v
         : _mocks.Of(o.Id) is { } m ? m.Pci : "";
 
     private void RestoreSnapshot(ContextSnapshot s)
@@ -566,6 +574,7 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
             Apply(new ObjectCreated(o.Id, o.Kind, o.Uses, o.Key, o.Pci, o.Flags, o.Auto, o.DomainId));
         foreach (var (dev, attachments) in s.Attachments)
             _devices[dev] = _devices[dev] with { Attachments = attachments };
+        _viommu.Restore(s.Vdevices);
         foreach (var (id, accounts) in s.IoasAccounts ?? ImmutableDictionary<uint, AccountKeys>.Empty)
             _ioas[id] = _ioas[id] with { Accounts = accounts };
         foreach (var id in s.FaultFdsClosed)
@@ -591,6 +600,7 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
     IReadOnlyDictionary<uint, IoasEntry> IContextHost.Ioas => _ioas;
     IReadOnlyDictionary<uint, DeviceEntry> IContextHost.Devices => _devices;
     IReadOnlyDictionary<uint, HwptEntry> IContextHost.Hwpts => _hwpts;
+    IReadOnlyDictionary<uint, ViommuEntry> IContextHost.Viommus => _viommu.Viommus;
     void IContextHost.Save(IPersistedEvent e, Action then) => Save(e, then);
     string IContextHost.NewKey(string kind) => NewKey(kind);
     MockDevices IContextHost.Mocks => _mocks;

@@ -19,7 +19,7 @@ namespace IommuActors.Fd.Devices;
 /// PASID actor, null when the host wired none) of PASID binds, and has a detach answer the
 /// faults that came through the attachment.
 /// </summary>
-internal sealed class DeviceObjects(IContextHost host, FaultObjects faults, Func<IActorRef?> pasids)
+internal sealed class DeviceObjects(IContextHost host, FaultObjects faults, Viommus.ViommuObjects viommus, Func<IActorRef?> pasids)
 {
     private ServedRequest Request => host.Request;
 
@@ -55,6 +55,14 @@ internal sealed class DeviceObjects(IContextHost host, FaultObjects faults, Func
                 if (host.Mocks.IsNoDirty(dev.Pci) && (host.Hwpts[m.PtId].Flags & HwptAllocFlags.DirtyTracking) != 0)
                 {
                     then(Errno.EINVAL, 0);
+                    return;
+                }
+                // A nested domain of a vIOMMU names the device by its virtual ID: without a vDEVICE the driver's attach_dev is ENOENT.
+                if (m.Pasid == NoPasid && host.Hwpts[m.PtId] is { Nested: true } nested
+                    && Viommus.ViommuRules.AttachErrno(viommus.Viommus.ContainsKey(nested.Parent),
+                        viommus.VdeviceOfDevice(m.DevId, nested.Parent) is not null) is var noVdev and not 0)
+                {
+                    then(noVdev, 0);
                     return;
                 }
                 Attach(m, dev, host.IoasOf(host.Hwpts[m.PtId]), m.PtId, then);
@@ -231,7 +239,11 @@ internal sealed class DeviceObjects(IContextHost host, FaultObjects faults, Func
         {
             if (i == pasids.Count)
             {
-                host.Save(new ObjectDestroyed(devId), then);
+                // The device's vDEVICE goes with it (iommufd_device_remove_vdev).
+                if (viommus.VdeviceOfDevice(devId) is { } vdev)
+                    host.Save(new ObjectDestroyed(vdev), () => host.Save(new ObjectDestroyed(devId), then));
+                else
+                    host.Save(new ObjectDestroyed(devId), then);
                 return;
             }
             Detach(devId, pasids[i], () => Next(i + 1));

@@ -59,7 +59,16 @@ internal sealed class HwptIoctls(IContextHost host)
                 AllocPaging(cmd, size, dev);
                 return;
             case ObjectKind.HwptPaging:
-                AllocNested(cmd, size, dev, host.Hwpts[cmd.PtId]);
+                AllocNested(cmd, size, dev, cmd.PtId);
+                return;
+            case ObjectKind.Viommu:
+                var viommu = host.Viommus[cmd.PtId];
+                if (Viommus.ViommuRules.CheckNestedOnViommu(host.UnitOf(dev).Name, viommu.Unit, cmd.DataLen) is var refused and not 0)
+                {
+                    Done(refused);
+                    return;
+                }
+                AllocNested(cmd, size, dev, viommu.Hwpt);
                 return;
             default:
                 Done(Errno.EINVAL);
@@ -85,8 +94,10 @@ internal sealed class HwptIoctls(IContextHost host)
         });
     }
 
-    private void AllocNested(IommuHwptAlloc cmd, uint size, DeviceEntry dev, HwptEntry parent)
+    /// <summary>A nested HWPT over the paging HWPT parentId, made on cmd.PtId: that HWPT, or a vIOMMU over it.</summary>
+    private void AllocNested(IommuHwptAlloc cmd, uint size, DeviceEntry dev, uint parentId)
     {
+        var parent = host.Hwpts[parentId];
         var unit = host.UnitOf(dev);
         if (HwptRules.NestedErrno(cmd.Flags, unit, parent.Auto, parent.Flags, parent.Unit) is var bad and not 0)
         {
@@ -113,7 +124,7 @@ internal sealed class HwptIoctls(IContextHost host)
                     return;
                 }
                 var id = host.Table.NextFreeId;
-                home.Ref.Tell(new H.AllocateNested(home.Key, id, cmd.PtId, host.RefOf(dev), unit, cmd.Flags, cmd.DataType, [.. data], leaves,
+                home.Ref.Tell(new H.AllocateNested(home.Key, id, parentId, host.RefOf(dev), unit, cmd.Flags, cmd.DataType, [.. data], leaves,
                     FaultHandlerOf(cmd)));
                 Request.Await<H.HwptAllocated>(r => r.HwptId == id, r =>
                 {
