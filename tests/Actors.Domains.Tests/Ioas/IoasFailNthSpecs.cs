@@ -121,7 +121,11 @@ public sealed class IoasFailNthSpecs
         }
         """));
 
-    private static IActorRef Start(ActorSystem system) => system.ActorOf(IoasActor.Props(Id, 1 << 20), Id);
+    // Each incarnation gets a name of its own: the journal is found by the persistence id, and a watcher can hear
+    // Terminated before the guardian has freed the old name.
+    private static int _incarnation;
+    private static IActorRef Start(ActorSystem system) =>
+        system.ActorOf(IoasActor.Props(Id, 1 << 20), $"{Id}-{Interlocked.Increment(ref _incarnation)}");
 
     private static async Task Stopped(ActorSystem system, IActorRef ioas)
     {
