@@ -63,6 +63,9 @@ public sealed class MetricsSpecs
         await using var host = await TestHost.RealAsync("--Iommu:PrometheusUrl", $"http://localhost:{metricsPort}/");
         var vmm = await VmmSetup.StartAsync(host.SocketPath); // an IOAS, vfio0 bound and attached to it: IDs 1, 2, 3
         var rw = IoasMapFlags.Readable | IoasMapFlags.Writeable;
+        // With a device attached the pages are pinned at the map, so they must be there (else EFAULT).
+        vmm.Client.Memory.Map(0x7f00_0000_0000, 0x2000);
+        vmm.Client.Memory.Map(0x7f00_1000_0000, 0x1000);
         await vmm.Client.IoctlAsync(vmm.Iommufd, Ioctls.IOMMU_IOAS_MAP, new IommuIoasMap(40, rw, 1, 0, 0x7f00_0000_0000, 0x2000, 0));
         await vmm.Client.IoctlAsync(vmm.Iommufd, Ioctls.IOMMU_IOAS_MAP, new IommuIoasMap(40, rw, 1, 0, 0x7f00_1000_0000, 0x1000, 0));
         await vmm.Client.IoctlAsync(vmm.Iommufd, EmulatorIoctls.PASID_ALLOC, new EmuPasidAlloc(12, 0, 0));

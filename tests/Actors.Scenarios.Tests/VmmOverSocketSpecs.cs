@@ -105,6 +105,8 @@ public sealed class VmmOverSocketSpecs
         var device = await client.OpenAsync("/dev/vfio/devices/vfio0");
         await client.IoctlAsync(device, Ioctls.VFIO_DEVICE_BIND_IOMMUFD, new VfioDeviceBindIommufd(16, 0, iommufd, 0, 0));
         await client.IoctlAsync(device, Ioctls.VFIO_DEVICE_ATTACH_IOMMUFD_PT, new VfioDeviceAttachIommufdPt(16, 0, ioas.OutIoasId, 0));
+        // A device is attached, so the map pins the guest RAM at once: it must be mapped in the client (else EFAULT).
+        client.Memory.Map(RamAddress, (int)GuestRam);
         await MapRam(client, iommufd, ioas.OutIoasId);
 
         using var reached = JsonDocument.Parse(await client.DmaJsonAsync("0000:00:02.0", -1, 0x100000 + 0x1800, 0x1000, write: true));

@@ -128,6 +128,8 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
         Command<Read>(r => Sender.Tell(new ReadDone(r.FileId, r.Tag, Errno.EINVAL, [])));
         Command<Write>(w => Sender.Tell(new WriteDone(w.FileId, w.Tag, Errno.EINVAL, 0)));
         Command<OpTimedOut>(_ => { });
+        // A fault queue's acknowledgement that only TRIGGER_IOPF waits for (a unit's page request does not).
+        Command<Faults.FaultQueueProtocol.GroupQueued>(_ => { });
         Command<LastHolderGone>(_ => TearDown(ActorRefs.Nobody, ActorRefs.Nobody));
         Introspection();
         Housekeeping();

@@ -118,8 +118,8 @@ internal sealed class FaultObjects(IContextHost host, Action fdClosed)
         Queue(faultId, new FaultGroup(dev.Key, f.Pasid, hwpt.Key, m.Unit, f.Cookie, f.Address, perm));
     }
 
-    /// <summary>A page request queued in the FAULT object faultId.</summary>
-    public void Queue(uint faultId, FaultGroup group) => QueueOf(faultId).Tell(new EnqueueGroup(group));
+    /// <summary>A page request queued in the FAULT object faultId; the queue answers the context <see cref="GroupQueued"/>.</summary>
+    public void Queue(uint faultId, FaultGroup group) => QueueOf(faultId).Tell(new EnqueueGroup(group), host.Self);
 
     /// <summary>A read of the queue fd, served by the queue (EBADF once the FAULT is gone).</summary>
     public void Read(ReadFaults m, IActorRef sender)

@@ -42,6 +42,8 @@ public sealed class FaultQueueActor : ReceiveActor
         {
             _queue.Add(e.Group);
             _client.Tell(new FileReady(_fileId, PollIn));
+            // TRIGGER_IOPF answers after this, so the fd reads as readable once the ioctl returned, as the kernel's does.
+            Sender.Tell(new GroupQueued(_faultId));
         });
         Receive<ReadFaults>(OnRead);
         Receive<WriteResponses>(OnWrite);

@@ -7,8 +7,13 @@ namespace IommuActors.Fd.Faults;
 /// </summary>
 public static class FaultQueueProtocol
 {
-    /// <summary>A page request group reached the FAULT: it waits to be read.</summary>
+    /// <summary>
+    /// A page request group reached the FAULT: it waits to be read. Answered with <see cref="GroupQueued"/>
+    /// once the queue holds it and its client was told the fd is readable.
+    /// </summary>
     public sealed record EnqueueGroup(FaultGroup Group);
+
+    public sealed record GroupQueued(uint FaultId);
 
     /// <summary>A detach: the groups that came through the attachment are answered INVALID. Answered with <see cref="AttachmentFaultsFailed"/>.</summary>
     /// <param name="Pasid">The unit's PASID of the attachment (negative for the RID).</param>

@@ -22,7 +22,7 @@ internal interface ISelftestHost : IContextHost
     /// <summary>Detaches everything of a DEVICE and destroys it.</summary>
     void Unbind(uint devId, Action then);
 
-    /// <summary>A page request reported by software, queued in the FAULT object faultId.</summary>
+    /// <summary>A page request reported by software, queued in the FAULT object faultId (answered with GroupQueued).</summary>
     void QueuePageRequest(uint faultId, FaultGroup group);
 
     /// <summary>The access ops (CREATE_ACCESS, ACCESS_PAGES, ...).</summary>

@@ -111,9 +111,14 @@ internal sealed class SelftestDriver(ISelftestHost host, MockDevices mocks)
             id => host.Hwpts.TryGetValue(id, out var n) && n.Nested);
         if (at is { } key && dev.Attachments.TryGetValue(key, out var hwptId) && host.Hwpts.TryGetValue(hwptId, out var h)
             && host.Table.Get(hwptId).Value!.Uses.FirstOrDefault(u => host.Table.Get(u, ObjectKind.Fault).IsOk) is var faultId and not 0)
+        {
             host.QueuePageRequest(faultId, new FaultGroup(devId, pasid == 0 ? -1 : (int)pasid, hwptId, h.Unit, UnitCookie: 0,
                 cmd.U64(TestCmdLayout.TriggerIopf.Addr), cmd.U32(TestCmdLayout.TriggerIopf.Perm),
                 cmd.U32(TestCmdLayout.TriggerIopf.Grpid)));
+            // Answered once the queue holds the group: a poll right after the ioctl sees the fd readable.
+            Request.Await<Faults.FaultQueueProtocol.GroupQueued>(q => q.FaultId == faultId, _ => Done(0));
+            return;
+        }
         Done(0);
     }
 

@@ -25,10 +25,17 @@ public sealed class FaultQueueActorSpecs : TestKit
 
     private static FaultGroup Group(long cookie, ulong address, int pasid = -1) => new(2, pasid, 5, "dmar0", cookie, address, PageFault.PermWrite);
 
+    /// <summary>Queues a group; the queue acknowledges it to the sender (TRIGGER_IOPF answers after that).</summary>
+    private void Enqueue(FaultGroup group)
+    {
+        _queue.Tell(new EnqueueGroup(group));
+        ExpectMsg(new GroupQueued(4));
+    }
+
     [Fact]
     public void A_group_makes_the_fd_readable_and_reading_the_last_one_says_it_is_not_any_more()
     {
-        _queue.Tell(new EnqueueGroup(Group(11, 0x1000)));
+        Enqueue(Group(11, 0x1000));
         Assert.Equal(new FileReady("ctx/fault1", FaultQueueActor.PollIn), _client.ExpectMsg<FileReady>());
         _queue.Tell(new ReadFaults("ctx", 1, 4, 80, _client));
         var read = ExpectMsg<ReadDone>();
@@ -39,8 +46,8 @@ public sealed class FaultQueueActorSpecs : TestKit
     [Fact]
     public void A_response_answers_the_units_request_and_a_software_groups_response_answers_nobody()
     {
-        _queue.Tell(new EnqueueGroup(Group(11, 0x1000)));
-        _queue.Tell(new EnqueueGroup(Group(0, 0x2000)));
+        Enqueue(Group(11, 0x1000));
+        Enqueue(Group(0, 0x2000));
         _queue.Tell(new ReadFaults("ctx", 1, 4, 80, _client));
         ExpectMsg<ReadDone>();
         var bytes = new byte[16];
@@ -55,8 +62,8 @@ public sealed class FaultQueueActorSpecs : TestKit
     [Fact]
     public void A_detach_answers_that_attachments_requests_INVALID_before_it_is_answered()
     {
-        _queue.Tell(new EnqueueGroup(Group(11, 0x1000)));
-        _queue.Tell(new EnqueueGroup(Group(12, 0x2000, pasid: 3)));
+        Enqueue(Group(11, 0x1000));
+        Enqueue(Group(12, 0x2000, pasid: 3));
         _queue.Tell(new FailAttachmentFaults(2, -1, 5));
         Assert.Equal(new Unit.PageResponse("dmar0", 11, false), _units.ExpectMsg<Unit.PageResponse>());
         ExpectMsg(new AttachmentFaultsFailed(4));
@@ -66,10 +73,10 @@ public sealed class FaultQueueActorSpecs : TestKit
     [Fact]
     public void Stopping_the_queue_answers_every_request_it_holds_INVALID_read_or_not()
     {
-        _queue.Tell(new EnqueueGroup(Group(11, 0x1000)));
+        Enqueue(Group(11, 0x1000));
         _queue.Tell(new ReadFaults("ctx", 1, 4, 40, _client));
         ExpectMsg<ReadDone>();
-        _queue.Tell(new EnqueueGroup(Group(12, 0x2000)));
+        Enqueue(Group(12, 0x2000));
         Watch(_queue);
         Sys.Stop(_queue);
         ExpectTerminated(_queue);
@@ -81,7 +88,7 @@ public sealed class FaultQueueActorSpecs : TestKit
     [Fact]
     public void A_released_queue_has_nothing_left_to_answer_when_it_stops()
     {
-        _queue.Tell(new EnqueueGroup(Group(11, 0x1000)));
+        Enqueue(Group(11, 0x1000));
         _queue.Tell(new ReleaseQueue());
         Assert.Equal(new Unit.PageResponse("dmar0", 11, false), _units.ExpectMsg<Unit.PageResponse>());
         ExpectMsg(new QueueReleased(4));
