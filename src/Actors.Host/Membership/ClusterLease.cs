@@ -27,13 +27,14 @@ public sealed class ClusterLease(LeaseTable table, TimeSpan timeToLive, Func<int
     /// <summary>
     /// Takes the lease unless a live holder has it; a lost race reads the row again. <paramref name="self"/>:
     /// this node's host:port, which the row may list among a dead holder's members (this node restarted).
+    /// <paramref name="seeds"/>: the other seeds this node joins, probed like the row's members.
     /// </summary>
-    public Founding TryFound(LeaseClaimant claimant, long now, string? self = null)
+    public Founding TryFound(LeaseClaimant claimant, long now, string? self = null, IEnumerable<string>? seeds = null)
     {
         for (var attempt = 0; ; attempt++)
         {
             var row = table.Read(Name);
-            if (LeaseRules.Standing(row, claimant, now, _processAlive, _listens, self) == LeaseStanding.HeldElsewhere)
+            if (LeaseRules.Standing(row, claimant, now, _processAlive, _listens, self, seeds) == LeaseStanding.HeldElsewhere)
                 return new Founding.Refused(row!);
             var next = claimant.Row(Name, now + (long)timeToLive.TotalMilliseconds);
             if (table.Replace(row, next)) return new Founding.Taken(next);

@@ -41,7 +41,8 @@ public static class ClusterSetup
         if (membership.MayFound && lease is not null)
         {
             var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-            switch (lease.TryFound(LeaseClaimant.ThisProcess(ClusterLeaseKeeper.HolderOf(cluster.SelfUniqueAddress)), now, ClusterLeaseKeeper.EndpointOf(self)))
+            switch (lease.TryFound(LeaseClaimant.ThisProcess(ClusterLeaseKeeper.HolderOf(cluster.SelfUniqueAddress)), now, ClusterLeaseKeeper.EndpointOf(self),
+                membership.Others.Select(ClusterLeaseKeeper.EndpointOf)))
             {
                 case ClusterLease.Founding.Refused { Row: var row } when membership.Others.IsEmpty:
                     throw new SettingsException(ClusterLease.RefusalLine(row, now));

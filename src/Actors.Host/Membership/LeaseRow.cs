@@ -55,16 +55,21 @@ public static class LeaseRules
 {
     /// <param name="processAlive">Whether a process of this machine runs.</param>
     /// <param name="listens">Whether a node listens at host:port (never asked of the claimant's own endpoint, <paramref name="self"/>).</param>
+    /// <param name="seeds">
+    /// The other seed nodes the claimant was started with, as host:port: while one of them listens, the
+    /// cluster of a gone holder lives on there (it may not have written itself into the row yet), so the
+    /// claimant joins it rather than taking the lease.
+    /// </param>
     public static LeaseStanding Standing(LeaseRow? row, LeaseClaimant claimant, long now, Func<int, bool> processAlive,
-        Func<string, bool>? listens = null, string? self = null)
+        Func<string, bool>? listens = null, string? self = null, IEnumerable<string>? seeds = null)
     {
         if (row is null) return LeaseStanding.Free;
         if (row.Holder == claimant.Holder && row.Machine == claimant.Machine && row.Pid == claimant.Pid) return LeaseStanding.Ours;
-        if (row.ExpiresAt <= now) return LeaseStanding.Abandoned;
-        if (row.Machine == claimant.Machine && row.Pid != claimant.Pid && !processAlive(row.Pid)
-            && !row.MemberEndpoints.Any(m => m != self && (listens ?? (_ => false))(m)))
-            return LeaseStanding.Abandoned;
-        return LeaseStanding.HeldElsewhere;
+        var expired = row.ExpiresAt <= now;
+        var holderEnded = row.Machine == claimant.Machine && row.Pid != claimant.Pid && !processAlive(row.Pid);
+        if (!expired && !holderEnded) return LeaseStanding.HeldElsewhere;
+        var survivors = (expired ? [] : row.MemberEndpoints).Concat(seeds ?? []).Where(m => m != self).Distinct();
+        return survivors.Any(listens ?? (_ => false)) ? LeaseStanding.HeldElsewhere : LeaseStanding.Abandoned;
     }
 
     /// <summary>Whether something accepts a TCP connection at host:port within a second: a node of a cluster that lives.</summary>

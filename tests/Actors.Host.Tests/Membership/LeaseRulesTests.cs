@@ -38,6 +38,19 @@ public sealed class LeaseRulesTests
     }
 
     [Fact]
+    public void A_gone_holder_whose_row_does_not_list_a_listening_seed_of_the_claimant_yet_still_holds_it()
+    {
+        // The founder died before it renewed with the second node in its row; that node lives on.
+        var ended = new LeaseRow("cluster", "other", "box", 7, 2_000);
+        Assert.Equal(LeaseStanding.HeldElsewhere,
+            LeaseRules.Standing(ended, Me, 1_000, _ => false, e => e == "127.0.0.1:4054", "127.0.0.1:4053", ["127.0.0.1:4054"]));
+        Assert.Equal(LeaseStanding.HeldElsewhere,
+            LeaseRules.Standing(ended, Me, 3_000, _ => true, e => e == "127.0.0.1:4054", "127.0.0.1:4053", ["127.0.0.1:4054"]));
+        Assert.Equal(LeaseStanding.Abandoned,
+            LeaseRules.Standing(ended, Me, 1_000, _ => false, _ => false, "127.0.0.1:4053", ["127.0.0.1:4054"]));
+    }
+
+    [Fact]
     public void The_claimant_itself_listed_among_a_dead_holders_members_keeps_nothing_alive()
     {
         var row = new LeaseRow("cluster", "other", "box", 7, 2_000, "127.0.0.1:4053");
