@@ -10,6 +10,12 @@ public enum IoasidEventKind
     Bind,
     Unbind,
     SetFreed,
+
+    /// <summary>
+    /// The guest PASID (Spid) of a PASID that stays bound is detached again: a later bind that attached it timed
+    /// out and was undone. KVM drops the translation; nothing else is torn down.
+    /// </summary>
+    SpidDetached,
 }
 
 /// <summary>

@@ -36,6 +36,7 @@ public sealed class PasidEventSerializer(ExtendedActorSystem system) : CompactEv
         CompactFormat.Of<SetPasidBoundBy>("pbh1", (w, e) => w.Int(e.Pasid).Int(e.Spid).String(e.Holder),
             r => new SetPasidBoundBy(r.Int32(), r.Int32(), r.String())),
         PasidAndHolder<SetPasidUnboundBy>("puh1", e => (e.Pasid, e.Holder), (p, h) => new SetPasidUnboundBy(p, h)),
+        PasidOnly<SetSpidDetached>("psd1", e => e.Pasid, p => new SetSpidDetached(p)),
         PasidOnly<SetQuarantineSettled>("pq1", e => e.Pasid, p => new SetQuarantineSettled(p)),
         CompactFormat.Of<SetQuotaAdjusted>("pj1", (w, e) => w.Int(e.Quota), r => new SetQuotaAdjusted(r.Int32())),
         CompactFormat.Of<SpaceLeased>("sl1", (w, e) => w.String(e.Owner).Int(e.Pasid), r => new SpaceLeased(r.String(), r.Int32())),

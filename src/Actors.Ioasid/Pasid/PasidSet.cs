@@ -188,6 +188,19 @@ public sealed class PasidSet
         return (0, last, IsReclaimable(e));
     }
 
+    /// <summary>
+    /// Detaches the PASID's guest PASID (SPID), leaving its binds and references as they are: what undoing a later
+    /// bind that attached the guest PASID needs (the binds before it stay). Answers the SPID detached, if any.
+    /// </summary>
+    public int? DetachSpid(int pasid)
+    {
+        if (!_entries.TryGetValue(pasid, out var e) || e.Spid is not { } spid)
+            return null;
+        _bySpid.Remove(spid);
+        e.Spid = null;
+        return spid;
+    }
+
     /// <summary>Finds the host PASID of a guest PASID, optionally taking a reference (VDCM programming a queue).</summary>
     public (int Errno, int Pasid) FindBySpid(int spid, bool takeRef, string holder = "")
     {

@@ -60,6 +60,7 @@ public sealed class PasidSetActor : SnapshottingActor
         Recover<SetPasidPutBy>(e => _set.Put(e.Pasid, e.Holder));
         Recover<SetPasidBoundBy>(e => _set.Bind(e.Pasid, e.Spid == 0 ? null : e.Spid, e.Holder));
         Recover<SetPasidUnboundBy>(e => _set.Unbind(e.Pasid, e.Holder));
+        Recover<SetSpidDetached>(e => _set.DetachSpid(e.Pasid));
         Recover<SetPasidFreed>(e => _set.Free(e.Pasid, awaitAcks: true));
         Recover<SetFreeAcked>(e => _set.Acknowledged(e.Pasid));
         Recover<SetPasidRemoved>(e => _set.Remove(e.Pasid, e.Quarantined));
@@ -237,6 +238,7 @@ public sealed class PasidSetActor : SnapshottingActor
     private void Bind(BindPasid m)
     {
         var sender = Sender;
+        var attaches = m.Spid != 0 && _set.Find(m.Pasid)?.Spid != m.Spid;
         var (errno, first) = _set.Bind(m.Pasid, m.Spid == 0 ? null : m.Spid, m.Holder);
         if (errno != 0)
         {
@@ -257,7 +259,7 @@ public sealed class PasidSetActor : SnapshottingActor
                 if (applied.Unanswered.IsEmpty)
                     sender.Tell(new PasidResult(_key, "bind", m.Pasid, 0));
                 else
-                    UndoBind(m, sender);
+                    UndoBind(m, attaches, sender);
             });
         });
     }
@@ -285,8 +287,10 @@ public sealed class PasidSetActor : SnapshottingActor
     }
 
     // A BIND some subscriber did not acknowledge never happened: the bind is undone (UNBIND published, so those that
-    // did apply it drop it) and the binder answered ETIMEDOUT. An unbind can only be reported, not undone.
-    private void UndoBind(BindPasid m, IActorRef sender)
+    // did apply it drop it) and the binder answered ETIMEDOUT. A later bind that only attached the guest PASID
+    // (<paramref name="attached"/>) detaches it again and publishes SPID_DETACHED, so KVM drops the translation while
+    // the binds before it stay. An unbind can only be reported, not undone.
+    private void UndoBind(BindPasid m, bool attached, IActorRef sender)
     {
         var spid = _set.Find(m.Pasid)?.Spid ?? 0;
         var (errno, last, reclaimable) = _set.Unbind(m.Pasid, m.Holder);
@@ -300,6 +304,9 @@ public sealed class PasidSetActor : SnapshottingActor
         {
             if (last)
                 Publish(IoasidEventKind.Unbind, m.Pasid, spid, m.Holder, _ => Answer());
+            else if (attached && _set.DetachSpid(m.Pasid) is { } detached)
+                Save(new SetSpidDetached(m.Pasid), () =>
+                    Publish(IoasidEventKind.SpidDetached, m.Pasid, detached, m.Holder, _ => Answer()));
             else
                 Answer();
             if (reclaimable)

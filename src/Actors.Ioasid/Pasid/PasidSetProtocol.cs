@@ -88,6 +88,9 @@ public static class PasidSetProtocol
     public sealed record SetPasidBoundBy(int Pasid, int Spid, string Holder) : IPersistedEvent;
     public sealed record SetPasidUnboundBy(int Pasid, string Holder) : IPersistedEvent;
 
+    /// <summary>The guest PASID a timed-out bind attached is detached again; the PASID's other binds stay.</summary>
+    public sealed record SetSpidDetached(int Pasid) : IPersistedEvent;
+
     /// <summary>The space holds a PASID this set quarantined (or no longer counts it as the set's): forget it.</summary>
     public sealed record SetQuarantineSettled(int Pasid) : IPersistedEvent;
 

@@ -75,8 +75,13 @@ public sealed class KvmSubscriber : ResynchronisingSubscriber
             return;
         }
         if (KvmTable.Revokes(e.Kind))
+        {
+            // A BIND still waiting for its reference is over: the reference, when it comes, is put back, not entered.
+            if (_binding.Remove(e.Pasid, out var pending))
+                pending.Bus.Tell(new Acknowledge(pending.Delivery));
             for (int i = 0, refs = _table.Revoke(e.Pasid); i < refs; i++)
                 _set.Tell(new PutPasid(SetKey, e.Pasid, Holder));
+        }
         Sender.Tell(new Acknowledge(n.DeliveryId));
     }
 

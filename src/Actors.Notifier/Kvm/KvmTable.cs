@@ -7,7 +7,8 @@ namespace IommuActors.Notifier.Kvm;
 /// KVM's guest-to-host PASID table of one VM and the set references behind it (one per host PASID it translates
 /// to, or more after a restart reads them back). A translation never outlives its reference: what revokes the one
 /// hands the other back. UNBIND and FREE both revoke: a FREE leaves the set even while a device's bind keeps the
-/// PASID (no UNBIND then), and the guest must not reach a freed PASID through ENQCMD.
+/// PASID (no UNBIND then), and the guest must not reach a freed PASID through ENQCMD. SPID_DETACHED revokes too: the
+/// bind that attached the guest PASID was undone.
 /// </summary>
 public sealed class KvmTable
 {
@@ -19,7 +20,7 @@ public sealed class KvmTable
     public ImmutableDictionary<int, int> GuestToHost => _guestToHost.ToImmutableDictionary();
 
     /// <summary>The events after which KVM no longer translates to the PASID.</summary>
-    public static bool Revokes(IoasidEventKind kind) => kind is IoasidEventKind.Unbind or IoasidEventKind.Free;
+    public static bool Revokes(IoasidEventKind kind) => kind is IoasidEventKind.Unbind or IoasidEventKind.Free or IoasidEventKind.SpidDetached;
 
     public bool Holds(int host) => _references.ContainsKey(host);
 

@@ -269,6 +269,29 @@ public sealed class PasidExtensionSpecs() : TestKit(SpecConfig.InMemory)
         Assert.Equal(0, BindsOf(PasidExtensionActor.SetKeyOf(File), (int)host, ""));
     }
 
+    [Fact]
+    public void A_MAP_GUEST_of_a_PASID_a_device_binds_that_a_subscriber_never_acknowledges_is_ETIMEDOUT_and_leaves_KVM_and_the_guest_PASID_as_before()
+    {
+        var (extension, _, bus) = Boot(ackSeconds: 0.5);
+        var host = Alloc(extension);
+        var key = PasidExtensionActor.SetKeyOf(File);
+        extension.Tell(new PasidExtensionActor.DeviceBound((int)host, "0000:00:02.0"));
+        ExpectMsg(new PasidExtensionActor.DeviceEventApplied((int)host, "0000:00:02.0", 0));
+        var stuck = CreateTestProbe();
+        bus.Tell(new NotifierProtocol.Subscribe(stuck.Ref, "stuck", SubscriberPriority.Device, key), stuck.Ref);
+        stuck.ExpectMsg<NotifierProtocol.Subscribed>();
+
+        // The map's bind is not the first (the device's is), but it attaches guest PASID 4: KVM applied it, the
+        // stuck subscriber did not, so the guest PASID is detached again and KVM drops the translation it made.
+        Assert.Equal(Errno.ETIMEDOUT, Call(extension, EmulatorIoctls.PASID_MAP_GUEST, new EmuPasidMapGuest(16, 0, 4, host)).Errno);
+        Assert.Equal(Errno.ENOENT, Call(extension, EmulatorIoctls.KVM_TRANSLATE, new EmuKvmTranslate(12, 4, 0)).Errno);
+        // Of every holder's binds, only the device's is left.
+        Assert.Equal(1, BindsOf(key, (int)host, ""));
+        Assert.Equal(1, BindsOf(key, (int)host, "device/"));
+        _sets!.Tell(new PasidSetProtocol.FindBySpid(key, 4, false));
+        ExpectMsg(new PasidSetProtocol.SpidFound(key, 4, 0, Errno.ENOENT));
+    }
+
     private int BindsOf(string key, int pasid, string? holderPrefix = null)
     {
         _sets!.Tell(new PasidSetProtocol.GetHolds(key, holderPrefix ?? PasidExtensionActor.HolderOf("")));

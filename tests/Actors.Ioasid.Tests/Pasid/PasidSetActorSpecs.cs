@@ -330,6 +330,49 @@ public sealed class PasidSetActorSpecs() : TestKit(SpecConfig.InMemory)
     }
 
     [Fact]
+    public void A_later_bind_that_attached_the_guest_PASID_and_timed_out_detaches_it_again_and_keeps_the_earlier_bind()
+    {
+        var bus = CreateTestProbe();
+        var space = Sys.ActorOf(PasidSpaceActor.Props("sd", 1, 1000, 100));
+        var key = Key + "sd";
+        var set = Sys.ActorOf(PasidSetActor.Props(key, 4, space, bus.Ref));
+        var pasid = Alloc(set, key);
+        bus.ExpectMsg<PublishIoasidEvent>(p => p.Event.Kind == IoasidEventKind.Alloc);
+
+        // A device attached at the PASID first (no guest PASID), then PASID_MAP_GUEST attaches guest PASID 9.
+        set.Tell(new BindPasid(key, pasid, 0, "driver/dev"));
+        var first = bus.ExpectMsg<PublishIoasidEvent>(p => p.Event.Kind == IoasidEventKind.Bind);
+        set.Tell(new EventApplied(key, first.Id, first.Event, []), bus.Ref);
+        ExpectMsg(new PasidResult(key, "bind", pasid, 0));
+        set.Tell(new BindPasid(key, pasid, 9, "guest"));
+        var attach = bus.ExpectMsg<PublishIoasidEvent>(p => p.Event.Kind == IoasidEventKind.Bind && p.Event.Spid == 9);
+
+        // KVM missed the acknowledgement: the guest PASID goes again, with SPID_DETACHED, and no UNBIND.
+        set.Tell(new EventApplied(key, attach.Id, attach.Event, ["kvm/" + key]), bus.Ref);
+        var detached = bus.ExpectMsg<PublishIoasidEvent>();
+        Assert.Equal(new IoasidEvent(IoasidEventKind.SpidDetached, key, pasid, 9, "guest"), detached.Event);
+        set.Tell(new EventApplied(key, detached.Id, detached.Event, []), bus.Ref);
+        ExpectMsg(new PasidResult(key, "bind", pasid, Errno.ETIMEDOUT));
+
+        set.Tell(new FindBySpid(key, 9, false));
+        ExpectMsg(new SpidFound(key, 9, 0, Errno.ENOENT));
+        set.Tell(new GetSet(key));
+        var entry = ExpectMsg<SetState>().Entries.Single();
+        Assert.Equal((PasidState.Active, 1, 0), (entry.State, entry.Binds, entry.Spid));
+
+        // What was journaled says the same after a restart.
+        Watch(set);
+        Sys.Stop(set);
+        ExpectTerminated(set);
+        var again = Sys.ActorOf(PasidSetActor.Props(key, 4, space, bus.Ref));
+        again.Tell(new FindBySpid(key, 9, false));
+        ExpectMsg(new SpidFound(key, 9, 0, Errno.ENOENT));
+        again.Tell(new GetSet(key));
+        entry = ExpectMsg<SetState>().Entries.Single();
+        Assert.Equal((PasidState.Active, 1, 0), (entry.State, entry.Binds, entry.Spid));
+    }
+
+    [Fact]
     public void Freeing_the_set_journals_once_publishes_one_SET_FREED_naming_every_pasid_and_answers_after_it()
     {
         var bus = CreateTestProbe();

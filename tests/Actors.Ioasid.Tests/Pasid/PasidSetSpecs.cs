@@ -92,6 +92,22 @@ public sealed class PasidSetSpecs
     }
 
     [Fact]
+    public void Detaching_the_guest_pasid_leaves_the_binds_and_frees_the_guest_pasid_for_another()
+    {
+        var set = SetWith(7, 8);
+        set.Bind(7, null, "driver/a");
+        set.Bind(7, 101, "guest");
+        Assert.Equal(101, set.DetachSpid(7));
+        Assert.Null(set.DetachSpid(7));
+        Assert.Null(set.DetachSpid(9));
+        Assert.Equal((Errno.ENOENT, 0), set.FindBySpid(101, takeRef: false));
+        var entry = set.Find(7)!;
+        Assert.Equal((2, null), (entry.Binds, entry.Spid));
+        Assert.Equal((0, true), set.Bind(8, 101, "guest"));
+        Assert.Equal((0, 8), set.FindBySpid(101, takeRef: false));
+    }
+
+    [Fact]
     public void A_later_bind_that_attaches_the_guest_pasid_is_published_again_and_a_repeat_is_not()
     {
         // A device attached at the PASID before PASID_MAP_GUEST: the map's bind is not the first, but KVM only

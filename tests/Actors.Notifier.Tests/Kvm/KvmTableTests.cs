@@ -9,9 +9,10 @@ public sealed class KvmTableTests
     [Theory]
     [InlineData(IoasidEventKind.Unbind, true)]
     [InlineData(IoasidEventKind.Free, true)]
+    [InlineData(IoasidEventKind.SpidDetached, true)]
     [InlineData(IoasidEventKind.Bind, false)]
     [InlineData(IoasidEventKind.Alloc, false)]
-    public void UNBIND_and_FREE_revoke_a_translation_BIND_and_ALLOC_do_not(IoasidEventKind kind, bool revokes) =>
+    public void UNBIND_FREE_and_SPID_DETACHED_revoke_a_translation_BIND_and_ALLOC_do_not(IoasidEventKind kind, bool revokes) =>
         Assert.Equal(revokes, KvmTable.Revokes(kind));
 
     [Fact]
