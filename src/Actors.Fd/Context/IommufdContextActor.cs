@@ -80,7 +80,7 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
         _viommu = new ViommuObjects(this);
         _deviceObjects = new DeviceObjects(this, _faults, _viommu, Pasids);
         _ioasIoctls = new IoasIoctls(this);
-        _hwptIoctls = new HwptIoctls(this);
+        _hwptIoctls = new HwptIoctls(this) { ViommuInvalidate = _viommu.Invalidate };
         Live(Core.Telemetry.IommuMetrics.Objects, _table.CountsByKind);
         Recovering();
         Active();
