@@ -48,8 +48,14 @@ public static class ContextProtocol
     /// <summary>write() on a fault queue fd. Answered with <see cref="FileProtocol.WriteDone"/>.</summary>
     public sealed record WriteResponses(string FileId, long Tag, uint FaultId, byte[] Data, IActorRef Client) : IFileRequest;
 
-    /// <summary>The fault queue fd closed: its user on the FAULT goes; queued faults stay.</summary>
+    /// <summary>
+    /// The fault queue fd closed: its user on the FAULT goes; queued faults stay. Answered with
+    /// <see cref="FaultFileClosedDone"/> once the FAULT no longer counts the fd (the close answers
+    /// only then, so an IOMMU_DESTROY of the FAULT right after it finds the fd gone, as in Linux).
+    /// </summary>
     public sealed record FaultFileClosed(string FileId, uint FaultId) : IFileRequest;
+
+    public sealed record FaultFileClosedDone(string FileId, uint FaultId);
 
     // ---- journal ----
 

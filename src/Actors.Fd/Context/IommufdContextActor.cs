@@ -122,7 +122,7 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
         Command<UnbindDevice>(OnUnbindDevice);
         Command<ReadFaults>(m => _faults.Read(m, Sender));
         Command<WriteResponses>(m => _faults.Write(m, Sender));
-        Command<FaultFileClosed>(_faults.FileClosed);
+        Command<FaultFileClosed>(m => _faults.FileClosed(m, Sender));
         Command<AccessProtocol.CloseAccess>(OnCloseAccess);
         Command<Hardware.Units.UnitProtocol.FaultRaised>(_faults.Raised);
         Command<Read>(r => Sender.Tell(new ReadDone(r.FileId, r.Tag, Errno.EINVAL, [])));
