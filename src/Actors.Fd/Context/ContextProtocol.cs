@@ -64,6 +64,9 @@ public static class ContextProtocol
 
     public sealed record ObjectDestroyed(uint Id) : IPersistedEvent;
 
+    /// <summary>An object destroyed whose ID stays taken until the context goes (a vDEVICE whose device was unbound).</summary>
+    public sealed record ObjectTombstoned(uint Id) : IPersistedEvent;
+
     /// <summary>The locked-memory accounts an IOAS charges: those of the user and of the process that created it.</summary>
     public sealed record AccountKeys(string User, string Process);
 
@@ -112,5 +115,6 @@ public static class ContextProtocol
         long KeyCounter,
         bool Closed = false,
         ImmutableDictionary<uint, AccountKeys>? IoasAccounts = null,
-        ImmutableDictionary<uint, VdeviceRecord>? Vdevices = null) : IPersistedSnapshot;
+        ImmutableDictionary<uint, VdeviceRecord>? Vdevices = null,
+        ImmutableArray<uint> Tombstones = default) : IPersistedSnapshot;
 }

@@ -477,6 +477,12 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
 
     private void Apply(IPersistedEvent e)
     {
+        if (e is ObjectTombstoned t)
+        {
+            Apply(new ObjectDestroyed(t.Id));
+            _table.KeepTaken(t.Id);
+            return;
+        }
         _accesses.Apply(e);
         _faults.Apply(e);
         _viommu.Apply(e);
@@ -557,7 +563,8 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
         [.. _faults.ClosedFds],
         _compatIoas, _rlimitMode, _keyCounter, _closed,
         _ioas.Where(i => i.Value.Accounts is not null).ToImmutableDictionary(i => i.Key, i => i.Value.Accounts!),
-        _viommu.VdeviceRecords);
+        _viommu.VdeviceRecords,
+        [.. _table.Tombstones]);
 
     private string KeyOf(ContextObject o) =>
         _ioas.TryGetValue(o.Id, out var i) ? i.Key : _devices.TryGetValue(o.Id, out var d) ? d.DeviceFileId
@@ -572,6 +579,8 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
 
     private void RestoreSnapshot(ContextSnapshot s)
     {
+        foreach (var id in s.Tombstones.IsDefault ? [] : s.Tombstones)
+            _table.KeepTaken(id);
         foreach (var o in s.Objects.OrderBy(o => o.Id))
             Apply(new ObjectCreated(o.Id, o.Kind, o.Uses, o.Key, o.Pci, o.Flags, o.Auto, o.DomainId));
         foreach (var (dev, attachments) in s.Attachments)

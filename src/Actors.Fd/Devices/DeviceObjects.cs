@@ -243,9 +243,9 @@ internal sealed class DeviceObjects(IContextHost host, FaultObjects faults, Viom
         {
             if (i == pasids.Count)
             {
-                // The device's vDEVICE goes with it (iommufd_device_remove_vdev).
+                // The device's vDEVICE goes with it, its ID left a tombstone the user cannot reuse (iommufd_device_remove_vdev).
                 if (viommus.VdeviceOfDevice(devId) is { } vdev)
-                    host.Save(new ObjectDestroyed(vdev), () => host.Save(new ObjectDestroyed(devId), then));
+                    host.Save(new ObjectTombstoned(vdev), () => host.Save(new ObjectDestroyed(devId), then));
                 else
                     host.Save(new ObjectDestroyed(devId), then);
                 return;
