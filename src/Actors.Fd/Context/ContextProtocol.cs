@@ -48,8 +48,14 @@ public static class ContextProtocol
     /// <summary>write() on a fault queue fd. Answered with <see cref="FileProtocol.WriteDone"/>.</summary>
     public sealed record WriteResponses(string FileId, long Tag, uint FaultId, byte[] Data, IActorRef Client) : IFileRequest;
 
-    /// <summary>The fault queue fd closed: its user on the FAULT goes; queued faults stay.</summary>
+    /// <summary>
+    /// The fault queue fd closed: its user on the FAULT goes; queued faults stay. Answered with
+    /// <see cref="FaultFileClosedDone"/> once the FAULT no longer counts the fd (the close answers
+    /// only then, so an IOMMU_DESTROY of the FAULT right after it finds the fd gone, as in Linux).
+    /// </summary>
     public sealed record FaultFileClosed(string FileId, uint FaultId) : IFileRequest;
+
+    public sealed record FaultFileClosedDone(string FileId, uint FaultId);
 
     // ---- journal ----
 
@@ -57,6 +63,9 @@ public static class ContextProtocol
         : IPersistedEvent;
 
     public sealed record ObjectDestroyed(uint Id) : IPersistedEvent;
+
+    /// <summary>An object destroyed whose ID stays taken until the context goes (a vDEVICE whose device was unbound).</summary>
+    public sealed record ObjectTombstoned(uint Id) : IPersistedEvent;
 
     /// <summary>The locked-memory accounts an IOAS charges: those of the user and of the process that created it.</summary>
     public sealed record AccountKeys(string User, string Process);
@@ -106,5 +115,6 @@ public static class ContextProtocol
         long KeyCounter,
         bool Closed = false,
         ImmutableDictionary<uint, AccountKeys>? IoasAccounts = null,
-        ImmutableDictionary<uint, VdeviceRecord>? Vdevices = null) : IPersistedSnapshot;
+        ImmutableDictionary<uint, VdeviceRecord>? Vdevices = null,
+        ImmutableArray<uint> Tombstones = default) : IPersistedSnapshot;
 }

@@ -80,7 +80,7 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
         _viommu = new ViommuObjects(this);
         _deviceObjects = new DeviceObjects(this, _faults, _viommu, Pasids);
         _ioasIoctls = new IoasIoctls(this);
-        _hwptIoctls = new HwptIoctls(this);
+        _hwptIoctls = new HwptIoctls(this) { ViommuInvalidate = _viommu.Invalidate };
         Live(Core.Telemetry.IommuMetrics.Objects, _table.CountsByKind);
         Recovering();
         Active();
@@ -122,7 +122,7 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
         Command<UnbindDevice>(OnUnbindDevice);
         Command<ReadFaults>(m => _faults.Read(m, Sender));
         Command<WriteResponses>(m => _faults.Write(m, Sender));
-        Command<FaultFileClosed>(_faults.FileClosed);
+        Command<FaultFileClosed>(m => _faults.FileClosed(m, Sender));
         Command<AccessProtocol.CloseAccess>(OnCloseAccess);
         Command<Hardware.Units.UnitProtocol.FaultRaised>(_faults.Raised);
         Command<Read>(r => Sender.Tell(new ReadDone(r.FileId, r.Tag, Errno.EINVAL, [])));
@@ -477,6 +477,12 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
 
     private void Apply(IPersistedEvent e)
     {
+        if (e is ObjectTombstoned t)
+        {
+            Apply(new ObjectDestroyed(t.Id));
+            _table.KeepTaken(t.Id);
+            return;
+        }
         _accesses.Apply(e);
         _faults.Apply(e);
         _viommu.Apply(e);
@@ -557,7 +563,8 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
         [.. _faults.ClosedFds],
         _compatIoas, _rlimitMode, _keyCounter, _closed,
         _ioas.Where(i => i.Value.Accounts is not null).ToImmutableDictionary(i => i.Key, i => i.Value.Accounts!),
-        _viommu.VdeviceRecords);
+        _viommu.VdeviceRecords,
+        [.. _table.Tombstones]);
 
     private string KeyOf(ContextObject o) =>
         _ioas.TryGetValue(o.Id, out var i) ? i.Key : _devices.TryGetValue(o.Id, out var d) ? d.DeviceFileId
@@ -572,6 +579,8 @@ public sealed partial class IommufdContextActor : SnapshottingActor, IWithTimers
 
     private void RestoreSnapshot(ContextSnapshot s)
     {
+        foreach (var id in s.Tombstones.IsDefault ? [] : s.Tombstones)
+            _table.KeepTaken(id);
         foreach (var o in s.Objects.OrderBy(o => o.Id))
             Apply(new ObjectCreated(o.Id, o.Kind, o.Uses, o.Key, o.Pci, o.Flags, o.Auto, o.DomainId));
         foreach (var (dev, attachments) in s.Attachments)

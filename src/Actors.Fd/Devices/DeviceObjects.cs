@@ -48,6 +48,11 @@ internal sealed class DeviceObjects(IContextHost host, FaultObjects faults, Viom
         switch (pt.Value!.Kind)
         {
             case ObjectKind.Ioas:
+                if (DeviceRules.AutoDomainErrno(m.Pasid != NoPasid, dev.Attachments.Keys.Any(k => k != NoPasid)) is var noAuto and not 0)
+                {
+                    then(noAuto, 0);
+                    return;
+                }
                 Attach(m, dev, m.PtId, 0, then);
                 return;
             case ObjectKind.HwptPaging or ObjectKind.HwptNested:
@@ -140,8 +145,7 @@ internal sealed class DeviceObjects(IContextHost host, FaultObjects faults, Viom
                 return;
             }
             // The IOAS made an automatic HWPT for it, with the ID reserved above.
-            var flags = HwptRules.AutoFlags(pasidCompat, m.Pasid != NoPasid);
-            host.Save(new ObjectCreated(r.HwptId, ObjectKind.HwptPaging, [ioasId], host.NewKey("hwpt"), unit.Name, flags, true, 0), Record);
+            host.Save(new ObjectCreated(r.HwptId, ObjectKind.HwptPaging, [ioasId], host.NewKey("hwpt"), unit.Name, 0, true, 0), Record);
         });
     }
 
@@ -239,9 +243,9 @@ internal sealed class DeviceObjects(IContextHost host, FaultObjects faults, Viom
         {
             if (i == pasids.Count)
             {
-                // The device's vDEVICE goes with it (iommufd_device_remove_vdev).
+                // The device's vDEVICE goes with it, its ID left a tombstone the user cannot reuse (iommufd_device_remove_vdev).
                 if (viommus.VdeviceOfDevice(devId) is { } vdev)
-                    host.Save(new ObjectDestroyed(vdev), () => host.Save(new ObjectDestroyed(devId), then));
+                    host.Save(new ObjectTombstoned(vdev), () => host.Save(new ObjectDestroyed(devId), then));
                 else
                     host.Save(new ObjectDestroyed(devId), then);
                 return;

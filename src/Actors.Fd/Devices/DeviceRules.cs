@@ -18,6 +18,14 @@ public static class DeviceRules
     public static int PasidCompatErrno(bool forPasid, uint? ridHwptFlags) =>
         forPasid && ridHwptFlags is { } flags && (flags & HwptAllocFlags.Pasid) == 0 ? Errno.EINVAL : 0;
 
+    /// <summary>
+    /// pt_id an IOAS: the automatic HWPT is allocated without flags, so it is never PASID-compatible.
+    /// A PASID cannot go on one, nor can the RID while any PASID of the device is attached (EINVAL,
+    /// both from iommufd_hwpt_pasid_compat, for every automatic HWPT tried and for a new one).
+    /// </summary>
+    public static int AutoDomainErrno(bool forPasid, bool pasidsAttached) =>
+        forPasid || pasidsAttached ? Errno.EINVAL : 0;
+
     /// <summary>GET_HW_INFO: flags 0 or INPUT_TYPE, and the three reserved bytes after out_max_pasid_log2 zero.</summary>
     public static int HwInfoArgsErrno(uint flags, ReadOnlySpan<byte> inline) =>
         flags != 0 && flags != HwInfo.FlagInputType || inline.Length >= 32 && inline.Slice(29, 3).ContainsAnyExcept((byte)0)

@@ -139,11 +139,23 @@ internal sealed class FaultObjects(IContextHost host, Action fdClosed)
             sender.Tell(new WriteDone(m.FileId, m.Tag, Errno.EBADF, 0));
     }
 
-    /// <summary>The queue fd closed: the FAULT no longer holds the context (nor is held by its fd).</summary>
-    public void FileClosed(FaultFileClosed m)
+    /// <summary>
+    /// The queue fd closed: the FAULT no longer holds the context (nor is held by its fd). The file
+    /// is told once that is journaled, before the context may let go of itself.
+    /// </summary>
+    public void FileClosed(FaultFileClosed m, IActorRef file)
     {
-        if (IsFdOpen(m.FaultId))
-            host.Save(new FaultFdClosed(m.FaultId), fdClosed);
+        var done = new FaultFileClosedDone(m.FileId, m.FaultId);
+        if (!IsFdOpen(m.FaultId))
+        {
+            file.Tell(done);
+            return;
+        }
+        host.Save(new FaultFdClosed(m.FaultId), () =>
+        {
+            file.Tell(done);
+            fdClosed();
+        });
     }
 
     /// <summary>Destroying a FAULT answers every group it holds, delivered or not, INVALID, then the object goes.</summary>

@@ -174,11 +174,23 @@ public sealed class FaultQueueFileActor : ReceiveActor
         Receive<Write>(w => with.Files.Tell(new WriteResponses(contextFileId, w.Tag, faultId, w.Data, w.Client), Sender));
         Receive<Ioctl>(i => Sender.Tell(new IoctlDone(fileId, i.Tag, Errno.ENOTTY, 0, [])));
         Receive<Open>(o => Sender.Tell(new Opened(fileId, 0)));
+        // The close answers once the context took the fd off its FAULT: a DESTROY sent after close()
+        // returned goes straight to the context and must not overtake it. A context that is gone
+        // answers EBADF (Opened) through its file entity instead.
         Receive<Release>(_ =>
         {
-            with.Files.Tell(new FaultFileClosed(contextFileId, faultId), ActorRefs.NoSender);
-            Sender.Tell(new Released(fileId));
-            Context.Stop(Self);
+            var closer = Sender;
+            with.Files.Tell(new FaultFileClosed(contextFileId, faultId), Self);
+            void Closed()
+            {
+                closer.Tell(new Released(fileId));
+                Context.Stop(Self);
+            }
+            Become(() =>
+            {
+                Receive<FaultFileClosedDone>(_ => Closed());
+                Receive<Opened>(_ => Closed());
+            });
         });
     }
 }

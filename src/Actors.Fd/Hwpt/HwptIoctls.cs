@@ -214,6 +214,9 @@ internal sealed class HwptIoctls(IContextHost host)
 
     // ---- invalidation ----
 
+    /// <summary>HWPT_INVALIDATE whose hwpt_id names a vIOMMU: the vIOMMU's cache invalidation (the errno and entries handled to finish with).</summary>
+    public Action<IommuHwptInvalidate, Action<int, uint>>? ViommuInvalidate { get; init; }
+
     public void Invalidate(IommuHwptInvalidate cmd, uint size)
     {
         // Every path copies the struct back with entry_num = entries handled.
@@ -234,6 +237,11 @@ internal sealed class HwptIoctls(IContextHost host)
         if (!obj.IsOk)
         {
             Finish(Errno.ENOENT, 0);
+            return;
+        }
+        if (obj.Value!.Kind == ObjectKind.Viommu && ViommuInvalidate is { } viommu)
+        {
+            viommu(cmd, Finish);
             return;
         }
         if (obj.Value!.Kind != ObjectKind.HwptNested)

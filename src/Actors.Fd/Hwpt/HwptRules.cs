@@ -40,7 +40,4 @@ public static class HwptRules
         cmd.Reserved != 0 ? Errno.EOPNOTSUPP
         : cmd.EntryNum != 0 && (cmd.DataUptr == 0 || cmd.EntryLen == 0) ? Errno.EINVAL
         : 0;
-
-    /// <summary>An automatic HWPT is PASID-compatible when the device has a PASID attached, or the attach is for a PASID.</summary>
-    public static uint AutoFlags(bool pasidCompat, bool forPasid) => pasidCompat || forPasid ? HwptAllocFlags.Pasid : 0u;
 }

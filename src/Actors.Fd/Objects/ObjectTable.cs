@@ -35,6 +35,7 @@ public sealed class ObjectTable
     private readonly SortedDictionary<uint, ContextObject> _objects = new();
     private readonly Dictionary<uint, int> _usedBy = new();
     private readonly SortedSet<uint> _freedBelowNext = new();
+    private readonly SortedSet<uint> _tombstones = new();
     private uint _next = 1;
     private readonly int[] _byKind = new int[KindNames.Length];
 
@@ -57,6 +58,24 @@ public sealed class ObjectTable
     public uint NextFreeId => _freedBelowNext.Count > 0 ? _freedBelowNext.Min : _next > MaxId ? 0 : _next;
 
     public IEnumerable<ContextObject> Objects => _objects.Values;
+
+    /// <summary>IDs of objects gone as tombstones: no object, yet not handed out again while the context lives.</summary>
+    public IEnumerable<uint> Tombstones => _tombstones;
+
+    /// <summary>
+    /// An object removed (<see cref="Remove"/>) whose ID stays taken (the kernel's
+    /// iommufd_object_tombstone_user): lookups and DESTROY find nothing, and no new object gets it.
+    /// </summary>
+    public void KeepTaken(uint id)
+    {
+        if (_objects.ContainsKey(id))
+            throw new InvalidOperationException($"Object {id} is still in the table.");
+        _freedBelowNext.Remove(id);
+        for (var free = _next; free < id; free++)
+            _freedBelowNext.Add(free);
+        _next = Math.Max(_next, id + 1);
+        _tombstones.Add(id);
+    }
 
     /// <summary>Adds an object that uses the given ones; ENOENT if one of them does not exist, EBUSY when IDs run out.</summary>
     public TableResult<ContextObject> Add(ObjectKind kind, params uint[] uses)
@@ -87,7 +106,8 @@ public sealed class ObjectTable
             throw new InvalidOperationException($"Object {entry.Id} is already in the table.");
         _freedBelowNext.Remove(entry.Id);
         for (var id = _next; id < entry.Id; id++)
-            _freedBelowNext.Add(id);
+            if (!_tombstones.Contains(id))
+                _freedBelowNext.Add(id);
         _next = Math.Max(_next, entry.Id + 1);
         Insert(entry);
     }

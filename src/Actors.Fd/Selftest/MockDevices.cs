@@ -21,6 +21,12 @@ public sealed class MockDevices(string? mockUnit)
     private readonly Dictionary<uint, MockDevice> _byObject = new();
     private readonly Dictionary<string, (MockDevice Device, DeviceSpec Spec)> _byPci = new();
 
+    /// <summary>
+    /// Each mock device's cache entries (mock_dev's cache[]): IOMMU_TEST_DEV_CACHE_DEFAULT when made,
+    /// zeroed by a vIOMMU's cache invalidation. Driver state, volatile as the driver's is.
+    /// </summary>
+    private readonly Dictionary<string, uint[]> _caches = new();
+
     /// <summary>The platform's mock unit; null when it has none (MOCK_DOMAIN is then ENODEV).</summary>
     public string? Unit => mockUnit;
 
@@ -36,6 +42,22 @@ public sealed class MockDevices(string? mockUnit)
         var device = new MockDevice(key, pci, flags);
         _byObject[stdevId] = device;
         _byPci[pci] = (device, SpecFor(stdevId, pci, flags));
+        _caches[pci] = Enumerable.Repeat(Selftest.DevCacheDefault, (int)Selftest.DevCacheNum).ToArray();
+    }
+
+    /// <summary>A mock device's cache entry; null for another device or an index past the last.</summary>
+    public uint? CacheOf(string pci, uint cacheId) =>
+        _caches.TryGetValue(pci, out var c) && cacheId < c.Length ? c[cacheId] : null;
+
+    /// <summary>Zeroes one cache entry of a mock device, or (cacheId null) all of them.</summary>
+    public void ClearCache(string pci, uint? cacheId)
+    {
+        if (!_caches.TryGetValue(pci, out var c))
+            return;
+        if (cacheId is { } one)
+            c[one] = 0;
+        else
+            Array.Clear(c);
     }
 
     /// <summary>Forgets the SELFTEST object's device; false when the id names none.</summary>
@@ -44,6 +66,7 @@ public sealed class MockDevices(string? mockUnit)
         if (!_byObject.Remove(stdevId, out var gone))
             return false;
         _byPci.Remove(gone.Pci);
+        _caches.Remove(gone.Pci);
         return true;
     }
 

@@ -130,7 +130,7 @@ internal sealed class SelftestDriver(ISelftestHost host, MockDevices mocks)
             Done(Errno.ENOENT);
             return;
         }
-        Done(SelftestRules.DevCacheErrno(mocks.IsMock(dev.Pci), cmd.U32(TestCmdLayout.CheckDevCache.Id),
+        Done(SelftestRules.DevCacheErrno(mocks.CacheOf(dev.Pci, cmd.U32(TestCmdLayout.CheckDevCache.Id)),
             cmd.U32(TestCmdLayout.CheckDevCache.Cache)));
     }
 

@@ -67,12 +67,11 @@ public static class SelftestRules
     }
 
     /// <summary>
-    /// DEV_CHECK_CACHE: entry cacheId of a mock device's cache must hold value. Only a vIOMMU
-    /// invalidation changes those entries and no vIOMMU exists here, so each holds
-    /// IOMMU_TEST_DEV_CACHE_DEFAULT; a device that is no mock device has none.
+    /// DEV_CHECK_CACHE: the device must be a mock device and cacheId one of its entries, holding
+    /// the value given (EINVAL otherwise). cached: the entry's value, null when there is none.
     /// </summary>
-    public static int DevCacheErrno(bool mockDevice, uint cacheId, uint value) =>
-        mockDevice && cacheId <= Selftest.DevCacheIdMax && value == Selftest.DevCacheDefault ? 0 : Errno.EINVAL;
+    public static int DevCacheErrno(uint? cached, uint value) =>
+        cached is { } v && v == value ? 0 : Errno.EINVAL;
 
     /// <summary>MD_CHECK_MAP: iova, length and uptr on the domain's smallest page, and uptr + length within the address space.</summary>
     public static int CheckMapArgsErrno(ulong iova, ulong length, ulong uptr, ulong page) =>

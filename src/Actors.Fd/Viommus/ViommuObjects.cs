@@ -169,6 +169,34 @@ internal sealed class ViommuObjects(IContextHost host)
             () => Request.Respond(cmd with { OutVdeviceId = id }, size));
     }
 
+    // ---- IOMMU_HWPT_INVALIDATE on a vIOMMU ----
+
+    /// <summary>
+    /// The device caches behind a vIOMMU (the driver's cache_invalidate), once the ioctl's own
+    /// checks passed: a selftest vIOMMU zeroes the mock devices' cache entries its vDEVICEs name
+    /// (<see cref="ViommuRules.InvalidateCaches"/>); another type has no such invalidation modelled
+    /// (EOPNOTSUPP). Ends with the errno and the entries handled.
+    /// </summary>
+    public void Invalidate(IommuHwptInvalidate cmd, Action<int, uint> finish)
+    {
+        var viommu = _viommus[cmd.HwptId];
+        if (viommu.Type != Selftest.ViommuType)
+        {
+            finish(Errno.EOPNOTSUPP, 0);
+            return;
+        }
+        var total = (ulong)cmd.EntryLen * cmd.EntryNum;
+        Request.TryReadMemory(cmd.DataUptr, total > int.MaxValue ? null : (uint?)total, data =>
+        {
+            var (rc, done, cleared) = ViommuRules.InvalidateCaches(cmd.DataType, cmd.EntryLen, cmd.EntryNum, data,
+                virtId => _vdevices.Values.FirstOrDefault(v => v.Viommu == cmd.HwptId && v.VirtId == virtId)?.DevId);
+            foreach (var (devId, cacheId) in cleared)
+                if (host.TryDevice(devId, out var dev))
+                    host.Mocks.ClearCache(dev.Pci, cacheId);
+            finish(rc, done);
+        });
+    }
+
     // ---- not modelled yet: the answers of a driver without them ----
 
     private bool IsViommu(uint id) => _viommus.ContainsKey(id) && host.Table.Get(id, ObjectKind.Viommu).IsOk;

@@ -99,4 +99,53 @@ public static class ViommuRules
     /// </summary>
     public static int AttachErrno(bool nestedOnViommu, bool hasVdeviceThere) =>
         nestedOnViommu && !hasVdeviceThere ? Errno.ENOENT : 0;
+
+    /// <summary>struct iommu_viommu_invalidate_selftest: flags, vdev_id, cache_id.</summary>
+    public const int CacheInvalidationSize = 12;
+
+    /// <summary>
+    /// HWPT_INVALIDATE on a selftest vIOMMU (the mock's cache_invalidate), once the ioctl's own
+    /// checks passed: which device cache entries to zero, and the errno and entries done. A
+    /// zero-length array of the right type only checks the type. Otherwise the whole array is
+    /// copied first (a wrong type is EINVAL, an unreadable array EFAULT; an entry longer than the
+    /// struct must be zero past it, E2BIG; a shorter one is zero-filled), then each entry in order:
+    /// unknown flags EOPNOTSUPP, cache_id past the last EINVAL (FLAG_ALL or not), a virtual ID with no vDEVICE on
+    /// this vIOMMU EINVAL; FLAG_ALL clears every entry of that device.
+    /// </summary>
+    /// <param name="data">The array as read from the caller; null when it could not be read.</param>
+    /// <param name="deviceOf">The DEVICE the vIOMMU's vDEVICE of a virtual ID stands for, or null.</param>
+    public static (int Errno, uint Done, IReadOnlyList<(uint DevId, uint? CacheId)> Cleared) InvalidateCaches(
+        uint dataType, uint entryLen, uint entryNum, byte[]? data, Func<ulong, uint?> deviceOf)
+    {
+        var cleared = new List<(uint, uint?)>();
+        if (entryNum == 0 && dataType == Selftest.InvalidateDataType)
+            return (0, 0, cleared);
+        if (dataType != Selftest.InvalidateDataType || entryNum == 0)
+            return (Errno.EINVAL, 0, cleared);
+        if (data is null || (ulong)data.Length < (ulong)entryLen * entryNum)
+            return (Errno.EFAULT, 0, cleared);
+        var entries = new List<IommuViommuInvalidateSelftest>();
+        for (var i = 0; i < entryNum; i++)
+        {
+            var raw = data.AsSpan((int)(i * entryLen), (int)entryLen);
+            if (raw.Length > CacheInvalidationSize && raw[CacheInvalidationSize..].IndexOfAnyExcept((byte)0) >= 0)
+                return (Errno.E2BIG, 0, cleared);
+            var entry = new byte[CacheInvalidationSize];
+            raw[..Math.Min(raw.Length, CacheInvalidationSize)].CopyTo(entry);
+            entries.Add(IommuViommuInvalidateSelftest.Read(entry));
+        }
+        uint done = 0;
+        foreach (var e in entries)
+        {
+            if ((e.Flags & ~Selftest.InvalidateFlagAll) != 0)
+                return (Errno.EOPNOTSUPP, done, cleared);
+            if (e.CacheId > Selftest.DevCacheIdMax)
+                return (Errno.EINVAL, done, cleared);
+            if (deviceOf(e.VdevId) is not { } devId)
+                return (Errno.EINVAL, done, cleared);
+            cleared.Add((devId, (e.Flags & Selftest.InvalidateFlagAll) != 0 ? null : e.CacheId));
+            done++;
+        }
+        return (0, done, cleared);
+    }
 }

@@ -4,6 +4,7 @@ using IommuActors.Hardware.Units;
 using IommuActors.Uapi;
 using IommuActors.Uapi.Structs;
 using Xunit;
+using static IommuActors.Fd.Context.ContextProtocol;
 using static IommuActors.Fd.Files.FileProtocol;
 
 namespace IommuActors.Fd.Tests.Context;
@@ -255,6 +256,33 @@ public sealed class DeviceIoctlSpecs : DeviceIoctlRules
 
         Release(queue);
         gone.ExpectMsg<Terminated>();
+    }
+
+    [Fact]
+    public void The_context_answers_a_fault_queue_close_once_the_FAULT_no_longer_counts_the_fd()
+    {
+        var (ctx, _) = Open("/dev/iommu");
+        var fault = Back<IommuFaultAlloc>(Ioctl(ctx, Ioctls.IOMMU_FAULT_QUEUE_ALLOC, new IommuFaultAlloc(16, 0, 0, 0)));
+        Assert.Equal(Errno.EBUSY, Ioctl(ctx, Ioctls.IOMMU_DESTROY, new IommuDestroy(8, fault.OutFaultId)).Errno);
+
+        Files.Tell(new FaultFileClosed(ctx, fault.OutFaultId), TestActor);
+        ExpectMsg(new FaultFileClosedDone(ctx, fault.OutFaultId));
+        Assert.Equal(0, Ioctl(ctx, Ioctls.IOMMU_DESTROY, new IommuDestroy(8, fault.OutFaultId)).Errno);
+        // A second close of a fd already gone is answered too.
+        Files.Tell(new FaultFileClosed(ctx, fault.OutFaultId), TestActor);
+        ExpectMsg(new FaultFileClosedDone(ctx, fault.OutFaultId));
+    }
+
+    [Fact]
+    public void Closing_a_fault_queue_fd_answers_after_the_context_took_it_off_its_FAULT()
+    {
+        var (ctx, _) = Open("/dev/iommu");
+        var fault = Back<IommuFaultAlloc>(Ioctl(ctx, Ioctls.IOMMU_FAULT_QUEUE_ALLOC, new IommuFaultAlloc(16, 0, 0, 0)));
+        Client.Tell(new ResolveFd(1, (int)fault.OutFaultFd), TestActor);
+        var queue = ExpectMsg<FdResolved>().FileId;
+
+        Release(queue);
+        Assert.Equal(0, Ioctl(ctx, Ioctls.IOMMU_DESTROY, new IommuDestroy(8, fault.OutFaultId)).Errno);
     }
 
     [Fact]

@@ -22,6 +22,15 @@ public sealed class DeviceRulesTests
     }
 
     [Fact]
+    public void An_automatic_HWPT_takes_no_PASID_nor_the_RID_of_a_device_with_PASIDs_attached()
+    {
+        Assert.Equal(0, DeviceRules.AutoDomainErrno(forPasid: false, pasidsAttached: false));
+        Assert.Equal(Errno.EINVAL, DeviceRules.AutoDomainErrno(forPasid: true, pasidsAttached: false));
+        Assert.Equal(Errno.EINVAL, DeviceRules.AutoDomainErrno(forPasid: true, pasidsAttached: true));
+        Assert.Equal(Errno.EINVAL, DeviceRules.AutoDomainErrno(forPasid: false, pasidsAttached: true));
+    }
+
+    [Fact]
     public void Hw_info_takes_flags_0_or_INPUT_TYPE_and_zero_reserved_bytes()
     {
         var inline = new byte[32];

@@ -32,6 +32,27 @@ public sealed class ObjectTableSpecs
     }
 
     [Fact]
+    public void A_tombstone_ID_is_never_handed_out_again_even_after_a_restore()
+    {
+        var table = new ObjectTable();
+        for (var i = 0; i < 3; i++)
+            table.Add(ObjectKind.Ioas);
+        Assert.True(table.Remove(2).IsOk);
+        table.KeepTaken(2);
+        Assert.Equal(4u, table.NextFreeId);
+        Assert.Equal(IommuActors.Uapi.Errno.ENOENT, table.CheckRemovable(2));
+        Assert.Equal([2u], table.Tombstones);
+
+        var restored = new ObjectTable();
+        restored.KeepTaken(2);
+        restored.Restore(new ContextObject(3, ObjectKind.Ioas, []));
+        Assert.Equal(1u, restored.NextFreeId);
+        Assert.Equal(1u, restored.Add(ObjectKind.Ioas).Value!.Id);
+        Assert.Equal(4u, restored.NextFreeId);
+        Assert.Throws<InvalidOperationException>(() => restored.KeepTaken(3));
+    }
+
+    [Fact]
     public void Lookup_of_an_unknown_ID_is_ENOENT()
     {
         var table = new ObjectTable();

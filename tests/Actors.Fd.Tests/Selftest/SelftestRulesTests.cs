@@ -72,12 +72,28 @@ public sealed class SelftestRulesTests
     }
 
     [Fact]
-    public void A_device_cache_entry_holds_the_default_on_a_mock_device_only()
+    public void A_device_cache_entry_check_needs_the_entry_and_the_value_it_holds()
     {
-        Assert.Equal(0, SelftestRules.DevCacheErrno(true, Selftest.DevCacheIdMax, Selftest.DevCacheDefault));
-        Assert.Equal(Errno.EINVAL, SelftestRules.DevCacheErrno(true, Selftest.DevCacheIdMax + 1, Selftest.DevCacheDefault));
-        Assert.Equal(Errno.EINVAL, SelftestRules.DevCacheErrno(true, 0, Selftest.DevCacheDefault + 1));
-        Assert.Equal(Errno.EINVAL, SelftestRules.DevCacheErrno(false, 0, Selftest.DevCacheDefault));
+        Assert.Equal(0, SelftestRules.DevCacheErrno(Selftest.DevCacheDefault, Selftest.DevCacheDefault));
+        Assert.Equal(0, SelftestRules.DevCacheErrno(0, 0));
+        Assert.Equal(Errno.EINVAL, SelftestRules.DevCacheErrno(0, Selftest.DevCacheDefault));
+        Assert.Equal(Errno.EINVAL, SelftestRules.DevCacheErrno(null, Selftest.DevCacheDefault));
+    }
+
+    [Fact]
+    public void A_mock_device_starts_with_default_cache_entries_and_clears_one_or_all()
+    {
+        var mocks = new MockDevices("mock0");
+        mocks.Add(5, "k", "mock:5", 0);
+        Assert.Equal(Selftest.DevCacheDefault, mocks.CacheOf("mock:5", Selftest.DevCacheIdMax));
+        Assert.Null(mocks.CacheOf("mock:5", Selftest.DevCacheIdMax + 1));
+        Assert.Null(mocks.CacheOf("other", 0));
+        mocks.ClearCache("mock:5", 1);
+        Assert.Equal(0u, mocks.CacheOf("mock:5", 1));
+        Assert.Equal(Selftest.DevCacheDefault, mocks.CacheOf("mock:5", 0));
+        mocks.ClearCache("mock:5", null);
+        Assert.Equal(0u, mocks.CacheOf("mock:5", 0));
+        Assert.Equal(0u, mocks.CacheOf("mock:5", 3));
     }
 
     [Fact]

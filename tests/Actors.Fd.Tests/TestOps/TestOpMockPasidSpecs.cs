@@ -65,18 +65,29 @@ public sealed class TestOpMockPasidSpecs : TestOpSpec
     }
 
     [Fact]
-    public void PASID_REPLACE_to_the_IOAS_uses_its_PASID_capable_automatic_HWPT_and_to_a_nested_HWPT_that_one()
+    public void PASID_ATTACH_and_REPLACE_to_the_IOAS_are_EINVAL_and_the_PASID_keeps_its_HWPT()
     {
+        // An automatic HWPT is allocated without ALLOC_PASID: it takes no PASID, existing or new.
+        Assert.Equal(Errno.EINVAL, Attach(300, _ioas));
+        Assert.Equal(0, Check(300, 0));
+
         var parent = AllocHwpt(_mock.Idev, _ioas, HwptAllocFlags.NestParent | HwptAllocFlags.Pasid);
         var nested = AllocNested(_mock.Idev, parent, Selftest.IotlbDefault, HwptAllocFlags.Pasid);
         Assert.Equal(0, Attach(300, nested));
-        var auto = Back<IommuTestCmd>(Test(PasidCmd(TestOp.PasidReplace, _mock.Stdev, 300, _ioas))).U32(TestCmdLayout.PasidAttach.PtId);
-        Assert.NotEqual(_pasidHwpt, auto);
-        Assert.Equal(0, Check(300, auto));
-        Assert.Equal(0, Replace(300, nested));
+        Assert.Equal(Errno.EINVAL, Replace(300, _ioas));
         Assert.Equal(0, Check(300, nested));
-        // The automatic HWPT went with its only attachment.
-        Assert.Equal(Errno.ENOENT, Destroy(auto));
+        Assert.Equal(0, Replace(300, _pasidHwpt));
+        Assert.Equal(0, Check(300, _pasidHwpt));
+    }
+
+    [Fact]
+    public void With_a_PASID_attached_the_RID_cannot_go_to_the_IOAS_and_stays_on_its_HWPT()
+    {
+        Assert.Equal(0, Attach(310, _pasidHwpt));
+        Assert.Equal(Errno.EINVAL, Test(ReplaceCmd(_mock.Stdev, _ioas)).Errno);
+
+        Assert.Equal(0, Detach(310));
+        Assert.Equal(0, Test(ReplaceCmd(_mock.Stdev, _ioas)).Errno);
     }
 
     [Fact]

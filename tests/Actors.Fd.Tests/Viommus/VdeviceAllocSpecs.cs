@@ -83,4 +83,19 @@ public sealed class VdeviceAllocSpecs : TestOpSpec
         Assert.Equal(0, Destroy(_nested));
         Assert.Equal(0, Destroy(_viommu));
     }
+
+    [Fact]
+    public void A_vDEVICE_gone_with_its_device_leaves_its_ID_taken()
+    {
+        var id = Back<IommuVdeviceAlloc>(Vdevice(_viommu, _mock.Idev, 0x99)).OutVdeviceId;
+        Assert.Equal(0, Destroy(_mock.Stdev));
+        // Every ID below the tombstone freed so far is handed out again, the tombstone's never.
+        var handedOut = Enumerable.Range(0, 6).Select(_ => NewIoas()).ToList();
+        Assert.DoesNotContain(id, handedOut);
+        Assert.Contains(_mock.Stdev, handedOut);
+        Assert.Equal(Errno.ENOENT, Destroy(id));
+        // The virtual ID itself is free again on the vIOMMU.
+        var other = MockDomain(_ioas);
+        Assert.Equal(0, Vdevice(_viommu, other.Idev, 0x99).Errno);
+    }
 }

@@ -56,5 +56,32 @@ public sealed class ViommuRecoverySpecs : TestOpSpec
         Assert.Equal(0, DestroyIn(vdev));
         Assert.Equal(0, DestroyIn(viommu));
         Assert.Equal(0, DestroyIn(parent));
+        }
+
+    [Theory]
+    [InlineData(500)]
+    [InlineData(1)]
+    public void A_vDEVICE_tombstone_stays_taken_after_a_restart(int snapshotEvery)
+    {
+        var files = StartFiles($"files-ta{snapshotEvery}", snapshotEvery);
+        var ctx = $"viommu-tombstone-{snapshotEvery}";
+        OpenIn(files, ctx, "/dev/iommu", 42);
+        var ioas = Back<IommuIoasAlloc>(Call(files, ctx, Ioctls.IOMMU_IOAS_ALLOC, new IommuIoasAlloc(12, 0, 0))).OutIoasId;
+        var back = Back<IommuTestCmd>(Call(files, ctx, Ioctls.IOMMU_TEST_CMD, IommuTestCmd.Create(TestOp.MockDomain, ioas)));
+        var (stdev, idev) = (back.U32(TestCmdLayout.MockDomain.OutStdevId), back.U32(TestCmdLayout.MockDomain.OutIdevId));
+        var parent = Back<IommuHwptAlloc>(Call(files, ctx, Ioctls.IOMMU_HWPT_ALLOC,
+            new IommuHwptAlloc(44, HwptAllocFlags.NestParent, idev, ioas, 0, 0, 0, 0, 0, 0, 0))).OutHwptId;
+        var viommu = Back<IommuViommuAlloc>(Call(files, ctx, Ioctls.IOMMU_VIOMMU_ALLOC,
+            new IommuViommuAlloc(40, 0, Selftest.ViommuType, idev, parent, 0, 0, 0, 0))).OutViommuId;
+        var vdev = Back<IommuVdeviceAlloc>(Call(files, ctx, Ioctls.IOMMU_VDEVICE_ALLOC, new IommuVdeviceAlloc(24, viommu, idev, 0, 0x99))).OutVdeviceId;
+        Assert.Equal(0, Call(files, ctx, Ioctls.IOMMU_DESTROY, new IommuDestroy(8, stdev)).Errno);
+
+        files = RestartFiles(files, $"files-tb{snapshotEvery}", snapshotEvery);
+
+        var ids = Enumerable.Range(0, 4)
+            .Select(_ => Back<IommuIoasAlloc>(Call(files, ctx, Ioctls.IOMMU_IOAS_ALLOC, new IommuIoasAlloc(12, 0, 0))).OutIoasId).ToList();
+        Assert.DoesNotContain(vdev, ids);
+        Assert.Contains(stdev, ids);
+        Assert.Equal(Errno.ENOENT, Call(files, ctx, Ioctls.IOMMU_DESTROY, new IommuDestroy(8, vdev)).Errno);
     }
 }

@@ -95,4 +95,51 @@ public sealed class ViommuRulesTests
         Assert.Equal(0, ViommuRules.AttachErrno(true, true));
         Assert.Equal(0, ViommuRules.AttachErrno(false, false));
     }
+
+    private static byte[] Entries(params (uint Flags, uint VdevId, uint CacheId)[] entries) =>
+        entries.SelectMany(e => BitConverter.GetBytes(e.Flags).Concat(BitConverter.GetBytes(e.VdevId)).Concat(BitConverter.GetBytes(e.CacheId))).ToArray();
+
+    private static uint? Dev7At0x99(ulong virtId) => virtId == 0x99 ? 7u : null;
+
+    [Fact]
+    public void A_zero_length_array_only_checks_the_type()
+    {
+        Assert.Equal((0, 0u), Head(ViommuRules.InvalidateCaches(Selftest.InvalidateDataType, 12, 0, null, Dev7At0x99)));
+        Assert.Equal((Errno.EINVAL, 0u), Head(ViommuRules.InvalidateCaches(Selftest.InvalidateDataTypeInvalid, 12, 0, null, Dev7At0x99)));
+        Assert.Equal((Errno.EINVAL, 0u), Head(ViommuRules.InvalidateCaches(Selftest.InvalidateDataTypeInvalid, 12, 1, Entries((0, 0x99, 0)), Dev7At0x99)));
+        Assert.Equal((Errno.EFAULT, 0u), Head(ViommuRules.InvalidateCaches(Selftest.InvalidateDataType, 12, 1, null, Dev7At0x99)));
+    }
+
+    [Fact]
+    public void Entries_are_copied_whole_first_then_handled_in_order_up_to_the_first_refused()
+    {
+        var t = Selftest.InvalidateDataType;
+        var r = ViommuRules.InvalidateCaches(t, 12, 2, Entries((0, 0x99, 0), (0xffffffff, 0x99, 1)), Dev7At0x99);
+        Assert.Equal((Errno.EOPNOTSUPP, 1u), Head(r));
+        Assert.Equal([(7u, (uint?)0u)], r.Cleared);
+
+        r = ViommuRules.InvalidateCaches(t, 12, 2, Entries((0, 0x99, 2), (0, 0x99, Selftest.DevCacheIdMax + 1)), Dev7At0x99);
+        Assert.Equal((Errno.EINVAL, 1u), Head(r));
+        Assert.Equal((Errno.EINVAL, 0u), Head(ViommuRules.InvalidateCaches(t, 12, 1, Entries((0, 0x9, 0)), Dev7At0x99)));
+
+        // FLAG_ALL ignores cache_id for what it clears, not for the range check.
+        Assert.Equal((Errno.EINVAL, 0u), Head(ViommuRules.InvalidateCaches(t, 12, 1, Entries((Selftest.InvalidateFlagAll, 0x99, 0xff)), Dev7At0x99)));
+        r = ViommuRules.InvalidateCaches(t, 12, 2, Entries((Selftest.InvalidateFlagAll, 0x99, 2), (0, 0x99, 3)), Dev7At0x99);
+        Assert.Equal((0, 2u), Head(r));
+        Assert.Equal([(7u, (uint?)null), (7u, (uint?)3u)], r.Cleared);
+    }
+
+    [Fact]
+    public void A_longer_entry_must_be_zero_past_the_struct_and_a_shorter_one_is_zero_filled()
+    {
+        var t = Selftest.InvalidateDataType;
+        var longer = Entries((0, 0x99, 1)).Concat(new byte[] { 0 }).ToArray();
+        Assert.Equal((0, 1u), Head(ViommuRules.InvalidateCaches(t, 13, 1, longer, Dev7At0x99)));
+        longer[12] = 1;
+        Assert.Equal((Errno.E2BIG, 0u), Head(ViommuRules.InvalidateCaches(t, 13, 1, longer, Dev7At0x99)));
+        // One byte: flags only, so virtual ID 0, which names no vDEVICE here.
+        Assert.Equal((Errno.EINVAL, 0u), Head(ViommuRules.InvalidateCaches(t, 1, 1, [0], Dev7At0x99)));
+    }
+
+    private static (int, uint) Head((int Errno, uint Done, IReadOnlyList<(uint, uint?)> _) r) => (r.Errno, r.Done);
 }
