@@ -141,7 +141,7 @@ internal sealed class DeviceObjects(IContextHost host, FaultObjects faults, Viom
             }
             // The IOAS made an automatic HWPT for it, with the ID reserved above.
             var flags = HwptRules.AutoFlags(pasidCompat, m.Pasid != NoPasid);
-            host.Save(new ObjectCreated(r.HwptId, ObjectKind.HwptPaging, [ioasId], host.NewKey("hwpt"), unit.Name, flags, true, 0), Record);
+            host.Save(new ObjectCreated(r.HwptId, ObjectKind.HwptPaging, [ioasId], host.NewKey("hwpt"), unit.Name, flags, true, r.DomainId), Record);
         });
     }
 
