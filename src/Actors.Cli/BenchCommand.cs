@@ -38,34 +38,76 @@ public static class BenchCommand
 
         async Task Measure(ProgressContext? progress)
         {
-            IProgress<int>? Task(string label, int total) =>
-                progress?.AddTask(Markup.Escape(label), maxValue: total) is { } task ? new Inline(n => task.Value = n) : null;
+            // Every step, planned up front so the overall share and the time left cover the whole run.
+            var overall = new OverallProgress();
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            var overallTask = progress?.AddTask(overall.Describe(TimeSpan.Zero), maxValue: 1);
+            void Advanced(string label, int done)
+            {
+                overall.Report(label, done);
+                if (overallTask is null) return;
+                overallTask.Value = overall.Fraction;
+                overallTask.Description = overall.Describe(clock.Elapsed);
+            }
+            void Finished(string label) => Advanced(label, int.MaxValue);
+            const string RawEcho = "raw Unix-socket echo", PipelinedEcho = "pipelined echo", FrontDoorRaw = "front door, raw frames",
+                FrontDoorClient = "front door, IommuClient";
+            overall.Plan(RawEcho, options.Count);
+            overall.Plan(PipelinedEcho, echoFrames);
+            overall.Plan(FrontDoorRaw, options.Count);
+            overall.Plan(FrontDoorClient, options.Count);
+            foreach (var store in options.Stores)
+            {
+                overall.Plan(Fill(store), options.Live);
+                overall.Plan(Pairs(store), options.Pairs * 2);
+                overall.Plan(Ceiling(store), options.Pairs * 2);
+            }
+            IProgress<int> Task(string label, int total)
+            {
+                var task = progress?.AddTask(Markup.Escape(label), maxValue: total);
+                return new Inline(n =>
+                {
+                    if (task is not null) task.Value = n;
+                    Advanced(label, n);
+                });
+            }
 
             var workDir = MeasuredHost.NewWorkDir("iommuctl");
             var echoPath = Path.Combine(workDir, "echo.sock");
             using (EchoServer.Start(echoPath, reply))
             {
-                raw = await RoundTrips.RawAsync(echoPath, request, options.Count, hello: false, Task("raw Unix-socket echo", options.Count), ct);
+                raw = await RoundTrips.RawAsync(echoPath, request, options.Count, hello: false, Task(RawEcho, options.Count), ct);
+                Finished(RawEcho);
                 pipelinedEcho = await RoundTrips.PipelinedRawAsync(echoPath, request, echoFrames, options.Window, ct);
+                Finished(PipelinedEcho);
             }
             await using (var host = await MeasuredHost.StartAsync(workDir, "memory"))
             {
-                frontDoor = await RoundTrips.RawAsync(host.SocketPath, request, options.Count, hello: true, Task("front door, raw frames", options.Count), ct);
-                client = await RoundTrips.ClientAsync(host.SocketPath, NoOp, inline, ENOTTY, options.Count, Task("front door, IommuClient", options.Count), ct);
+                frontDoor = await RoundTrips.RawAsync(host.SocketPath, request, options.Count, hello: true, Task(FrontDoorRaw, options.Count), ct);
+                Finished(FrontDoorRaw);
+                client = await RoundTrips.ClientAsync(host.SocketPath, NoOp, inline, ENOTTY, options.Count, Task(FrontDoorClient, options.Count), ct);
+                Finished(FrontDoorClient);
             }
             foreach (var store in options.Stores)
             {
-                var fill = Task($"{store}: {options.Live:N0} live mappings", options.Live);
-                var pairs = Task($"{store}: {options.Pairs:N0} map+unmap pairs", options.Pairs * 2);
+                var fill = Task(Fill(store), options.Live);
+                var pairs = Task(Pairs(store), options.Pairs * 2);
                 await using var host = await MeasuredHost.StartAsync(MeasuredHost.NewWorkDir($"iommuctl-{store}"), store);
                 await using var connection = await IommuClient.ConnectAsync(host.SocketPath, new IommuClientOptions { ClientName = "iommuctl-bench" }, ct);
                 var figures = await PipelinedMaps.RunAsync(connection, options.Live, options.Pairs, options.Window, fill, pairs);
+                Finished(Fill(store));
+                Finished(Pairs(store));
                 // The store's ceiling: as many events as the pairs wrote, on a store of its own.
                 var ceiling = await StoreCeiling.RunAsync(CeilingStore(store),
                     options.Pairs * 2, options.Window);
+                Finished(Ceiling(store));
                 maps.Add((store, figures, ceiling));
             }
         }
+
+        string Fill(string store) => $"{store}: {options.Live:N0} live mappings";
+        string Pairs(string store) => $"{store}: {options.Pairs:N0} map+unmap pairs";
+        string Ceiling(string store) => $"{store}: store ceiling";
 
         if (asJson)
         {

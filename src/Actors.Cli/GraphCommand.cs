@@ -65,11 +65,14 @@ public static class GraphCommand
 }
 
 /// <summary>
-/// The object graph as DOT. Node names are what the code and the logs call things:
-/// <c>iommufd-&lt;file&gt;</c>, <c>ioas-&lt;key&gt;</c>, <c>pasid-set-&lt;vm&gt;</c>, <c>unit-&lt;name&gt;</c>;
-/// other objects are <c>&lt;file&gt;/&lt;id&gt;</c> (IDs are per context). Each context is a cluster
-/// holding its objects; edges say who uses whom, where a device is attached (RID or PASID), which
-/// unit a HWPT's domain lives in, and which subscribers hear a PASID set.
+/// The object graph as DOT. Node names are what the code and the logs call things
+/// (<c>iommufd-&lt;file&gt;</c>, <c>ioas-&lt;key&gt;</c>, <c>unit-&lt;name&gt;</c>, <c>pci-&lt;address&gt;</c>, the
+/// PASID set's key; other objects <c>&lt;file&gt;/&lt;id&gt;</c>); labels are short: an object's kind and
+/// ID as the ioctls name it, since its context's cluster names the file once. Each context is a
+/// cluster holding its objects; edges say who uses whom, where a device is attached (RID or
+/// PASID), which unit a HWPT's domain lives in, which subscribers hear a PASID set. Every device of
+/// the platform is drawn behind its unit, a device no context has bound dashed. A legend says what
+/// the shapes and edges mean.
 /// </summary>
 public static class ObjectGraph
 {
@@ -82,8 +85,8 @@ public static class ObjectGraph
         {
             var file = Str(context, "file");
             var names = context.GetProperty("objects").EnumerateArray().ToDictionary(o => o.GetProperty("id").GetUInt32(), o => NodeOf(file, o));
-            dot.Append($"  subgraph {Q("cluster_" + file)} {{\n    label={Q($"iommufd-{file} (pid {context.GetProperty("pid")}, {Str(context, "client").Replace("\\", "\\\\")})")};\n");
-            dot.Append($"    {Q("iommufd-" + file)} [shape=note, label={Q($"iommufd-{file}")}];\n");
+            dot.Append($"  subgraph {Q("cluster_" + file)} {{\n    label={Q($"iommufd {file}\\npid {context.GetProperty("pid")} {Str(context, "client").Replace("\\", "\\\\")}")};\n");
+            dot.Append($"    {Q("iommufd-" + file)} [shape=note, label=\"iommufd\"];\n");
             foreach (var o in context.GetProperty("objects").EnumerateArray())
             {
                 var id = o.GetProperty("id").GetUInt32();
@@ -104,11 +107,12 @@ public static class ObjectGraph
                 edges.Add($"  {Q("iommufd-" + file)} -> {Q(set)} [label=\"VM set\"];");
         }
         foreach (var unit in graph.GetProperty("units").EnumerateArray())
-            dot.Append($"  {Q("unit-" + Str(unit, "name"))} [shape=component, label={Q($"unit-{Str(unit, "name")}\\n{Str(unit, "kind")}")}];\n");
+            dot.Append($"  {Q("unit-" + Str(unit, "name"))} [shape=component, label={Q($"{Str(unit, "name")}\\n{Str(unit, "kind")}")}];\n");
         foreach (var device in graph.GetProperty("devices").EnumerateArray())
         {
-            dot.Append($"  {Q("pci-" + Str(device, "pci"))} [shape=box3d, label={Q(Str(device, "pci"))}];\n");
-            edges.Add($"  {Q("pci-" + Str(device, "pci"))} -> {Q("unit-" + Str(device, "unit"))} [label=\"behind\"];");
+            var bound = !device.TryGetProperty("bound", out var b) || b.GetBoolean();
+            dot.Append($"  {Q("pci-" + Str(device, "pci"))} [shape=box3d, label={Q(Str(device, "pci"))}{(bound ? "" : ", style=dashed")}];\n");
+            edges.Add($"  {Q("pci-" + Str(device, "pci"))} -> {Q("unit-" + Str(device, "unit"))} [label=\"behind\"{(bound ? "" : ", style=dashed")}];");
         }
         var sets = graph.GetProperty("pasidSets").EnumerateArray().Select(s => Str(s, "key")).ToList();
         foreach (var set in graph.GetProperty("pasidSets").EnumerateArray())
@@ -116,28 +120,56 @@ public static class ObjectGraph
             var pasids = set.GetProperty("pasids").EnumerateArray()
                 .Select(p => $"{p.GetProperty("pasid")} {Str(p, "state")}" + (p.GetProperty("spid").GetInt32() != 0 ? $" spid {p.GetProperty("spid")}" : ""))
                 .ToList();
-            var label = $"{Str(set, "key")}\\nquota {set.GetProperty("quota")}" + (pasids.Count > 0 ? "\\nPASIDs " + string.Join(", ", pasids) : "");
+            var label = $"PASID set\\nquota {set.GetProperty("quota")}" + (pasids.Count > 0 ? "\\nPASIDs " + string.Join(", ", pasids) : "");
             dot.Append($"  {Q(Str(set, "key"))} [shape=folder, label={Q(label)}];\n");
         }
         foreach (var subscriber in graph.GetProperty("subscribers").EnumerateArray())
         {
             var name = Str(subscriber, "name");
-            dot.Append($"  {Q(name)} [shape=ellipse];\n");
+            // A subscriber of one set is "<role>/<set>": the edge from its set says which.
+            var role = name.IndexOf('/') is var slash and > 0 ? name[..slash] : name;
+            dot.Append($"  {Q(name)} [shape=ellipse, label={Q(role)}];\n");
             var heard = Str(subscriber, "set") is { Length: > 0 } one ? [one] : sets;
             edges.AddRange(heard.Select(set => $"  {Q(set)} -> {Q(name)} [style=dashed, label=\"notifies\"];"));
         }
         foreach (var edge in edges) dot.Append(edge).Append('\n');
+        dot.Append(Legend);
         dot.Append("}\n");
         return dot.ToString();
     }
 
+    /// <summary>What the shapes and edges mean, in a cluster of its own.</summary>
+    private const string Legend = """
+          subgraph "cluster_legend" {
+            label="legend";
+            fontname="monospace";
+            node [fontname="monospace", fontsize=10];
+            "legend-iommufd" [shape=note, label="iommufd context\n(cluster: file, pid, client)"];
+            "legend-object" [label="object: kind ID\n(IOAS, DEVICE, HWPT, ...)"];
+            "legend-unit" [shape=component, label="IOMMU unit"];
+            "legend-device" [shape=box3d, label="PCI device\n(dashed: not bound)"];
+            "legend-set" [shape=folder, label="PASID set of a VM"];
+            "legend-subscriber" [shape=ellipse, label="notifier subscriber"];
+            "legend-edges" [shape=plaintext, label="edges: uses, attached RID/PASID n,\lis (the device), domain in (unit),\lbehind (unit), VM set, notifies (dashed)\l"];
+          }
+
+        """;
+
     private static string NodeOf(string file, JsonElement o) =>
         Str(o, "kind") == "Ioas" && Str(o, "key") is { Length: > 0 } key ? "ioas-" + key : $"{file}/{o.GetProperty("id").GetUInt32()}";
 
+    /// <summary>The object as the ioctls name it: IOAS 1, DEVICE 2 and its PCI address, HWPT 3 paging.</summary>
     private static string LabelOf(JsonElement o)
     {
-        var label = $"{o.GetProperty("id")} {Str(o, "kind")}";
-        if (Str(o, "kind") == "Ioas" && Str(o, "key") is { Length: > 0 } key) label += $"\\nioas-{key}";
+        var id = o.GetProperty("id");
+        var label = Str(o, "kind") switch
+        {
+            "Ioas" => $"IOAS {id}",
+            "Device" => $"DEVICE {id}",
+            "HwptPaging" => $"HWPT {id}\\npaging",
+            "HwptNested" => $"HWPT {id}\\nnested",
+            var kind => $"{kind.ToUpperInvariant()} {id}",
+        };
         if (Str(o, "pci") is { Length: > 0 } pci) label += $"\\n{pci}";
         return label;
     }

@@ -146,7 +146,12 @@ public static class Iommuctl
             await error.WriteLineAsync($"iommuctl: `iommuctl {(command.Length > 0 ? command + " " : "")}--help` shows what it takes.");
             return Problems.BadArgument;
         }
-        return await parsed.InvokeAsync(new InvocationConfiguration { Output = output, Error = error }, cancellationToken);
+        // serve is the host, which stops on SIGINT/SIGTERM by itself: System.CommandLine's own handler
+        // would cancel a token source the finished invocation already disposed (an unhandled exception
+        // at exit). The other commands keep it: it is how Ctrl-C ends a trace.
+        var configuration = new InvocationConfiguration { Output = output, Error = error };
+        if (parsed.CommandResult.Command == serve) configuration.ProcessTerminationTimeout = null;
+        return await parsed.InvokeAsync(configuration, cancellationToken);
     }
 
     private static async Task<int> Complain(IommuctlIo io, string problem, int exit)

@@ -95,30 +95,62 @@ public static class Views
     public static void ShowObjects(IAnsiConsole console, JsonElement doc)
     {
         var objects = new Table().Title("Objects").AddColumns("context", "id", "kind", "uses", "device", "unit", "attachments");
+        var mappings = new Table().Title("IOAS mappings").AddColumns("context", "id", "mappings", "bytes", "pinned pages", "locked memory");
         foreach (var o in doc.GetProperty("objects").EnumerateArray())
+        {
             objects.AddRow(Text(o, "context"), Text(o, "id"), Text(o, "kind"), List(o, "uses"), Text(o, "pci"), Text(o, "unit"),
                 Markup.Escape(string.Join(", ", o.GetProperty("attachments").EnumerateArray().Select(a =>
                     $"{Pasid(a.GetProperty("pasid").GetInt32())} -> {a.GetProperty("pt").GetUInt32()}"))));
+            if (o.TryGetProperty("mappings", out var m))
+                mappings.AddRow(Text(o, "context"), Text(o, "id"), Text(m, "count"), Bytes(m.GetProperty("bytes").GetUInt64()),
+                    Text(m, "pinnedPages"), Bytes(m.GetProperty("chargedPages").GetUInt64() * PageSize));
+        }
         console.Write(objects);
+        if (mappings.Rows.Count > 0) console.Write(mappings);
+    }
+
+    /// <summary>The page the host pins and charges user memory in.</summary>
+    private const ulong PageSize = 4096;
+
+    /// <summary>A byte count as a size: 0, 512 B, 16 KiB, 1.5 MiB, 2 GiB.</summary>
+    public static string Bytes(ulong bytes)
+    {
+        if (bytes == 0) return "0";
+        string[] units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+        var unit = 0;
+        while (unit < units.Length - 1 && bytes >> (10 * (unit + 1)) != 0) unit++;
+        var whole = bytes >> (10 * unit);
+        return (bytes & ((1ul << (10 * unit)) - 1)) == 0
+            ? $"{whole} {units[unit]}"
+            : $"{(bytes / Math.Pow(1024, unit)).ToString("0.0", System.Globalization.CultureInfo.InvariantCulture)} {units[unit]}";
     }
 
     /// <summary>An attachment's PASID as the kernel says it: the RID for IOMMU_NO_PASID.</summary>
     public static string Pasid(int pasid) => pasid < 0 ? "RID" : $"PASID {pasid}";
 
-    /// <summary>The segments a DMA reached (exit code 0), or its fault (exit code 3).</summary>
+    /// <summary>A HWPT as iommuctl objects shows it: its kind and ID in its context.</summary>
+    public static string Hwpt(JsonElement hwpt) =>
+        $"{hwpt.GetProperty("kind").GetString()} {hwpt.GetProperty("id")} of context {hwpt.GetProperty("context").GetString()}";
+
+    /// <summary>The segments a DMA reached (exit code 0), or its fault (exit code 3), and the HWPT it went through.</summary>
     public static int ShowDma(IAnsiConsole console, JsonElement dma)
     {
+        var hwpt = dma.TryGetProperty("hwpt", out var h) ? Hwpt(h) : null;
         if (dma.GetProperty("completed").GetBoolean())
         {
-            var segments = new Table().Title($"DMA by {Text(dma, "pci")} through {Text(dma, "unit")}").AddColumns("IOVA", "user address", "bytes");
+            // The heading as a line of its own: a table title would wrap at the table's width.
+            console.WriteLine($"DMA by {dma.GetProperty("pci").GetString()} through {dma.GetProperty("unit").GetString()}" + (hwpt is null ? "" : $", {hwpt}"));
+            var segments = new Table().AddColumns("IOVA", "user address", "bytes");
             foreach (var s in dma.GetProperty("segments").EnumerateArray())
                 segments.AddRow($"0x{s.GetProperty("iova").GetUInt64():x}", $"0x{s.GetProperty("address").GetUInt64():x}", Text(s, "length"));
             console.Write(segments);
             return 0;
         }
         var f = dma.GetProperty("fault");
+        var domain = f.GetProperty("domain").GetInt32();
+        var through = hwpt is not null ? $"{hwpt} (domain {domain})" : domain != 0 ? $"domain {domain}" : "no domain";
         console.MarkupLine($"[red]fault[/] {Text(f, "kind")} at 0x{f.GetProperty("address").GetUInt64():x} " +
-                           $"(device {Text(dma, "pci")}, PASID {Text(f, "pasid")}, domain {Text(f, "domain")}, {Text(f, "requested")})");
+                           Markup.Escape($"(device {Text(dma, "pci")}, {Pasid(f.GetProperty("pasid").GetInt32())}, {through}, {Text(f, "requested")})"));
         return Problems.DmaFaulted;
     }
 

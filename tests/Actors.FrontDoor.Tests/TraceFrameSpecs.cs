@@ -12,7 +12,7 @@ public sealed class TraceFrameSpecs(SharedHost shared) : IClassFixture<SharedHos
     private TestHost Host => shared.Host;
 
     [Fact]
-    public async Task EXT_TRACE_is_answered_errno_0_and_then_each_ioctl_comes_as_an_EXT_TRACE_EVENT_notification_with_the_servers_seq()
+    public async Task EXT_TRACE_is_answered_errno_0_and_then_each_open_ioctl_and_close_comes_as_an_EXT_TRACE_EVENT_notification_with_the_servers_seq()
     {
         await using var tracer = await Host.ConnectRawAsync();
         await tracer.HelloAsync();
@@ -27,16 +27,27 @@ public sealed class TraceFrameSpecs(SharedHost shared) : IClassFixture<SharedHos
         await client.IoctlRawAsync(fd, 0x3bff, 0, []);
 
         var session = client.SessionToken.ToString("x16");
+        var open = await tracer.ReadAsync();
+        Assert.Equal(((ushort)0x8008, FrameFlags.None, 1UL), (open.Kind, open.Flags, open.Seq));
+        Assert.Equal(
+            $$"""{"type":"open","time":"{{TraceTime.Of(open.Body)}}","session":"{{session}}","pid":99,"fd":3,"path":"/dev/iommu","file":"{{session}}-1","errno":0}""",
+            Encoding.UTF8.GetString(open.Body));
         var first = await tracer.ReadAsync();
-        Assert.Equal(((ushort)0x8008, FrameFlags.None, 1UL), (first.Kind, first.Flags, first.Seq));
+        Assert.Equal(((ushort)0x8008, FrameFlags.None, 2UL), (first.Kind, first.Flags, first.Seq));
         Assert.Equal(
             $$"""{"type":"ioctl","time":"{{TraceTime.Of(first.Body)}}","session":"{{session}}","pid":99,"fd":3,"file":"{{session}}-1","request":"0xe0","name":"ioctl 0xe0","errno":0,"retval":3}""",
             Encoding.UTF8.GetString(first.Body));
         var second = await tracer.ReadAsync();
-        Assert.Equal(((ushort)0x8008, FrameFlags.None, 2UL), (second.Kind, second.Flags, second.Seq));
+        Assert.Equal(((ushort)0x8008, FrameFlags.None, 3UL), (second.Kind, second.Flags, second.Seq));
         Assert.Equal(
             $$"""{"type":"ioctl","time":"{{TraceTime.Of(second.Body)}}","session":"{{session}}","pid":99,"fd":3,"file":"{{session}}-1","request":"0x3bff","name":"ioctl 0x3bff","errno":{{Errno.ENOTTY}},"retval":0}""",
             Encoding.UTF8.GetString(second.Body));
+
+        await client.CloseAsync(fd);
+        var close = await tracer.ReadAsync();
+        Assert.Equal(
+            $$"""{"type":"close","time":"{{TraceTime.Of(close.Body)}}","session":"{{session}}","pid":99,"fd":3,"path":"/dev/iommu","file":"{{session}}-1","errno":0,"released":true}""",
+            Encoding.UTF8.GetString(close.Body));
     }
 
     [Fact]

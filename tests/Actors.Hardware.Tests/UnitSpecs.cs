@@ -35,15 +35,16 @@ public sealed class UnitSpecs() : TestKit(SpecConfig.InMemory)
     private void ExpectErrno(int errno) => ExpectMsg<Failed>(f => f.Errno == errno && f.Unit == U);
 
     [Fact]
-    public void An_attached_device_translates_through_its_domain_split_at_mapping_boundaries()
+    public void An_attached_device_translates_through_its_domain_split_at_mapping_boundaries_and_names_the_domain()
     {
         var unit = Unit();
+        Alloc(unit);
         var d = Alloc(unit);
         Ok(unit, new MapRange(U, d, 0x10000, 0x1000, 0x7000_0000, Access.ReadWrite));
         Ok(unit, new MapRange(U, d, 0x11000, 0x1000, 0x9000_0000, Access.ReadWrite));
         Ok(unit, new AttachDevice(U, Usb, NoPasid, d));
         unit.Tell(new Dma(U, Usb, NoPasid, 0x10800, 0x1000, DmaDirection.Read));
-        ExpectMsg<DmaCompleted>(c => c.Segments.SequenceEqual(new[]
+        ExpectMsg<DmaCompleted>(c => c.DomainId == d && c.Segments.SequenceEqual(new[]
             { new Segment(0x10800, 0x7000_0800, 0x800), new Segment(0x11000, 0x9000_0000, 0x800) }));
     }
 

@@ -73,28 +73,55 @@ public sealed class IommuctlProcessSpecs
         Assert.Equal(Dot(f), graph.Output);
     }
 
+    /// <summary>The DOT of the spec's VMM on the default platform: every device behind its unit, those not bound dashed.</summary>
     private static string Dot(string f) =>
         $$"""
         digraph iommu {
           rankdir=LR;
           node [shape=box, fontname="monospace"];
           subgraph "cluster_{{f}}" {
-            label="iommufd-{{f}} (pid 4242, vmm-spec)";
-            "iommufd-{{f}}" [shape=note, label="iommufd-{{f}}"];
-            "ioas-{{f}}.ioas1" [label="1 Ioas\nioas-{{f}}.ioas1"];
-            "{{f}}/2" [label="2 Device\n{{Pci}}"];
-            "{{f}}/3" [label="3 HwptPaging"];
+            label="iommufd {{f}}\npid 4242 vmm-spec";
+            "iommufd-{{f}}" [shape=note, label="iommufd"];
+            "ioas-{{f}}.ioas1" [label="IOAS 1"];
+            "{{f}}/2" [label="DEVICE 2\n{{Pci}}"];
+            "{{f}}/3" [label="HWPT 3\npaging"];
           }
-          "unit-dmar0" [shape=component, label="unit-dmar0\nIntelVtd"];
-          "unit-dmar1" [shape=component, label="unit-dmar1\nIntelVtd"];
-          "unit-mock0" [shape=component, label="unit-mock0\nMock"];
+          "unit-dmar0" [shape=component, label="dmar0\nIntelVtd"];
+          "unit-dmar1" [shape=component, label="dmar1\nIntelVtd"];
+          "unit-mock0" [shape=component, label="mock0\nMock"];
           "pci-{{Pci}}" [shape=box3d, label="{{Pci}}"];
-          "iommu-driver" [shape=ellipse];
+          "pci-0000:00:14.0" [shape=box3d, label="0000:00:14.0", style=dashed];
+          "pci-0000:00:14.2" [shape=box3d, label="0000:00:14.2", style=dashed];
+          "pci-0000:01:00.0" [shape=box3d, label="0000:01:00.0", style=dashed];
+          "pci-0000:02:00.0" [shape=box3d, label="0000:02:00.0", style=dashed];
+          "pci-0000:03:00.0" [shape=box3d, label="0000:03:00.0", style=dashed];
+          "pci-0000:f0:00.0" [shape=box3d, label="0000:f0:00.0", style=dashed];
+          "pci-0000:f0:01.0" [shape=box3d, label="0000:f0:01.0", style=dashed];
+          "iommu-driver" [shape=ellipse, label="iommu-driver"];
           "{{f}}/2" -> "{{f}}/3" [label="attached RID"];
           "{{f}}/2" -> "pci-{{Pci}}" [label="is"];
           "{{f}}/3" -> "ioas-{{f}}.ioas1" [label="uses"];
           "{{f}}/3" -> "unit-dmar0" [label="domain in"];
           "pci-{{Pci}}" -> "unit-dmar0" [label="behind"];
+          "pci-0000:00:14.0" -> "unit-dmar0" [label="behind", style=dashed];
+          "pci-0000:00:14.2" -> "unit-dmar0" [label="behind", style=dashed];
+          "pci-0000:01:00.0" -> "unit-dmar0" [label="behind", style=dashed];
+          "pci-0000:02:00.0" -> "unit-dmar1" [label="behind", style=dashed];
+          "pci-0000:03:00.0" -> "unit-dmar1" [label="behind", style=dashed];
+          "pci-0000:f0:00.0" -> "unit-mock0" [label="behind", style=dashed];
+          "pci-0000:f0:01.0" -> "unit-mock0" [label="behind", style=dashed];
+          subgraph "cluster_legend" {
+            label="legend";
+            fontname="monospace";
+            node [fontname="monospace", fontsize=10];
+            "legend-iommufd" [shape=note, label="iommufd context\n(cluster: file, pid, client)"];
+            "legend-object" [label="object: kind ID\n(IOAS, DEVICE, HWPT, ...)"];
+            "legend-unit" [shape=component, label="IOMMU unit"];
+            "legend-device" [shape=box3d, label="PCI device\n(dashed: not bound)"];
+            "legend-set" [shape=folder, label="PASID set of a VM"];
+            "legend-subscriber" [shape=ellipse, label="notifier subscriber"];
+            "legend-edges" [shape=plaintext, label="edges: uses, attached RID/PASID n,\lis (the device), domain in (unit),\lbehind (unit), VM set, notifies (dashed)\l"];
+          }
         }
 
         """;
@@ -114,7 +141,9 @@ public sealed class IommuctlProcessSpecs
         Assert.StartsWith("<?xml", text);
         // dot gives each node a <title> with its name (XML-escaped): every node of the DOT is drawn, and nothing else.
         Assert.Equal(
-            new[] { $"iommufd-{vmm.ContextFile}", $"ioas-{vmm.ContextFile}.ioas1", $"{vmm.ContextFile}/2", $"{vmm.ContextFile}/3", "unit-dmar0", "unit-dmar1", "unit-mock0", $"pci-{Pci}", "iommu-driver" }
+            new[] { $"iommufd-{vmm.ContextFile}", $"ioas-{vmm.ContextFile}.ioas1", $"{vmm.ContextFile}/2", $"{vmm.ContextFile}/3", "unit-dmar0", "unit-dmar1", "unit-mock0", "iommu-driver" }
+                .Concat(new[] { Pci, "0000:00:14.0", "0000:00:14.2", "0000:01:00.0", "0000:02:00.0", "0000:03:00.0", "0000:f0:00.0", "0000:f0:01.0" }.Select(p => "pci-" + p))
+                .Concat(new[] { "iommufd", "object", "unit", "device", "set", "subscriber", "edges" }.Select(l => "legend-" + l))
                 .Order(StringComparer.Ordinal),
             Regex.Matches(text, @"<g id=""node\d+"" class=""node"">\s*<title>([^<]*)</title>")
                 .Select(m => System.Net.WebUtility.HtmlDecode(m.Groups[1].Value)).Order(StringComparer.Ordinal));

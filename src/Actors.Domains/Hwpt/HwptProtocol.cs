@@ -75,7 +75,8 @@ public static class HwptProtocol
         bool Replace, bool PasidCompat = false) : IEntityMessage;
 
     /// <summary>HwptId is the HWPT now used; Created says a new automatic HWPT was made for it.</summary>
-    public sealed record AttachResult(string IoasId, string Pci, int Pasid, int Errno, uint HwptId, bool Created) : IClusterMessage;
+    /// <param name="DomainId">The domain of the HWPT attached to, in its unit (0 when not known here).</param>
+    public sealed record AttachResult(string IoasId, string Pci, int Pasid, int Errno, uint HwptId, bool Created, int DomainId = 0) : IClusterMessage;
 
     /// <summary>Detach: the unit drops the context entry; an automatic HWPT goes with its last device.</summary>
     public sealed record DetachDevice(string EntityId, string Pci, int Pasid) : IEntityMessage;

@@ -259,7 +259,7 @@ public sealed partial class IoasActor
             events.Add(new HwptDeviceAttached(id, pci, pasid, c.Device.ReservedRegions.IsDefault ? [] : c.Device.ReservedRegions));
             AbandonedAutoRemoved(events, current);
             events.ForEach(ApplyHwpt);
-            return (events, new AttachResult(_ioasId, pci, pasid, 0, id, created));
+            return (events, new AttachResult(_ioasId, pci, pasid, 0, id, created, created ? DomainOf(replies) : candidate!.DomainId));
         }, errno => new AttachResult(_ioasId, pci, pasid, errno, 0, false), null);
     }
 

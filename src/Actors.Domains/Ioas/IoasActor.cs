@@ -157,6 +157,7 @@ public sealed partial class IoasActor : SnapshottingActor
         Command<Retire>(OnRetire);
         Command<GetMappings>(_ => Sender.Tell(CurrentMappings()));
         Command<GetPinned>(_ => Sender.Tell(PinnedNow()));
+        Command<GetSummary>(_ => Sender.Tell(MappingSummary.Of(_ioasId, _table)));
         SnapshotReplies();
     }
 
@@ -333,6 +334,7 @@ public sealed partial class IoasActor : SnapshottingActor
         Command<Retire>(OnRetire);
         Command<GetMappings>(_ => Sender.Tell(CurrentMappings()));
         Command<GetPinned>(_ => Sender.Tell(PinnedNow()));
+        Command<GetSummary>(_ => Sender.Tell(MappingSummary.Of(_ioasId, _table)));
         CommandAny(_ => Stash.Stash());
     }
 
@@ -364,6 +366,7 @@ public sealed partial class IoasActor : SnapshottingActor
         Command<Retire>(OnRetire);
         Command<GetMappings>(_ => Sender.Tell(CurrentMappings()));
         Command<GetPinned>(_ => Sender.Tell(PinnedNow()));
+        Command<GetSummary>(_ => Sender.Tell(MappingSummary.Of(_ioasId, _table)));
         CommandAny(_ => Stash.Stash());
     }
 

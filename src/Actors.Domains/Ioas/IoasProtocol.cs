@@ -80,6 +80,14 @@ public static class IoasProtocol
     public sealed record Retire(string EntityId, bool Wait) : IEntityMessage;
     public sealed record RetireResult(string IoasId, int Errno) : IClusterMessage;
 
+    /// <summary>
+    /// What iommuctl objects shows of an IOAS: its mappings (areas) and their bytes, the user pages
+    /// it holds pinned (each page once, however many areas and accesses hold it) and the pages it
+    /// charged to locked memory. Answered in every state, as <see cref="GetMappings"/>.
+    /// </summary>
+    public sealed record GetSummary(string EntityId) : IEntityMessage;
+    public sealed record Summary(string IoasId, int Mappings, ulong Bytes, ulong PinnedPages, ulong ChargedPages) : IClusterMessage;
+
     public sealed record GetMappings(string EntityId) : IEntityMessage;
     public sealed record MappingView(ulong Iova, ulong Length, Protection Protection, string PagesId, ulong PagesOffset);
     public sealed record Mappings(string IoasId, ImmutableArray<MappingView> Areas, ulong ChargedPages) : IClusterMessage;

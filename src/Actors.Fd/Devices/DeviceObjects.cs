@@ -145,7 +145,7 @@ internal sealed class DeviceObjects(IContextHost host, FaultObjects faults, Viom
                 return;
             }
             // The IOAS made an automatic HWPT for it, with the ID reserved above.
-            host.Save(new ObjectCreated(r.HwptId, ObjectKind.HwptPaging, [ioasId], host.NewKey("hwpt"), unit.Name, 0, true, 0), Record);
+            host.Save(new ObjectCreated(r.HwptId, ObjectKind.HwptPaging, [ioasId], host.NewKey("hwpt"), unit.Name, 0, true, r.DomainId), Record);
         });
     }
 

@@ -202,7 +202,11 @@ public sealed class UnitActor : SnapshottingActor
     private void HandleDma(string unit, Dma m, IActorRef sender, bool retried)
     {
         var (segments, fault) = _state.Translate(m.Pci, m.Pasid, m.Iova, m.Length, m.Direction);
-        if (fault is null) { sender.Tell(new DmaCompleted(unit, m.Pci, segments)); return; }
+        if (fault is null)
+        {
+            sender.Tell(new DmaCompleted(unit, m.Pci, segments, _state.Contexts.GetValueOrDefault((m.Pci, m.Pasid))));
+            return;
+        }
         var domain = fault.DomainId != 0 ? _state.Domains.GetValueOrDefault(fault.DomainId) : null;
         var device = _state.Device(m.Pci);
         // A not-present fault in an IOPF domain from a PRI device waits for the page response.

@@ -70,7 +70,8 @@ public static class UnitProtocol
         public ImmutableArray<ulong> Sizes { get; init; } = Sizes.IsDefault ? [] : Sizes;
     }
     public sealed record DirtyMarked(string Unit, int DomainId, int Marked) : IClusterMessage;
-    public sealed record DmaCompleted(string Unit, string Pci, ImmutableArray<Segment> Segments) : IClusterMessage;
+    /// <param name="DomainId">The domain the DMA went through (its context entry's).</param>
+    public sealed record DmaCompleted(string Unit, string Pci, ImmutableArray<Segment> Segments, int DomainId = 0) : IClusterMessage;
     public sealed record DmaFaulted(string Unit, Fault Fault) : IClusterMessage;
     public sealed record UnitInfo(UnitSpec Spec, int Domains, int ContextEntries, int IotlbEntries, long IotlbHits, long IotlbMisses) : IClusterMessage;
     public sealed record ContextRef(string Pci, int Pasid, int DomainId);

@@ -55,7 +55,7 @@ public sealed class ConnectionActor : ReceiveActor, IWithTimers, IWithUnboundedS
     private readonly Dictionary<ulong, Action<RawFrame>> _clientReplies = new();
     private readonly Dictionary<long, ClientCall> _calls = new();
     private readonly Dictionary<long, (ushort Kind, ulong Seq)> _extensions = new();
-    private readonly Dictionary<long, (int Fd, uint Request, long Started)> _ioctls = new(); // tag -> what iommuctl trace and the metrics show
+    private readonly Dictionary<long, (int Fd, uint Request, ulong Arg, byte[] Given, long Started)> _ioctls = new(); // tag -> what iommuctl trace and the metrics show
     private readonly Dictionary<string, IActorRef> _serving = new(); // file id -> the actor serving it (watched), where known
     private readonly Dictionary<string, IActorRef> _direct = new(); // file id -> the actor serving it, when it runs on this node
     private readonly HashSet<string> _relocating = new(); // files whose actor stopped, asked where they run now
@@ -266,7 +266,7 @@ public sealed class ConnectionActor : ReceiveActor, IWithTimers, IWithUnboundedS
                 if (Forward(seq, ioctl.Fd, body, (id, tag) => new FileProtocol.Ioctl(id, tag, ioctl.Request, ioctl.Arg, ioctl.Inline, Self,
                         new FileProtocol.Caller(_ctx.PeerUid, _ctx.PeerPid, _ctx.Settings.HasCapSysResource(_ctx.PeerUid)))) is var tag and > 0)
                 {
-                    _ioctls[tag] = (ioctl.Fd, ioctl.Request, Telemetry.HostMetrics.Started());
+                    _ioctls[tag] = (ioctl.Fd, ioctl.Request, ioctl.Arg, ioctl.Inline, Telemetry.HostMetrics.Started());
                     Telemetry.HostMetrics.IoctlSent();
                 }
                 break;
@@ -303,10 +303,15 @@ public sealed class ConnectionActor : ReceiveActor, IWithTimers, IWithUnboundedS
     {
         if (!_ioctls.Remove(done.Tag, out var call)) return;
         var path = _fds.TryGetValue(call.Fd, out var entry) ? entry.Path : "";
-        var traced = new TraceProtocol.IoctlTraced(_token, _pid, call.Fd, done.FileId, path, call.Request, done.Errno, done.ReturnValue, done.Note);
+        var traced = new TraceProtocol.IoctlTraced(_token, _pid, call.Fd, done.FileId, path, call.Request, done.Errno, done.ReturnValue, done.Note,
+            call.Arg, call.Given, done.Errno == 0 ? done.Writeback : []);
         Context.System.EventStream.Publish(traced);
         Telemetry.HostMetrics.IoctlAnswered(TraceActor.NameOf(traced), done.Errno, call.Started);
     }
+
+    /// <summary>iommuctl trace: an OPEN or CLOSE answered, on the node's event stream.</summary>
+    private void TracedFile(int fd, string op, string path, string fileId, int errno, bool released = false) =>
+        Context.System.EventStream.Publish(new TraceProtocol.FileTraced(_token, _pid, fd, op, path, fileId, errno, released));
 
     private void FinishCall(long tag, IWireBody reply)
     {
@@ -361,6 +366,7 @@ public sealed class ConnectionActor : ReceiveActor, IWithTimers, IWithUnboundedS
         if (open.Fd < 0 || _fds.ContainsKey(open.Fd) || _opening.Contains(open.Fd))
         {
             Complete(slot, new StatusReply(FrameKind.Open, Errno.EBADF));
+            TracedFile(open.Fd, "open", open.Path, "", Errno.EBADF);
             return;
         }
         var fileId = $"{_token:x16}-{_nextOpen++}";
@@ -377,6 +383,7 @@ public sealed class ConnectionActor : ReceiveActor, IWithTimers, IWithUnboundedS
         {
             _opening.Remove(open.Fd);
             Complete(open.Slot, new StatusReply(FrameKind.Open, opened.Errno));
+            TracedFile(open.Fd, "open", open.Path, "", opened.Errno);
             Undefer(open.Fd);
             return;
         }
@@ -385,6 +392,7 @@ public sealed class ConnectionActor : ReceiveActor, IWithTimers, IWithUnboundedS
         {
             _opening.Remove(open.Fd);
             Complete(open.Slot, new StatusReply(FrameKind.Open, 0));
+            TracedFile(open.Fd, "open", open.Path, opened.FileId, 0);
             Undefer(open.Fd);
         });
     }
@@ -411,6 +419,7 @@ public sealed class ConnectionActor : ReceiveActor, IWithTimers, IWithUnboundedS
         if (!_fds.Remove(close.Fd, out var entry))
         {
             Complete(slot, new StatusReply(FrameKind.Close, Errno.EBADF));
+            TracedFile(close.Fd, "close", "", "", Errno.EBADF);
             return;
         }
         // The kernel's release runs when the last fd naming the file goes, and close() returns after
@@ -420,7 +429,9 @@ public sealed class ConnectionActor : ReceiveActor, IWithTimers, IWithUnboundedS
         var waiting = releases ? 2 : 1;
         void Answered()
         {
-            if (--waiting == 0) Complete(slot, new StatusReply(FrameKind.Close, 0));
+            if (--waiting != 0) return;
+            Complete(slot, new StatusReply(FrameKind.Close, 0));
+            TracedFile(close.Fd, "close", entry.Path, entry.FileId, 0, releases);
         }
         if (releases)
         {

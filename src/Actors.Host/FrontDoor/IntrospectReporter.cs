@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using System.Text;
 using System.Text.Json;
 using Akka.Actor;
+using IommuActors.Domains.Ioas;
 using IommuActors.Fd.Context;
 using IommuActors.Fd.Files;
 using IommuActors.Hardware.Platform;
@@ -20,6 +21,9 @@ namespace IommuActors.Host.FrontDoor;
 /// </summary>
 public sealed record IntrospectSources(IActorRef Files, Func<ImmutableArray<ICanTell>> Sessions, IActorRef? Platform, IActorRef? Sets, IActorRef? Bus);
 
+/// <summary>What <see cref="IntrospectReporter.Gather"/> answers: every live context's objects, by session then fd.</summary>
+public sealed record ObjectsGathered(long Tag, ImmutableArray<ContextObjects> Contexts);
+
 /// <summary>
 /// Serves one EXT_CONTEXTS, EXT_OBJECTS or EXT_GRAPH (iommuctl contexts, objects, graph): the
 /// session directory of every node names the iommufd files its sessions hold; each context answers
@@ -30,7 +34,14 @@ public sealed record IntrospectSources(IActorRef Files, Func<ImmutableArray<ICan
 /// </summary>
 public sealed class IntrospectReporter : ReceiveActor
 {
-    private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull,
+    };
+
+    /// <summary>The kind of a reporter that gathers the objects for another actor (<see cref="ObjectsGathered"/>) instead of answering JSON.</summary>
+    private const ushort GatherOnly = 0;
 
     private readonly ushort _kind;
     private readonly long _tag;
@@ -38,6 +49,9 @@ public sealed class IntrospectReporter : ReceiveActor
     private readonly IntrospectSources _from;
     private readonly Dictionary<string, ContextObjects> _objects = new();
     private readonly Dictionary<string, PasidSetProtocol.SetState> _sets = new();
+    private readonly Dictionary<string, IoasProtocol.Summary> _summaries = new(); // IOAS key -> what it maps (EXT_OBJECTS)
+    private readonly HashSet<string> _summariesAsked = new();
+    private bool _finished;
     private readonly List<OpenFileList> _nodes = new();
     private readonly Dictionary<string, string> _nodeOf = new(); // file id -> the node whose session holds it
     private readonly Dictionary<string, string> _runsOn = new(); // file id -> the node whose shard runs the context
@@ -48,6 +62,13 @@ public sealed class IntrospectReporter : ReceiveActor
 
     public static Props Props(ushort kind, long tag, IActorRef replyTo, byte[] request, IntrospectSources from) =>
         Akka.Actor.Props.Create(() => new IntrospectReporter(kind, tag, replyTo, request, from));
+
+    /// <summary>
+    /// Gathers every context's objects for <paramref name="replyTo"/>: answered <see cref="ObjectsGathered"/>,
+    /// or a <see cref="StatusJson"/> with the errno when some context did not answer.
+    /// </summary>
+    public static Props Gather(long tag, IActorRef replyTo, IntrospectSources from) =>
+        Akka.Actor.Props.Create(() => new IntrospectReporter(GatherOnly, tag, replyTo, Array.Empty<byte>(), from));
 
     public IntrospectReporter(ushort kind, long tag, IActorRef replyTo, byte[] request, IntrospectSources from)
     {
@@ -71,6 +92,11 @@ public sealed class IntrospectReporter : ReceiveActor
             if (--unanswered == 0) OnOpenFiles(only);
         });
         Receive<ContextObjects>(OnContextObjects);
+        Receive<IoasProtocol.Summary>(s =>
+        {
+            _summaries[s.IoasId] = s;
+            FinishWhenAnswered();
+        });
         // The file closed between the directory's answer and ours (its entity answers a request it does not know with EBADF).
         Receive<FileProtocol.Opened>(gone =>
         {
@@ -116,19 +142,20 @@ public sealed class IntrospectReporter : ReceiveActor
         }
         _waiting = _contexts.Length;
         foreach (var context in _contexts)
-            _from.Files.Tell(new GetContextObjects(context.FileId));
+            _from.Files.Tell(new GetContextObjects(context.FileId, WithMappings: _kind == ExtensionKinds.Objects));
         if (_kind == ExtensionKinds.Graph)
         {
             _waiting += (_from.Platform is null ? 0 : 1) + (_from.Bus is null ? 0 : 1);
             _from.Platform?.Tell(new PlatformProtocol.GetPlatform());
             _from.Bus?.Tell(new NotifierProtocol.GetSubscriptions());
         }
-        if (_waiting == 0) Finish();
+        FinishWhenAnswered();
     }
 
     private void OnContextObjects(ContextObjects objects)
     {
         _objects[objects.FileId] = objects;
+        _summariesAsked.UnionWith(objects.Summaries);
         // The context answered from its entity: a remote reference carries its node's address, a local one is this node.
         var address = Sender.Path.Address;
         _runsOn[objects.FileId] = (address.HasGlobalScope ? address : ((ExtendedActorSystem)Context.System).Provider.DefaultAddress).ToString();
@@ -143,13 +170,26 @@ public sealed class IntrospectReporter : ReceiveActor
 
     private void Arrived()
     {
-        if (--_waiting == 0) Finish();
+        --_waiting;
+        FinishWhenAnswered();
+    }
+
+    /// <summary>Every context (and what else was asked) has answered, and every IOAS asked for its summary too (which may come first).</summary>
+    private void FinishWhenAnswered()
+    {
+        if (_finished || _waiting > 0 || !_summariesAsked.IsSubsetOf(_summaries.Keys)) return;
+        _finished = true;
+        Finish();
     }
 
     private void Finish()
     {
         switch (_kind)
         {
+            case GatherOnly:
+                _replyTo.Tell(new ObjectsGathered(_tag, [.. _contexts.Where(c => _objects.ContainsKey(c.FileId)).Select(c => _objects[c.FileId])]));
+                Context.Stop(Self);
+                break;
             case ExtensionKinds.Contexts: Answer(0, new { contexts = _contexts.Select(ContextJson) }); break;
             case ExtensionKinds.Objects: Answer(0, new { objects = _contexts.SelectMany(c => ObjectsOf(c.FileId)) }); break;
             default: Answer(0, GraphJson()); break;
@@ -186,6 +226,10 @@ public sealed class IntrospectReporter : ReceiveActor
         pci = o.Pci,
         unit = o.Unit,
         attachments = o.Attachments.Select(a => new { pasid = a.Pasid, pt = a.PtId }),
+        domain = o.Domain != 0 ? o.Domain : (int?)null,
+        mappings = _summaries.TryGetValue(o.Key, out var m) && o.Kind == Fd.Objects.ObjectKind.Ioas
+            ? new { count = m.Mappings, bytes = m.Bytes, pinnedPages = m.PinnedPages, chargedPages = m.ChargedPages }
+            : null,
     });
 
     private object GraphJson()
@@ -204,7 +248,8 @@ public sealed class IntrospectReporter : ReceiveActor
                 objects = ObjectsOf(c.FileId),
             }),
             units = (_platform?.Units ?? []).Select(u => new { name = u.Name, kind = u.Kind.ToString() }),
-            devices = (_platform?.Devices ?? []).Where(d => devices.Contains(d.Pci)).Select(d => new { pci = d.Pci, unit = d.Unit }),
+            // Every device of the platform behind its unit; bound: some context's DEVICE is it.
+            devices = (_platform?.Devices ?? []).Select(d => new { pci = d.Pci, unit = d.Unit, bound = devices.Contains(d.Pci) }),
             pasidSets = _sets.Values.OrderBy(s => s.EntityId, StringComparer.Ordinal).Select(s => new
             {
                 key = s.EntityId,

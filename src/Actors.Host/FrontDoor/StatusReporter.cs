@@ -17,7 +17,7 @@ public sealed class StatusSource(ActorSystem system, IActorRef? platform, HostFa
     public void Describe(ushort kind, long tag, IActorRef replyTo, byte[] request) =>
         system.ActorOf(kind switch
         {
-            ExtensionKinds.Dma => DmaReporter.Props(tag, replyTo, request, platform, units),
+            ExtensionKinds.Dma => DmaReporter.Props(tag, replyTo, request, platform, units, introspect),
             ExtensionKinds.Contexts or ExtensionKinds.Objects or ExtensionKinds.Graph => IntrospectReporter.Props(kind, tag, replyTo, request, introspect),
             ExtensionKinds.Release => ReleaseReporter.Props(tag, replyTo, request, introspect.Sessions()),
             _ => StatusReporter.Props(kind, tag, replyTo, introspect.Sessions(), platform, facts),

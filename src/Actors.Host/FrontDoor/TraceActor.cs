@@ -15,8 +15,17 @@ public static class TraceProtocol
     /// An ioctl a connection's file answered, published on the node's event stream by the
     /// connection actor as the reply leaves (so one fd's ioctls appear in request order).
     /// </summary>
+    /// <param name="Arg">The ioctl's plain argument (VFIO_CHECK_EXTENSION's extension).</param>
+    /// <param name="Given">The argument struct as the caller gave it.</param>
+    /// <param name="Returned">The struct as the file wrote it back (empty for a failed ioctl).</param>
     public sealed record IoctlTraced(ulong Session, uint Pid, int Fd, string FileId, string Path, uint Request, int Errno, long ReturnValue,
-        string Note = "") : IClusterMessage;
+        string Note, ulong Arg, byte[] Given, byte[] Returned) : IClusterMessage;
+
+    /// <summary>An OPEN or CLOSE of a client's fd, published like <see cref="IoctlTraced"/> as its reply leaves.</summary>
+    /// <param name="Op">"open" or "close".</param>
+    /// <param name="FileId">The file the fd names ("" for an open that failed, or a close of an fd that was not open).</param>
+    /// <param name="Released">A close that let the file go (the last fd naming it).</param>
+    public sealed record FileTraced(ulong Session, uint Pid, int Fd, string Op, string Path, string FileId, int Errno, bool Released) : IClusterMessage;
 
     /// <summary>A tracer asks a node's <see cref="TraceRelay"/> for that node's ioctls. Answered with <see cref="IoctlsWatched"/>.</summary>
     public sealed record WatchIoctls(IActorRef Tracer) : IClusterMessage;
@@ -55,19 +64,28 @@ public sealed class TraceRelay : ReceiveActor
             if (_tracers.Add(w.Tracer))
             {
                 Context.Watch(w.Tracer);
-                if (_tracers.Count == 1) Context.System.EventStream.Subscribe(Self, typeof(TraceProtocol.IoctlTraced));
+                if (_tracers.Count == 1) Subscribe();
             }
             w.Tracer.Tell(new TraceProtocol.IoctlsWatched(node));
         });
         Receive<Terminated>(t =>
         {
             if (_tracers.Remove(t.ActorRef) && _tracers.Count == 0)
-                Context.System.EventStream.Unsubscribe(Self, typeof(TraceProtocol.IoctlTraced));
+                Context.System.EventStream.Unsubscribe(Self);
         });
-        Receive<TraceProtocol.IoctlTraced>(t =>
-        {
-            foreach (var tracer in _tracers) tracer.Tell(t);
-        });
+        Receive<TraceProtocol.IoctlTraced>(Relay);
+        Receive<TraceProtocol.FileTraced>(Relay);
+    }
+
+    private void Relay(object traced)
+    {
+        foreach (var tracer in _tracers) tracer.Tell(traced);
+    }
+
+    private void Subscribe()
+    {
+        Context.System.EventStream.Subscribe(Self, typeof(TraceProtocol.IoctlTraced));
+        Context.System.EventStream.Subscribe(Self, typeof(TraceProtocol.FileTraced));
     }
 }
 
@@ -103,19 +121,39 @@ public sealed class TraceActor : ReceiveActor, IWithTimers
     public TraceActor(string name, IActorRef? bus, IActorRef? relay)
     {
         _relay = relay;
-        Receive<TraceProtocol.IoctlTraced>(t => Context.Parent.Tell(new TraceProtocol.TraceLine(JsonSerializer.Serialize(new
+        Receive<TraceProtocol.IoctlTraced>(t =>
         {
-            type = "ioctl",
+            var target = TargetOf(t);
+            var given = IoctlArguments.Given(t.Request, target, t.Arg, t.Given);
+            var returned = IoctlArguments.Returned(t.Request, target, t.Returned);
+            Context.Parent.Tell(new TraceProtocol.TraceLine(JsonSerializer.Serialize(new
+            {
+                type = "ioctl",
+                time = DateTime.UtcNow,
+                session = t.Session.ToString("x16"),
+                pid = t.Pid,
+                fd = t.Fd,
+                file = t.FileId,
+                request = $"0x{t.Request:x}",
+                name = NameOf(t),
+                given = given.Length > 0 ? given : null,
+                returned = returned.Length > 0 ? returned : null,
+                errno = t.Errno,
+                retval = t.ReturnValue,
+                note = t.Note.Length > 0 ? t.Note : null,
+            }, Json)));
+        });
+        Receive<TraceProtocol.FileTraced>(f => Context.Parent.Tell(new TraceProtocol.TraceLine(JsonSerializer.Serialize(new
+        {
+            type = f.Op,
             time = DateTime.UtcNow,
-            session = t.Session.ToString("x16"),
-            pid = t.Pid,
-            fd = t.Fd,
-            file = t.FileId,
-            request = $"0x{t.Request:x}",
-            name = NameOf(t),
-            errno = t.Errno,
-            retval = t.ReturnValue,
-            note = t.Note.Length > 0 ? t.Note : null,
+            session = f.Session.ToString("x16"),
+            pid = f.Pid,
+            fd = f.Fd,
+            path = f.Path,
+            file = f.FileId.Length > 0 ? f.FileId : null,
+            errno = f.Errno,
+            released = f.Op == "close" && f.Errno == 0 ? f.Released : (bool?)null,
         }, Json))));
         Receive<NotifierProtocol.Notify>(n =>
         {
@@ -152,7 +190,10 @@ public sealed class TraceActor : ReceiveActor, IWithTimers
             bus.Tell(new NotifierProtocol.Subscribe(Self, name, SubscriberPriority.Device, ""));
         }
         if (relay is null)
+        {
             Context.System.EventStream.Subscribe(Self, typeof(TraceProtocol.IoctlTraced));
+            Context.System.EventStream.Subscribe(Self, typeof(TraceProtocol.FileTraced));
+        }
         else
         {
             foreach (var node in FrontDoorNodes.Nodes(Context.System)) Watch(node, counted: true);
@@ -192,9 +233,10 @@ public sealed class TraceActor : ReceiveActor, IWithTimers
         .ToDictionary(f => (uint)f.GetRawConstantValue()!, f => f.Name);
 
     internal static string NameOf(TraceProtocol.IoctlTraced t) =>
-        EmulatorNames.TryGetValue(t.Request, out var name) ? name
-        : Ioctls.Name(t.Request, t.Path.StartsWith(Fd.Files.FileActor.DeviceDirectory, StringComparison.Ordinal)
-            ? IoctlTarget.VfioDevice : IoctlTarget.Iommufd);
+        EmulatorNames.TryGetValue(t.Request, out var name) ? name : Ioctls.Name(t.Request, TargetOf(t));
+
+    private static IoctlTarget TargetOf(TraceProtocol.IoctlTraced t) =>
+        t.Path.StartsWith(Fd.Files.FileActor.DeviceDirectory, StringComparison.Ordinal) ? IoctlTarget.VfioDevice : IoctlTarget.Iommufd;
 
     protected override void PostStop()
     {

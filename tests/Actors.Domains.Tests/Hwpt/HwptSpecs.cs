@@ -67,7 +67,7 @@ public sealed class HwptSpecs : TestKit
     {
         var ioas = NewIoas("a1");
         Map(ioas, "a1", 0x100000, 2 * Page);
-        Assert.Equal(new AttachResult("a1", A.Pci, NoPasid, 0, 7, true), Attach(ioas, "a1", A, Vtd0, 7));
+        Assert.Equal(new AttachResult("a1", A.Pci, NoPasid, 0, 7, true, 1), Attach(ioas, "a1", A, Vtd0, 7));
         var done = Assert.IsType<U.DmaCompleted>(Dma("vtd0", A.Pci, 0x101000));
         Assert.Equal(User + 0x101000, done.Segments[0].Address);
     }
@@ -77,7 +77,7 @@ public sealed class HwptSpecs : TestKit
     {
         var ioas = NewIoas("a2");
         Attach(ioas, "a2", A, Vtd0, 7);
-        Assert.Equal(new AttachResult("a2", B.Pci, NoPasid, 0, 7, false), Attach(ioas, "a2", B, Vtd0, 8));
+        Assert.Equal(new AttachResult("a2", B.Pci, NoPasid, 0, 7, false, 1), Attach(ioas, "a2", B, Vtd0, 8));
     }
 
     [Fact]
@@ -85,7 +85,7 @@ public sealed class HwptSpecs : TestKit
     {
         var ioas = NewIoas("a3");
         Attach(ioas, "a3", A, Vtd0, 7);
-        Assert.Equal(new AttachResult("a3", C.Pci, NoPasid, 0, 8, true), Attach(ioas, "a3", C, Vtd1, 8));
+        Assert.Equal(new AttachResult("a3", C.Pci, NoPasid, 0, 8, true, 1), Attach(ioas, "a3", C, Vtd1, 8));
     }
 
     [Fact]
@@ -295,7 +295,7 @@ public sealed class HwptSpecs : TestKit
         var ioas = NewIoas("d3");
         ioas.Tell(new AllocatePaging("d3", 9, Ref(A, Vtd0), Vtd0, 0, ActorRefs.Nobody));
         ExpectMsg<HwptAllocated>(r => r.Errno == 0);
-        Assert.Equal(new AttachResult("d3", A.Pci, NoPasid, 0, 10, true), Attach(ioas, "d3", A, Vtd0, 10));
+        Assert.Equal(new AttachResult("d3", A.Pci, NoPasid, 0, 10, true, 2), Attach(ioas, "d3", A, Vtd0, 10));
     }
 
     [Fact]

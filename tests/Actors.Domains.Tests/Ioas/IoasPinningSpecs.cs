@@ -271,4 +271,25 @@ public sealed class IoasPinningSpecs : TestKit
         ioas.Tell(new GetMappings("sub"));
         ExpectMsg<Mappings>(m => m.ChargedPages == 3);
     }
+
+    [Fact]
+    public void The_summary_counts_mappings_and_bytes_and_after_a_domain_and_an_access_each_pinned_page_once_and_the_charge()
+    {
+        var (ioas, _) = NewIoas("s1", 100);
+        var access = CreateTestProbe();
+        Map(ioas, "s1", 0, 2 * Page);
+        Map(ioas, "s1", 0x100000, 3 * Page);
+        ioas.Tell(new GetSummary("s1"));
+        ExpectMsg(new Summary("s1", 2, 5 * Page, 0, 0));
+
+        ioas.Tell(new PinPages("s1", "acc-1", access.Ref, Page, Page, false));
+        ExpectMsg(new PinResult("s1", "acc-1", 0));
+        ioas.Tell(new GetSummary("s1"));
+        ExpectMsg(new Summary("s1", 2, 5 * Page, 1, 1));
+
+        // The domain pins every area's pages: the page the access holds is still one page.
+        Attach(ioas, "s1", A, Vtd0, 1);
+        ioas.Tell(new GetSummary("s1"));
+        ExpectMsg(new Summary("s1", 2, 5 * Page, 5, 5));
+    }
 }

@@ -9,7 +9,7 @@ namespace IommuActors.FrontDoor.Tests.Cli;
 public sealed class GraphCommandSpecs
 {
     [Fact]
-    public async Task The_graph_has_the_context_its_objects_the_device_and_unit_the_VM_set_and_its_subscribers()
+    public async Task The_graph_has_the_context_its_objects_every_device_behind_its_unit_the_VM_set_its_subscribers_and_a_legend()
     {
         await using var host = await TestHost.RealAsync();
         var vmm = await VmmSetup.StartAsync(host.SocketPath);
@@ -21,7 +21,7 @@ public sealed class GraphCommandSpecs
         IommuctlRun run;
         var tries = 0;
         do run = await IommuctlRun.RunAsync(host, "graph");
-        while (!run.Output.Contains($"\"vdcm/{set}\" [shape=ellipse]") && ++tries < 100);
+        while (!run.Output.Contains($"\"vdcm/{set}\" [shape=ellipse") && ++tries < 100);
 
         Assert.Equal((0, ""), (run.Exit, run.Error));
         Assert.Equal(
@@ -30,29 +30,55 @@ public sealed class GraphCommandSpecs
               rankdir=LR;
               node [shape=box, fontname="monospace"];
               subgraph "cluster_{{f}}" {
-                label="iommufd-{{f}} (pid 4242, vmm-spec)";
-                "iommufd-{{f}}" [shape=note, label="iommufd-{{f}}"];
-                "ioas-{{f}}.ioas1" [label="1 Ioas\nioas-{{f}}.ioas1"];
-                "{{f}}/2" [label="2 Device\n0000:00:02.0"];
-                "{{f}}/3" [label="3 HwptPaging"];
+                label="iommufd {{f}}\npid 4242 vmm-spec";
+                "iommufd-{{f}}" [shape=note, label="iommufd"];
+                "ioas-{{f}}.ioas1" [label="IOAS 1"];
+                "{{f}}/2" [label="DEVICE 2\n0000:00:02.0"];
+                "{{f}}/3" [label="HWPT 3\npaging"];
               }
-              "unit-dmar0" [shape=component, label="unit-dmar0\nIntelVtd"];
-              "unit-dmar1" [shape=component, label="unit-dmar1\nIntelVtd"];
-              "unit-mock0" [shape=component, label="unit-mock0\nMock"];
+              "unit-dmar0" [shape=component, label="dmar0\nIntelVtd"];
+              "unit-dmar1" [shape=component, label="dmar1\nIntelVtd"];
+              "unit-mock0" [shape=component, label="mock0\nMock"];
               "pci-0000:00:02.0" [shape=box3d, label="0000:00:02.0"];
-              "{{set}}" [shape=folder, label="{{set}}\nquota 1024\nPASIDs {{pasid.OutPasid}} Idle"];
-              "kvm/{{set}}" [shape=ellipse];
-              "iommu-driver" [shape=ellipse];
-              "vdcm/{{set}}" [shape=ellipse];
+              "pci-0000:00:14.0" [shape=box3d, label="0000:00:14.0", style=dashed];
+              "pci-0000:00:14.2" [shape=box3d, label="0000:00:14.2", style=dashed];
+              "pci-0000:01:00.0" [shape=box3d, label="0000:01:00.0", style=dashed];
+              "pci-0000:02:00.0" [shape=box3d, label="0000:02:00.0", style=dashed];
+              "pci-0000:03:00.0" [shape=box3d, label="0000:03:00.0", style=dashed];
+              "pci-0000:f0:00.0" [shape=box3d, label="0000:f0:00.0", style=dashed];
+              "pci-0000:f0:01.0" [shape=box3d, label="0000:f0:01.0", style=dashed];
+              "{{set}}" [shape=folder, label="PASID set\nquota 1024\nPASIDs {{pasid.OutPasid}} Idle"];
+              "kvm/{{set}}" [shape=ellipse, label="kvm"];
+              "iommu-driver" [shape=ellipse, label="iommu-driver"];
+              "vdcm/{{set}}" [shape=ellipse, label="vdcm"];
               "{{f}}/2" -> "{{f}}/3" [label="attached RID"];
               "{{f}}/2" -> "pci-0000:00:02.0" [label="is"];
               "{{f}}/3" -> "ioas-{{f}}.ioas1" [label="uses"];
               "{{f}}/3" -> "unit-dmar0" [label="domain in"];
               "iommufd-{{f}}" -> "{{set}}" [label="VM set"];
               "pci-0000:00:02.0" -> "unit-dmar0" [label="behind"];
+              "pci-0000:00:14.0" -> "unit-dmar0" [label="behind", style=dashed];
+              "pci-0000:00:14.2" -> "unit-dmar0" [label="behind", style=dashed];
+              "pci-0000:01:00.0" -> "unit-dmar0" [label="behind", style=dashed];
+              "pci-0000:02:00.0" -> "unit-dmar1" [label="behind", style=dashed];
+              "pci-0000:03:00.0" -> "unit-dmar1" [label="behind", style=dashed];
+              "pci-0000:f0:00.0" -> "unit-mock0" [label="behind", style=dashed];
+              "pci-0000:f0:01.0" -> "unit-mock0" [label="behind", style=dashed];
               "{{set}}" -> "kvm/{{set}}" [style=dashed, label="notifies"];
               "{{set}}" -> "iommu-driver" [style=dashed, label="notifies"];
               "{{set}}" -> "vdcm/{{set}}" [style=dashed, label="notifies"];
+              subgraph "cluster_legend" {
+                label="legend";
+                fontname="monospace";
+                node [fontname="monospace", fontsize=10];
+                "legend-iommufd" [shape=note, label="iommufd context\n(cluster: file, pid, client)"];
+                "legend-object" [label="object: kind ID\n(IOAS, DEVICE, HWPT, ...)"];
+                "legend-unit" [shape=component, label="IOMMU unit"];
+                "legend-device" [shape=box3d, label="PCI device\n(dashed: not bound)"];
+                "legend-set" [shape=folder, label="PASID set of a VM"];
+                "legend-subscriber" [shape=ellipse, label="notifier subscriber"];
+                "legend-edges" [shape=plaintext, label="edges: uses, attached RID/PASID n,\lis (the device), domain in (unit),\lbehind (unit), VM set, notifies (dashed)\l"];
+              }
             }
 
             """,

@@ -10,7 +10,7 @@ namespace IommuActors.FrontDoor.Tests.Cli;
 public sealed class ObjectsCommandSpecs
 {
     [Fact]
-    public async Task Objects_lists_the_IOAS_the_bound_device_and_its_automatic_HWPT_with_ids_uses_device_and_unit()
+    public async Task Objects_lists_the_IOAS_with_its_mappings_the_bound_device_and_its_automatic_HWPT_with_ids_uses_device_unit_and_domain()
     {
         await using var host = await TestHost.RealAsync();
         var vmm = await VmmSetup.StartAsync(host.SocketPath);
@@ -19,9 +19,10 @@ public sealed class ObjectsCommandSpecs
         var json = await IommuctlRun.RunAsync(host, "objects", "--json");
         Assert.Equal((0, ""), (json.Exit, json.Error));
         Assert.Equal(
-            $$"""{"objects":[{"context":"{{f}}","id":1,"kind":"Ioas","uses":[],"key":"{{f}}.ioas1","pci":"","unit":"","attachments":[]},""" +
+            $$"""{"objects":[{"context":"{{f}}","id":1,"kind":"Ioas","uses":[],"key":"{{f}}.ioas1","pci":"","unit":"","attachments":[],""" +
+            "\"mappings\":{\"count\":0,\"bytes\":0,\"pinnedPages\":0,\"chargedPages\":0}}," +
             $$"""{"context":"{{f}}","id":2,"kind":"Device","uses":[3],"key":"{{vmm.DeviceFile}}","pci":"0000:00:02.0","unit":"","attachments":[{"pasid":-1,"pt":3}]},""" +
-            $$"""{"context":"{{f}}","id":3,"kind":"HwptPaging","uses":[1],"key":"{{f}}.hwpt3","pci":"","unit":"dmar0","attachments":[]}]}""" + "\n",
+            $$"""{"context":"{{f}}","id":3,"kind":"HwptPaging","uses":[1],"key":"{{f}}.hwpt3","pci":"","unit":"dmar0","attachments":[],"domain":1}]}""" + "\n",
             json.Output);
 
         var table = await IommuctlRun.RunAsync(host, "objects", "--context", f);
@@ -35,7 +36,17 @@ public sealed class ObjectsCommandSpecs
             $"│ {f} │ 2  │ Device     │ 3    │ 0000:00:02.0 │       │ RID -> 3    │",
             $"│ {f} │ 3  │ HwptPaging │ 1    │              │ dmar0 │             │",
             "└────────────────────┴────┴────────────┴──────┴──────────────┴───────┴─────────────┘",
-        ], table.Lines[1..]);
+        ], table.Lines[1..8]);
+        // What each IOAS maps: nothing yet.
+        Assert.Equal(
+        [
+            "IOAS mappings",
+            "┌────────────────────┬────┬──────────┬───────┬──────────────┬───────────────┐",
+            "│ context            │ id │ mappings │ bytes │ pinned pages │ locked memory │",
+            "├────────────────────┼────┼──────────┼───────┼──────────────┼───────────────┤",
+            $"│ {f} │ 1  │ 0        │ 0     │ 0            │ 0             │",
+            "└────────────────────┴────┴──────────┴───────┴──────────────┴───────────────┘",
+        ], table.Lines[8..].Select(l => l.Trim()));
         await vmm.Client.DisposeAsync();
     }
 

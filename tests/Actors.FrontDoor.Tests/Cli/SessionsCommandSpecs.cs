@@ -34,7 +34,7 @@ public sealed class SessionsCommandSpecs
                 RedirectStandardError = true,
             })!;
             deadPid = other.Id;
-            Assert.StartsWith("tracing ioctls", await other.StandardError.ReadLineAsync().WaitAsync(Timeout));
+            Assert.StartsWith("tracing opens, closes, ioctls", await other.StandardError.ReadLineAsync().WaitAsync(Timeout));
 
             // This process holds another, with a file, and lives on.
             var client = await IommuClient.ConnectAsync(first.SocketPath);
